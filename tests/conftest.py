@@ -1,0 +1,190 @@
+"""Fixtures: a fresh database per test (a SQLite file, or PostgreSQL when
+TRACKER_TEST_DATABASE_URL is set), the app, its client, and a real ``tracker serve``."""
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from tracker import create_app
+from tracker.db import db, is_postgres
+from tracker.migrations import upgrade
+from tracker.models import ALL_MODELS
+
+API_TOKEN = "test-api-token"
+PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """The database this test runs on, emptied."""
+    return PG_URL or "sqlite:///" + str(tmp_path / "tracker.db")
+
+
+def empty_database():
+    """Remove every row (PostgreSQL is shared between tests; SQLite files are new each time)."""
+    if is_postgres():
+        tables = ", ".join('"%s"' % m._meta.table_name for m in ALL_MODELS)
+        db.execute_sql("TRUNCATE %s RESTART IDENTITY CASCADE" % tables)
+
+
+@pytest.fixture
+def app_config(tmp_path, database_url):
+    """The settings of the test app; a test may change them before using ``app``."""
+    (tmp_path / "geoip").mkdir(exist_ok=True)
+    return {
+        "TESTING": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "TRACKER_DATABASE_URL": database_url,
+        "TRACKER_GEOIP_DIR": str(tmp_path / "geoip"),
+        "TRACKER_API_TOKEN": API_TOKEN,
+        "TRACKER_SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": False,
+    }
+
+
+@pytest.fixture
+def make_app(app_config):
+    """Build the app (with settings changed by ``overrides``) on an empty, current schema."""
+    def make(**overrides):
+        application = create_app({**app_config, **overrides})
+        upgrade()
+        with db.connection_context():
+            empty_database()
+        return application
+    yield make
+    if not db.is_closed():
+        db.close()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Api:
+    """The test client with the API token, answering ``(status, json)``."""
+
+    def __init__(self, client):
+        self.client = client
+        self.headers = {"Authorization": "Bearer " + API_TOKEN}
+
+    def call(self, method, path, json=None, **kwargs):
+        response = self.client.open(path, method=method, json=json, headers=self.headers, **kwargs)
+        return response.status_code, response.get_json(silent=True)
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.call("POST", path, json=json, **kw)
+
+    def patch(self, path, json=None, **kw):
+        return self.call("PATCH", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self.call("DELETE", path, **kw)
+
+
+@pytest.fixture
+def api(client):
+    return Api(client)
+
+
+@pytest.fixture
+def make_flow(api):
+    """Create a flow over the API and return its JSON."""
+    def make(**fields):
+        body = {"name": "Test flow", "offer_url": "https://offer.example/lp?cid={clickid}"}
+        body.update(fields)
+        status, flow = api.post("/api/v1/flows", json=body)
+        assert status == 201, flow
+        return flow
+    return make
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """A real ``tracker serve`` (or other sub-command) in a subprocess."""
+
+    def __init__(self, process, url, log_path):
+        self.process, self.url, self.log_path = process, url, log_path
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def api(self, method, path, **kwargs):
+        headers = kwargs.pop("headers", {})
+        headers["Authorization"] = "Bearer " + API_TOKEN
+        return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+
+@pytest.fixture
+def server_env(tmp_path, database_url):
+    """The environment a served tracker runs with (the same database as the test's app)."""
+    env = dict(os.environ)
+    env.update({
+        "TRACKER_INSTANCE_PATH": str(tmp_path / "instance"),
+        "TRACKER_DATABASE_URL": database_url,
+        "TRACKER_GEOIP_DIR": str(tmp_path / "geoip"),
+        "TRACKER_API_TOKEN": API_TOKEN,
+        "TRACKER_WORKER_INTERVAL": "0.2",
+        "PYTHONUNBUFFERED": "1",
+    })
+    return env
+
+
+@pytest.fixture
+def start_server(tmp_path, server_env, app):
+    """Start ``tracker <command>`` on a free port; every server is stopped after the test."""
+    started = []
+
+    def start(command="serve", workers=2, env=None, extra=()):
+        port = free_port()
+        log_path = tmp_path / ("server-%d.log" % port)
+        argv = [sys.executable, "-m", "tracker", command]
+        if command in ("serve", "web"):
+            argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        argv += list(extra)
+        log = open(log_path, "w")
+        process = subprocess.Popen(argv, cwd=ROOT, env={**server_env, **(env or {})},
+                                   stdout=log, stderr=subprocess.STDOUT)
+        server = Server(process, "http://127.0.0.1:%d" % port, log_path)
+        started.append(server)
+        if command in ("serve", "web"):
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if requests.get(server.url + "/healthz", timeout=1).status_code == 200:
+                        break
+                except requests.RequestException:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("server did not start:\n" + server.log())
+                time.sleep(0.1)
+        return server
+
+    yield start
+    for server in started:
+        if server.process.poll() is None:
+            server.process.terminate()
+            try:
+                server.process.wait(30)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.wait()

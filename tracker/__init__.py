@@ -1,0 +1,42 @@
+"""tracker: a self-hosted click tracker for performance marketing."""
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from . import config, db
+
+
+def create_app(test_config=None):
+    """The application factory: config, database, enrichment, and every blueprint."""
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=(test_config or {}).get("INSTANCE_PATH") or config.default_instance_path())
+    config.load_config(app, test_config)
+    db.init_app(app)
+    init_enrichment(app)
+
+    from . import api, clickin, health
+    app.register_blueprint(clickin.bp)
+    app.register_blueprint(health.bp)
+    api.init_app(app)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc):
+        return jsonify(error=exc.description or exc.name), exc.code
+
+    @app.errorhandler(Exception)
+    def _server_error(exc):
+        logging.getLogger(__name__).exception("unhandled error")
+        return jsonify(error="internal error"), 500
+
+    return app
+
+
+def init_enrichment(app):
+    """Attach the GeoIP databases, the user-agent parser and the flow cache to the app."""
+    from .clicks import FlowCache
+    from .enrichment.geoip import GeoIP
+    from .enrichment.useragent import parse_user_agent
+    app.extensions["tracker.geoip"] = GeoIP(app.config["TRACKER_GEOIP_DIR"])
+    app.extensions["tracker.parse_user_agent"] = parse_user_agent
+    app.extensions["tracker.flows"] = FlowCache()

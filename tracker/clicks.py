@@ -1,0 +1,257 @@
+"""The click-in rules: a request-free ``Visitor`` becomes a ``Click`` row and a redirect URL.
+
+``record_click`` is the write path of ``GET /r/<key>``: one INSERT (plus, when the flow
+has click postbacks, their delivery rows in the same short transaction).
+"""
+import datetime
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from .db import db
+from .models import (SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Flow, OrphanVisit, money_text, utcnow)
+from .tokens import TokenContext, fill_url
+
+logger = logging.getLogger(__name__)
+
+MAX_PARAMS = 200
+MAX_KEY = 100
+MAX_VALUE = 2000
+MAX_HEADER = 2000
+AD_COOKIES = ("_fbc", "_fbp", "ttclid", "_ttp", "_scid")
+EXTERNAL_ID_PARAMS = ("external_id", "clickid", "fbclid", "gclid", "ttclid", "ScCid")
+UNIQUE_WINDOW = datetime.timedelta(hours=24)
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """What we know of a click before enrichment, free of any HTTP framework."""
+    ip: str = ""
+    user_agent: str = ""
+    referrer: str = ""
+    accept_language: str = ""
+    params: dict = field(default_factory=dict)
+    cookies: dict = field(default_factory=dict)
+    cut: tuple = ()
+
+
+def clean_text(value, limit):
+    """Make ``value`` storable anywhere (no NUL, no lone surrogates) and at most ``limit`` chars.
+
+    Returns ``(text, was_cut)``.
+    """
+    text = value if isinstance(value, str) else str(value)
+    cleaned = text.replace("\x00", "")
+    cleaned = cleaned.encode("utf-8", "replace").decode("utf-8")
+    cut = cleaned != text
+    if len(cleaned) > limit:
+        cleaned, cut = cleaned[:limit], True
+    return cleaned, cut
+
+
+def make_visitor(ip, user_agent, referrer, accept_language, params, cookies):
+    """Build a ``Visitor`` from raw request parts, cutting what is too long and noting it.
+
+    ``params`` is an iterable of ``(name, value)`` pairs; the first value of a name wins.
+    """
+    cut = []
+    kept = {}
+    for name, value in params:
+        if name in kept:
+            continue
+        if len(kept) >= MAX_PARAMS:
+            cut.append("params")
+            break
+        key, key_cut = clean_text(name, MAX_KEY)
+        text, value_cut = clean_text(value, MAX_VALUE)
+        if key_cut or value_cut:
+            cut.append("params." + key)
+        kept.setdefault(key, text)
+    headers = {}
+    for name, value, limit in (("ip", ip, 45), ("user_agent", user_agent, MAX_HEADER),
+                               ("referrer", referrer, MAX_HEADER),
+                               ("accept_language", accept_language, 200)):
+        headers[name], was_cut = clean_text(value or "", limit)
+        if was_cut:
+            cut.append(name)
+    ad_cookies = {}
+    for name in AD_COOKIES:
+        if cookies.get(name):
+            ad_cookies[name], was_cut = clean_text(cookies[name], 500)
+            if was_cut:
+                cut.append("cookies." + name)
+    return Visitor(params=kept, cookies=ad_cookies, cut=tuple(cut), **headers)
+
+
+def new_click_id(now=None):
+    """A 25-character id of [0-9a-z]: 9 characters of milliseconds, then 16 random ones.
+
+    Time-ordered (index inserts stay local) and unguessable (about 82 random bits).
+    """
+    ms = int((now or time.time()) * 1000)
+    head = ""
+    for _ in range(9):
+        ms, digit = divmod(ms, 36)
+        head = ALPHABET[digit] + head
+    rand = int.from_bytes(os.urandom(11), "big")
+    tail = ""
+    for _ in range(16):
+        rand, digit = divmod(rand, 36)
+        tail += ALPHABET[digit]
+    return head + tail
+
+
+def first_language(accept_language):
+    """The first tag of an Accept-Language header: ``"en-US,en;q=0.9"`` → ``"en-US"``."""
+    tag = accept_language.split(",", 1)[0].split(";", 1)[0].strip()
+    return tag[:35]
+
+
+def visitor_hash(ip, user_agent):
+    """A short, stable hash of IP + user agent, for the is_unique check."""
+    return hashlib.blake2b((ip + "\n" + user_agent).encode("utf-8"), digest_size=8).hexdigest()
+
+
+class FlowCache:
+    """Active flows by key, kept for a few seconds per process so a click costs no lookup."""
+
+    def __init__(self, ttl=2.0):
+        self.ttl = ttl
+        self._items = {}
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        """The flow (with its traffic source and postbacks loaded) for ``key``, or None."""
+        if len(key) > 32 or "\x00" in key:
+            return None  # no flow has such a key; don't let it reach the database
+        now = time.monotonic()
+        hit = self._items.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        flow = load_flow(key)
+        with self._lock:
+            if len(self._items) > 10000:
+                self._items.clear()
+            self._items[key] = (now + self.ttl, flow)
+        return flow
+
+    def clear(self):
+        with self._lock:
+            self._items.clear()
+
+
+def load_flow(key):
+    """Read a flow by key, with what the click path needs already attached."""
+    flow = Flow.select().where(Flow.key == key, Flow.deleted == False).first()  # noqa: E712
+    if flow is None:
+        return None
+    flow.source = flow.traffic_source if flow.traffic_source_id else None
+    flow.click_postbacks = [p for p in flow.postbacks if p.trigger == "click" and p.enabled]
+    return flow
+
+
+def capture(flow, visitor, click_id, now, geoip=None, parse_user_agent=None):
+    """Build the (unsaved) ``Click`` for ``visitor`` on ``flow``: every field of the click-in."""
+    params = visitor.params
+    source = getattr(flow, "source", None)
+    fields = {
+        "click_id": click_id, "flow": flow.id, "created_at": now,
+        "ip": visitor.ip, "user_agent": visitor.user_agent, "referrer": visitor.referrer,
+        "language": first_language(visitor.accept_language),
+        "visitor": visitor_hash(visitor.ip, visitor.user_agent),
+        "params": params, "cookies": visitor.cookies, "cut": list(visitor.cut),
+    }
+    mapping = dict(source.vars or {}) if source is not None else {}
+    columns = {name: name for name in SUB_NAMES + UTM_NAMES}
+    columns.update({name: mapping.get(name) or name for name in VAR_NAMES})
+    if source is not None and source.click_id_param:
+        columns["external_id"] = source.click_id_param
+    else:
+        columns["external_id"] = next((n for n in EXTERNAL_ID_PARAMS if params.get(n)), "")
+    for column, param in columns.items():
+        value = params.get(param, "")
+        if len(value) > 255:
+            value = value[:255]
+            fields["cut"].append(column)
+        fields[column] = value
+    fields["cost"] = parse_cost(params.get("cost"))
+    if geoip is not None:
+        fields.update(geoip.lookup(visitor.ip))
+    if parse_user_agent is not None:
+        fields.update(parse_user_agent(visitor.user_agent))
+    return Click(**fields)
+
+
+def parse_cost(value):
+    """The ``cost`` parameter as a non-negative money amount; anything unreadable is 0."""
+    if not value:
+        return Decimal(0)
+    try:
+        cost = Decimal(value.strip().replace(",", "."))
+    except InvalidOperation:
+        return Decimal(0)
+    if not cost.is_finite() or cost < 0 or cost > 10 ** 9:
+        return Decimal(0)
+    return cost
+
+
+def is_unique_visit(flow_id, visitor, now):
+    """True when this IP + user agent made no click on this flow in the last 24 hours."""
+    return not (Click.select(Click.click_id)
+                .where(Click.flow == flow_id,
+                       Click.visitor == visitor,
+                       Click.created_at > now - UNIQUE_WINDOW)
+                .exists())
+
+
+def offer_url(flow, click):
+    """The flow's offer URL with the click's tokens filled, values percent-encoded."""
+    return fill_url(flow.offer_url, TokenContext(click=click, flow=flow, now=click.created_at))
+
+
+def record_click(flow, visitor, now=None, geoip=None, parse_user_agent=None, enqueue=None):
+    """Record a click of ``visitor`` on ``flow`` and return ``(click, redirect_url)``.
+
+    ``enqueue(click, flow)``, when given, returns the click postbacks' delivery rows,
+    saved in the same transaction as the click.
+    """
+    now = now or utcnow()
+    click = capture(flow, visitor, new_click_id(), now, geoip, parse_user_agent)
+    click.is_unique = is_unique_visit(flow.id, click.visitor, now)
+    deliveries = enqueue(click, flow) if enqueue is not None and flow.click_postbacks else []
+    if deliveries:
+        with db.atomic():
+            click.save(force_insert=True)
+            for delivery in deliveries:
+                delivery.save(force_insert=True)
+    else:
+        click.save(force_insert=True)  # one INSERT in autocommit: never a read-then-write lock
+    return click, offer_url(flow, click)
+
+
+def record_orphan(key, visitor, reason, now=None):
+    """Keep a hit that matched no active flow, so nothing is dropped silently."""
+    key, _ = clean_text(key, 255)
+    OrphanVisit.create(created_at=now or utcnow(), key=key, reason=reason, ip=visitor.ip,
+                       user_agent=visitor.user_agent, referrer=visitor.referrer,
+                       params=visitor.params)
+
+
+CLICK_FIELDS = ["click_id", "flow_id", "created_at", "ip", "user_agent", "referrer", "language",
+                "country", "country_name", "region", "city", "zip", "isp", "asn", "carrier",
+                "connection_type", "device_type", "brand", "model", "os", "os_version", "browser",
+                "browser_version", "is_bot", "is_unique", "external_id", *SUB_NAMES, *UTM_NAMES,
+                *VAR_NAMES, "cost", "params", "cookies", "cut"]
+
+
+def click_to_dict(click):
+    """A click as the API shows it: every captured field, times in ISO 8601 UTC."""
+    out = {name: getattr(click, name) for name in CLICK_FIELDS}
+    out["created_at"] = click.created_at.isoformat() + "Z"
+    out["cost"] = money_text(click.cost)
+    return out

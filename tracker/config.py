@@ -1,0 +1,80 @@
+"""Configuration: defaults, then ``instance/config.py``, then ``TRACKER_*`` environment variables."""
+import os
+import secrets
+from decimal import Decimal
+
+DEFAULTS = {
+    "TRACKER_DATABASE_URL": None,  # sqlite:///<instance>/tracker.db
+    "TRACKER_SECRET_KEY": None,  # generated once into instance/
+    "TRACKER_API_TOKEN": None,
+    "TRACKER_POSTBACK_SECRET": None,
+    "TRACKER_GEOIP_DIR": None,  # <project>/geoip
+    "TRACKER_ATTRIBUTION_DAYS": 30,
+    "TRACKER_TRUSTED_PROXIES": 0,
+    "TRACKER_WORKER_INTERVAL": 1.0,
+    "TRACKER_RETRY_DELAYS": "60,300,1800,7200,28800,86400",
+    "TRACKER_POSTBACK_ALLOWED_IPS": None,
+    "TRACKER_FALLBACK_URL": None,
+    "TRACKER_PUBLIC_URL": None,
+}
+
+CASTS = {
+    "TRACKER_ATTRIBUTION_DAYS": int,
+    "TRACKER_TRUSTED_PROXIES": int,
+    "TRACKER_WORKER_INTERVAL": float,
+}
+
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def default_instance_path():
+    """The instance folder: ``TRACKER_INSTANCE_PATH`` or ``instance/`` beside the package."""
+    return os.environ.get("TRACKER_INSTANCE_PATH") or os.path.join(PROJECT_ROOT, "instance")
+
+
+def load_config(app, test_config=None):
+    """Fill ``app.config`` with every TRACKER_* setting, resolved and typed."""
+    app.config.update(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    for name in DEFAULTS:
+        if os.environ.get(name) not in (None, ""):
+            app.config[name] = os.environ[name]
+    if test_config:
+        app.config.update(test_config)
+    for name, cast in CASTS.items():
+        app.config[name] = cast(app.config[name])
+    app.config["TRACKER_RETRY_DELAYS"] = parse_retry_delays(app.config["TRACKER_RETRY_DELAYS"])
+    app.config["TRACKER_DATABASE_URL"] = (
+        app.config["TRACKER_DATABASE_URL"]
+        or "sqlite:///" + os.path.join(app.instance_path, "tracker.db"))
+    app.config["TRACKER_GEOIP_DIR"] = (
+        app.config["TRACKER_GEOIP_DIR"] or os.path.join(PROJECT_ROOT, "geoip"))
+    app.config["SECRET_KEY"] = app.config["TRACKER_SECRET_KEY"] or instance_secret_key(app.instance_path)
+
+
+def parse_retry_delays(value):
+    """``"60,300"`` (or a list) → ``[60.0, 300.0]``; seconds before each retry."""
+    if isinstance(value, str):
+        value = [part for part in value.replace(" ", "").split(",") if part]
+    delays = [float(Decimal(str(v))) for v in value]
+    if any(d < 0 for d in delays):
+        raise ValueError("TRACKER_RETRY_DELAYS must not be negative")
+    return delays
+
+
+def instance_secret_key(instance_path):
+    """Read the secret key from ``instance/secret_key``, generating it on first use."""
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        os.makedirs(instance_path, exist_ok=True)
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # first writer wins when workers race
+        except FileExistsError:
+            pass
+        os.unlink(tmp)
+    with open(path) as f:
+        return f.read().strip()

@@ -1,0 +1,69 @@
+"""Database setup: one ``DatabaseProxy`` bound to SQLite or PostgreSQL from a URL."""
+import logging
+import os
+from urllib.parse import urlparse
+
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from playhouse.db_url import connect as connect_url
+
+logger = logging.getLogger(__name__)
+
+db = DatabaseProxy()
+_bound_url = None
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": 1,  # NORMAL: survives a crashed process, not a power cut
+    "busy_timeout": 5000,
+    "foreign_keys": 1,
+    "cache_size": -16000,
+}
+
+
+def make_database(url):
+    """Build (not connect) the peewee database for ``sqlite:///…`` or ``postgresql://…``."""
+    scheme = urlparse(url).scheme
+    if scheme == "sqlite":
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        # IMMEDIATE: a write transaction takes the write lock at BEGIN, so it waits
+        # on the busy timeout instead of failing at once with "database is locked".
+        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=5, lock_type="IMMEDIATE")
+    if scheme in ("postgres", "postgresql"):
+        # A pool: closing at the end of a request hands the connection back.
+        url = "postgresql+pool://" + url.split("://", 1)[1]
+        return connect_url(url, max_connections=32, stale_timeout=300)
+    raise ValueError("unsupported database URL %r (use sqlite:/// or postgresql://)" % url)
+
+
+def init_db(url):
+    """Point the shared proxy at the database named by ``url`` and return it."""
+    global _bound_url
+    if _bound_url != url or db.obj is None:
+        if db.obj is not None and not db.obj.is_closed():
+            db.obj.close()
+        db.initialize(make_database(url))
+        _bound_url = url
+    return db
+
+
+def is_postgres():
+    """True when the proxy is bound to PostgreSQL."""
+    return isinstance(db.obj, PostgresqlDatabase)
+
+
+def init_app(app):
+    """Bind the database for this app and open/close a connection around each request."""
+    init_db(app.config["TRACKER_DATABASE_URL"])
+
+    @app.before_request
+    def _connect():
+        db.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(exc):
+        # SQLite connections stay open per thread (opening one costs its pragmas);
+        # PostgreSQL ones go back to the pool.
+        if is_postgres() and not db.is_closed():
+            db.close()

@@ -1,0 +1,1 @@
+"""Click enrichment: GeoIP lookups and user-agent parsing."""

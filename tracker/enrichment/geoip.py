@@ -1,0 +1,375 @@
+"""GeoIP enrichment from MaxMind .mmdb files, and their download.
+
+Each file's role (geo, ASN, ISP, connection type) is read from its metadata,
+so any file name works. The directory is re-scanned periodically so that new
+databases are picked up by a running server.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Iterable, Mapping
+
+import geoip2.database
+import geoip2.errors
+import maxminddb
+import requests
+
+logger = logging.getLogger(__name__)
+
+FIELDS = ("country", "country_name", "region", "city", "zip",
+          "isp", "asn", "carrier", "connection_type")
+EMPTY_RESULT: Mapping[str, Any] = MappingProxyType(
+    {name: (None if name == "asn" else "") for name in FIELDS})
+
+CACHE_SIZE = 10_000
+DOWNLOAD_TIMEOUT = (15, 300)  # (connect, read) seconds
+_CHUNK = 1 << 16
+
+
+class GeoIPDownloadError(Exception):
+    """A MaxMind database could not be downloaded or unpacked."""
+
+
+@dataclass
+class _Database:
+    reader: geoip2.database.Reader
+    database_type: str
+    path: str
+    mtime: float
+    ip_version: int
+    role: str | None
+
+
+@dataclass
+class _State:
+    """Immutable-by-convention snapshot of the open databases; swapped whole on reload."""
+
+    signature: tuple | None
+    roles: dict[str, _Database] = field(default_factory=dict)
+
+
+def _role_for(database_type: str) -> str | None:
+    if "City" in database_type or "Country" in database_type:
+        return "geo"
+    if "ASN" in database_type:
+        return "asn"
+    if "ISP" in database_type:
+        return "isp"
+    if "Connection-Type" in database_type:
+        return "connection_type"
+    return None
+
+
+def _preference(db: _Database) -> tuple:
+    # City beats Country for the geo role; otherwise the newest file wins.
+    return ("City" in db.database_type, db.mtime)
+
+
+def _missing(roles: Mapping[str, _Database]) -> list[str]:
+    geo = roles.get("geo")
+    missing = []
+    if geo is None or "City" not in geo.database_type:
+        missing.append("City")  # a Country database is only a partial geo
+    if "asn" not in roles and "isp" not in roles:
+        missing.append("ASN")  # the ISP database also carries the ASN
+    if "isp" not in roles:
+        missing.append("ISP")
+    if "connection_type" not in roles:
+        missing.append("Connection-Type")
+    return missing
+
+
+class GeoIP:
+    """Looks up click geo/network fields in the MaxMind databases of a directory."""
+
+    def __init__(self, directory: str | os.PathLike, rescan_seconds: float = 60):
+        """Open every ``*.mmdb`` in ``directory``; re-scan it at most every ``rescan_seconds``."""
+        self.directory = os.fspath(directory)
+        self.rescan_seconds = rescan_seconds
+        self._lock = threading.Lock()
+        self._warned: set[str] = set()
+        self._state = _State(signature=None)
+        self._cached_lookup: Callable[[str], Mapping[str, Any]] = self._make_cache(self._state)
+        self._next_scan = 0.0
+        self._rescan()
+
+    # -- public API ---------------------------------------------------------
+
+    def lookup(self, ip: str) -> dict:
+        """Return the geo/network fields for ``ip``; empty values when unknown, never raises."""
+        self._maybe_rescan()
+        if not isinstance(ip, str):
+            ip = "" if ip is None else str(ip)
+        try:
+            return dict(self._cached_lookup(ip.strip()))
+        except Exception:  # belt and braces: the click path must never fail here
+            self._warn_once("lookup", "GeoIP lookup failed", exc_info=True)
+            return dict(EMPTY_RESULT)
+
+    def missing(self) -> list[str]:
+        """Names of the database kinds ("City", "ASN", "ISP", "Connection-Type") not available."""
+        self._maybe_rescan()
+        return _missing(self._state.roles)
+
+    def databases(self) -> dict[str, str]:
+        """Map of role (geo, asn, isp, connection_type) to the file path serving it."""
+        self._maybe_rescan()
+        return {role: db.path for role, db in self._state.roles.items()}
+
+    # -- scanning -----------------------------------------------------------
+
+    def _maybe_rescan(self) -> None:
+        if time.monotonic() < self._next_scan:
+            return
+        # Another thread already scanning: keep serving from the current state.
+        if not self._lock.acquire(blocking=False):
+            return
+        try:
+            self._rescan_locked()
+        finally:
+            self._lock.release()
+
+    def _rescan(self) -> None:
+        with self._lock:
+            self._rescan_locked()
+
+    def _rescan_locked(self) -> None:
+        self._next_scan = time.monotonic() + self.rescan_seconds
+        signature = tuple(sorted(self._list_files()))
+        if signature == self._state.signature:
+            return
+        state = _State(signature=signature, roles=self._open_roles(p for p, _, _ in signature))
+        # Old readers are not closed: other threads may still be using them;
+        # they are closed when garbage-collected.
+        self._cached_lookup = self._make_cache(state)
+        self._state = state
+        logger.info("GeoIP databases in %s: %s", self.directory,
+                    {role: os.path.basename(db.path) for role, db in state.roles.items()} or "none")
+        if missing := _missing(state.roles):
+            self._warn_once("missing:" + ",".join(missing),
+                            "GeoIP databases missing in %s: %s (those click fields stay empty)",
+                            self.directory, ", ".join(missing))
+
+    def _list_files(self) -> list[tuple[str, int, int]]:
+        try:
+            with os.scandir(self.directory) as it:
+                found = []
+                for entry in it:
+                    if entry.name.lower().endswith(".mmdb") and entry.is_file():
+                        st = entry.stat()
+                        found.append((entry.path, st.st_mtime_ns, st.st_size))
+                return found
+        except OSError:
+            return []
+
+    def _open_roles(self, paths: Iterable[str]) -> dict[str, _Database]:
+        roles: dict[str, _Database] = {}
+        for path in paths:
+            db = self._open(path)
+            if db is None:
+                continue
+            role = db.role
+            if role is None:
+                self._warn_once("type:" + path, "Ignoring %s: unsupported database type %r",
+                                path, db.database_type)
+                continue
+            current = roles.get(role)
+            if current is None or _preference(db) > _preference(current):
+                roles[role] = db
+        return roles
+
+    def _open(self, path: str) -> _Database | None:
+        try:
+            reader = geoip2.database.Reader(path)
+            meta = reader.metadata()
+            return _Database(reader, meta.database_type, path, os.path.getmtime(path),
+                             meta.ip_version, _role_for(meta.database_type))
+        except Exception as exc:  # corrupt or half-copied file
+            self._warn_once("open:" + path, "Cannot open GeoIP database %s: %s", path, exc)
+            return None
+
+    # -- lookups ------------------------------------------------------------
+
+    def _make_cache(self, state: _State) -> Callable[[str], Mapping[str, Any]]:
+        @functools.lru_cache(maxsize=CACHE_SIZE)
+        def cached(ip: str) -> Mapping[str, Any]:
+            return self._lookup_uncached(state, ip)
+        return cached
+
+    def _lookup_uncached(self, state: _State, ip: str) -> Mapping[str, Any]:
+        if not state.roles:
+            return EMPTY_RESULT
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            self._warn_once("invalid-ip", "Not an IP address: %r (GeoIP fields left empty)", ip[:100])
+            return EMPTY_RESULT
+        if addr.version == 6 and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        if (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
+                or addr.is_unspecified or addr.is_reserved):
+            return EMPTY_RESULT
+
+        result = dict(EMPTY_RESULT)
+        roles = state.roles
+        if geo := self._query(roles.get("geo"), addr):
+            self._fill_geo(result, geo)
+        if isp := self._query(roles.get("isp"), addr):
+            result["isp"] = isp.isp or isp.organization or ""
+            result["asn"] = isp.autonomous_system_number
+            if isp.mobile_country_code or isp.mobile_network_code:
+                result["carrier"] = isp.isp or ""
+        if not result["isp"] or result["asn"] is None:
+            if asn := self._query(roles.get("asn"), addr):
+                result["isp"] = result["isp"] or asn.autonomous_system_organization or ""
+                if result["asn"] is None:
+                    result["asn"] = asn.autonomous_system_number
+        if conn := self._query(roles.get("connection_type"), addr):
+            result["connection_type"] = conn.connection_type or ""
+        return MappingProxyType(result)
+
+    @staticmethod
+    def _fill_geo(result: dict, geo: Any) -> None:
+        result["country"] = geo.country.iso_code or ""
+        result["country_name"] = geo.country.name or ""
+        # Country databases have no city/subdivisions/postal.
+        if hasattr(geo, "city"):
+            subdivisions = geo.subdivisions
+            result["region"] = (subdivisions[0].name or "") if subdivisions else ""
+            result["city"] = geo.city.name or ""
+            result["zip"] = geo.postal.code or ""
+
+    def _query(self, db: _Database | None, addr: ipaddress.IPv4Address | ipaddress.IPv6Address):
+        if db is None or (addr.version == 6 and db.ip_version == 4):
+            return None
+        role, reader = db.role, db.reader
+        try:
+            if role == "geo":
+                return reader.city(addr) if "City" in db.database_type else reader.country(addr)
+            if role == "isp":
+                return reader.isp(addr)
+            if role == "asn":
+                return reader.asn(addr)
+            return reader.connection_type(addr)
+        except geoip2.errors.AddressNotFoundError:
+            return None
+        except Exception as exc:
+            self._warn_once("reader:" + db.path, "GeoIP lookup in %s failed: %s", db.path, exc)
+            return None
+
+    def _warn_once(self, kind: str, msg: str, *args: Any, **kwargs: Any) -> None:
+        if kind in self._warned:
+            return
+        self._warned.add(kind)
+        logger.warning(msg, *args, **kwargs)
+
+
+# -- download ---------------------------------------------------------------
+
+def download_databases(account_id: str, license_key: str, directory: str | os.PathLike,
+                       editions: Iterable[str] = ("GeoLite2-City", "GeoLite2-ASN"),
+                       base_url: str = "https://download.maxmind.com/geoip/databases",
+                       session: requests.Session | None = None) -> list[str]:
+    """Download MaxMind editions into ``directory/<edition>.mmdb``; return the paths written.
+
+    Raises GeoIPDownloadError on HTTP errors, network errors or bad archives.
+    """
+    directory = os.fspath(directory)
+    os.makedirs(directory, exist_ok=True)
+    session = session or requests.Session()
+    written = []
+    for edition in editions:
+        url = f"{base_url.rstrip('/')}/{edition}/download?suffix=tar.gz"
+        archive = _fetch(session, url, (str(account_id), license_key), edition, directory)
+        try:
+            written.append(_install_mmdb(archive, edition, directory))
+        finally:
+            _unlink_quietly(archive)
+        logger.info("Downloaded %s to %s", edition, written[-1])
+    return written
+
+
+def _fetch(session: requests.Session, url: str, auth: tuple[str, str],
+           edition: str, directory: str) -> str:
+    """Stream ``url`` to a temp file in ``directory`` and return its path."""
+    try:
+        with session.get(url, auth=auth, timeout=DOWNLOAD_TIMEOUT, stream=True,
+                         allow_redirects=True) as resp:
+            if resp.status_code != 200:
+                raise GeoIPDownloadError(_http_error_message(edition, resp))
+            fd, tmp = tempfile.mkstemp(prefix=f".{edition}.", suffix=".tar.gz.part", dir=directory)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    for chunk in resp.iter_content(_CHUNK):
+                        out.write(chunk)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+            return tmp
+    except requests.RequestException as exc:
+        raise GeoIPDownloadError(f"Downloading {edition} failed: {exc}") from exc
+
+
+def _http_error_message(edition: str, resp: requests.Response) -> str:
+    try:
+        body = next(resp.iter_content(200), b"")[:200]
+    except Exception:
+        body = b""
+    text = body.decode("utf-8", "replace").strip()
+    msg = f"Downloading {edition} failed: HTTP {resp.status_code}: {text}"
+    if resp.status_code == 401:
+        msg += " (bad credentials: check MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY)"
+    elif resp.status_code == 403:
+        msg += " (the account may not have access to this edition)"
+    return msg
+
+
+def _install_mmdb(archive: str, edition: str, directory: str) -> str:
+    """Extract the single .mmdb of ``archive`` to ``directory/<edition>.mmdb`` atomically."""
+    target = os.path.join(directory, f"{edition}.mmdb")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = [m for m in tar.getmembers()
+                       if m.isfile() and os.path.basename(m.name).endswith(".mmdb")]
+            if len(members) != 1:
+                raise GeoIPDownloadError(
+                    f"Expected one .mmdb file in the {edition} archive, found {len(members)}")
+            # Only the member's content is used; its path is never touched on disk.
+            source = tar.extractfile(members[0])
+            fd, tmp = tempfile.mkstemp(prefix=f".{edition}.", suffix=".mmdb.part", dir=directory)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(source, out, _CHUNK)
+                _validate_mmdb(tmp, edition)
+                os.replace(tmp, target)
+            except BaseException:
+                _unlink_quietly(tmp)
+                raise
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise GeoIPDownloadError(f"Cannot unpack the {edition} archive: {exc}") from exc
+    return target
+
+
+def _validate_mmdb(path: str, edition: str) -> None:
+    try:
+        with maxminddb.open_database(path) as reader:
+            reader.metadata()
+    except Exception as exc:
+        raise GeoIPDownloadError(f"The downloaded {edition} is not a valid .mmdb: {exc}") from exc
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

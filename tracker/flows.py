@@ -1,0 +1,279 @@
+"""Flows and traffic sources: validation of what users send, and their JSON form."""
+import secrets
+import string
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlparse
+
+from .db import db
+from .models import Flow, FlowEvent, Postback, TrafficSource, VAR_NAMES, money_text, to_money, utcnow
+
+TRIGGERS = ("click", "conversion", "status", "payout")
+STATUSES = ("approved", "pending", "declined")
+PAYOUT_TYPES = ("all", "payout", "debit")
+KEY_ALPHABET = string.ascii_letters + string.digits
+
+
+class ValidationError(Exception):
+    """Bad input; ``status`` is the HTTP code the API answers with."""
+
+    def __init__(self, message, status=422):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def new_flow_key():
+    """A random 10-character key for ``/r/<key>``."""
+    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(10))
+
+
+def _text(data, name, required=False, limit=2000, default=""):
+    value = data.get(name, default)
+    if value is None:
+        value = default
+    if not isinstance(value, str):
+        raise ValidationError("%s must be a string" % name)
+    value = value.strip()
+    if required and not value:
+        raise ValidationError("%s is required" % name)
+    if len(value) > limit:
+        raise ValidationError("%s is longer than %d characters" % (name, limit))
+    if "\x00" in value:
+        raise ValidationError("%s contains a NUL character" % name)
+    return value
+
+
+def _url(data, name, required=False):
+    value = _text(data, name, required=required, limit=4000)
+    if value:
+        parsed = urlparse(value.split("|", 1)[0] if name == "url" else value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValidationError("%s must be an http:// or https:// URL" % name)
+    return value
+
+
+def _bool(data, name, default):
+    value = data.get(name, default)
+    if not isinstance(value, bool):
+        raise ValidationError("%s must be true or false" % name)
+    return value
+
+
+def parse_money(value, name="payout"):
+    """A finite decimal from a JSON number or string, at most 12 integer digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise ValidationError("%s must be a number" % name)
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValidationError("%s must be a number" % name)
+    if not amount.is_finite() or abs(amount) >= Decimal(10) ** 12:
+        raise ValidationError("%s must be a finite number below 10^12" % name)
+    return to_money(amount)
+
+
+def _string_list(data, name, allowed=None):
+    value = data.get(name) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValidationError("%s must be a list of names" % name)
+    value = [v.strip() for v in value]
+    if allowed is not None:
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise ValidationError("%s: %r is not one of %s" % (name, bad[0], ", ".join(allowed)))
+    return value
+
+
+def clean_events(value):
+    """Validate ``events: [{name, conversion?, allow_duplicates?}]``."""
+    if not isinstance(value, list):
+        raise ValidationError("events must be a list")
+    events, seen = [], set()
+    for item in value:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            raise ValidationError("each event must be an object with a name")
+        name = _text(item, "name", required=True, limit=100)
+        if name in seen:
+            raise ValidationError("event %r is listed twice" % name)
+        seen.add(name)
+        events.append({"name": name, "conversion": _bool(item, "conversion", True),
+                       "allow_duplicates": _bool(item, "allow_duplicates", False)})
+    return events
+
+
+def clean_postback(item):
+    """Validate one postback ``{trigger, url, events?, statuses?, payout_type?, enabled?}``."""
+    if not isinstance(item, dict):
+        raise ValidationError("each postback must be an object")
+    trigger = _text(item, "trigger", required=True, limit=16)
+    if trigger not in TRIGGERS:
+        raise ValidationError("trigger must be one of %s" % ", ".join(TRIGGERS))
+    payout_type = _text(item, "payout_type", default="all", limit=8) or "all"
+    if payout_type not in PAYOUT_TYPES:
+        raise ValidationError("payout_type must be one of %s" % ", ".join(PAYOUT_TYPES))
+    url = _url(item, "url", required=True)
+    check = TEMPLATE_CHECKS[0] if TEMPLATE_CHECKS else None
+    if check is not None:
+        error = check(url)
+        if error:
+            raise ValidationError("postback url: %s" % error)
+    return {"trigger": trigger, "url": url, "name": _text(item, "name", limit=200),
+            "events": _string_list(item, "events"),
+            "statuses": _string_list(item, "statuses", STATUSES),
+            "payout_type": payout_type, "enabled": _bool(item, "enabled", True)}
+
+
+# The postback template module registers its validator here (a function: url → error or None).
+TEMPLATE_CHECKS = []
+
+
+def clean_postbacks(value):
+    """Validate a list of postbacks."""
+    if not isinstance(value, list):
+        raise ValidationError("postbacks must be a list")
+    return [clean_postback(item) for item in value]
+
+
+def clean_flow(data, partial=False):
+    """Validate a flow body (all of it, or only the given fields when ``partial``)."""
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", 400)
+    unknown = set(data) - {"name", "offer_url", "payout", "currency", "attribution_days",
+                           "fallback_url", "traffic_source_id", "events", "postbacks", "paused"}
+    if unknown:
+        raise ValidationError("unknown field %r" % sorted(unknown)[0])
+    out = {}
+    if not partial or "name" in data:
+        out["name"] = _text(data, "name", required=True, limit=200)
+    if not partial or "offer_url" in data:
+        out["offer_url"] = _url(data, "offer_url", required=True)
+    if "payout" in data:
+        out["payout"] = parse_money(data["payout"] if data["payout"] is not None else 0, "flow payout")
+    if "currency" in data:
+        currency = _text(data, "currency", default="USD", limit=3).upper() or "USD"
+        if len(currency) != 3 or not currency.isalpha():
+            raise ValidationError("currency must be an ISO 4217 code such as USD")
+        out["currency"] = currency
+    if "attribution_days" in data:
+        days = data["attribution_days"]
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650):
+            raise ValidationError("attribution_days must be a whole number of days from 1 to 3650")
+        out["attribution_days"] = days
+    if "fallback_url" in data:
+        out["fallback_url"] = _url(data, "fallback_url")
+    if "traffic_source_id" in data:
+        source_id = data["traffic_source_id"]
+        if source_id is not None:
+            if isinstance(source_id, bool) or not isinstance(source_id, int):
+                raise ValidationError("traffic_source_id must be an id")
+            if TrafficSource.get_or_none(TrafficSource.id == source_id) is None:
+                raise ValidationError("traffic source %s does not exist" % source_id)
+        out["traffic_source"] = source_id
+    if "paused" in data:
+        out["paused"] = _bool(data, "paused", False)
+    if "events" in data:
+        out["events"] = clean_events(data["events"] or [])
+    if "postbacks" in data:
+        out["postbacks"] = clean_postbacks(data["postbacks"] or [])
+    return out
+
+
+def save_flow(fields, flow=None):
+    """Create (``flow`` None) or update a flow from cleaned fields; events and postbacks
+    given are replaced as a whole. Returns the flow."""
+    events = fields.pop("events", None)
+    postbacks = fields.pop("postbacks", None)
+    with db.atomic():
+        if flow is None:
+            flow = Flow.create(key=new_flow_key(), **fields)
+        else:
+            for name, value in fields.items():
+                setattr(flow, name if name != "traffic_source" else "traffic_source_id", value)
+            flow.updated_at = utcnow()
+            flow.save()
+        if events is not None:
+            FlowEvent.delete().where(FlowEvent.flow == flow).execute()
+            for event in events:
+                FlowEvent.create(flow=flow, **event)
+        if postbacks is not None:
+            Postback.delete().where(Postback.flow == flow).execute()
+            for postback in postbacks:
+                Postback.create(flow=flow, **postback)
+    return flow
+
+
+def flow_link(flow, base_url):
+    """The full tracking link of a flow."""
+    return base_url.rstrip("/") + "/r/" + flow.key
+
+
+def postback_to_dict(postback):
+    return {"id": postback.id, "trigger": postback.trigger, "name": postback.name, "url": postback.url,
+            "events": postback.events, "statuses": postback.statuses,
+            "payout_type": postback.payout_type, "enabled": postback.enabled}
+
+
+def flow_to_dict(flow, base_url):
+    """A flow as the API shows it."""
+    return {
+        "id": flow.id, "name": flow.name, "key": flow.key, "link": flow_link(flow, base_url),
+        "offer_url": flow.offer_url, "payout": money_text(flow.payout), "currency": flow.currency,
+        "attribution_days": flow.attribution_days, "fallback_url": flow.fallback_url,
+        "traffic_source_id": flow.traffic_source_id, "paused": flow.paused,
+        "events": [{"name": e.name, "conversion": e.conversion, "allow_duplicates": e.allow_duplicates}
+                   for e in flow.events.order_by(FlowEvent.id)],
+        "postbacks": [postback_to_dict(p) for p in flow.postbacks.order_by(Postback.id)],
+        "created_at": flow.created_at.isoformat() + "Z", "updated_at": flow.updated_at.isoformat() + "Z",
+    }
+
+
+def clean_source(data, partial=False):
+    """Validate a traffic source body."""
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", 400)
+    unknown = set(data) - {"name", "click_id_param", "vars", "postback_url", "postback_events", "active"}
+    if unknown:
+        raise ValidationError("unknown field %r" % sorted(unknown)[0])
+    out = {}
+    if not partial or "name" in data:
+        out["name"] = _text(data, "name", required=True, limit=200)
+    if not partial or "click_id_param" in data:
+        out["click_id_param"] = _text(data, "click_id_param", limit=100)
+    if "vars" in data:
+        mapping = data["vars"] or {}
+        if not isinstance(mapping, dict) or not all(
+                k in VAR_NAMES and isinstance(v, str) and v.strip() for k, v in mapping.items()):
+            raise ValidationError('vars maps var1…var10 to parameter names, like {"var1": "zoneid"}')
+        out["vars"] = {k: v.strip() for k, v in mapping.items()}
+    if "postback_url" in data:
+        out["postback_url"] = _url({"url": data["postback_url"] or ""}, "url")
+        check = TEMPLATE_CHECKS[0] if TEMPLATE_CHECKS and out["postback_url"] else None
+        error = check(out["postback_url"]) if check else None
+        if error:
+            raise ValidationError("postback_url: %s" % error)
+    if "postback_events" in data:
+        out["postback_events"] = _string_list(data, "postback_events")
+    if "active" in data:
+        out["active"] = _bool(data, "active", True)
+    return out
+
+
+def save_source(fields, source=None):
+    """Create or update a traffic source from cleaned fields."""
+    if source is None:
+        return TrafficSource.create(**fields)
+    for name, value in fields.items():
+        setattr(source, name, value)
+    source.updated_at = utcnow()
+    source.save()
+    return source
+
+
+def source_to_dict(source):
+    """A traffic source as the API shows it."""
+    return {"id": source.id, "name": source.name, "click_id_param": source.click_id_param,
+            "vars": source.vars, "postback_url": source.postback_url,
+            "postback_events": source.postback_events, "active": source.active,
+            "created_at": source.created_at.isoformat() + "Z"}

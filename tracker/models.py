@@ -1,0 +1,315 @@
+"""The peewee models: flows and sources, clicks, conversions, deliveries, users."""
+import datetime
+import json
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, Field,
+                    FloatField, ForeignKeyField, IntegerField, Model, TextField)
+
+from .db import db
+
+MONEY_SCALE = Decimal("0.000001")
+MONEY_FACTOR = 10 ** 6
+
+
+def utcnow():
+    """The current UTC time, naive, as every timestamp is stored."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def to_money(value):
+    """Round a Decimal (or str/int) to the stored precision of six places."""
+    return Decimal(value).quantize(MONEY_SCALE, rounding=ROUND_HALF_EVEN)
+
+
+class MoneyField(BigIntegerField):
+    """A decimal amount stored as an integer count of millionths: exact on every engine,
+    and exact when summed in SQL. Read back with ``money_from_db`` after an aggregate."""
+
+    def db_value(self, value):
+        if value is None:
+            return None
+        return int(to_money(value) * MONEY_FACTOR)
+
+    def python_value(self, value):
+        return money_from_db(value)
+
+
+def money_from_db(value):
+    """An integer of millionths (as stored or summed) → Decimal."""
+    if value is None:
+        return None
+    return (Decimal(int(value)) / MONEY_FACTOR).quantize(MONEY_SCALE)
+
+
+def money_text(value):
+    """A money amount as the API shows it: ``"12.50"``, ``"0.125"``, ``"-3.00"``."""
+    amount = Decimal(value).normalize()
+    if amount.as_tuple().exponent > -2:
+        amount = amount.quantize(Decimal("0.01"))
+    return format(amount, "f")
+
+
+class JSONField(TextField):
+    """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class TrafficSource(BaseModel):
+    name = CharField(max_length=200)
+    click_id_param = CharField(max_length=100, default="")
+    vars = JSONField(default=dict)  # {"var1": "zoneid", ...}
+    postback_url = TextField(default="")
+    postback_events = JSONField(default=list)  # event names; empty: every event
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Flow(BaseModel):
+    name = CharField(max_length=200)
+    key = CharField(max_length=32, unique=True)
+    offer_url = TextField()
+    payout = MoneyField(default=0)
+    currency = CharField(max_length=3, default="USD")
+    attribution_days = IntegerField(null=True)  # None: TRACKER_ATTRIBUTION_DAYS
+    fallback_url = TextField(default="")
+    traffic_source = ForeignKeyField(TrafficSource, null=True, backref="flows", on_delete="SET NULL")
+    paused = BooleanField(default=False)
+    deleted = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class FlowEvent(BaseModel):
+    """An event a flow accepts; ``conversion`` events need a payout, ``allow_duplicates`` may repeat."""
+    flow = ForeignKeyField(Flow, backref="events", on_delete="CASCADE")
+    name = CharField(max_length=100)
+    conversion = BooleanField(default=True)
+    allow_duplicates = BooleanField(default=False)
+
+    class Meta:
+        indexes = ((("flow", "name"), True),)
+
+
+class Postback(BaseModel):
+    """An outgoing postback template on a flow (or a traffic source's own)."""
+    flow = ForeignKeyField(Flow, null=True, backref="postbacks", on_delete="CASCADE")
+    traffic_source = ForeignKeyField(TrafficSource, null=True, backref="postbacks", on_delete="CASCADE")
+    name = CharField(max_length=200, default="")
+    trigger = CharField(max_length=16)  # click | conversion | status | payout
+    url = TextField()
+    events = JSONField(default=list)
+    statuses = JSONField(default=list)
+    payout_type = CharField(max_length=8, default="all")  # all | payout | debit
+    enabled = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+VAR_NAMES = ["var%d" % i for i in range(1, 11)]
+SUB_NAMES = ["sub%d" % i for i in range(1, 6)]
+UTM_NAMES = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"]
+
+
+class Click(BaseModel):
+    click_id = CharField(max_length=32, primary_key=True)
+    flow = ForeignKeyField(Flow, backref="clicks", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+    ip = CharField(max_length=45, default="")
+    visitor = CharField(max_length=16, default="")  # hash of ip + user agent, for is_unique
+    user_agent = TextField(default="")
+    referrer = TextField(default="")
+    language = CharField(max_length=35, default="")
+    country = CharField(max_length=2, default="")
+    country_name = CharField(max_length=100, default="")
+    region = CharField(max_length=100, default="")
+    city = CharField(max_length=100, default="")
+    zip = CharField(max_length=20, default="")
+    isp = CharField(max_length=200, default="")
+    asn = IntegerField(null=True)
+    carrier = CharField(max_length=200, default="")
+    connection_type = CharField(max_length=30, default="")
+    device_type = CharField(max_length=10, default="")
+    brand = CharField(max_length=100, default="")
+    model = CharField(max_length=100, default="")
+    os = CharField(max_length=100, default="")
+    os_version = CharField(max_length=50, default="")
+    browser = CharField(max_length=100, default="")
+    browser_version = CharField(max_length=50, default="")
+    is_bot = BooleanField(default=False)
+    is_unique = BooleanField(default=True)
+    external_id = CharField(max_length=255, default="")
+    sub1 = CharField(max_length=255, default="")
+    sub2 = CharField(max_length=255, default="")
+    sub3 = CharField(max_length=255, default="")
+    sub4 = CharField(max_length=255, default="")
+    sub5 = CharField(max_length=255, default="")
+    utm_source = CharField(max_length=255, default="")
+    utm_medium = CharField(max_length=255, default="")
+    utm_campaign = CharField(max_length=255, default="")
+    utm_term = CharField(max_length=255, default="")
+    utm_content = CharField(max_length=255, default="")
+    var1 = CharField(max_length=255, default="")
+    var2 = CharField(max_length=255, default="")
+    var3 = CharField(max_length=255, default="")
+    var4 = CharField(max_length=255, default="")
+    var5 = CharField(max_length=255, default="")
+    var6 = CharField(max_length=255, default="")
+    var7 = CharField(max_length=255, default="")
+    var8 = CharField(max_length=255, default="")
+    var9 = CharField(max_length=255, default="")
+    var10 = CharField(max_length=255, default="")
+    cost = MoneyField(default=0)
+    params = JSONField(default=dict)
+    cookies = JSONField(default=dict)
+    cut = JSONField(default=list)  # names of the values that were cut to fit
+
+    class Meta:
+        indexes = (
+            (("flow", "created_at"), False),
+            (("flow", "visitor", "created_at"), False),
+        )
+
+
+class OrphanVisit(BaseModel):
+    """A hit on /r/<key> that matched no active flow."""
+    created_at = DateTimeField(default=utcnow, index=True)
+    key = CharField(max_length=255)
+    reason = CharField(max_length=50)  # unknown | paused
+    ip = CharField(max_length=45, default="")
+    user_agent = TextField(default="")
+    referrer = TextField(default="")
+    params = JSONField(default=dict)
+
+
+class Conversion(BaseModel):
+    click = ForeignKeyField(Click, backref="conversions", on_delete="CASCADE", column_name="click_id")
+    flow = ForeignKeyField(Flow, backref="conversions", on_delete="CASCADE")
+    event = CharField(max_length=100, default="conversion")
+    payout = MoneyField(default=0)
+    currency = CharField(max_length=3, default="USD")
+    status = CharField(max_length=10, default="approved")
+    txid = CharField(max_length=255, default="")
+    # The uniqueness key beside (click, event): the txid, '' for "once per event",
+    # or a fresh random value for events that allow duplicates without a txid.
+    dedup_key = CharField(max_length=255, default="")
+    data = JSONField(default=dict)  # lead data, for tokens
+    raw = JSONField(default=dict)  # the request as received
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("click", "event", "dedup_key"), True),
+            (("flow", "created_at"), False),
+        )
+
+
+class ConversionChange(BaseModel):
+    """The history of a conversion: its creation and every status or payout change."""
+    conversion = ForeignKeyField(Conversion, backref="changes", on_delete="CASCADE")
+    at = DateTimeField(default=utcnow)
+    status = CharField(max_length=10)
+    payout = MoneyField()
+    inbound = BigIntegerField(null=True)  # the InboundRequest that caused it
+
+
+class InboundRequest(BaseModel):
+    """Every request to /postback or /api/v1/events, accepted or not, with the reason."""
+    at = DateTimeField(default=utcnow)
+    endpoint = CharField(max_length=20)  # postback | events
+    ip = CharField(max_length=45, default="")
+    method = CharField(max_length=10, default="GET")
+    params = JSONField(default=dict)
+    http_status = IntegerField()
+    accepted = BooleanField(default=False)
+    reason = TextField(default="")
+    result = CharField(max_length=20, default="")  # ok | duplicate | updated | error
+    flow_id = IntegerField(null=True)
+    click_id = CharField(max_length=64, default="")
+    conversion = ForeignKeyField(Conversion, null=True, on_delete="SET NULL")
+
+    class Meta:
+        indexes = ((("flow_id", "at"), False), (("at",), False))
+
+
+class RequestLock(BaseModel):
+    """A short-lived claim on an idempotency key while its request is in flight."""
+    key = CharField(max_length=255, primary_key=True)
+    expires_at = DateTimeField()
+
+
+DELIVERY_STATUSES = ("queued", "sending", "retrying", "delivered", "failed", "skipped")
+
+
+class Delivery(BaseModel):
+    """One outgoing request, rendered once at enqueue; the worker's queue row."""
+    flow_id = IntegerField(null=True)
+    click_id = CharField(max_length=32, null=True)
+    conversion_id = BigIntegerField(null=True)
+    postback = ForeignKeyField(Postback, null=True, on_delete="SET NULL")
+    trigger = CharField(max_length=16)
+    method = CharField(max_length=8, default="GET")
+    url = TextField()
+    headers = JSONField(default=dict)
+    body = TextField(default="")
+    status = CharField(max_length=10, default="queued")
+    test = BooleanField(default=False)
+    attempts_count = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow)
+    lease_until = DateTimeField(null=True)
+    last_error = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            (("status", "next_attempt_at"), False),
+            (("flow_id", "created_at"), False),
+            (("conversion_id",), False),
+            (("click_id",), False),
+        )
+
+
+class DeliveryAttempt(BaseModel):
+    delivery = ForeignKeyField(Delivery, backref="attempts", on_delete="CASCADE")
+    at = DateTimeField(default=utcnow)
+    status_code = IntegerField(null=True)
+    duration_ms = FloatField(default=0)
+    error = TextField(default="")
+    response = TextField(default="")
+
+
+class User(BaseModel):
+    username = CharField(max_length=100, unique=True)
+    password_hash = CharField(max_length=255)
+    created_at = DateTimeField(default=utcnow)
+
+
+class ApiToken(BaseModel):
+    name = CharField(max_length=100)
+    token_hash = CharField(max_length=64, unique=True)
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+
+
+class Setting(BaseModel):
+    """Small key/value facts the app keeps: the one-time setup token, and so on."""
+    key = CharField(max_length=100, primary_key=True)
+    value = TextField()
+
+
+ALL_MODELS = [TrafficSource, Flow, FlowEvent, Postback, Click, OrphanVisit, Conversion,
+              ConversionChange, InboundRequest, RequestLock, Delivery, DeliveryAttempt,
+              User, ApiToken, Setting]

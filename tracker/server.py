@@ -1,0 +1,98 @@
+"""``tracker serve|web|worker``: start the processes and stop them cleanly together.
+
+``serve`` supervises gunicorn (``wsgi:app``) and, once the delivery worker exists, one
+worker process. SIGTERM or Ctrl-C is passed on to every child, which finish in-flight
+work; if one child dies, the others are stopped too.
+"""
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from .config import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
+
+# Clicks carry long query strings: gunicorn's default 4 KB request line would answer 414.
+GUNICORN_OPTIONS = ["--worker-class", "sync", "--limit-request-line", "0",
+                    "--limit-request-field_size", "32768", "--graceful-timeout", "20",
+                    "--timeout", "30", "--keep-alive", "5", "--worker-tmp-dir", "/dev/shm"]
+
+
+def gunicorn_command(host, port, workers):
+    """The gunicorn command line that serves ``wsgi:app``."""
+    command = [sys.executable, "-m", "gunicorn", "--bind", "%s:%d" % (host, port),
+               "--workers", str(workers), "--pythonpath", PROJECT_ROOT, *GUNICORN_OPTIONS]
+    if not os.path.isdir("/dev/shm"):
+        command = command[:-2]
+    return command + ["wsgi:app"]
+
+
+def worker_command():
+    """The command line of one delivery worker process."""
+    return [sys.executable, "-m", "tracker", "worker"]
+
+
+def prepare():
+    """Create or upgrade the schema and say what a first start needs to say."""
+    from . import create_app
+    from .migrations import upgrade
+    app = create_app()
+    upgrade()
+    for hook in app.extensions.get("tracker.on_serve", []):
+        hook(app)
+    return app
+
+
+def supervise(commands):
+    """Run ``commands`` as children until a signal or a child's exit; returns an exit code."""
+    children = [subprocess.Popen(command) for command in commands]
+    stopping = []
+
+    def stop(signum, frame):
+        stopping.append(signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    code = 0
+    try:
+        while not stopping:
+            exited = [child for child in children if child.poll() is not None]
+            if exited:
+                code = exited[0].returncode or 1
+                logger.error("%s exited with %s; stopping", exited[0].args[2:4], exited[0].returncode)
+                break
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for child in children:
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code
+
+
+def serve(args, web=True, worker=True):
+    """Start the web server and/or the delivery worker; return when they have stopped."""
+    prepare()
+    commands = []
+    if web:
+        commands.append(gunicorn_command(args.host, args.port, args.workers))
+        print("tracker listening on http://%s:%d" % (args.host, args.port), flush=True)
+    if worker and WORKER_AVAILABLE:
+        if not web:
+            from .worker import run_worker
+            return run_worker()
+        commands.append(worker_command())
+    return supervise(commands)
+
+
+WORKER_AVAILABLE = False

@@ -1,0 +1,287 @@
+"""The token registry: every ``{token}`` name and alias, and how to read each from a
+click, its flow and (for postbacks) a conversion.
+
+One place knows the names. The offer URL (``fill_url``) and the outgoing postback
+templates both resolve tokens through ``resolve``.
+"""
+import datetime
+import hashlib
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from urllib.parse import quote, urlparse
+
+from .models import SUB_NAMES, UTM_NAMES, VAR_NAMES
+
+# {name} or <name>, with optional filters: {phone|digits|sha256}
+TOKEN_RE = re.compile(
+    r"\{(?P<a>[A-Za-z_][\w.:\-]*)(?P<fa>(?:\|[A-Za-z0-9]+)*)\}"
+    r"|<(?P<b>[A-Za-z_][\w.:\-]*)(?P<fb>(?:\|[A-Za-z0-9]+)*)>")
+
+CLICK_TRIGGERS = ("click", "conversion", "status", "payout")
+CONVERSION_TRIGGERS = ("conversion", "status", "payout")
+
+
+@dataclass
+class TokenContext:
+    """What a token can be read from. Any part may be missing (a preview, a click postback)."""
+    click: object = None
+    flow: object = None
+    conversion: object = None
+    traffic_source: object = None
+    now: datetime.datetime = None
+    landing_url: str = ""
+
+
+@dataclass(frozen=True)
+class Token:
+    name: str
+    aliases: tuple
+    read: object  # function(TokenContext) -> str | Decimal | int | None
+    doc: str
+    triggers: tuple = CLICK_TRIGGERS
+
+
+REGISTRY = {}  # lower-case name or alias -> Token
+TOKENS = []  # in documentation order
+
+
+def register(name, aliases, read, doc, triggers=CLICK_TRIGGERS):
+    """Add a token under its name and every alias (case-insensitive)."""
+    token = Token(name, tuple(aliases), read, doc, tuple(triggers))
+    TOKENS.append(token)
+    for spelling in (name, *aliases):
+        REGISTRY[spelling.lower()] = token
+    return token
+
+
+def _click(attr):
+    return lambda ctx: getattr(ctx.click, attr) if ctx.click is not None else None
+
+
+def _conv(attr):
+    return lambda ctx: getattr(ctx.conversion, attr) if ctx.conversion is not None else None
+
+
+def _unix(value):
+    if value is None:
+        return None
+    return int(value.replace(tzinfo=datetime.timezone.utc).timestamp())
+
+
+def _flow_id(ctx):
+    if ctx.flow is not None:
+        return ctx.flow.id
+    return ctx.click.flow_id if ctx.click is not None else None
+
+
+def _referrer_domain(ctx):
+    ref = _click("referrer")(ctx)
+    return (urlparse(ref).hostname or "") if ref else None
+
+
+def _lead(*names):
+    """Read lead data from the conversion (any of ``names``), else the click's parameters."""
+    def read(ctx):
+        data = ctx.conversion.data if ctx.conversion is not None else {}
+        for name in names:
+            if data.get(name) not in (None, ""):
+                return data[name]
+        params = ctx.click.params if ctx.click is not None else {}
+        for name in names:
+            if params.get(name) not in (None, ""):
+                return params[name]
+        return None
+    return read
+
+
+def _device(ctx):
+    return _click("device_type")(ctx)
+
+
+register("click_id", ["click.id", "clickid", "click", "subid", "sessionid", "id"], _click("click_id"),
+         "our click id")
+register("externalid", ["external_id"], _click("external_id"), "the traffic source's click id")
+for _i, _name in enumerate(VAR_NAMES, 1):
+    register(_name, [], _click(_name), "custom variable %d from the click" % _i)
+for _i, _name in enumerate(SUB_NAMES, 1):
+    register(_name, ["subid%d" % _i], _click(_name), "sub id %d from the click" % _i)
+for _name in UTM_NAMES:
+    register(_name, [], _click(_name), "%s from the click" % _name)
+register("flow.id", ["campaign.id", "campaignid", "campaign_id"], _flow_id, "the flow's id")
+register("flow.name", ["campaign.name"], lambda ctx: ctx.flow.name if ctx.flow is not None else None,
+         "the flow's name")
+register("offer.id", [], _flow_id, "the offer's id (the flow's id)")
+register("lander.id", [], lambda ctx: "", "the lander's id (empty: flows redirect straight to offers)")
+register("trafficsource.id", ["traffic_source.id"],
+         lambda ctx: ctx.flow.traffic_source_id if ctx.flow is not None else None,
+         "the traffic source's id")
+register("ip", ["ipaddress"], _click("ip"), "the visitor's IP address")
+register("ua", ["useragent", "user_agent"], _click("user_agent"), "the visitor's user agent")
+register("referrer", ["refererUrl", "referer"], _click("referrer"), "the referring page")
+register("referrerdomain", [], _referrer_domain, "the referring page's host")
+register("locationurl", [], lambda ctx: ctx.landing_url or None, "the offer page the visitor was sent to")
+register("language", [], _click("language"), "the first Accept-Language tag")
+register("country", ["geo"], _click("country"), "ISO country code")
+register("countryname", ["country_name"], _click("country_name"), "country name")
+register("region", ["state"], _click("region"), "region / state")
+register("city", [], _click("city"), "city")
+register("zip", ["postal"], _click("zip"), "postal code")
+register("isp", [], _click("isp"), "ISP")
+register("asn", [], _click("asn"), "autonomous system number")
+register("carrier", [], _click("carrier"), "mobile carrier")
+register("connection.type", ["connection_type"], _click("connection_type"), "connection type")
+register("os", [], _click("os"), "operating system")
+register("osversion", ["os_version"], _click("os_version"), "operating system version")
+register("browser", [], _click("browser"), "browser")
+register("browserversion", ["browser_version"], _click("browser_version"), "browser version")
+register("device", ["device_type"], _device, "device type: desktop, mobile, tablet, bot, other")
+register("brand", [], _click("brand"), "device brand")
+register("model", [], _click("model"), "device model")
+register("cost", ["conversion.cost", "campaign.cpa"], _click("cost"),
+         "the click's cost ({campaign.cpa} is deprecated)")
+register("now", ["timestamp", "event_time"], lambda ctx: _unix(ctx.now), "the time of the event, unix seconds")
+register("click_time", [], lambda ctx: _unix(_click("created_at")(ctx)), "the click's time, unix seconds")
+register("event", ["goal"], _conv("event"), "the conversion's event", CONVERSION_TRIGGERS)
+register("payout", ["publisherrevenue", "revenue", "cash", "conversion.payout"], _conv("payout"),
+         "the conversion's payout", CONVERSION_TRIGGERS)
+register("currency", [], lambda ctx: (ctx.conversion.currency if ctx.conversion is not None
+                                      else ctx.flow.currency if ctx.flow is not None else None),
+         "ISO 4217 currency")
+register("status", ["stage"], _conv("status"), "approved, pending or declined", CONVERSION_TRIGGERS)
+register("txid", ["transaction.id", "transaction_id", "externalidentifier"], _conv("txid"),
+         "the advertiser's transaction id", CONVERSION_TRIGGERS)
+register("conversion.id", ["conversion_id"], _conv("id"), "our conversion id", CONVERSION_TRIGGERS)
+for _name in ("email", "phone", "first_name", "last_name", "gender", "dob"):
+    register(_name, [], _lead(_name), "lead data: %s" % _name.replace("_", " "), CONVERSION_TRIGGERS)
+register("advertisername", ["advertiser"], _lead("advertisername", "advertiser"), "the advertiser's name",
+         CONVERSION_TRIGGERS)
+register("pixelCode", ["pixel_code"], _lead("pixelCode", "pixel_code"), "the TikTok pixel code")
+
+FAMILIES = {
+    "var:": "a click query parameter by name (as a custom variable)",
+    "req.qs.": "a click query parameter by name",
+    "req.cookie.": "a click cookie (_fbc, _fbp, ttclid, _ttp, _scid)",
+    "req.sessiondata.": "the conversion's lead data (dotted paths reach nested values)",
+    "req.session.": "the conversion's lead data (same as req.sessionData)",
+}
+
+
+def _lookup(mapping, name):
+    """Exact key, then dotted path into nested dicts, then a case-insensitive key."""
+    if not mapping:
+        return None
+    if name in mapping:
+        return mapping[name]
+    node = mapping
+    for part in name.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            node = None
+            break
+    if node is not None and not isinstance(node, (dict, list)):
+        return node
+    lowered = name.lower()
+    for key, value in mapping.items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _family(prefix, rest, ctx):
+    click_params = ctx.click.params if ctx.click is not None else {}
+    if prefix in ("var:", "req.qs."):
+        return _lookup(click_params, rest)
+    if prefix == "req.cookie.":
+        return _lookup(ctx.click.cookies if ctx.click is not None else {}, rest)
+    data = ctx.conversion.data if ctx.conversion is not None else {}
+    return _lookup(data, rest)
+
+
+def is_builtin(name):
+    """True when ``name`` is a registered token or one of the prefixed families."""
+    lowered = name.lower()
+    return lowered in REGISTRY or any(lowered.startswith(p) and len(lowered) > len(p) for p in FAMILIES)
+
+
+def resolve(name, ctx):
+    """The raw value of token ``name`` (str, Decimal, int or None) in ``ctx``.
+
+    A name that is no built-in token is read from the click's query parameters.
+    """
+    lowered = name.lower()
+    token = REGISTRY.get(lowered)
+    if token is not None:
+        return token.read(ctx)
+    for prefix in FAMILIES:
+        if lowered.startswith(prefix) and len(lowered) > len(prefix):
+            return _family(prefix, name[len(prefix):], ctx)
+    return _lookup(ctx.click.params if ctx.click is not None else {}, name)
+
+
+def to_text(value):
+    """A token value as text: None → '', Decimal without exponent, bool → 1/0."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _e164(text):
+    digits = re.sub(r"\D", "", text)
+    return "+" + digits if digits else ""
+
+
+FILTERS = {
+    "sha256": lambda s: hashlib.sha256(s.strip().lower().encode("utf-8")).hexdigest() if s.strip() else "",
+    "digits": lambda s: re.sub(r"\D", "", s),
+    "e164": _e164,
+    "lower": str.lower,
+    "upper": str.upper,
+    "trim": str.strip,
+    "raw": lambda s: s,
+}
+
+
+def parse_filters(spec):
+    """``"|digits|sha256"`` → ``["digits", "sha256"]``; unknown names raise ValueError."""
+    names = [part.lower() for part in spec.split("|") if part]
+    unknown = [n for n in names if n not in FILTERS]
+    if unknown:
+        raise ValueError("unknown filter %r (known: %s)" % (unknown[0], ", ".join(FILTERS)))
+    return names
+
+
+def apply_filters(text, names):
+    """Run the filters left to right over a text value."""
+    for name in names:
+        text = FILTERS[name](text)
+    return text
+
+
+def iter_tokens(template):
+    """Yield ``(match, name, filters)`` for every token in ``template``."""
+    for match in TOKEN_RE.finditer(template):
+        name = match.group("a") or match.group("b")
+        spec = match.group("fa") if match.group("a") else match.group("fb")
+        yield match, name, spec or ""
+
+
+def fill_url(template, ctx):
+    """Fill every token of a URL template, each value percent-encoded (``raw`` skips that)."""
+    def replace(match):
+        name = match.group("a") or match.group("b")
+        spec = match.group("fa") if match.group("a") else match.group("fb")
+        try:
+            names = parse_filters(spec or "")
+        except ValueError:
+            return match.group(0)
+        text = apply_filters(to_text(resolve(name, ctx)), names)
+        return text if "raw" in names else quote(text, safe="")
+    return TOKEN_RE.sub(replace, template)
