@@ -15,9 +15,10 @@ def create_app(test_config=None):
     db.init_app(app)
     init_enrichment(app)
 
-    from . import api, clickin, health
+    from . import api, clickin, health, inbound
     app.register_blueprint(clickin.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(inbound.bp)
     api.init_app(app)
 
     @app.errorhandler(HTTPException)

@@ -54,10 +54,10 @@ def clean_text(value, limit):
     return cleaned, cut
 
 
-def make_visitor(ip, user_agent, referrer, accept_language, params, cookies):
-    """Build a ``Visitor`` from raw request parts, cutting what is too long and noting it.
+def clean_params(params):
+    """Keep at most ``MAX_PARAMS`` names of ``(name, value)`` pairs, each cleaned and cut to fit.
 
-    ``params`` is an iterable of ``(name, value)`` pairs; the first value of a name wins.
+    The first value of a name wins. Returns ``(params, cut)``, ``cut`` naming what was cut.
     """
     cut = []
     kept = {}
@@ -72,6 +72,15 @@ def make_visitor(ip, user_agent, referrer, accept_language, params, cookies):
         if key_cut or value_cut:
             cut.append("params." + key)
         kept.setdefault(key, text)
+    return kept, cut
+
+
+def make_visitor(ip, user_agent, referrer, accept_language, params, cookies):
+    """Build a ``Visitor`` from raw request parts, cutting what is too long and noting it.
+
+    ``params`` is an iterable of ``(name, value)`` pairs; the first value of a name wins.
+    """
+    kept, cut = clean_params(params)
     headers = {}
     for name, value, limit in (("ip", ip, 45), ("user_agent", user_agent, MAX_HEADER),
                                ("referrer", referrer, MAX_HEADER),

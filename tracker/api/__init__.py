@@ -11,7 +11,7 @@ from ..flows import ValidationError
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # Routes that authenticate on their own terms (the event API uses the postback rules).
-PUBLIC_ENDPOINTS = set()
+PUBLIC_ENDPOINTS = {"inbound.events"}
 
 
 @bp.before_request
@@ -96,5 +96,5 @@ def base_url():
 
 def init_app(app):
     """Load every resource module (their routes attach to ``bp``) and register the blueprint."""
-    from . import clicks, flows  # noqa: F401
+    from . import clicks, conversions, flows  # noqa: F401
     app.register_blueprint(bp)

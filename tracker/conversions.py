@@ -1,0 +1,313 @@
+"""Conversions: where an advertiser's postback or event becomes a ``Conversion`` row.
+
+``record_conversion`` is the one write path of ``/postback`` and ``/api/v1/events``: it checks
+the sender, reads the claim, attributes it to a click within the attribution window, and in
+one short transaction writes the conversion (or finds the one already there), its history
+row, the outgoing deliveries it triggers and the inbound log row. Exactly-once comes from the
+unique index on (click, event, dedup_key): the INSERT is attempted, and a conflict means the
+conversion exists. Every request leaves an ``InboundRequest`` row, refused ones included.
+"""
+import datetime
+import logging
+import secrets
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+from . import outbox
+from .conversion_input import (POSTBACK_ALIASES, Refused, check_sender, first, parse_event_request,
+                               parse_postback)
+from .db import db, is_postgres
+from .models import (Click, Conversion, ConversionChange, Flow, FlowEvent, InboundRequest, RequestLock,
+                     TrafficSource, money_text, utcnow)
+
+logger = logging.getLogger(__name__)
+
+LOCK_SECONDS = 10
+CLICK_ID_NAMES = POSTBACK_ALIASES["click_id"]
+MASK = "***"
+
+
+@dataclass
+class Outcome:
+    """The answer to an inbound request: HTTP status, and the JSON body's fields."""
+    http_status: int
+    status: str  # ok | duplicate | updated | fired | error
+    conversion_id: int = None
+    error: str = None
+
+    def to_json(self):
+        return {"status": self.status, "conversion_id": self.conversion_id, "error": self.error}
+
+
+@dataclass
+class Trace:
+    """What became known about a request on its way, for its log row."""
+    click_id: str = ""
+    flow_id: int = None
+
+
+def record_conversion(inbound, rules, now=None):
+    """Record the conversion ``inbound`` claims, under ``rules``; return its ``Outcome``.
+
+    Never raises: a refusal or a failure is answered and logged like any other outcome.
+    """
+    now = now or utcnow()
+    trace = Trace()
+    try:
+        return _record(inbound, rules, now, trace)
+    except Refused as refusal:
+        outcome = Outcome(refusal.status, "error", refusal.conversion_id, refusal.reason)
+    except Exception:
+        logger.exception("could not record a conversion from %s %r", inbound.endpoint, inbound.params)
+        outcome = Outcome(500, "error", None, "internal error: the conversion was not recorded; retry later")
+    try:
+        log_inbound(inbound, outcome, trace, now).save(force_insert=True)
+    except Exception:
+        logger.exception("could not log an inbound %s request %r", inbound.endpoint, inbound.params)
+    return outcome
+
+
+def _record(inbound, rules, now, trace):
+    events = inbound.endpoint == "events"
+    trace.click_id = first(inbound.params, ("transaction_id",) if events else CLICK_ID_NAMES) or ""
+    if inbound.body_error:
+        raise Refused(*inbound.body_error)
+    check_sender(inbound, rules)
+    claim = parse_event_request(inbound.params) if events else parse_postback(inbound.params)
+    click, flow = find_click(claim, trace)
+    check_window(click, flow, rules, now, inbound.endpoint)
+    event = settle_event(claim, click, flow, inbound.endpoint)
+    if not events:
+        return write(inbound, claim, click, flow, event, now, trace)
+    check_source(claim.source_id)
+    key = "events:%s:%s" % (claim.click_id, claim.event)
+    expires = claim_lock(key, now)
+    try:
+        return write(inbound, claim, click, flow, event, now, trace)
+    finally:
+        release_lock(key, expires)
+
+
+def find_click(claim, trace):
+    """The claimed click and its flow; 404 for an unknown click (400 on the event API)."""
+    click = (Click.select(Click, Flow)
+             .join(Flow)
+             .where(Click.click_id == claim.click_id)
+             .first())
+    if claim.flow_key is None:
+        if click is None:
+            raise Refused(404, "click_id %r is not a click of ours" % claim.click_id)
+        trace.flow_id = click.flow_id
+        return click, click.flow
+    flow = (Flow.select()
+            .where(Flow.key == claim.flow_key, Flow.deleted == False)  # noqa: E712
+            .first())
+    if flow is None:
+        raise Refused(400, "cid %r is invalid: no campaign (flow) has this key" % claim.flow_key)
+    trace.flow_id = flow.id
+    if click is None or click.flow_id != flow.id:
+        raise Refused(400, "transaction_id %r is invalid: it is no click of campaign %r"
+                           % (claim.click_id, claim.flow_key))
+    return click, flow
+
+
+def check_window(click, flow, rules, now, endpoint):
+    """Refuse a click older than the flow's (or the default) attribution window: 410."""
+    days = flow.attribution_days or rules.attribution_days
+    age = now - click.created_at
+    if age > datetime.timedelta(days=days):
+        raise Refused(410 if endpoint != "events" else 400,
+                      "the click is %d days old, outside the %d-day attribution window"
+                      % (age.days, days))
+
+
+def settle_event(claim, click, flow, endpoint):
+    """Fix the claim's event, payout and currency by the flow's rules; return its FlowEvent or None."""
+    events = {event.name: event for event in FlowEvent.select().where(FlowEvent.flow == flow.id)}
+    if claim.event is None and claim.txid:
+        claim.event = event_of_txid(click, claim.txid)  # a status update that omits the event
+    name = claim.event or "conversion"
+    event = events.get(name)
+    if events and event is None:
+        raise Refused(400, "%s %r is not defined on this flow (defined: %s)"
+                           % ("event_id" if endpoint == "events" else "event", name, ", ".join(sorted(events))))
+    claim.event = name
+    if endpoint == "events":
+        if claim.payout is None and event is not None and event.conversion:
+            raise Refused(400, "revenue is required: %r is a conversion event" % name)
+    claim.currency = claim.currency or flow.currency
+    return event
+
+
+def event_of_txid(click, txid):
+    """The event of the click's one conversion with this txid, or None."""
+    events = list(Conversion.select(Conversion.event)
+                  .where(Conversion.click == click.click_id, Conversion.dedup_key == txid)
+                  .limit(2))
+    return events[0].event if len(events) == 1 else None
+
+
+def check_source(source_id):
+    """The event API's ``pid``: an unknown source is 400, an inactive one 403."""
+    if source_id is None:
+        return
+    source = TrafficSource.get_or_none(TrafficSource.id == source_id)
+    if source is None:
+        raise Refused(400, "pid %d is invalid: no traffic source has this id" % source_id)
+    if not source.active:
+        raise Refused(403, "source %d is inactive" % source_id)
+
+
+def claim_lock(key, now):
+    """Claim ``key`` for ``LOCK_SECONDS`` (an expired claim is taken over); 403 when held."""
+    expires = now + datetime.timedelta(seconds=LOCK_SECONDS)
+    try:
+        RequestLock.insert(key=key, expires_at=expires).execute()
+        return expires
+    except IntegrityError:
+        pass
+    taken = (RequestLock.update(expires_at=expires)
+             .where(RequestLock.key == key, RequestLock.expires_at < now)
+             .execute())
+    if not taken:
+        raise Refused(403, "the same transaction_id and event_id is already in progress; retry later")
+    return expires
+
+
+def release_lock(key, expires):
+    """Drop our claim on ``key`` (not one that took ours over after it expired)."""
+    try:
+        (RequestLock.delete()
+         .where(RequestLock.key == key, RequestLock.expires_at == expires)
+         .execute())
+    except Exception:
+        logger.exception("could not release the request lock %r", key)
+
+
+def dedup_key(claim, event):
+    """The uniqueness key beside (click, event): the txid, '' once per event, or fresh."""
+    if claim.txid:
+        return claim.txid
+    if event is not None and event.allow_duplicates:
+        return "dup:" + secrets.token_hex(12)
+    return ""
+
+
+def write(inbound, claim, click, flow, event, now, trace):
+    """The one transaction: the conversion (new, found or updated), its history, deliveries, log."""
+    payout = claim.payout if claim.payout is not None else (flow.payout if inbound.endpoint != "events" else 0)
+    conversion = Conversion(click=click, flow=flow, event=claim.event, payout=payout,
+                            currency=claim.currency, status=claim.status or "approved", txid=claim.txid,
+                            dedup_key=dedup_key(claim, event), data=claim.data,
+                            raw=masked(inbound.params), created_at=now, updated_at=now)
+    with db.atomic():
+        try:
+            with db.atomic():
+                conversion.save(force_insert=True)
+        except IntegrityError:
+            return write_existing(inbound, claim, conversion, now, trace)
+        outcome = Outcome(200, "fired" if inbound.endpoint == "events" else "ok", conversion.id)
+        log = log_inbound(inbound, outcome, trace, now, conversion)
+        log.save(force_insert=True)
+        record_change(conversion, log, now)
+        outbox.enqueue_for_conversion(conversion, previous=None, now=now)
+        if claim.cost is not None:
+            update_cost(click, claim.cost, claim.cost_operation)
+    return outcome
+
+
+def write_existing(inbound, claim, attempted, now, trace):
+    """The conversion exists: a changed status or payout under the same txid updates it,
+    anything else is a duplicate (200 on /postback, 400 on the event API)."""
+    query = (Conversion.select()
+             .where(Conversion.click == attempted.click_id,
+                    Conversion.event == attempted.event,
+                    Conversion.dedup_key == attempted.dedup_key))
+    existing = (query.for_update() if is_postgres() else query).get()
+    previous = (existing.status, existing.payout)
+    status = claim.status or existing.status  # an update may name only what changes
+    payout = claim.payout if claim.payout is not None else existing.payout
+    if not claim.txid or (status, payout) == previous:
+        if inbound.endpoint == "events":
+            raise Refused(400, "duplicate: event %r already fired for this transaction_id "
+                               "(the event does not allow duplicates)" % existing.event, existing.id)
+        outcome = Outcome(200, "duplicate", existing.id)
+        log_inbound(inbound, outcome, trace, now, existing).save(force_insert=True)
+        return outcome
+    existing.status, existing.payout, existing.updated_at = status, payout, now
+    existing.currency = claim.currency if claim.payout is not None else existing.currency
+    existing.data = {**existing.data, **claim.data}
+    existing.save()
+    outcome = Outcome(200, "updated", existing.id)
+    log = log_inbound(inbound, outcome, trace, now, existing)
+    log.save(force_insert=True)
+    record_change(existing, log, now)
+    outbox.enqueue_for_conversion(existing, previous=previous, now=now)
+    return outcome
+
+
+def record_change(conversion, log, now):
+    """Keep the conversion's status and payout as of ``now`` in its history."""
+    ConversionChange.create(conversion=conversion, at=now, status=conversion.status,
+                            payout=conversion.payout, inbound=log.id)
+
+
+def update_cost(click, cost, operation):
+    """Add, subtract or override the click's cost, in SQL (no read-then-write)."""
+    if operation == "add":
+        value = Click.cost + cost
+    elif operation == "subtract":
+        value = Click.cost - cost
+    else:
+        value = cost
+    Click.update(cost=value).where(Click.click_id == click.click_id).execute()
+
+
+def masked(params):
+    """The parameters with the shared secret hidden, as they are kept and shown."""
+    if "secret" not in params:
+        return params
+    return {**params, "secret": MASK}
+
+
+def log_inbound(inbound, outcome, trace, now, conversion=None):
+    """The (unsaved) inbound log row of a request and its outcome."""
+    return InboundRequest(at=now, endpoint=inbound.endpoint, ip=inbound.ip, method=inbound.method,
+                          params=masked(inbound.params), http_status=outcome.http_status,
+                          accepted=outcome.http_status == 200,
+                          reason=outcome.error or outcome_reason(outcome),
+                          result=outcome.status, flow_id=trace.flow_id, click_id=trace.click_id[:64],
+                          conversion=conversion.id if conversion is not None else outcome.conversion_id)
+
+
+def outcome_reason(outcome):
+    """The log's reason for an accepted request."""
+    return {"ok": "recorded", "fired": "event fired", "updated": "status or payout updated",
+            "duplicate": "duplicate: already recorded, nothing new counted"}.get(outcome.status, "")
+
+
+def change_to_dict(change):
+    return {"at": change.at.isoformat() + "Z", "status": change.status,
+            "payout": money_text(change.payout), "inbound_id": change.inbound}
+
+
+def conversion_to_dict(conversion):
+    """A conversion as the API shows it, with its history oldest first."""
+    history = (ConversionChange.select()
+               .where(ConversionChange.conversion == conversion.id)
+               .order_by(ConversionChange.id))
+    return {"id": conversion.id, "click_id": conversion.click_id, "flow_id": conversion.flow_id,
+            "event": conversion.event, "payout": money_text(conversion.payout),
+            "currency": conversion.currency, "status": conversion.status, "txid": conversion.txid,
+            "data": conversion.data, "created_at": conversion.created_at.isoformat() + "Z",
+            "updated_at": conversion.updated_at.isoformat() + "Z",
+            "history": [change_to_dict(change) for change in history]}
+
+
+def inbound_to_dict(row):
+    """An inbound log entry as the API shows it."""
+    return {"id": row.id, "at": row.at.isoformat() + "Z", "endpoint": row.endpoint, "ip": row.ip,
+            "method": row.method, "params": row.params, "http_status": row.http_status,
+            "accepted": row.accepted, "reason": row.reason, "result": row.result,
+            "flow_id": row.flow_id, "click_id": row.click_id, "conversion_id": row.conversion_id}
