@@ -191,7 +191,7 @@ def test_unknown_event_when_the_flow_defines_events(client, make_flow):
     status, body = get(client, "click_id=%s&event=purchase" % click_id)
     assert (status, body["error"]) == (400, "event 'purchase' is not defined on this flow (defined: lead, sale)")
     status, body = get(client, "click_id=" + click_id)
-    assert (status, body["error"]) == (400, "event 'conversion' is not defined on this flow (defined: lead, sale)")
+    assert (status, body["error"]) == (400, "event is required: this flow defines lead, sale")
     assert get(client, "click_id=%s&goal=sale" % click_id)[0] == 200
     assert [(log.http_status, log.flow_id) for log in inbound_log()] == [
         (400, flow["id"]), (400, flow["id"]), (200, flow["id"])]
@@ -253,6 +253,18 @@ def test_status_changes_by_txid_are_updates_with_history(client, api, click_id):
     assert [(h["status"], h["payout"]) for h in shown["history"]] == history(conversion.id)
     assert [h["inbound_id"] for h in shown["history"]] == [
         log.id for log in inbound_log() if log.result in ("ok", "updated")]
+
+
+def test_status_update_without_the_event_finds_its_conversion_by_txid(client, make_flow):
+    flow = make_flow(events=[{"name": "lead"}, {"name": "sale"}])
+    click_id = click_on(client, flow)
+    first = get(client, "click_id=%s&event=sale&payout=30&txid=T-1&status=hold" % click_id)[1]
+    assert get(client, "clickid=%s&tid=T-1&status=reject" % click_id)[1] == {
+        "status": "updated", "conversion_id": first["conversion_id"], "error": None}
+    assert get(client, "clickid=%s&tid=T-2&status=reject" % click_id)[1]["error"] == (
+        "event is required: this flow defines lead, sale")
+    (conversion,) = conversions()
+    assert (conversion.event, conversion.status, conversion.payout) == ("sale", "declined", Decimal(30))
 
 
 def test_same_status_without_txid_is_a_duplicate_not_an_update(client, click_id):

@@ -37,6 +37,7 @@ class Outcome:
     error: str = None
 
     def to_json(self):
+        """The answer's JSON body."""
         return {"status": self.status, "conversion_id": self.conversion_id, "error": self.error}
 
 
@@ -59,12 +60,12 @@ def record_conversion(inbound, rules, now=None):
     except Refused as refusal:
         outcome = Outcome(refusal.status, "error", refusal.conversion_id, refusal.reason)
     except Exception:
-        logger.exception("could not record a conversion from %s %r", inbound.endpoint, inbound.params)
+        logger.exception("could not record a conversion from %s %.2000r", inbound.endpoint, inbound.params)
         outcome = Outcome(500, "error", None, "internal error: the conversion was not recorded; retry later")
     try:
         log_inbound(inbound, outcome, trace, now).save(force_insert=True)
     except Exception:
-        logger.exception("could not log an inbound %s request %r", inbound.endpoint, inbound.params)
+        logger.exception("could not log an inbound %s request %.2000r", inbound.endpoint, inbound.params)
     return outcome
 
 
@@ -123,19 +124,20 @@ def check_window(click, flow, rules, now, endpoint):
 
 
 def settle_event(claim, click, flow, endpoint):
-    """Fix the claim's event, payout and currency by the flow's rules; return its FlowEvent or None."""
+    """Fix the claim's event and currency by the flow's rules; return its FlowEvent or None."""
     events = {event.name: event for event in FlowEvent.select().where(FlowEvent.flow == flow.id)}
     if claim.event is None and claim.txid:
         claim.event = event_of_txid(click, claim.txid)  # a status update that omits the event
-    name = claim.event or "conversion"
-    event = events.get(name)
+    field = "event_id" if endpoint == "events" else "event"
+    if claim.event is None and events and "conversion" not in events:
+        raise Refused(400, "%s is required: this flow defines %s" % (field, ", ".join(sorted(events))))
+    claim.event = claim.event or "conversion"
+    event = events.get(claim.event)
     if events and event is None:
         raise Refused(400, "%s %r is not defined on this flow (defined: %s)"
-                           % ("event_id" if endpoint == "events" else "event", name, ", ".join(sorted(events))))
-    claim.event = name
-    if endpoint == "events":
-        if claim.payout is None and event is not None and event.conversion:
-            raise Refused(400, "revenue is required: %r is a conversion event" % name)
+                           % (field, claim.event, ", ".join(sorted(events))))
+    if endpoint == "events" and claim.payout is None and event is not None and event.conversion:
+        raise Refused(400, "revenue is required: %r is a conversion event" % claim.event)
     claim.currency = claim.currency or flow.currency
     return event
 
@@ -225,6 +227,7 @@ def write_existing(inbound, claim, attempted, now, trace):
                     Conversion.event == attempted.event,
                     Conversion.dedup_key == attempted.dedup_key))
     existing = (query.for_update() if is_postgres() else query).get()
+    existing.click, existing.flow = attempted.click, attempted.flow  # already loaded
     previous = (existing.status, existing.payout)
     status = claim.status or existing.status  # an update may name only what changes
     payout = claim.payout if claim.payout is not None else existing.payout
@@ -288,6 +291,7 @@ def outcome_reason(outcome):
 
 
 def change_to_dict(change):
+    """One history row as the API shows it."""
     return {"at": change.at.isoformat() + "Z", "status": change.status,
             "payout": money_text(change.payout), "inbound_id": change.inbound}
 
