@@ -15,10 +15,11 @@ def create_app(test_config=None):
     db.init_app(app)
     init_enrichment(app)
 
-    from . import api, clickin, health
+    from . import api, clickin, dashboard, health
     app.register_blueprint(clickin.bp)
     app.register_blueprint(health.bp)
     api.init_app(app)
+    dashboard.init_app(app)  # last: it exempts the blueprints above from CSRF
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):

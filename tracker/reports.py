@@ -235,3 +235,11 @@ def _csv_cell(value):
     """Neutralise spreadsheet formulas in user-controlled values (sub ids, UTMs)."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def flow_numbers(today):
+    """Each flow's numbers for ``today`` and for the last 7 days (today included):
+    ``{flow_id: (today_row, week_row)}``; flows without clicks get empty rows."""
+    day = {row.key: row for row in run_report(ReportQuery("flow", today, today))}
+    week = {row.key: row for row in run_report(ReportQuery("flow", today - datetime.timedelta(days=6), today))}
+    return {key: (day.get(key) or Row(key), week[key]) for key in week}
