@@ -28,7 +28,7 @@ def _choice(name, allowed):
 
 def _page(query, key_field, cursor):
     """One page of rows and the URL of the next one (None on the last page)."""
-    rows, next_cursor = keyset_page(query, key_field, cursor, PAGE_SIZE)
+    rows, next_cursor = keyset_page(query, key_field, cursor, int_arg("limit", PAGE_SIZE, 1, 500))
     next_url = None
     if next_cursor is not None:
         next_url = url_for(request.endpoint, **{**request.args.to_dict(), "cursor": next_cursor})
