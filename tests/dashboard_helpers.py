@@ -2,6 +2,7 @@
 import re
 
 from tracker.auth import create_user
+from tracker.models import User
 
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -26,3 +27,12 @@ def log_in(client, username="admin", password=PASSWORD, create=True):
     response = client.post("/login", data=data)
     assert response.status_code == 302, response.get_data(as_text=True)
     return response
+
+
+def sign_in(client, username="admin"):
+    """A logged-in session without the password round trip (hashing is slow on purpose);
+    the login form itself is tested in test_dashboard_access."""
+    user = User.create(username=username, password_hash="!unusable")
+    with client.session_transaction() as session:
+        session["user_id"] = user.id
+    return user

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from dashboard_helpers import log_in
+from dashboard_helpers import sign_in
 from factories import add_click, add_conversion, add_flow
 from tracker.flows import flow_to_dict
 from tracker.models import Delivery, Flow, FlowEvent, Postback, TrafficSource, utcnow
@@ -12,7 +12,7 @@ from tracker.models import Delivery, Flow, FlowEvent, Postback, TrafficSource, u
 
 @pytest.fixture
 def user(client):
-    log_in(client)
+    sign_in(client)
     return client
 
 

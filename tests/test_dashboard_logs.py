@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from dashboard_helpers import log_in
+from dashboard_helpers import sign_in
 from factories import HOSTILE, add_click, add_conversion, add_flow, report_dataset
 from tracker.dashboard.filters import mask_mapping, mask_secrets
 from tracker.models import ConversionChange, Delivery, DeliveryAttempt, InboundRequest
@@ -14,7 +14,7 @@ ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 @pytest.fixture
 def user(client):
-    log_in(client)
+    sign_in(client)
     return client
 
 
@@ -26,7 +26,7 @@ def table_rows(html):
 
 
 def test_report_page_shows_the_same_numbers_as_the_stats_api(user, api):
-    data = report_dataset()
+    report_dataset()
     args = {"group_by": "sub1", "from": "2024-05-01", "to": "2024-05-03"}
     html = user.get("/reports", query_string=args).get_data(as_text=True)
     _, body = api.get("/api/v1/stats", query_string=args)

@@ -240,6 +240,7 @@ def _csv_cell(value):
 def flow_numbers(today):
     """Each flow's numbers for ``today`` and for the last 7 days (today included):
     ``{flow_id: (today_row, week_row)}``; flows without clicks get empty rows."""
+    week_start = today - datetime.timedelta(days=6)
     day = {row.key: row for row in run_report(ReportQuery("flow", today, today))}
-    week = {row.key: row for row in run_report(ReportQuery("flow", today - datetime.timedelta(days=6), today))}
+    week = {row.key: row for row in run_report(ReportQuery("flow", week_start, today))}
     return {key: (day.get(key) or Row(key), week[key]) for key in week}

@@ -52,7 +52,8 @@ def _csrf_error(exc):
 
 @bp.errorhandler(ValidationError)
 def _invalid(exc):
-    return render_template("error.html", code=exc.status, title="Invalid request", message=exc.message), exc.status
+    return render_template("error.html", code=exc.status, title="Invalid request",
+                           message=exc.message), exc.status
 
 
 @bp.errorhandler(HTTPException)

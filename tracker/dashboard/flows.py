@@ -32,7 +32,10 @@ def _forget_cached_flows():
 @bp.get("/flows")
 def flows():
     """Every flow with today's and the last 7 days' clicks, conversions, revenue, CR, EPC."""
-    rows = list(Flow.select().where(Flow.deleted == False).order_by(Flow.id.desc()))  # noqa: E712
+    rows = list(Flow
+                .select()
+                .where(Flow.deleted == False)  # noqa: E712
+                .order_by(Flow.id.desc()))
     numbers = flow_numbers(utcnow().date())
     return render_template("flows/list.html", flows=rows, numbers=numbers, empty=(Row(None), Row(None)),
                            links={flow.id: flow_link(flow, base_url()) for flow in rows})

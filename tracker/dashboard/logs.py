@@ -56,8 +56,14 @@ def click(click_id):
     row = Click.get_or_none(Click.click_id == click_id[:64])
     if row is None:
         abort(404, "No click %s." % click_id[:64])
-    conversions = list(Conversion.select().where(Conversion.click == row.click_id).order_by(Conversion.id))
-    deliveries = list(Delivery.select().where(Delivery.click_id == row.click_id).order_by(Delivery.id))
+    conversions = list(Conversion
+                       .select()
+                       .where(Conversion.click == row.click_id)
+                       .order_by(Conversion.id))
+    deliveries = list(Delivery
+                      .select()
+                      .where(Delivery.click_id == row.click_id)
+                      .order_by(Delivery.id))
     return render_template("logs/click.html", click=row, flow=row.flow, conversions=conversions,
                            deliveries=deliveries)
 
@@ -80,8 +86,14 @@ def conversion(conversion_id):
     if row is None:
         abort(404, "No conversion %d." % conversion_id)
     changes = list(row.changes.order_by(ConversionChange.at, ConversionChange.id))
-    inbound = list(InboundRequest.select().where(InboundRequest.conversion == row.id).order_by(InboundRequest.id))
-    deliveries = list(Delivery.select().where(Delivery.conversion_id == row.id).order_by(Delivery.id))
+    inbound = list(InboundRequest
+                   .select()
+                   .where(InboundRequest.conversion == row.id)
+                   .order_by(InboundRequest.id))
+    deliveries = list(Delivery
+                      .select()
+                      .where(Delivery.conversion_id == row.id)
+                      .order_by(Delivery.id))
     return render_template("logs/conversion.html", conversion=row, flow=row.flow, changes=changes,
                            inbound=inbound, deliveries=deliveries)
 
