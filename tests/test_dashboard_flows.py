@@ -58,7 +58,7 @@ def test_flow_list_shows_todays_and_the_weeks_numbers(user):
     add_conversion(click, "1.50")
     html = user.get("/flows").get_data(as_text=True)
     row = html[html.index("Push US"):html.index("</tr>", html.index("Push US"))]
-    cells = re.findall(r'<td class="num">([^<]*)</td>', row)
+    cells = re.findall(r'<td class="num"[^>]*>([^<]*)</td>', row)
     # today: 2 clicks, 1 conversion, 1.50, CR 50.00, EPC 0.75; week: 3 clicks, 1, 1.50, 33.33, 0.50
     assert cells == ["2", "1", "1.50", "50.00", "0.75", "3", "1", "1.50", "33.33", "0.50"]
 
