@@ -15,11 +15,12 @@ def create_app(test_config=None):
     db.init_app(app)
     init_enrichment(app)
 
-    from . import api, clickin, health, inbound
+    from . import api, clickin, dashboard, health, inbound
     app.register_blueprint(clickin.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(inbound.bp)
     api.init_app(app)
+    dashboard.init_app(app)  # last: it exempts the blueprints above from CSRF
 
     @app.errorhandler(HTTPException)
     def _http_error(exc):

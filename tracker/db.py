@@ -67,3 +67,16 @@ def init_app(app):
         # PostgreSQL ones go back to the pool.
         if is_postgres() and not db.is_closed():
             db.close()
+
+
+def keyset_page(query, key_field, cursor=None, limit=50):
+    """One page of ``query``, newest first by ``key_field``, after ``cursor`` (a key value).
+
+    Returns ``(rows, next_cursor)``; ``next_cursor`` is None on the last page.
+    """
+    if cursor is not None:
+        query = query.where(key_field < cursor)
+    rows = list(query.order_by(key_field.desc()).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (getattr(rows[-1], key_field.name) if more else None)

@@ -277,3 +277,35 @@ def source_to_dict(source):
             "vars": source.vars, "postback_url": source.postback_url,
             "postback_events": source.postback_events, "active": source.active,
             "created_at": source.created_at.isoformat() + "Z"}
+
+
+def save_postback(fields, flow, postback=None):
+    """Add a cleaned postback to ``flow``, or update ``postback`` in place (its id stays,
+    so the deliveries it made still point at it). Returns the postback."""
+    if postback is None:
+        return Postback.create(flow=flow, **fields)
+    for name, value in fields.items():
+        setattr(postback, name, value)
+    postback.save()
+    return postback
+
+
+def soft_delete_flow(flow):
+    """Soft delete: the link stops working, its clicks and conversions stay in the reports."""
+    Flow.update(deleted=True, updated_at=utcnow()).where(Flow.id == flow.id).execute()
+
+
+def source_link(flow, base_url):
+    """The tracking link to paste into the traffic source: the flow's link plus the source's
+    click id parameter and mapped vars, each as ``name={name}``, a placeholder to replace
+    with the source's own macro (``?clickid={clickid}&zoneid={zoneid}``)."""
+    link = flow_link(flow, base_url)
+    source = flow.traffic_source if flow.traffic_source_id else None
+    if source is None:
+        return link
+    names = [source.click_id_param] if source.click_id_param else []
+    mapped = sorted((source.vars or {}).items(), key=lambda item: int(item[0][3:]))
+    names += [param for _, param in mapped if param not in names]
+    if not names:
+        return link
+    return link + "?" + "&".join("%s={%s}" % (name, name) for name in names)

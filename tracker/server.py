@@ -35,11 +35,15 @@ def worker_command():
     return [sys.executable, "-m", "tracker", "worker"]
 
 
-def prepare():
-    """Create or upgrade the schema and say what a first start needs to say."""
+def prepare(url=None):
+    """Create or upgrade the schema and say what a first start needs to say.
+
+    ``url`` is where this process serves pages (None for the worker alone); the hooks
+    find it in ``app.config["TRACKER_SERVE_URL"]``."""
     from . import create_app
     from .migrations import upgrade
     app = create_app()
+    app.config["TRACKER_SERVE_URL"] = url
     upgrade()
     for hook in app.extensions.get("tracker.on_serve", []):
         hook(app)
@@ -82,7 +86,7 @@ def supervise(commands):
 
 def serve(args, web=True, worker=True):
     """Start the web server and/or the delivery worker; return when they have stopped."""
-    prepare()
+    prepare("http://%s:%d" % (args.host, args.port) if web else None)
     commands = []
     if web:
         commands.append(gunicorn_command(args.host, args.port, args.workers))

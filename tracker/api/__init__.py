@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..auth import check_api_token
+from ..db import keyset_page
 from ..flows import ValidationError
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -75,17 +76,13 @@ def bool_arg(name):
 def page(query, key_field, to_dict, cursor_type=int):
     """Answer ``{"items": [...], "next": cursor}``, newest first, keyed on ``key_field``."""
     limit = int_arg("limit", 50, 1, 500)
-    cursor = request.args.get("cursor")
-    if cursor:
+    cursor = request.args.get("cursor") or None
+    if cursor is not None:
         try:
             cursor = cursor_type(cursor)
         except ValueError:
             raise ValidationError("cursor is not valid", 400)
-        query = query.where(key_field < cursor)
-    rows = list(query.order_by(key_field.desc()).limit(limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = getattr(rows[-1], key_field.name) if more else None
+    rows, next_cursor = keyset_page(query, key_field, cursor, limit)
     return jsonify(items=[to_dict(row) for row in rows], next=next_cursor)
 
 
@@ -96,5 +93,5 @@ def base_url():
 
 def init_app(app):
     """Load every resource module (their routes attach to ``bp``) and register the blueprint."""
-    from . import clicks, conversions, flows  # noqa: F401
+    from . import clicks, conversions, flows, stats  # noqa: F401
     app.register_blueprint(bp)

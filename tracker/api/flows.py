@@ -2,8 +2,8 @@
 from flask import current_app, jsonify
 
 from ..flows import (clean_flow, clean_source, flow_to_dict, save_flow, save_source,
-                     source_to_dict)
-from ..models import Flow, TrafficSource, utcnow
+                     soft_delete_flow, source_to_dict)
+from ..models import Flow, TrafficSource
 from . import base_url, bp, json_body, page
 
 
@@ -52,7 +52,7 @@ def delete_flow(flow_id):
     flow, error = _flow_or_404(flow_id)
     if error:
         return error
-    Flow.update(deleted=True, updated_at=utcnow()).where(Flow.id == flow.id).execute()
+    soft_delete_flow(flow)
     _forget_cached_flows()
     return "", 204
 

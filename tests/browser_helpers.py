@@ -1,0 +1,100 @@
+"""Real-browser fixtures: Debian's Chromium driven by Playwright, screenshots of each page.
+
+Import the fixtures into a test module (``from browser_helpers import browser, screenshots``)
+and use ``Screenshots.attached()`` so a failure lists every screenshot taken so far.
+"""
+import re
+import time
+from contextlib import contextmanager
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LAPTOP = {"width": 1366, "height": 850}
+PHONE = {"width": 390, "height": 844}
+SETUP_LINK_RE = re.compile(r"(https?://\S+/setup\?token=[\w\-]+)")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the whole session."""
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Screenshots:
+    """Saves full-page screenshots into the test's tmp_path and names them on failure."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.paths = []
+        self.page = None
+
+    def take(self, page, name):
+        self.page = page
+        path = self.directory / ("%02d-%s.png" % (len(self.paths) + 1, name))
+        page.screenshot(path=str(path), full_page=True)
+        self.paths.append(path)
+        return path
+
+    @contextmanager
+    def attached(self):
+        """Re-raise any failure inside as an AssertionError listing the screenshots (and one
+        of the page as it was when it failed)."""
+        try:
+            yield self
+        except Exception as exc:
+            if self.page is not None:
+                try:
+                    self.take(self.page, "at-failure")
+                except Exception:
+                    pass
+            listing = "\n".join(str(path) for path in self.paths) or "(none taken)"
+            raise AssertionError("%s\n\nscreenshots:\n%s" % (exc, listing)) from exc
+
+
+@pytest.fixture
+def screenshots(tmp_path):
+    return Screenshots(tmp_path)
+
+
+def new_page(browser, base_url, viewport=LAPTOP):
+    """A page in a fresh context that may only reach ``base_url``: any other request is
+    refused and kept in ``page.outside`` (the dashboard must fetch nothing from the internet)."""
+    context = browser.new_context(viewport=viewport, base_url=base_url)
+    context.set_default_timeout(15000)
+    page = context.new_page()
+    page.outside = []
+
+    def only_loopback(route):
+        if route.request.url.startswith(base_url):
+            route.continue_()
+        else:
+            page.outside.append(route.request.url)
+            route.abort()
+    context.route("**/*", only_loopback)
+    return page
+
+
+def setup_link(server, timeout=15):
+    """The one-time setup link ``tracker serve`` printed in its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = SETUP_LINK_RE.search(server.log())
+        if match:
+            return match.group(1)
+        time.sleep(0.1)
+    raise AssertionError("no setup link in the server's log:\n" + server.log())
+
+
+def log_in(page, username, password):
+    """Log in through the login form."""
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")

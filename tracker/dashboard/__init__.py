@@ -1,0 +1,82 @@
+"""The dashboard: server-rendered pages for flows, traffic sources, reports and logs.
+
+Every page but the login and the setup page needs a logged-in user; every form carries a
+CSRF token (Flask-WTF's CSRFProtect, app-wide, with the machine-facing blueprints exempt).
+Page groups live in their own route modules: ``access``, ``flows``, ``sources``,
+``reports``, ``logs``; they attach their routes to ``bp``.
+"""
+import logging
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from ..access import announce_setup_link
+from ..flows import ValidationError
+from ..models import User
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("dashboard", __name__)
+csrf = CSRFProtect()
+
+# Called by machines (ad clicks, advertisers, API clients), never from our forms.
+MACHINE_BLUEPRINTS = ("clickin", "health", "api", "inbound")
+PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.setup"}
+# The GeoIP kinds `tracker geoip update` installs; ISP and Connection-Type are paid extras.
+GEOIP_FREE = ("City", "ASN")
+
+
+@bp.before_request
+def login_required():
+    """Send anonymous visitors of any page but login and setup to the login page."""
+    user_id = session.get("user_id")
+    g.user = User.get_or_none(User.id == user_id) if user_id is not None else None
+    if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+@bp.context_processor
+def _layout():
+    missing = current_app.extensions["tracker.geoip"].missing()
+    return {"geoip_missing": [kind for kind in GEOIP_FREE if kind in missing]}
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_error(exc):
+    return render_template("error.html", code=400, title="The form expired",
+                           message="This form's security token is missing or stale (%s). "
+                                   "Go back, reload the page and send it again." % exc.description), 400
+
+
+@bp.errorhandler(ValidationError)
+def _invalid(exc):
+    return render_template("error.html", code=exc.status, title="Invalid request",
+                           message=exc.message), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc):
+    return render_template("error.html", code=exc.code, title=exc.name, message=exc.description), exc.code
+
+
+def init_app(app):
+    """Register the dashboard, its cookie and CSRF settings, and the setup-link hook.
+
+    Call it after every other blueprint is registered: it exempts the machine-facing ones
+    from CSRF by name.
+    """
+    from . import access, filters, flows, logs, reports, sources  # noqa: F401
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    # Flask can't mark the cookie Secure per request: an https public URL means every
+    # visitor comes over HTTPS, so the cookie is Secure; otherwise it could never be sent.
+    app.config["SESSION_COOKIE_SECURE"] = (app.config["TRACKER_PUBLIC_URL"] or "").startswith("https://")
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # a token lives as long as the session
+    app.register_blueprint(bp)
+    csrf.init_app(app)
+    for name in MACHINE_BLUEPRINTS:
+        if name in app.blueprints:
+            csrf.exempt(app.blueprints[name])
+    app.extensions.setdefault("tracker.on_serve", []).append(announce_setup_link)

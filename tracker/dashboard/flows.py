@@ -1,0 +1,186 @@
+"""Flow pages: the list with today's and the week's numbers, the flow page (link, events,
+postbacks), and the create / edit / pause / delete forms."""
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+
+from ..api import base_url
+from ..flows import (PAYOUT_TYPES, STATUSES, TRIGGERS, ValidationError, clean_flow, clean_postback,
+                     flow_link, save_flow, save_postback, soft_delete_flow, source_link)
+from ..models import Flow, FlowEvent, Postback, TrafficSource, utcnow
+from ..reports import Row, flow_numbers
+from ..tokens import FAMILIES, TOKENS
+from . import bp, forms
+
+
+def _flow_or_404(flow_id):
+    flow = Flow.get_or_none(Flow.id == flow_id, Flow.deleted == False)  # noqa: E712
+    if flow is None:
+        abort(404, "No flow %d (it may have been deleted)." % flow_id)
+    return flow
+
+
+def _postback_or_404(flow, postback_id):
+    postback = Postback.get_or_none(Postback.id == postback_id, Postback.flow == flow)
+    if postback is None:
+        abort(404, "Flow %d has no postback %d." % (flow.id, postback_id))
+    return postback
+
+
+def _forget_cached_flows():
+    current_app.extensions["tracker.flows"].clear()
+
+
+@bp.get("/flows")
+def flows():
+    """Every flow with today's and the last 7 days' clicks, conversions, revenue, CR, EPC."""
+    rows = list(Flow
+                .select()
+                .where(Flow.deleted == False)  # noqa: E712
+                .order_by(Flow.id.desc()))
+    numbers = flow_numbers(utcnow().date())
+    return render_template("flows/list.html", flows=rows, numbers=numbers, empty=(Row(None), Row(None)),
+                           links={flow.id: flow_link(flow, base_url()) for flow in rows})
+
+
+def _sources():
+    return list(TrafficSource.select().order_by(TrafficSource.name))
+
+
+def _flow_form(flow, values, error=None, status=200):
+    return render_template("flows/form.html", flow=flow, values=values, error=error,
+                           sources=_sources()), status
+
+
+def _values_of(flow):
+    return {"name": flow.name, "offer_url": flow.offer_url, "payout": flow.payout,
+            "currency": flow.currency, "attribution_days": flow.attribution_days or "",
+            "fallback_url": flow.fallback_url, "traffic_source_id": flow.traffic_source_id or ""}
+
+
+@bp.route("/flows/new", methods=["GET", "POST"])
+def new_flow():
+    if request.method == "GET":
+        return _flow_form(None, {"currency": "USD", "payout": "0"})
+    try:
+        flow = save_flow(clean_flow(forms.flow_fields(request.form)))
+    except ValidationError as exc:
+        return _flow_form(None, request.form, exc.message, 422)
+    flash("Flow created. Copy its tracking link below into your traffic source.")
+    return redirect(url_for("dashboard.flow", flow_id=flow.id))
+
+
+@bp.route("/flows/<int:flow_id>/edit", methods=["GET", "POST"])
+def edit_flow(flow_id):
+    flow = _flow_or_404(flow_id)
+    if request.method == "GET":
+        return _flow_form(flow, _values_of(flow))
+    try:
+        save_flow(clean_flow(forms.flow_fields(request.form), partial=True), flow)
+    except ValidationError as exc:
+        return _flow_form(flow, request.form, exc.message, 422)
+    _forget_cached_flows()
+    flash("Flow saved.")
+    return redirect(url_for("dashboard.flow", flow_id=flow.id))
+
+
+@bp.get("/flows/<int:flow_id>")
+def flow(flow_id):
+    """The flow page: its tracking link, numbers, events and postbacks."""
+    flow = _flow_or_404(flow_id)
+    today, week = flow_numbers(utcnow().date()).get(flow.id, (Row(None), Row(None)))
+    return render_template("flows/detail.html", flow=flow, today=today, week=week,
+                           link=flow_link(flow, base_url()), source_link=source_link(flow, base_url()),
+                           events=list(flow.events.order_by(FlowEvent.id)),
+                           postbacks=list(flow.postbacks.order_by(Postback.id)))
+
+
+@bp.post("/flows/<int:flow_id>/pause")
+def pause_flow(flow_id):
+    """Pause (``paused=1``) or resume (``paused=0``) the flow's link."""
+    flow = _flow_or_404(flow_id)
+    paused = request.form.get("paused") == "1"
+    save_flow(clean_flow({"paused": paused}, partial=True), flow)
+    _forget_cached_flows()
+    flash("Flow paused: its link now answers 404 (or the fallback URL)." if paused else "Flow resumed.")
+    return redirect(url_for("dashboard.flow", flow_id=flow.id))
+
+
+@bp.post("/flows/<int:flow_id>/delete")
+def remove_flow(flow_id):
+    flow = _flow_or_404(flow_id)
+    soft_delete_flow(flow)
+    _forget_cached_flows()
+    flash("Flow %s deleted. Its clicks and conversions stay in the reports." % flow.name)
+    return redirect(url_for("dashboard.flows"))
+
+
+@bp.post("/flows/<int:flow_id>/events")
+def save_events(flow_id):
+    """Replace the flow's events with the submitted table."""
+    flow = _flow_or_404(flow_id)
+    try:
+        save_flow(clean_flow({"events": forms.event_list(request.form)}, partial=True), flow)
+    except ValidationError as exc:
+        flash("Events not saved: %s" % exc.message, "error")
+    else:
+        _forget_cached_flows()
+        flash("Events saved.")
+    return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#events")
+
+
+def postback_form(flow, postback, values, error=None, status=200):
+    """The postback editor page. It lists the token reference beside the URL template field
+    (``id="postback-url"``); ``values`` are the form's fields."""
+    return render_template("flows/postback_form.html", flow=flow, postback=postback, values=values,
+                           error=error, triggers=TRIGGERS, statuses=STATUSES,
+                           payout_types=PAYOUT_TYPES, tokens=TOKENS, families=FAMILIES), status
+
+
+def _postback_values(postback):
+    return {"trigger": postback.trigger, "name": postback.name, "url": postback.url,
+            "events": ", ".join(postback.events), "statuses": postback.statuses,
+            "payout_type": postback.payout_type, "enabled": postback.enabled}
+
+
+def _submitted(form):
+    values = forms.postback_fields(form)
+    values["events"] = form.get("events", "")
+    return values
+
+
+@bp.route("/flows/<int:flow_id>/postbacks/new", methods=["GET", "POST"])
+def new_postback(flow_id):
+    flow = _flow_or_404(flow_id)
+    if request.method == "GET":
+        return postback_form(flow, None, {"trigger": "conversion", "payout_type": "all", "enabled": True,
+                                          "statuses": []})
+    try:
+        save_postback(clean_postback(forms.postback_fields(request.form)), flow)
+    except ValidationError as exc:
+        return postback_form(flow, None, _submitted(request.form), exc.message, 422)
+    _forget_cached_flows()
+    flash("Postback added.")
+    return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#postbacks")
+
+
+@bp.route("/flows/<int:flow_id>/postbacks/<int:postback_id>/edit", methods=["GET", "POST"])
+def edit_postback(flow_id, postback_id):
+    flow = _flow_or_404(flow_id)
+    postback = _postback_or_404(flow, postback_id)
+    if request.method == "GET":
+        return postback_form(flow, postback, _postback_values(postback))
+    try:
+        save_postback(clean_postback(forms.postback_fields(request.form)), flow, postback)
+    except ValidationError as exc:
+        return postback_form(flow, postback, _submitted(request.form), exc.message, 422)
+    _forget_cached_flows()
+    flash("Postback saved.")
+    return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#postbacks")
+
+
+@bp.post("/flows/<int:flow_id>/postbacks/<int:postback_id>/delete")
+def delete_postback(flow_id, postback_id):
+    flow = _flow_or_404(flow_id)
+    _postback_or_404(flow, postback_id).delete_instance()
+    _forget_cached_flows()
+    flash("Postback deleted.")
+    return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#postbacks")
