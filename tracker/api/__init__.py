@@ -96,5 +96,5 @@ def base_url():
 
 def init_app(app):
     """Load every resource module (their routes attach to ``bp``) and register the blueprint."""
-    from . import clicks, flows  # noqa: F401
+    from . import clicks, deliveries, flows, postbacks  # noqa: F401
     app.register_blueprint(bp)
