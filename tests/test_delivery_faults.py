@@ -11,7 +11,7 @@ from werkzeug import Response
 
 from conftest import free_port
 from postback_helpers import NOW, catch_all, delivery_app, receiver, received, sweep, utc_from  # noqa: F401
-from tracker.delivery import next_step, retry_after_seconds
+from tracker.delivery import Answer, next_step, retry_after_seconds
 from tracker.models import Delivery, DeliveryAttempt
 
 
@@ -166,6 +166,12 @@ def test_429_retry_after_seconds_is_honoured(delivery_app, receiver):
     row = reload(delivery)
     assert (row.status, row.next_attempt_at) == ("retrying", utc_from(7))
     assert sweep(delivery_app, now=utc_from(6)) == 0
+
+
+def test_retry_after_is_read_whatever_the_header_case(delivery_app):
+    delivery = queue("http://127.0.0.1:9/pb")
+    assert sweep(delivery_app, send=lambda d, t: Answer(503, b"", {"retry-after": "30"})) == 1
+    assert reload(delivery).next_attempt_at == utc_from(30)
 
 
 def test_429_retry_after_http_date_is_honoured(delivery_app, receiver):

@@ -101,7 +101,7 @@ def send_http(request, timeout):
         body, error = _read_start(response)
     finally:
         response.close()
-    return Answer(response.status_code, body, dict(response.headers), error)
+    return Answer(response.status_code, body, response.headers, error)
 
 
 def _read_start(response):
@@ -148,7 +148,10 @@ def _attempt(send, delivery, lease, timeout, gate, clock):
         at, started = clock(), time.monotonic()
         try:
             answer, error = send(delivery, timeout), ""
-        except Exception as exc:  # whatever the receiver does, the worker goes on
+        except requests.RequestException as exc:  # refused, reset, timed out, not HTTP at all
+            answer, error = None, _describe(exc)
+        except Exception as exc:  # a bug, not the receiver: say so loudly, and go on
+            logger.exception("sending delivery %d failed unexpectedly", delivery.id)
             answer, error = None, _describe(exc)
         duration = (time.monotonic() - started) * 1000
     return Result(delivery, lease, at, round(duration, 1), answer, error)
@@ -186,6 +189,15 @@ def next_step(status_code, attempt_number, delays, now, retry_after=None, rand=r
     return "retrying", now + datetime.timedelta(seconds=delay)
 
 
+def header(answer, name):
+    """A response header by case-insensitive name (a sender may return a plain dict)."""
+    headers = answer.headers or {}
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+    return value
+
+
 def _error_text(result):
     if result.answer is None:
         return result.error
@@ -193,7 +205,7 @@ def _error_text(result):
     if 200 <= code < 300:
         return result.answer.error
     if 300 <= code < 400:
-        location = (result.answer.headers or {}).get("Location", "")
+        location = header(result.answer, "Location") or ""
         return "HTTP %d: redirect to %s (redirects are not followed)" % (code, location[:500] or "?")
     return "HTTP %d" % code
 
@@ -253,7 +265,7 @@ def _advance_delivered(results, lease, now):
 def _advance(result, settings, now):
     delivery, answer = result.delivery, result.answer
     code = answer.status_code if answer is not None else None
-    retry_after = (answer.headers or {}).get("Retry-After") if answer is not None else None
+    retry_after = header(answer, "Retry-After") if answer is not None else None
     status, next_at = next_step(code, delivery.attempts_count + 1, settings.retry_delays, now, retry_after)
     updated = (Delivery.update(status=status, next_attempt_at=next_at, lease_until=None,
                                attempts_count=Delivery.attempts_count + 1, last_error=_error_text(result),
