@@ -11,7 +11,8 @@ from werkzeug import Response
 
 from conftest import free_port
 from postback_helpers import NOW, catch_all, delivery_app, receiver, received, sweep, utc_from  # noqa: F401
-from tracker.delivery import Answer, next_step, retry_after_seconds
+from tracker.delivery import next_step, retry_after_seconds
+from tracker.sender import Answer, send_http
 from tracker.models import Delivery, DeliveryAttempt
 
 
@@ -215,7 +216,6 @@ def test_post_sends_the_stored_body_and_headers(delivery_app, receiver):
 
 def test_the_loop_survives_a_sender_that_raises(delivery_app, receiver):
     catch_all(receiver)
-    from tracker.delivery import send_http
     bad = queue("http://127.0.0.1:1/explodes")
     good = [queue(receiver.url_for("/pb?n=%d" % i)) for i in range(5)]
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from postback_helpers import (CLICK, LEAD, NOW_UNIX, UA, at_receiver, catch_all, click_deliveries,  # noqa: F401
+from postback_helpers import (NOW_UNIX, UA, at_receiver, catch_all, click_deliveries,  # noqa: F401
                               convert, delivery_app, make_click, receiver, received, sweep)
 from tracker.models import Delivery
 

@@ -14,7 +14,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from .db import db
-from .delivery import SendPool, Settings, deliver_due
+from .delivery import Settings, deliver_due
+from .sender import SendPool
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from flask import jsonify
 from .. import postback_templates, presets
 from ..delivery import delivery_to_dict, queue_test
 from ..flows import ValidationError, parse_money
-from ..models import Click, Conversion, Flow
+from ..models import Click, Flow
 from . import bp, json_body
 
 CONVERSION_FIELDS = {"event", "payout", "currency", "status", "txid", "data"}
