@@ -295,6 +295,7 @@ def _iso(value):
 
 
 def attempt_to_dict(attempt):
+    """One attempt as the API shows it."""
     return {"at": _iso(attempt.at), "status_code": attempt.status_code, "duration_ms": attempt.duration_ms,
             "error": attempt.error, "response": attempt.response}
 

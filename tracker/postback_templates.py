@@ -50,6 +50,7 @@ class Request:
     body: str
 
     def to_dict(self):
+        """``{method, url, headers, body}``, as the preview and the API show it."""
         return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
 
 
