@@ -50,8 +50,7 @@ def click(key):
         return redirect_to(offer_url(flow, capture(flow, visitor, new_click_id(), utcnow())))
     try:
         _, url = record_click(flow, visitor, geoip=ext["tracker.geoip"],
-                              parse_user_agent=ext["tracker.parse_user_agent"],
-                              enqueue=ext.get("tracker.enqueue_click"))
+                              parse_user_agent=ext["tracker.parse_user_agent"])
     except Exception:
         # The visitor still reaches the offer; the failure is in the log with the whole visitor.
         logger.exception("could not record a click on flow %s: %r", flow.id, visitor)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
+from . import outbox
 from .db import db
 from .models import (SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Flow, OrphanVisit, money_text, utcnow)
 from .tokens import TokenContext, fill_url
@@ -223,21 +224,19 @@ def offer_url(flow, click):
     return fill_url(flow.offer_url, TokenContext(click=click, flow=flow, now=click.created_at))
 
 
-def record_click(flow, visitor, now=None, geoip=None, parse_user_agent=None, enqueue=None):
+def record_click(flow, visitor, now=None, geoip=None, parse_user_agent=None):
     """Record a click of ``visitor`` on ``flow`` and return ``(click, redirect_url)``.
 
-    ``enqueue(click, flow)``, when given, returns the click postbacks' delivery rows,
-    saved in the same transaction as the click.
+    When the flow has enabled click postbacks, their deliveries are saved in the same
+    transaction as the click; otherwise the click is one INSERT.
     """
     now = now or utcnow()
     click = capture(flow, visitor, new_click_id(), now, geoip, parse_user_agent)
     click.is_unique = is_unique_visit(flow.id, click.visitor, now)
-    deliveries = enqueue(click, flow) if enqueue is not None and flow.click_postbacks else []
-    if deliveries:
+    if getattr(flow, "click_postbacks", None):
         with db.atomic():
             click.save(force_insert=True)
-            for delivery in deliveries:
-                delivery.save(force_insert=True)
+            outbox.enqueue_for_click(click, flow, now=now)
     else:
         click.save(force_insert=True)  # one INSERT in autocommit: never a read-then-write lock
     return click, offer_url(flow, click)

@@ -16,12 +16,27 @@ DEFAULTS = {
     "TRACKER_POSTBACK_ALLOWED_IPS": None,
     "TRACKER_FALLBACK_URL": None,
     "TRACKER_PUBLIC_URL": None,
+    # Outgoing deliveries: seconds to connect and to wait for each read, how long a claimed
+    # row stays leased (longer than a send can take), how many sends run at once, how many
+    # of them may go to one host, and how many rows a claim takes.
+    "TRACKER_DELIVERY_CONNECT_TIMEOUT": 5.0,
+    "TRACKER_DELIVERY_READ_TIMEOUT": 10.0,
+    "TRACKER_DELIVERY_LEASE": 60.0,
+    "TRACKER_DELIVERY_CONCURRENCY": 16,
+    "TRACKER_DELIVERY_PER_HOST": 8,
+    "TRACKER_DELIVERY_BATCH": 100,
 }
 
 CASTS = {
     "TRACKER_ATTRIBUTION_DAYS": int,
     "TRACKER_TRUSTED_PROXIES": int,
     "TRACKER_WORKER_INTERVAL": float,
+    "TRACKER_DELIVERY_CONNECT_TIMEOUT": float,
+    "TRACKER_DELIVERY_READ_TIMEOUT": float,
+    "TRACKER_DELIVERY_LEASE": float,
+    "TRACKER_DELIVERY_CONCURRENCY": int,
+    "TRACKER_DELIVERY_PER_HOST": int,
+    "TRACKER_DELIVERY_BATCH": int,
 }
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +59,7 @@ def load_config(app, test_config=None):
     for name, cast in CASTS.items():
         app.config[name] = cast(app.config[name])
     app.config["TRACKER_RETRY_DELAYS"] = parse_retry_delays(app.config["TRACKER_RETRY_DELAYS"])
+    check_delivery_settings(app.config)
     app.config["TRACKER_DATABASE_URL"] = (
         app.config["TRACKER_DATABASE_URL"]
         or "sqlite:///" + os.path.join(app.instance_path, "tracker.db"))
@@ -60,6 +76,16 @@ def parse_retry_delays(value):
     if any(d < 0 for d in delays):
         raise ValueError("TRACKER_RETRY_DELAYS must not be negative")
     return delays
+
+
+def check_delivery_settings(config):
+    """A lease must outlast a send, or a slow send could be claimed and sent twice."""
+    send_time = config["TRACKER_DELIVERY_CONNECT_TIMEOUT"] + config["TRACKER_DELIVERY_READ_TIMEOUT"]
+    if config["TRACKER_DELIVERY_LEASE"] <= send_time:
+        raise ValueError("TRACKER_DELIVERY_LEASE (%s s) must be longer than the connect and read "
+                         "timeouts together (%s s)" % (config["TRACKER_DELIVERY_LEASE"], send_time))
+    if config["TRACKER_DELIVERY_CONCURRENCY"] < 1 or config["TRACKER_DELIVERY_PER_HOST"] < 1:
+        raise ValueError("TRACKER_DELIVERY_CONCURRENCY and TRACKER_DELIVERY_PER_HOST must be at least 1")
 
 
 def instance_secret_key(instance_path):

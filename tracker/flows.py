@@ -4,6 +4,7 @@ import string
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlparse
 
+from . import postback_templates
 from .db import db
 from .models import Flow, FlowEvent, Postback, TrafficSource, VAR_NAMES, money_text, to_money, utcnow
 
@@ -114,19 +115,18 @@ def clean_postback(item):
     if payout_type not in PAYOUT_TYPES:
         raise ValidationError("payout_type must be one of %s" % ", ".join(PAYOUT_TYPES))
     url = _url(item, "url", required=True)
-    check = TEMPLATE_CHECKS[0] if TEMPLATE_CHECKS else None
-    if check is not None:
-        error = check(url)
-        if error:
-            raise ValidationError("postback url: %s" % error)
+    _check_template(url, "postback url")
     return {"trigger": trigger, "url": url, "name": _text(item, "name", limit=200),
             "events": _string_list(item, "events"),
             "statuses": _string_list(item, "statuses", STATUSES),
             "payout_type": payout_type, "enabled": _bool(item, "enabled", True)}
 
 
-# The postback template module registers its validator here (a function: url → error or None).
-TEMPLATE_CHECKS = []
+def _check_template(url, name):
+    """Refuse a postback template that cannot render (a JSON body that won't parse, ...)."""
+    errors, _ = postback_templates.check(url)
+    if errors:
+        raise ValidationError("%s: %s" % (name, errors[0]))
 
 
 def clean_postbacks(value):
@@ -212,7 +212,8 @@ def flow_link(flow, base_url):
 def postback_to_dict(postback):
     return {"id": postback.id, "trigger": postback.trigger, "name": postback.name, "url": postback.url,
             "events": postback.events, "statuses": postback.statuses,
-            "payout_type": postback.payout_type, "enabled": postback.enabled}
+            "payout_type": postback.payout_type, "enabled": postback.enabled,
+            "warnings": postback_templates.check(postback.url)[1]}
 
 
 def flow_to_dict(flow, base_url):
@@ -249,10 +250,8 @@ def clean_source(data, partial=False):
         out["vars"] = {k: v.strip() for k, v in mapping.items()}
     if "postback_url" in data:
         out["postback_url"] = _url({"url": data["postback_url"] or ""}, "url")
-        check = TEMPLATE_CHECKS[0] if TEMPLATE_CHECKS and out["postback_url"] else None
-        error = check(out["postback_url"]) if check else None
-        if error:
-            raise ValidationError("postback_url: %s" % error)
+        if out["postback_url"]:
+            _check_template(out["postback_url"], "postback_url")
     if "postback_events" in data:
         out["postback_events"] = _string_list(data, "postback_events")
     if "active" in data:

@@ -1,7 +1,6 @@
 """``tracker serve|web|worker``: start the processes and stop them cleanly together.
 
-``serve`` supervises gunicorn (``wsgi:app``) and, once the delivery worker exists, one
-worker process. SIGTERM or Ctrl-C is passed on to every child, which finish in-flight
+``serve`` supervises gunicorn (``wsgi:app``) and one delivery worker process. SIGTERM or Ctrl-C is passed on to every child, which finish in-flight
 work; if one child dies, the others are stopped too.
 """
 import logging
@@ -85,18 +84,16 @@ def supervise(commands):
 
 
 def serve(args, web=True, worker=True):
-    """Start the web server and/or the delivery worker; return when they have stopped."""
-    prepare("http://%s:%d" % (args.host, args.port) if web else None)
-    commands = []
-    if web:
-        commands.append(gunicorn_command(args.host, args.port, args.workers))
-        print("tracker listening on http://%s:%d" % (args.host, args.port), flush=True)
-    if worker and WORKER_AVAILABLE:
-        if not web:
-            from .worker import run_worker
-            return run_worker()
+    """Start the web server and/or the delivery worker; return when they have stopped.
+
+    ``worker`` alone runs in this process; with ``web`` it is a supervised child.
+    """
+    app = prepare("http://%s:%d" % (args.host, args.port) if web else None)
+    if worker and not web:
+        from .worker import run_worker
+        return run_worker(app)
+    commands = [gunicorn_command(args.host, args.port, args.workers)]
+    print("tracker listening on http://%s:%d" % (args.host, args.port), flush=True)
+    if worker:
         commands.append(worker_command())
     return supervise(commands)
-
-
-WORKER_AVAILABLE = False

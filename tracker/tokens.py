@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import quote, urlparse
 
-from .models import SUB_NAMES, UTM_NAMES, VAR_NAMES
+from .models import SUB_NAMES, UTM_NAMES, VAR_NAMES, money_text
 
 # {name} or <name>, with optional filters: {phone|digits|sha256}
 TOKEN_RE = re.compile(
@@ -142,6 +142,8 @@ register("cost", ["conversion.cost", "campaign.cpa"], _click("cost"),
          "the click's cost ({campaign.cpa} is deprecated)")
 register("now", ["timestamp", "event_time"], lambda ctx: _unix(ctx.now), "the time of the event, unix seconds")
 register("click_time", [], lambda ctx: _unix(_click("created_at")(ctx)), "the click's time, unix seconds")
+register("conversion_time", ["conversion.time"], lambda ctx: _unix(_conv("created_at")(ctx)),
+         "the conversion's time, unix seconds", CONVERSION_TRIGGERS)
 register("event", ["goal"], _conv("event"), "the conversion's event", CONVERSION_TRIGGERS)
 register("payout", ["publisherrevenue", "revenue", "cash", "conversion.payout"], _conv("payout"),
          "the conversion's payout", CONVERSION_TRIGGERS)
@@ -208,7 +210,8 @@ def is_builtin(name):
 def resolve(name, ctx):
     """The raw value of token ``name`` (str, Decimal, int or None) in ``ctx``.
 
-    A name that is no built-in token is read from the click's query parameters.
+    A name that is no built-in token is read from the click's query parameters, then
+    (for a conversion) from its lead data: AlterCPA's ``{adid}``, ``{name}``.
     """
     lowered = name.lower()
     token = REGISTRY.get(lowered)
@@ -217,7 +220,10 @@ def resolve(name, ctx):
     for prefix in FAMILIES:
         if lowered.startswith(prefix) and len(lowered) > len(prefix):
             return _family(prefix, name[len(prefix):], ctx)
-    return _lookup(ctx.click.params if ctx.click is not None else {}, name)
+    value = _lookup(ctx.click.params if ctx.click is not None else {}, name)
+    if value is None and ctx.conversion is not None:
+        value = _lookup(ctx.conversion.data, name)
+    return value
 
 
 def to_text(value):
@@ -227,7 +233,7 @@ def to_text(value):
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return money_text(value)  # "12.50", not the stored "12.500000"
     if isinstance(value, datetime.datetime):
         return value.isoformat()
     return str(value)

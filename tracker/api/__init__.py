@@ -93,5 +93,5 @@ def base_url():
 
 def init_app(app):
     """Load every resource module (their routes attach to ``bp``) and register the blueprint."""
-    from . import clicks, conversions, flows, stats  # noqa: F401
+    from . import clicks, conversions, deliveries, flows, postbacks, stats  # noqa: F401
     app.register_blueprint(bp)

@@ -1,0 +1,106 @@
+"""``/api/v1/postbacks/…``: preview a template, send a test, and the editor's presets."""
+from flask import jsonify
+
+from .. import postback_templates, presets
+from ..delivery import delivery_to_dict, queue_test
+from ..flows import ValidationError, parse_money
+from ..models import Click, Flow
+from . import bp, json_body
+
+CONVERSION_FIELDS = {"event", "payout", "currency", "status", "txid", "data"}
+
+
+def _template(body):
+    url = body.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise ValidationError("url (the postback template) is required", 400)
+    if len(url) > 20000 or "\x00" in url:
+        raise ValidationError("url is too long or holds a NUL character", 400)
+    return url
+
+
+def _click(body):
+    click_id = body.get("click_id")
+    if click_id in (None, ""):
+        return None
+    if not isinstance(click_id, str):
+        raise ValidationError("click_id must be a string", 400)
+    click = Click.get_or_none(Click.click_id == click_id[:64])
+    if click is None:
+        raise ValidationError("click %r not found" % click_id[:64], 404)
+    return click
+
+
+def _flow(body):
+    flow_id = body.get("flow_id")
+    if flow_id is None:
+        return None
+    if isinstance(flow_id, bool) or not isinstance(flow_id, int):
+        raise ValidationError("flow_id must be an id", 400)
+    flow = Flow.get_or_none(Flow.id == flow_id, Flow.deleted == False)  # noqa: E712
+    if flow is None:
+        raise ValidationError("flow %d not found" % flow_id, 404)
+    return flow
+
+
+def _conversion(body, click):
+    """An unsaved conversion from the preview's ``conversion`` object, over sample values."""
+    data = body.get("conversion")
+    if data is None:
+        return None
+    if not isinstance(data, dict) or set(data) - CONVERSION_FIELDS:
+        raise ValidationError("conversion must be an object with %s" % ", ".join(sorted(CONVERSION_FIELDS)), 400)
+    conversion = postback_templates.sample_conversion(click)
+    for name in ("event", "currency", "status", "txid"):
+        if name in data:
+            if not isinstance(data[name], str):
+                raise ValidationError("conversion.%s must be a string" % name, 400)
+            setattr(conversion, name, data[name])
+    if "payout" in data:
+        conversion.payout = parse_money(data["payout"], "conversion.payout")
+    if "data" in data:
+        if not isinstance(data["data"], dict):
+            raise ValidationError("conversion.data must be an object", 400)
+        conversion.data = data["data"]
+    return conversion
+
+
+@bp.post("/postbacks/preview")
+def preview_postback():
+    """The exact request a template would send: ``{method, url, headers, body, warnings}``."""
+    body = json_body()
+    template, click, flow = _template(body), _click(body), _flow(body)
+    conversion = _conversion(body, click)
+    _, warnings = postback_templates.check(template)
+    try:
+        request = postback_templates.preview(template, click=click, conversion=conversion, flow=flow)
+    except postback_templates.TemplateError as exc:
+        return jsonify(error=exc.message, warnings=warnings), 422
+    return jsonify(dict(request, warnings=warnings))
+
+
+@bp.post("/postbacks/test")
+def test_postback():
+    """Queue a real delivery of the template, marked ``test``."""
+    body = json_body()
+    template, click, flow = _template(body), _click(body), _flow(body)
+    try:
+        delivery = queue_test(template, flow=flow, click=click)
+    except postback_templates.TemplateError as exc:
+        return jsonify(error=exc.message), 422
+    return jsonify(delivery_to_dict(delivery)), 201
+
+
+@bp.get("/postbacks/presets")
+def list_presets():
+    return jsonify(items=presets.list_presets(), next=None)
+
+
+@bp.post("/postbacks/presets/<preset_id>")
+def build_preset(preset_id):
+    """``{trigger, url}`` of a preset filled with the body's fields."""
+    try:
+        fields = {k: v for k, v in json_body().items() if k != "preset_id"}
+        return jsonify(presets.build(preset_id, **fields))
+    except presets.PresetError as exc:
+        return jsonify(error=exc.message), exc.status
