@@ -3,7 +3,7 @@ import datetime
 import json
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField, Field,
+from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField,
                     FloatField, ForeignKeyField, IntegerField, Model, TextField)
 
 from .db import db

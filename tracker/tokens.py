@@ -7,7 +7,7 @@ templates both resolve tokens through ``resolve``.
 import datetime
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlparse
 
