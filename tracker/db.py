@@ -3,7 +3,7 @@ import logging
 import os
 from urllib.parse import urlparse
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 from playhouse.db_url import connect as connect_url
 
 logger = logging.getLogger(__name__)
@@ -51,6 +51,34 @@ def init_db(url):
 def is_postgres():
     """True when the proxy is bound to PostgreSQL."""
     return isinstance(db.obj, PostgresqlDatabase)
+
+
+class Prepared:
+    """A query whose SQL text peewee generates once per database engine, then only re-run.
+
+    Generating the SQL of the 50-column click INSERT costs peewee about 1 ms, several times
+    what SQLite takes to run it; a hot path builds its query once with ``build(slot)``,
+    ``slot(name)`` standing wherever a parameter goes, and then runs it with
+    ``execute(values)``, ``values`` mapping each name to its value in database form
+    (``field.db_value(...)``).
+    """
+
+    def __init__(self, build):
+        self.build = build
+        self._compiled = {}  # database class -> (sql, parameter names in order)
+
+    def execute(self, values):
+        """Run the query with ``values`` and return the cursor."""
+        compiled = self._compiled.get(type(db.obj))
+        if compiled is None:
+            compiled = self._compiled[type(db.obj)] = self.build(_slot).sql()
+        sql, names = compiled
+        return db.execute_sql(sql, [values[name] for name in names])
+
+
+def _slot(name):
+    # A parameter that peewee renders as a placeholder and reports, unconverted, by name.
+    return Value(name, unpack=False)
 
 
 def init_app(app):
