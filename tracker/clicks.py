@@ -186,7 +186,11 @@ def capture(flow, visitor, click_id, now, geoip=None, parse_user_agent=None):
         fields.update(geoip.lookup(visitor.ip))
     if parse_user_agent is not None:
         fields.update(parse_user_agent(visitor.user_agent))
-    return Click(**fields)
+    # What Click(**fields) does, without its 50 descriptor calls (a tenth of a click's time).
+    click = Click()
+    click.__data__.update(fields)
+    click._dirty.update(fields)
+    return click
 
 
 def parse_cost(value):
@@ -211,6 +215,7 @@ SEEN_RECENTLY = Prepared(lambda slot: Select(columns=[fn.EXISTS(
 INSERT_CLICK = Prepared(lambda slot: Click.insert(
     {column: slot(column.name) for column in Click._meta.sorted_fields})
     .returning())  # no RETURNING on PostgreSQL either: nothing to read back
+CLICK_TO_DB = [(column.name, column.db_value) for column in Click._meta.sorted_fields]
 
 
 def is_unique_visit(flow_id, visitor, now):
@@ -219,11 +224,11 @@ def is_unique_visit(flow_id, visitor, now):
     return not SEEN_RECENTLY.execute({"flow": flow_id, "visitor": visitor, "since": since}).fetchone()[0]
 
 
+
 def insert_click(click):
     """Save the new ``click`` with one INSERT of every column."""
     data = click.__data__
-    INSERT_CLICK.execute({column.name: column.db_value(data.get(column.name))
-                          for column in Click._meta.sorted_fields})
+    INSERT_CLICK.execute({name: to_db(data.get(name)) for name, to_db in CLICK_TO_DB})
 
 
 def offer_url(flow, click):

@@ -71,7 +71,8 @@ class Prepared:
         """Run the query with ``values`` and return the cursor."""
         compiled = self._compiled.get(type(db.obj))
         if compiled is None:
-            compiled = self._compiled[type(db.obj)] = self.build(_slot).sql()
+            query = self.build(_slot)
+            compiled = self._compiled[type(db.obj)] = db.obj.get_sql_context().sql(query).query()
         sql, names = compiled
         return db.execute_sql(sql, [values[name] for name in names])
 

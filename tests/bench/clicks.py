@@ -104,6 +104,19 @@ class Served:
                     raise RuntimeError("gunicorn did not start:\n" + self.log())
                 time.sleep(0.1)
 
+    def cpu_seconds(self):
+        """CPU time (user + system) used so far by the gunicorn workers, from /proc."""
+        total = 0
+        for entry in os.listdir("/proc"):
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[1] == str(self.process.pid):  # the fields after "(comm)": state, ppid, ...
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.process.terminate()
         self.process.wait(30)
@@ -114,14 +127,18 @@ class Served:
             return f.read()
 
 
-def run_wrk(url, seconds, connections, threads):
-    """Load ``url`` for ``seconds``; return wrk's figures and the script's status counts."""
+def run_wrk(server, url, seconds, connections, threads):
+    """Load ``url`` for ``seconds``; return wrk's figures, the script's status counts and the
+    workers' CPU time per request (what the app costs, whatever else the machine runs)."""
     # The script stops sending after `seconds`; wrk runs one second longer so that the
     # requests in flight at the deadline are answered and counted.
     command = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % (seconds + 1),
                "--latency", "-s", os.path.join(BENCH_DIR, "clicks.lua"), url, "--", str(seconds)]
+    cpu = server.cpu_seconds()
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return parse_wrk(out, seconds)
+    result = parse_wrk(out, seconds)
+    result["cpu_ms"] = (server.cpu_seconds() - cpu) * 1000 / max(result["requests"], 1)
+    return result
 
 
 def to_ms(value, unit):
@@ -155,7 +172,7 @@ def bench_bare(args, workdir):
         server.wait_ready("/r/warm")
         for _ in range(50):
             requests.get(server.url + "/r/warm", allow_redirects=False, timeout=5)
-        result = run_wrk(server.url + "/r/bench", args.seconds, args.connections, args.threads)
+        result = run_wrk(server, server.url + "/r/bench", args.seconds, args.connections, args.threads)
     finally:
         server.stop()
     return result
@@ -184,7 +201,7 @@ def bench_tracker(args, workdir):
         for _ in range(49):  # both workers: parsers and caches built before the load
             requests.get(link, allow_redirects=False, timeout=10)
         before = count_clicks(db_path)
-        result = run_wrk(link, args.seconds, args.connections, args.threads)
+        result = run_wrk(server, link, args.seconds, args.connections, args.threads)
     finally:
         server.stop()
     result["stored"] = count_clicks(db_path) - before
@@ -204,11 +221,12 @@ def one_run(args):
 
 
 def report(bare, tracker):
-    print("%-9s %10s %9s %9s" % ("", "req/s", "p50 ms", "p99 ms"))
+    print("%-9s %10s %9s %9s %12s" % ("", "req/s", "p50 ms", "p99 ms", "worker CPU"))
     for name, r in (("bare 302", bare), ("tracker", tracker)):
-        print("%-9s %10.0f %9.2f %9.2f" % (name, r["rps"], r["p50"], r["p99"]))
+        print("%-9s %10.0f %9.2f %9.2f %9.2f ms" % (name, r["rps"], r["p50"], r["p99"], r["cpu_ms"]))
     ratio = tracker["rps"] / bare["rps"]
-    print("ratio tracker/bare: %.2f" % ratio)
+    print("ratio tracker/bare: %.2f (worker CPU per request: %.2f)" % (
+        ratio, bare["cpu_ms"] / tracker["cpu_ms"]))
     print("clicks stored: %d, 302s answered: %d (%s)" % (
         tracker["stored"], tracker["found"], "equal" if tracker["stored"] == tracker["found"] else "DIFFERENT"))
     print("non-302 responses: bare %d, tracker %d; socket errors: bare %d, tracker %d" % (
