@@ -1,6 +1,7 @@
 """The click write: the prepared INSERT stores every field, is_unique's 24-hour window, and
 concurrent clicks on two gunicorn workers are all stored."""
 import datetime
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
@@ -9,7 +10,9 @@ import requests
 from mmdb_writer import MMDBWriter, MmdbU32
 from netaddr import IPSet
 
-from tracker.clicks import load_flow, make_visitor, record_click
+from conftest import Api
+from tracker.clicks import (capture, insert_click, load_flow, make_visitor, new_click_id,
+                            record_click)
 from tracker.db import db
 from tracker.models import Click
 
@@ -90,3 +93,29 @@ def test_concurrent_clicks_on_two_workers_are_all_stored(start_server):
         assert Click.select().count() == 200
     assert "database is locked" not in server.log()
     assert "Traceback" not in server.log()
+
+
+def test_is_unique_is_read_back_where_the_engine_has_no_returning(app, make_flow):
+    # SQLite before 3.35 has no INSERT … RETURNING: the click reads its is_unique back.
+    key = make_flow()["key"]
+    visitor = make_visitor("203.0.113.9", IPHONE, "", "", [], {})
+    with db.connection_context():
+        flow = load_flow(key)
+        clicks = [capture(flow, visitor, new_click_id(), T0 + n * HOUR) for n in (0, 1, 30)]
+        for click in clicks:
+            insert_click(click, returning=False)
+        stored = [c.is_unique for c in Click.select().order_by(Click.created_at)]
+    assert [c.is_unique for c in clicks] == stored == [True, False, True]
+
+
+def test_sqlite_write_lock_is_free_as_soon_as_the_click_is_recorded(make_app, tmp_path):
+    path = tmp_path / "own.db"
+    api = Api(make_app(TRACKER_DATABASE_URL="sqlite:///%s" % path).test_client())
+    key = api.post("/api/v1/flows", json={"name": "f", "offer_url": "https://o.example/"})[1]["key"]
+    with db.connection_context():
+        click, _ = record_click(load_flow(key), make_visitor("203.0.113.9", IPHONE, "", "", [], {}))
+        other = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # fails at once if the INSERT still held the lock
+        assert other.execute("SELECT click_id, is_unique FROM click").fetchall() == [(click.click_id, 1)]
+        other.execute("ROLLBACK")
+        other.close()

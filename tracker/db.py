@@ -1,6 +1,7 @@
 """Database setup: one ``DatabaseProxy`` bound to SQLite or PostgreSQL from a URL."""
 import logging
 import os
+import sqlite3
 from urllib.parse import urlparse
 
 from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
@@ -80,6 +81,11 @@ class Prepared:
 def _slot(name):
     # A parameter that peewee renders as a placeholder and reports, unconverted, by name.
     return Value(name, unpack=False)
+
+
+def has_returning():
+    """True when the bound engine has INSERT … RETURNING: PostgreSQL, SQLite from 3.35."""
+    return is_postgres() or sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 def init_app(app):
