@@ -4,7 +4,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from . import config, db
+from . import auth, config, db
 
 
 def create_app(test_config=None):
@@ -12,6 +12,7 @@ def create_app(test_config=None):
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=(test_config or {}).get("INSTANCE_PATH") or config.default_instance_path())
     config.load_config(app, test_config)
+    app.session_interface = auth.LazySessionInterface()
     db.init_app(app)
     init_enrichment(app)
 

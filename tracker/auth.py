@@ -3,6 +3,7 @@ import hashlib
 import hmac
 import secrets
 
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .models import ApiToken, User, utcnow
@@ -61,3 +62,14 @@ def check_password(username, password):
         check_password_hash(_dummy_hash(), password or "")  # as slow as a real check
         return None
     return user if check_password_hash(user.password_hash, password or "") else None
+
+
+class LazySessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, except that a request without the session cookie (every
+    click, every API call) gets its empty session without building the cookie signer, which
+    costs about as much as the click's GeoIP lookup."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)

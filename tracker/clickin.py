@@ -21,7 +21,7 @@ def visitor_from_request():
                         referrer=request.headers.get("Referer", ""),
                         accept_language=request.headers.get("Accept-Language", ""),
                         params=request.args.items(multi=True),
-                        cookies=request.cookies)
+                        cookies=request.cookies.to_dict())  # a miss on a MultiDict raises inside
 
 
 def redirect_to(url):

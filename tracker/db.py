@@ -1,9 +1,10 @@
 """Database setup: one ``DatabaseProxy`` bound to SQLite or PostgreSQL from a URL."""
 import logging
 import os
+import sqlite3
 from urllib.parse import urlparse
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase
+from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
 from playhouse.db_url import connect as connect_url
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,40 @@ def init_db(url):
 def is_postgres():
     """True when the proxy is bound to PostgreSQL."""
     return isinstance(db.obj, PostgresqlDatabase)
+
+
+class Prepared:
+    """A query whose SQL text peewee generates once per database engine, then only re-run.
+
+    Generating the SQL of the 50-column click INSERT costs peewee about 1 ms, several times
+    what SQLite takes to run it; a hot path builds its query once with ``build(slot)``,
+    ``slot(name)`` standing wherever a parameter goes, and then runs it with
+    ``execute(values)``, ``values`` mapping each name to its value in database form
+    (``field.db_value(...)``).
+    """
+
+    def __init__(self, build):
+        self.build = build
+        self._compiled = {}  # database class -> (sql, parameter names in order)
+
+    def execute(self, values):
+        """Run the query with ``values`` and return the cursor."""
+        compiled = self._compiled.get(type(db.obj))
+        if compiled is None:
+            query = self.build(_slot)
+            compiled = self._compiled[type(db.obj)] = db.obj.get_sql_context().sql(query).query()
+        sql, names = compiled
+        return db.execute_sql(sql, [values[name] for name in names])
+
+
+def _slot(name):
+    # A parameter that peewee renders as a placeholder and reports, unconverted, by name.
+    return Value(name, unpack=False)
+
+
+def has_returning():
+    """True when the bound engine has INSERT … RETURNING: PostgreSQL, SQLite from 3.35."""
+    return is_postgres() or sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 def init_app(app):

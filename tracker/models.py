@@ -50,11 +50,15 @@ def money_text(value):
     return format(amount, "f")
 
 
+# json.dumps with options builds a new encoder on every call; every click encodes three.
+JSON_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 class JSONField(TextField):
     """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
 
     def db_value(self, value):
-        return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return None if value is None else JSON_ENCODER.encode(value)
 
     def python_value(self, value):
         return None if value is None else json.loads(value)

@@ -5,6 +5,7 @@ One place knows the names. The offer URL (``fill_url``) and the outgoing postbac
 templates both resolve tokens through ``resolve``.
 """
 import datetime
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -279,15 +280,30 @@ def iter_tokens(template):
         yield match, name, spec or ""
 
 
+@functools.lru_cache(maxsize=1024)
+def url_parts(template):
+    """``template`` as a tuple of literal texts and ``(name, filters)`` tokens, parsed once
+    (every click fills its flow's offer URL). A token with an unknown filter stays as written."""
+    parts, last = [], 0
+    for match, name, spec in iter_tokens(template):
+        try:
+            token = (name, tuple(parse_filters(spec)))
+        except ValueError:
+            continue
+        parts += [template[last:match.start()], token]
+        last = match.end()
+    parts.append(template[last:])
+    return tuple(parts)
+
+
 def fill_url(template, ctx):
     """Fill every token of a URL template, each value percent-encoded (``raw`` skips that)."""
-    def replace(match):
-        name = match.group("a") or match.group("b")
-        spec = match.group("fa") if match.group("a") else match.group("fb")
-        try:
-            names = parse_filters(spec or "")
-        except ValueError:
-            return match.group(0)
+    out = []
+    for part in url_parts(template):
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        name, names = part
         text = apply_filters(to_text(resolve(name, ctx)), names)
-        return text if "raw" in names else quote(text, safe="")
-    return TOKEN_RE.sub(replace, template)
+        out.append(text if "raw" in names else quote(text, safe=""))
+    return "".join(out)

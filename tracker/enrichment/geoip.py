@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
-import geoip2.database
-import geoip2.errors
 import maxminddb
 import requests
 
@@ -42,7 +40,7 @@ class GeoIPDownloadError(Exception):
 
 @dataclass
 class _Database:
-    reader: geoip2.database.Reader
+    reader: maxminddb.Reader
     database_type: str
     path: str
     mtime: float
@@ -56,6 +54,11 @@ class _State:
 
     signature: tuple | None
     roles: dict[str, _Database] = field(default_factory=dict)
+
+
+def _name(record: Mapping[str, Any] | None) -> str:
+    """The English name of a geo record (country, subdivision, city), or ''."""
+    return (record or {}).get("names", {}).get("en") or ""
 
 
 def _role_for(database_type: str) -> str | None:
@@ -190,7 +193,7 @@ class GeoIP:
 
     def _open(self, path: str) -> _Database | None:
         try:
-            reader = geoip2.database.Reader(path)
+            reader = maxminddb.open_database(path)
             meta = reader.metadata()
             return _Database(reader, meta.database_type, path, os.path.getmtime(path),
                              meta.ip_version, _role_for(meta.database_type))
@@ -222,47 +225,38 @@ class GeoIP:
 
         result = dict(EMPTY_RESULT)
         roles = state.roles
-        if geo := self._query(roles.get("geo"), addr):
+        if geo := self._record(roles.get("geo"), addr):
             self._fill_geo(result, geo)
-        if isp := self._query(roles.get("isp"), addr):
-            result["isp"] = isp.isp or isp.organization or ""
-            result["asn"] = isp.autonomous_system_number
-            if isp.mobile_country_code or isp.mobile_network_code:
-                result["carrier"] = isp.isp or ""
+        if isp := self._record(roles.get("isp"), addr):
+            result["isp"] = isp.get("isp") or isp.get("organization") or ""
+            result["asn"] = isp.get("autonomous_system_number")
+            if isp.get("mobile_country_code") or isp.get("mobile_network_code"):
+                result["carrier"] = isp.get("isp") or ""
         if not result["isp"] or result["asn"] is None:
-            if asn := self._query(roles.get("asn"), addr):
-                result["isp"] = result["isp"] or asn.autonomous_system_organization or ""
+            if asn := self._record(roles.get("asn"), addr):
+                result["isp"] = result["isp"] or asn.get("autonomous_system_organization") or ""
                 if result["asn"] is None:
-                    result["asn"] = asn.autonomous_system_number
-        if conn := self._query(roles.get("connection_type"), addr):
-            result["connection_type"] = conn.connection_type or ""
+                    result["asn"] = asn.get("autonomous_system_number")
+        if conn := self._record(roles.get("connection_type"), addr):
+            result["connection_type"] = conn.get("connection_type") or ""
         return MappingProxyType(result)
 
     @staticmethod
-    def _fill_geo(result: dict, geo: Any) -> None:
-        result["country"] = geo.country.iso_code or ""
-        result["country_name"] = geo.country.name or ""
-        # Country databases have no city/subdivisions/postal.
-        if hasattr(geo, "city"):
-            subdivisions = geo.subdivisions
-            result["region"] = (subdivisions[0].name or "") if subdivisions else ""
-            result["city"] = geo.city.name or ""
-            result["zip"] = geo.postal.code or ""
+    def _fill_geo(result: dict, geo: Mapping[str, Any]) -> None:
+        result["country"] = geo.get("country", {}).get("iso_code") or ""
+        result["country_name"] = _name(geo.get("country"))
+        # Country databases have no city/subdivisions/postal: those stay empty.
+        subdivisions = geo.get("subdivisions")
+        result["region"] = _name(subdivisions[0]) if subdivisions else ""
+        result["city"] = _name(geo.get("city"))
+        result["zip"] = geo.get("postal", {}).get("code") or ""
 
-    def _query(self, db: _Database | None, addr: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    def _record(self, db: _Database | None, addr: ipaddress.IPv4Address | ipaddress.IPv6Address):
+        """The raw record of ``addr`` in ``db`` (a dict), or None."""
         if db is None or (addr.version == 6 and db.ip_version == 4):
             return None
-        role, reader = db.role, db.reader
         try:
-            if role == "geo":
-                return reader.city(addr) if "City" in db.database_type else reader.country(addr)
-            if role == "isp":
-                return reader.isp(addr)
-            if role == "asn":
-                return reader.asn(addr)
-            return reader.connection_type(addr)
-        except geoip2.errors.AddressNotFoundError:
-            return None
+            return db.reader.get(addr)
         except Exception as exc:
             self._warn_once("reader:" + db.path, "GeoIP lookup in %s failed: %s", db.path, exc)
             return None
