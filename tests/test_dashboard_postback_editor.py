@@ -11,7 +11,7 @@ from factories import HOSTILE, add_click, add_conversion, add_flow
 from postback_helpers import catch_all, received, receiver  # noqa: F401
 from tracker import postback_templates, presets
 from tracker.delivery import deliver_due
-from tracker.models import Delivery, DeliveryAttempt, Postback, utcnow
+from tracker.models import Delivery, Postback, utcnow
 from tracker.tokens import FAMILIES, FILTERS, TOKENS
 
 FB_FIELDS = {"pixel_id": "123456789012345", "access_token": "EAAG-secret-1"}
