@@ -204,7 +204,7 @@ def test_send_test_queues_a_real_delivery_marked_test_and_the_worker_sends_it(ap
         True, "test", flow.id, click.click_id, None)
     assert (delivery.method, delivery.body) == ("POST", '{"cid":"testclick000000","payout":12.50}')
     page = user.get(answer["link"]).get_data(as_text=True)
-    assert '<meta http-equiv="refresh" content="2">' in page  # queued: the page follows the worker
+    assert '<meta http-equiv="refresh" content="1">' in page  # queued: the page follows the worker
 
     assert deliver_due(now=utcnow() + datetime.timedelta(seconds=1), config=app.config) == 1
     [request] = received(receiver)
