@@ -88,6 +88,11 @@ def test_preset_button_with_a_missing_input_keeps_the_form_and_says_which(user):
     assert textarea(page) == "https://mine.example/" and selected_trigger(page) == ["click"]
     response = editor(user, flow, action="preset", url="", preset="")
     assert "Preset not applied: choose a preset" in response.get_data(as_text=True)
+    response = editor(user, flow, action="preset", url="", preset="facebook_conversion",
+                      **{"preset-pixel_id": '1"><script>alert(1)</script>', "preset-access_token": "t"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "pixel_id may hold only letters, digits and . _ ~ -" in page
+    assert HOSTILE not in page and 'value="1&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in page
 
 
 def test_preset_route_answers_the_presets_template_or_the_reason(user):
@@ -175,6 +180,7 @@ def test_preview_shows_errors_and_warnings_inline(user):
     assert "Type a URL template, or pick a preset" in empty["html"]
     assert preview(user, flow, "x" * 20001)["error"] == (
         "the template is longer than 20000 characters or holds a NUL character")
+    assert preview(user, flow, ["https://pb.example/"])["error"] == "the template (url) must be a string"
     response = user.post("/flows/%d/postbacks/preview" % flow.id, data={"url": "https://pb.example/"})
     assert (response.status_code, response.mimetype) == (400, "text/html")  # a form post is no JSON call
 
@@ -212,6 +218,17 @@ def test_send_test_queues_a_real_delivery_marked_test_and_the_worker_sends_it(ap
     page = user.get(answer["link"]).get_data(as_text=True)
     assert "badge delivered" in page and "thanks" in page and 'http-equiv="refresh"' not in page
     assert Postback.select().count() == 0
+
+
+def test_send_test_uses_the_latest_conversions_values_without_linking_it(user):
+    flow = add_flow()
+    conversion = add_conversion(add_click(flow, "2024-05-02 10:00", click_id="convclick000000"), "3.75",
+                                data={"email": "a@b.example"})
+    response = user.post("/flows/%d/postbacks/test" % flow.id,
+                         json={"url": "https://x.example/?c={clickid}&p={payout}&e={email}&t={conversion.id}"})
+    delivery = Delivery.get_by_id(response.get_json()["id"])
+    assert delivery.url == "https://x.example/?c=convclick000000&p=3.75&e=a%%40b.example&t=%d" % conversion.id
+    assert (delivery.click_id, delivery.conversion_id, delivery.test) == ("convclick000000", None, True)
 
 
 def test_send_test_refuses_a_broken_template_and_queues_nothing(user):

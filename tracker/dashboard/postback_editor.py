@@ -102,7 +102,9 @@ def _trigger_warnings(template, trigger):
 
 def template_problem(template):
     """Why ``template`` can't be rendered at all (not text, empty, too long), or None."""
-    if not isinstance(template, str) or not template.strip():
+    if not isinstance(template, str):
+        return "the template (url) must be a string"
+    if not template.strip():
         return "the template is empty"
     if len(template) > MAX_TEMPLATE or "\x00" in template:
         return "the template is longer than %d characters or holds a NUL character" % MAX_TEMPLATE
@@ -114,7 +116,7 @@ def preview(flow, template, trigger):
     ``{request, error, warnings, subject}``. ``request`` is ``{method, url, headers, body}``
     (with an error: what was rendered before it, if anything), or None for an empty template.
     Secrets stay visible: the user typed them."""
-    if not isinstance(template, str) or not template.strip():
+    if isinstance(template, str) and not template.strip():
         return {"request": None, "error": None, "warnings": [], "subject": ""}
     problem = template_problem(template)
     if problem:
