@@ -3,6 +3,7 @@
 Import the fixtures into a test module (``from browser_helpers import browser, screenshots``)
 and use ``Screenshots.attached()`` so a failure lists every screenshot taken so far.
 """
+import os
 import re
 import time
 from contextlib import contextmanager
@@ -19,8 +20,12 @@ SETUP_LINK_RE = re.compile(r"(https?://\S+/setup\?token=[\w\-]+)")
 
 @pytest.fixture(scope="session")
 def browser():
-    """One headless Chromium for the whole session."""
+    """One headless Chromium for the whole session. Without Debian's Chromium the browser
+    tests fail (never skip): the dashboard's end-to-end proof must not vanish silently."""
     from playwright.sync_api import sync_playwright
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail("%s is missing: install Debian's Chromium (apt-get install -y chromium), "
+                    "as .ci/run does; the browser tests never download a browser" % CHROMIUM)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield chromium
@@ -90,6 +95,11 @@ def setup_link(server, timeout=15):
             return match.group(1)
         time.sleep(0.1)
     raise AssertionError("no setup link in the server's log:\n" + server.log())
+
+
+def scroll_width(page):
+    """How wide the page is drawn: wider than the viewport means it scrolls sideways."""
+    return page.evaluate("document.documentElement.scrollWidth")
 
 
 def log_in(page, username, password):

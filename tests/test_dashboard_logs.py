@@ -1,13 +1,16 @@
 """Reports page, CSV and log pages through the test client: numbers, escaping, masking,
-filters, pagination, empty states."""
+filters, pagination, empty states, and resending a delivery."""
+import datetime
 import re
 
 import pytest
 
 from dashboard_helpers import sign_in
 from factories import HOSTILE, add_click, add_conversion, add_flow, report_dataset
+from postback_helpers import received, receiver  # noqa: F401
+from tracker.delivery import deliver_due
 from tracker.dashboard.filters import mask_mapping, mask_secrets
-from tracker.models import ConversionChange, Delivery, DeliveryAttempt, InboundRequest
+from tracker.models import ConversionChange, Delivery, DeliveryAttempt, InboundRequest, utcnow
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
@@ -174,19 +177,43 @@ def test_delivery_log_filters_by_status(user):
     assert user.get("/logs/deliveries?status=lost").status_code == 400
 
 
-def test_resend_calls_the_delivery_modules_function_when_there_is_one(app, user):
-    flow = add_flow("F")
-    delivery = make_delivery(flow)
-    response = user.post("/logs/deliveries/%d/resend" % delivery.id, follow_redirects=True)
-    assert "no delivery worker" in response.get_data(as_text=True)
-    assert Delivery.get_by_id(delivery.id).status == "failed"
+def test_resend_queues_the_same_request_again_and_the_next_sweep_sends_it(app, user, receiver):
+    receiver.expect_ordered_request("/pb", method="POST").respond_with_data("bad pixel", status=400)
+    receiver.expect_ordered_request("/pb", method="POST").respond_with_data("ok")
+    flow, start = add_flow("F"), utcnow()
+    delivery = make_delivery(flow, status="queued", url=receiver.url_for("/pb") + "?access_token=t-1",
+                             next_attempt_at=start)
+    assert deliver_due(now=start, config=app.config) == 1
+    failed = Delivery.get_by_id(delivery.id)
+    assert (failed.status, failed.attempts_count, failed.last_error) == ("failed", 1, "HTTP 400")
 
-    def requeue(row, now):
-        Delivery.update(status="queued", next_attempt_at=now).where(Delivery.id == row.id).execute()
-    app.extensions["tracker.resend_delivery"] = requeue
     response = user.post("/logs/deliveries/%d/resend" % delivery.id)
     assert response.headers["Location"] == "/logs/deliveries/%d" % delivery.id
-    assert Delivery.get_by_id(delivery.id).status == "queued"
+    queued = Delivery.get_by_id(delivery.id)
+    assert (queued.status, queued.attempts_count, queued.last_error) == ("queued", 0, "")
+    assert (queued.method, queued.url, queued.headers, queued.body) == (
+        delivery.method, delivery.url, delivery.headers, delivery.body)
+    page = user.get("/logs/deliveries/%d" % delivery.id).get_data(as_text=True)
+    assert "Delivery %d is queued to be sent again." % delivery.id in page and "badge queued" in page
+
+    assert deliver_due(now=queued.next_attempt_at + datetime.timedelta(seconds=1), config=app.config) == 1
+    first, second = received(receiver)
+    assert (second.full_path, second.data, second.headers["Content-Type"]) == (
+        first.full_path, first.data, "application/json")
+    attempts = DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery.id).order_by(DeliveryAttempt.id)
+    assert [(a.status_code, a.response) for a in attempts] == [(400, "bad pixel"), (200, "ok")]
+    assert Delivery.get_by_id(delivery.id).status == "delivered"
+    page = user.get("/logs/deliveries/%d" % delivery.id).get_data(as_text=True)
+    assert page.count("<td class=\"nowrap\">") == 2 and "bad pixel" in page
+
+
+def test_resend_refuses_a_delivery_being_sent_and_an_unknown_one(user):
+    flow = add_flow("F")
+    delivery = make_delivery(flow, status="sending")
+    page = user.post("/logs/deliveries/%d/resend" % delivery.id, follow_redirects=True).get_data(as_text=True)
+    assert "Not resent: delivery %d is being sent right now." % delivery.id in page
+    assert 'disabled title="It is being sent right now"' in page
+    assert Delivery.get_by_id(delivery.id).status == "sending"
     assert user.post("/logs/deliveries/999/resend").status_code == 404
 
 

@@ -1,5 +1,6 @@
 """The delivery worker as real processes: killed mid-send, two at once on one database,
-stopped with SIGTERM, and the whole product through ``tracker serve``."""
+stopped with SIGTERM, and the whole product through ``tracker serve``: a click, a real
+``/postback``, both deliveries at a loopback receiver and their attempts in the API."""
 import collections
 import signal
 import threading
@@ -9,9 +10,9 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from werkzeug import Response
 
-from postback_helpers import catch_all, convert, receiver, received  # noqa: F401
+from postback_helpers import catch_all, receiver, received  # noqa: F401
 from tracker.db import db
-from tracker.models import Click, Delivery, DeliveryAttempt, utcnow
+from tracker.models import Delivery, DeliveryAttempt, utcnow
 
 FAST = {"TRACKER_WORKER_INTERVAL": "0.2", "TRACKER_DELIVERY_CONNECT_TIMEOUT": "1",
         "TRACKER_DELIVERY_READ_TIMEOUT": "2", "TRACKER_DELIVERY_LEASE": "4",
@@ -122,10 +123,9 @@ def test_serve_delivers_click_and_conversion_postbacks_and_shows_the_attempts(st
     wait_for(lambda: len(received(receiver)) == 1, 15, "the click postback")
     assert received(receiver)[0].args.to_dict() == {"sid": click_id, "src": "push"}
 
-    # The conversions route is another module's: insert the conversion and enqueue its
-    # deliveries in one transaction, as it does.
-    db.close()
-    convert(Click.get_by_id(click_id), payout="12.5", now=utcnow())
+    answer = requests.get(server.url + "/postback", params={"click_id": click_id, "payout": "12.5",
+                                                           "txid": "T-1"}, timeout=10)
+    assert (answer.status_code, answer.json()["status"]) == (200, "ok")
     wait_for(lambda: len(received(receiver)) == 2, 15, "the conversion postback")
     assert received(receiver)[1].get_json() == {"click": click_id, "payout": 12.5}
 
@@ -137,6 +137,7 @@ def test_serve_delivers_click_and_conversion_postbacks_and_shows_the_attempts(st
         ("conversion", "delivered", "POST"), ("click", "delivered", "GET")]
     assert [[a["status_code"] for a in d["attempts"]] for d in items] == [[200], [200]]
     assert items[0]["attempts"][0]["response"] == "ok"
+    assert items[0]["conversion_id"] == answer.json()["conversion_id"]
 
     retried = server.api("POST", "/api/v1/deliveries/%d/retry" % items[1]["id"]).json()
     assert retried["status"] == "queued"

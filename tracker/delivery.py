@@ -277,13 +277,14 @@ def retry(delivery_id, now=None):
     return Delivery.get_by_id(delivery_id)
 
 
-def queue_test(template, flow=None, click=None, now=None):
+def queue_test(template, flow=None, click=None, conversion=None, now=None):
     """Queue a real delivery of ``template``, marked ``test``; sample values stand in for a
-    missing click or conversion. Raises ``postback_templates.TemplateError``."""
+    missing click or conversion (a given conversion lends its values only: the delivery is
+    not linked to it). Raises ``postback_templates.TemplateError``."""
     now = now or utcnow()
     if click is not None and flow is None:
         flow = click.flow
-    request = postback_templates.preview(template, click=click, flow=flow, now=now)
+    request = postback_templates.preview(template, click=click, conversion=conversion, flow=flow, now=now)
     return Delivery.create(flow_id=flow.id if flow is not None else None,
                            click_id=click.click_id if click is not None else None,
                            trigger="test", test=True, status="queued", next_attempt_at=now,

@@ -3,11 +3,13 @@
 Every page but the login and the setup page needs a logged-in user; every form carries a
 CSRF token (Flask-WTF's CSRFProtect, app-wide, with the machine-facing blueprints exempt).
 Page groups live in their own route modules: ``access``, ``flows``, ``sources``,
-``reports``, ``logs``; they attach their routes to ``bp``.
+``reports``, ``logs``; they attach their routes to ``bp``. The few routes the pages' script
+calls (the postback editor's preview, preset and test) take and answer JSON, and so do their
+errors: a request with a JSON body gets a JSON ``{"error": …}`` back, never an HTML page.
 """
 import logging
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -33,6 +35,8 @@ def login_required():
     user_id = session.get("user_id")
     g.user = User.get_or_none(User.id == user_id) if user_id is not None else None
     if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        if request.is_json:
+            return jsonify(error="You are logged out. Reload the page and log in again."), 401
         return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
     return None
 
@@ -43,22 +47,28 @@ def _layout():
     return {"geoip_missing": [kind for kind in GEOIP_FREE if kind in missing]}
 
 
+def _error_page(code, title, message):
+    """The error as JSON for the script's JSON requests, else as a page."""
+    if request.is_json:
+        return jsonify(error=message), code
+    return render_template("error.html", code=code, title=title, message=message), code
+
+
 @bp.errorhandler(CSRFError)
 def _csrf_error(exc):
-    return render_template("error.html", code=400, title="The form expired",
-                           message="This form's security token is missing or stale (%s). "
-                                   "Go back, reload the page and send it again." % exc.description), 400
+    return _error_page(400, "The form expired",
+                       "This form's security token is missing or stale (%s). "
+                       "Go back, reload the page and send it again." % exc.description)
 
 
 @bp.errorhandler(ValidationError)
 def _invalid(exc):
-    return render_template("error.html", code=exc.status, title="Invalid request",
-                           message=exc.message), exc.status
+    return _error_page(exc.status, "Invalid request", exc.message)
 
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc):
-    return render_template("error.html", code=exc.code, title=exc.name, message=exc.description), exc.code
+    return _error_page(exc.code, exc.name, exc.description)
 
 
 def init_app(app):

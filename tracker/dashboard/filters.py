@@ -63,3 +63,14 @@ def when(value):
 @bp.app_template_filter("pretty_json")
 def pretty_json(value):
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+
+
+@bp.app_template_filter("indent_json")
+def indent_json(text):
+    """A JSON body indented for reading, or '' when it is no JSON object or array."""
+    if not text or text.lstrip()[:1] not in ("{", "["):
+        return ""
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return ""

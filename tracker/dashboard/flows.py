@@ -1,14 +1,16 @@
 """Flow pages: the list with today's and the week's numbers, the flow page (link, events,
-postbacks), and the create / edit / pause / delete forms."""
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+postbacks), the create / edit / pause / delete forms, and the postback editor with the JSON
+routes its script calls (preview, preset, send test)."""
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 
-from ..api import base_url
+from .. import presets
+from ..api import base_url, json_body
 from ..flows import (PAYOUT_TYPES, STATUSES, TRIGGERS, ValidationError, clean_flow, clean_postback,
                      flow_link, save_flow, save_postback, soft_delete_flow, source_link)
 from ..models import Flow, FlowEvent, Postback, TrafficSource, utcnow
+from ..postback_templates import TemplateError
 from ..reports import Row, flow_numbers
-from ..tokens import FAMILIES, TOKENS
-from . import bp, forms
+from . import bp, forms, postback_editor
 
 
 def _flow_or_404(flow_id):
@@ -127,12 +129,17 @@ def save_events(flow_id):
     return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#events")
 
 
-def postback_form(flow, postback, values, error=None, status=200):
-    """The postback editor page. It lists the token reference beside the URL template field
-    (``id="postback-url"``); ``values`` are the form's fields."""
+def postback_form(flow, postback, values, error=None, status=200, notice=None, test_delivery=None):
+    """The postback editor page: the form (``id="postback-form"``) with the preset picker, the
+    URL template (``id="postback-url"``) and the preview of its request, beside the token
+    reference. ``values`` are the form's fields; ``test_delivery`` a test just queued."""
+    groups, preset_inputs = postback_editor.preset_choices()
+    preview = postback_editor.preview(flow, values.get("url", ""), values.get("trigger"))
     return render_template("flows/postback_form.html", flow=flow, postback=postback, values=values,
-                           error=error, triggers=TRIGGERS, statuses=STATUSES,
-                           payout_types=PAYOUT_TYPES, tokens=TOKENS, families=FAMILIES), status
+                           error=error, notice=notice, test_delivery=test_delivery, preview=preview,
+                           triggers=TRIGGERS, statuses=STATUSES, payout_types=PAYOUT_TYPES,
+                           reference=postback_editor.token_rows(), preset_groups=groups,
+                           preset_inputs=preset_inputs), status
 
 
 def _postback_values(postback):
@@ -144,7 +151,35 @@ def _postback_values(postback):
 def _submitted(form):
     values = forms.postback_fields(form)
     values["events"] = form.get("events", "")
+    values["preset"], values["preset_fields"] = forms.preset_choice(form)
     return values
+
+
+def _editor_post(flow, postback):
+    """Save the postback, or do what the editor's other buttons ask when no script runs:
+    fill a preset in, send a test, refresh the preview. Each re-renders the editor as typed."""
+    action, values = request.form.get("action", "save"), _submitted(request.form)
+    if action == "preset":
+        try:
+            values.update(postback_editor.build_preset(values["preset"], values["preset_fields"]))
+        except presets.PresetError as exc:
+            return postback_form(flow, postback, values, "Preset not applied: %s" % exc.message, 422)
+        return postback_form(flow, postback, values, notice="Preset filled in below. Check the preview, then save.")
+    if action == "test":
+        try:
+            delivery = postback_editor.send_test(flow, values["url"])
+        except TemplateError as exc:
+            return postback_form(flow, postback, values, "Test not sent: %s" % exc.message, 422)
+        return postback_form(flow, postback, values, test_delivery=delivery)
+    if action == "preview":
+        return postback_form(flow, postback, values)
+    try:
+        save_postback(clean_postback(forms.postback_fields(request.form)), flow, postback)
+    except ValidationError as exc:
+        return postback_form(flow, postback, values, exc.message, 422)
+    _forget_cached_flows()
+    flash("Postback saved." if postback else "Postback added.")
+    return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#postbacks")
 
 
 @bp.route("/flows/<int:flow_id>/postbacks/new", methods=["GET", "POST"])
@@ -153,13 +188,7 @@ def new_postback(flow_id):
     if request.method == "GET":
         return postback_form(flow, None, {"trigger": "conversion", "payout_type": "all", "enabled": True,
                                           "statuses": []})
-    try:
-        save_postback(clean_postback(forms.postback_fields(request.form)), flow)
-    except ValidationError as exc:
-        return postback_form(flow, None, _submitted(request.form), exc.message, 422)
-    _forget_cached_flows()
-    flash("Postback added.")
-    return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#postbacks")
+    return _editor_post(flow, None)
 
 
 @bp.route("/flows/<int:flow_id>/postbacks/<int:postback_id>/edit", methods=["GET", "POST"])
@@ -168,13 +197,39 @@ def edit_postback(flow_id, postback_id):
     postback = _postback_or_404(flow, postback_id)
     if request.method == "GET":
         return postback_form(flow, postback, _postback_values(postback))
+    return _editor_post(flow, postback)
+
+
+@bp.post("/flows/<int:flow_id>/postbacks/preview")
+def preview_postback(flow_id):
+    """JSON ``{url, trigger}`` → the editor's preview: ``{request, error, warnings, subject, html}``."""
+    flow, body = _flow_or_404(flow_id), json_body()
+    preview = postback_editor.preview(flow, body.get("url"), body.get("trigger"))
+    return jsonify(dict(preview, html=render_template("flows/_preview.html", preview=preview)))
+
+
+@bp.post("/flows/<int:flow_id>/postbacks/preset")
+def fill_preset(flow_id):
+    """JSON ``{preset, fields}`` → ``{trigger, url}`` of that preset, or ``{error}``."""
+    _flow_or_404(flow_id)
+    body = json_body()
     try:
-        save_postback(clean_postback(forms.postback_fields(request.form)), flow, postback)
-    except ValidationError as exc:
-        return postback_form(flow, postback, _submitted(request.form), exc.message, 422)
-    _forget_cached_flows()
-    flash("Postback saved.")
-    return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#postbacks")
+        return jsonify(postback_editor.build_preset(body.get("preset"), body.get("fields", {})))
+    except presets.PresetError as exc:
+        return jsonify(error=exc.message), exc.status
+
+
+@bp.post("/flows/<int:flow_id>/postbacks/test")
+def test_postback(flow_id):
+    """JSON ``{url}`` → 201 ``{id, status, link, html}`` of the test delivery queued, or 422 ``{error}``."""
+    flow, body = _flow_or_404(flow_id), json_body()
+    try:
+        delivery = postback_editor.send_test(flow, body.get("url"))
+    except TemplateError as exc:
+        return jsonify(error=exc.message), 422
+    return jsonify(id=delivery.id, status=delivery.status,
+                   link=url_for("dashboard.delivery", delivery_id=delivery.id),
+                   html=render_template("flows/_test_result.html", delivery=delivery)), 201
 
 
 @bp.post("/flows/<int:flow_id>/postbacks/<int:postback_id>/delete")

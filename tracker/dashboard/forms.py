@@ -62,3 +62,11 @@ def source_fields(form):
             "postback_url": form.get("postback_url", ""),
             "postback_events": _names(form.get("postback_events")),
             "active": _checked(form, "active")}
+
+
+def preset_choice(form):
+    """The editor's preset picker: ``(preset id, {input name: value})`` from the ``preset``
+    select and its ``preset-<name>`` inputs."""
+    fields = {name[len("preset-"):]: value for name, value in form.items()
+              if name.startswith("preset-") and value.strip()}
+    return form.get("preset", ""), fields

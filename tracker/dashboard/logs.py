@@ -1,9 +1,10 @@
 """Log pages, newest first, a page at a time: clicks, conversions, inbound postbacks and
 outgoing deliveries, each with a detail page."""
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from ..api import base_url, bool_arg, int_arg
 from ..db import keyset_page
+from ..delivery import retry
 from ..flows import STATUSES, ValidationError, flow_link
 from ..models import (DELIVERY_STATUSES, Click, Conversion, ConversionChange, Delivery,
                       DeliveryAttempt, Flow, InboundRequest, utcnow)
@@ -133,19 +134,17 @@ def delivery(delivery_id):
     """One outgoing request as rendered (method, URL, headers, body) and every attempt."""
     row = _delivery_or_404(delivery_id)
     attempts = list(row.attempts.order_by(DeliveryAttempt.at, DeliveryAttempt.id))
-    return render_template("logs/delivery.html", delivery=row, attempts=attempts, flows=_flows(),
-                           can_resend="tracker.resend_delivery" in current_app.extensions)
+    return render_template("logs/delivery.html", delivery=row, attempts=attempts, flows=_flows())
 
 
 @bp.post("/logs/deliveries/<int:delivery_id>/resend")
 def resend_delivery(delivery_id):
-    """Send a delivery again through ``app.extensions["tracker.resend_delivery"](delivery, now)``,
-    which the delivery module registers (it owns the queue's rules)."""
+    """Queue the delivery again now: the same request, a fresh retry schedule."""
     row = _delivery_or_404(delivery_id)
-    resend = current_app.extensions.get("tracker.resend_delivery")
-    if resend is None:
-        flash("This installation has no delivery worker, so nothing can be resent.", "error")
+    try:
+        retry(row.id, now=utcnow())
+    except ValidationError as exc:
+        flash("Not resent: %s." % exc.message, "error")
     else:
-        resend(row, now=utcnow())
         flash("Delivery %d is queued to be sent again." % row.id)
     return redirect(url_for("dashboard.delivery", delivery_id=row.id))
