@@ -9,7 +9,7 @@ from dashboard_helpers import sign_in
 from factories import HOSTILE, add_click, add_conversion, add_flow, report_dataset
 from postback_helpers import received, receiver  # noqa: F401
 from tracker.delivery import deliver_due
-from tracker.dashboard.filters import mask_mapping, mask_secrets
+from tracker.masking import mask_mapping, mask_secrets
 from tracker.models import ConversionChange, Delivery, DeliveryAttempt, InboundRequest, utcnow
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -286,3 +286,14 @@ def test_retry_after_parsing():
     assert retry_after_seconds("Wed, 01 May 2024 11:00:00 GMT", NOW) == 0
     assert retry_after_seconds("soon", NOW) is None
     assert next_step(429, 1, [60], NOW, retry_after="soon", rand=lambda: 0.5)[1] == utc_from(60)
+
+
+def test_a_failed_delivery_is_logged_without_its_access_token(delivery_app, receiver, caplog):
+    catch_all(receiver, status=400, body="bad token")
+    delivery = queue(receiver.url_for("/v18.0/PIXEL/events") + "?access_token=EAAB-secret-42&x=1")
+    with caplog.at_level("INFO", logger="tracker.delivery"):
+        assert sweep(delivery_app) == 1
+    assert reload(delivery).status == "failed"
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "tracker.delivery")
+    assert "access_token=*****&x=1" in logged
+    assert "EAAB-secret-42" not in logged

@@ -24,6 +24,7 @@ from flask import current_app
 
 from . import postback_templates
 from .db import db, is_postgres
+from .masking import mask_secrets
 from .flows import ValidationError
 from .models import Delivery, DeliveryAttempt, utcnow
 from .sender import SendPool, header, send_http
@@ -125,7 +126,7 @@ def record(results, settings, clock):
         code = result.answer.status_code if result.answer is not None else None
         level = logging.DEBUG if code is not None and 200 <= code < 300 else logging.INFO
         logger.log(level, "delivery %d %s %s → %s", result.delivery.id, result.delivery.method,
-                   result.delivery.url[:200], code if code is not None else result.error[:200])
+                   mask_secrets(result.delivery.url[:200]), code if code is not None else result.error[:200])
 
 
 def _insert_attempts(results):

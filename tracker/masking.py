@@ -1,0 +1,37 @@
+"""Secrets in URLs and bodies (access tokens, keys) masked for screens and logs."""
+import re
+
+MASK = "*****"
+SECRET_NAMES = {"access_token", "token", "key", "api_key", "apikey", "secret", "password", "passwd",
+                "pwd", "client_secret", "auth", "authorization", "signature", "sig", "private_key",
+                "x-api-key", "cookie", "pass", "license_key"}
+SECRET_SUFFIXES = ("_token", "-token", "_key", "-key", "_secret", "-secret", "_password", "apikey")
+
+# name=value in a query string or form body (the value runs to the next & or #)
+PAIR_RE = re.compile(r"(?P<head>(?:^|[?&;])(?P<name>[^=&?#;\s]+)=)(?P<value>[^&#;\s]*)")
+# "name": "value" in a JSON body
+JSON_PAIR_RE = re.compile(r'(?P<head>"(?P<name>[^"\\]{1,100})"\s*:\s*")(?P<value>(?:[^"\\]|\\.)*)"')
+
+
+def is_secret(name):
+    """True for parameter or header names that carry credentials (access_token, api_key…)."""
+    lowered = str(name).strip().lower()
+    return lowered in SECRET_NAMES or lowered.endswith(SECRET_SUFFIXES)
+
+
+def _mask_match(match):
+    if not is_secret(match.group("name")) or not match.group("value"):
+        return match.group(0)
+    return match.group("head") + MASK + ('"' if match.re is JSON_PAIR_RE else "")
+
+
+def mask_secrets(text):
+    """A URL, form body or JSON body with the values of secret-named parameters masked."""
+    if not text:
+        return text
+    return JSON_PAIR_RE.sub(_mask_match, PAIR_RE.sub(_mask_match, str(text)))
+
+
+def mask_mapping(mapping):
+    """A dict (query parameters, headers) with the values of secret-named keys masked."""
+    return {name: (MASK if is_secret(name) and value else value) for name, value in (mapping or {}).items()}
