@@ -371,3 +371,11 @@ def test_a_failed_write_is_answered_500_logged_and_rolled_back(client, click_id)
     (log,) = inbound_log()
     assert (log.http_status, log.accepted, log.click_id, log.conversion_id) == (500, False, click_id, None)
     assert get(client, "click_id=%s&event=sale&payout=5" % click_id)[1]["status"] == "ok"
+
+
+def test_head_request_records_nothing_and_is_logged(client, click_id):
+    response = client.head("/postback?click_id=%s&event=purchase&payout=1" % click_id)
+    assert response.status_code == 405
+    assert conversions() == []
+    assert (last_log().http_status, last_log().accepted, last_log().reason) == (
+        405, False, "HEAD records nothing: send the postback with GET or POST")

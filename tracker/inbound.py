@@ -53,6 +53,8 @@ def request_pairs():
     """The query's and the body's ``(name, value)`` pairs, and ``(status, reason)`` when the
     body could not be read (it is refused and logged, with what the query said)."""
     pairs = list(request.args.items(multi=True))
+    if request.method == "HEAD":  # a link checker's probe must not count as a conversion
+        return pairs, (405, "HEAD records nothing: send the postback with GET or POST")
     if request.method != "POST":
         return pairs, ()
     if (request.content_length or 0) > MAX_BODY:
