@@ -1,8 +1,17 @@
-"""The click-in route, ``GET /r/<key>``: turn the request into a Visitor, record, redirect."""
+"""The click-in route, ``GET /r/<key>``: turn the request into a Visitor, record, redirect.
+
+Clicks are the hot path. ``ClickFastPath`` answers them straight from WSGI, before Flask's
+request machinery (request and app contexts, session, URL map, hooks), which costs as much
+as the click's own work; every other request, and the Flask route below (same function),
+go through Flask as usual.
+"""
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify, request
+import flask
+from flask import Blueprint, Response
+from werkzeug.wrappers import Request
 
+from . import db
 from .clicks import capture, make_visitor, new_click_id, offer_url, record_click, record_orphan
 from .clientip import client_ip
 from .models import utcnow
@@ -10,12 +19,12 @@ from .models import utcnow
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("clickin", __name__)
+PREFIX = "/r/"
 
 
-def visitor_from_request():
-    """The request as a plain ``Visitor`` (the only place the click path reads flask.request)."""
-    ip = client_ip(request.remote_addr, request.headers.get("X-Forwarded-For", ""),
-                   current_app.config["TRACKER_TRUSTED_PROXIES"])
+def visitor_from_request(request, trusted_proxies):
+    """The request as a plain ``Visitor`` (the only place the click path reads the request)."""
+    ip = client_ip(request.remote_addr, request.headers.get("X-Forwarded-For", ""), trusted_proxies)
     return make_visitor(ip=ip,
                         user_agent=request.headers.get("User-Agent", ""),
                         referrer=request.headers.get("Referer", ""),
@@ -29,11 +38,11 @@ def redirect_to(url):
     return Response(status=302, headers={"Location": url, "Cache-Control": "no-store"})
 
 
-@bp.route("/r/<path:key>", methods=["GET", "HEAD"])
-def click(key):
-    """Record the click and send the visitor to the offer; HEAD answers without recording."""
-    ext = current_app.extensions
-    visitor = visitor_from_request()
+def answer_click(app, request, key):
+    """Record the click on ``key`` and send the visitor to the offer; HEAD answers without
+    recording. An unknown or paused key is an orphan visit: 404, or 302 to a fallback."""
+    ext, config = app.extensions, app.config
+    visitor = visitor_from_request(request, config["TRACKER_TRUSTED_PROXIES"])
     flow = ext["tracker.flows"].get(key)
     if flow is None or flow.paused:
         reason = "paused" if flow is not None else "unknown"
@@ -42,10 +51,12 @@ def click(key):
                 record_orphan(key, visitor, reason)
             except Exception:
                 logger.exception("could not record an orphan visit to %r", key)
-        fallback = (flow.fallback_url if flow is not None else "") or current_app.config["TRACKER_FALLBACK_URL"]
+        fallback = (flow.fallback_url if flow is not None else "") or config["TRACKER_FALLBACK_URL"]
         if fallback:
             return redirect_to(fallback)
-        return jsonify(error="no active flow with this key", reason=reason), 404
+        response = app.json.response(error="no active flow with this key", reason=reason)
+        response.status_code = 404
+        return response
     if request.method == "HEAD":
         return redirect_to(offer_url(flow, capture(flow, visitor, new_click_id(), utcnow())))
     try:
@@ -57,3 +68,46 @@ def click(key):
         logger.exception("could not record a click on flow %s: %r", flow.id, visitor)
         url = offer_url(flow, capture(flow, visitor, new_click_id(), utcnow()))
     return redirect_to(url)
+
+
+@bp.route(PREFIX + "<path:key>", methods=["GET", "HEAD"])
+def click(key):
+    """The click-in as a Flask route: ``url_for`` and Flask's 405 for other methods know it;
+    ClickFastPath answers its GETs and HEADs before Flask sees them."""
+    return answer_click(flask.current_app, flask.request, key)
+
+
+class ClickFastPath:
+    """WSGI middleware answering ``GET|HEAD /r/<key>`` with ``answer_click`` directly.
+
+    Flask's before/after/teardown hooks do not run for these requests: the database
+    connection is opened and released here, as ``db.init_app``'s hooks do.
+    """
+
+    def __init__(self, app, wsgi_app):
+        self.app, self.wsgi_app = app, wsgi_app
+
+    def __call__(self, environ, start_response):
+        if (environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
+                or not environ.get("PATH_INFO", "").startswith(PREFIX)):
+            return self.wsgi_app(environ, start_response)
+        request = Request(environ)
+        key = request.path[len(PREFIX):]
+        if not key:
+            return self.wsgi_app(environ, start_response)
+        db.open_connection()
+        try:
+            response = answer_click(self.app, request, key)
+        except Exception:
+            logger.exception("click on %r failed", key)
+            response = self.app.json.response(error="internal error")
+            response.status_code = 500
+        finally:
+            db.release_connection()
+        return response(environ, start_response)
+
+
+def init_app(app):
+    """Register the click route and put the fast path in front of Flask."""
+    app.register_blueprint(bp)
+    app.wsgi_app = ClickFastPath(app, app.wsgi_app)
