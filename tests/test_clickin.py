@@ -214,3 +214,14 @@ def test_click_leaves_the_connection_as_the_request_hooks_would(client, make_flo
     assert client.get("/r/" + flow["key"]).status_code == 302
     # SQLite keeps its connection per thread; a PostgreSQL one goes back to the pool.
     assert db.is_closed() == is_postgres()
+
+
+def test_redirect_headers_and_an_iri_offer_url_sent_as_a_uri(client, make_flow):
+    flow = make_flow(offer_url="https://Bücher.example/straße?q={sub1}&x=a b")
+    response = client.get("/r/%s?sub1=ö" % flow["key"])
+    assert response.status_code == 302
+    assert sorted(response.headers.items()) == sorted([
+        ("Location", "https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%B6&x=a%20b"),
+        ("Cache-Control", "no-store"), ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Length", "0")])
+    assert response.data == b""
