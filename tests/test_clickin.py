@@ -3,7 +3,9 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
 from conftest import Api
-from tracker.db import db
+from flask import request
+
+from tracker.db import db, is_postgres
 from tracker.models import Click, OrphanVisit
 
 IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
@@ -64,7 +66,7 @@ def test_second_click_of_same_visitor_is_not_unique(client, make_flow):
     client.get("/r/" + flow["key"], headers={"User-Agent": IPHONE})
     client.get("/r/" + flow["key"], headers={"User-Agent": "other"})
     with db.connection_context():
-        flags = [c.is_unique for c in Click.select().order_by(Click.click_id)]
+        flags = [c.is_unique for c in Click.select().order_by(Click.created_at)]
     assert flags == [True, False, True]
 
 
@@ -135,7 +137,7 @@ def test_trusted_proxy_header_gives_client_ip(make_app):
     client.get("/r/" + flow["key"], headers={"X-Forwarded-For": "203.0.113.7, 198.51.100.1"})
     client.get("/r/" + flow["key"], headers={"X-Forwarded-For": "garbage"})
     with db.connection_context():
-        assert [c.ip for c in Click.select().order_by(Click.click_id)] == ["198.51.100.1", "127.0.0.1"]
+        assert [c.ip for c in Click.select().order_by(Click.created_at)] == ["198.51.100.1", "127.0.0.1"]
 
 
 # Hostile input: each still gets its redirect, values are cut, nothing answers 500.
@@ -182,3 +184,44 @@ def test_unknown_key_with_hostile_characters(client):
     assert client.get("/r/%00%ff" + "x" * 5000).status_code == 404
     with db.connection_context():
         assert len(OrphanVisit.get().key) == 255
+
+
+# The fast path: clicks are answered before Flask's request machinery.
+
+def test_clicks_skip_flask_hooks_other_requests_do_not(app, make_flow):
+    seen = []
+    app.before_request(lambda: seen.append(request.path))
+    flow = make_flow()
+    client = app.test_client()
+    assert client.get("/r/" + flow["key"]).status_code == 302
+    assert client.head("/r/" + flow["key"]).status_code == 302
+    assert client.get("/r/unknown-key").status_code == 404
+    assert client.get("/healthz").status_code == 200
+    assert seen == ["/api/v1/flows", "/healthz"]
+
+
+def test_other_methods_and_an_empty_key_go_to_flask(client, make_flow):
+    flow = make_flow()
+    assert client.post("/r/" + flow["key"]).status_code == 405
+    response = client.get("/r/")
+    assert response.status_code == 404 and "error" in response.get_json()
+    with db.connection_context():
+        assert (Click.select().count(), OrphanVisit.select().count()) == (0, 0)
+
+
+def test_click_leaves_the_connection_as_the_request_hooks_would(client, make_flow):
+    flow = make_flow()
+    assert client.get("/r/" + flow["key"]).status_code == 302
+    # SQLite keeps its connection per thread; a PostgreSQL one goes back to the pool.
+    assert db.is_closed() == is_postgres()
+
+
+def test_redirect_headers_and_an_iri_offer_url_sent_as_a_uri(client, make_flow):
+    flow = make_flow(offer_url="https://Bücher.example/straße?q={sub1}&x=a b")
+    response = client.get("/r/%s?sub1=ö" % flow["key"])
+    assert response.status_code == 302
+    assert sorted(response.headers.items()) == sorted([
+        ("Location", "https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%B6&x=a%20b"),
+        ("Cache-Control", "no-store"), ("Content-Type", "text/html; charset=utf-8"),
+        ("Content-Length", "0")])
+    assert response.data == b""

@@ -17,7 +17,7 @@ def create_app(test_config=None):
     init_enrichment(app)
 
     from . import api, clickin, dashboard, health, inbound
-    app.register_blueprint(clickin.bp)
+    clickin.init_app(app)
     app.register_blueprint(health.bp)
     app.register_blueprint(inbound.bp)
     api.init_app(app)

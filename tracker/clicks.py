@@ -108,16 +108,20 @@ def new_click_id(now=None):
     Time-ordered (index inserts stay local) and unguessable (about 82 random bits).
     """
     ms = int((now or time.time()) * 1000)
-    head = ""
-    for _ in range(9):
-        ms, digit = divmod(ms, 36)
-        head = ALPHABET[digit] + head
     rand = int.from_bytes(os.urandom(11), "big")
-    tail = ""
-    for _ in range(16):
-        rand, digit = divmod(rand, 36)
-        tail += ALPHABET[digit]
-    return head + tail
+    return base36(ms, 9) + base36(rand, 16)
+
+
+DIGIT_PAIRS = [a + b for a in ALPHABET for b in ALPHABET]  # "00" … "zz": two digits a step
+
+
+def base36(number, width):
+    """The last ``width`` base-36 digits of ``number``, zero-padded."""
+    pairs = []
+    for _ in range((width + 1) // 2):
+        number, pair = divmod(number, 36 * 36)
+        pairs.append(DIGIT_PAIRS[pair])
+    return "".join(reversed(pairs))[-width:]
 
 
 def first_language(accept_language):

@@ -88,20 +88,29 @@ def has_returning():
     return is_postgres() or sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
+def open_connection():
+    """Open this thread's connection unless it is open (before each request)."""
+    db.connect(reuse_if_open=True)
+
+
+def release_connection():
+    """After each request: SQLite connections stay open per thread (opening one costs its
+    pragmas); PostgreSQL ones go back to the pool."""
+    if is_postgres() and not db.is_closed():
+        db.close()
+
+
 def init_app(app):
     """Bind the database for this app and open/close a connection around each request."""
     init_db(app.config["TRACKER_DATABASE_URL"])
 
     @app.before_request
     def _connect():
-        db.connect(reuse_if_open=True)
+        open_connection()
 
     @app.teardown_request
     def _close(exc):
-        # SQLite connections stay open per thread (opening one costs its pragmas);
-        # PostgreSQL ones go back to the pool.
-        if is_postgres() and not db.is_closed():
-            db.close()
+        release_connection()
 
 
 def keyset_page(query, key_field, cursor=None, limit=50):

@@ -38,6 +38,7 @@ sys.path.insert(0, ROOT)
 from tracker.server import gunicorn_command  # noqa: E402
 
 API_TOKEN = "bench-token"
+GRACE = 2  # seconds
 OFFER_URL = "https://offer.example/lp?cid={clickid}&s1={sub1}&geo={country}"
 # The /16 networks the GeoIP databases cover; clicks.lua draws client addresses from them.
 NETWORKS = {
@@ -130,9 +131,9 @@ class Served:
 def run_wrk(server, url, seconds, connections, threads):
     """Load ``url`` for ``seconds``; return wrk's figures, the script's status counts and the
     workers' CPU time per request (what the app costs, whatever else the machine runs)."""
-    # The script stops sending after `seconds`; wrk runs one second longer so that the
+    # The script stops sending after `seconds`; wrk runs GRACE seconds longer so that the
     # requests in flight at the deadline are answered and counted.
-    command = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % (seconds + 1),
+    command = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % (seconds + GRACE),
                "--latency", "-s", os.path.join(BENCH_DIR, "clicks.lua"), url, "--", str(seconds)]
     cpu = server.cpu_seconds()
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -227,8 +228,11 @@ def report(bare, tracker):
     ratio = tracker["rps"] / bare["rps"]
     print("ratio tracker/bare: %.2f (worker CPU per request: %.2f)" % (
         ratio, bare["cpu_ms"] / tracker["cpu_ms"]))
-    print("clicks stored: %d, 302s answered: %d (%s)" % (
-        tracker["stored"], tracker["found"], "equal" if tracker["stored"] == tracker["found"] else "DIFFERENT"))
+    unanswered = tracker["sent"] - tracker["found"] - tracker["other"]
+    print("clicks stored: %d, 302s answered: %d (%s)%s" % (
+        tracker["stored"], tracker["found"], "equal" if tracker["stored"] == tracker["found"] else "DIFFERENT",
+        "; %d request(s) still unanswered %d s after the load stopped" % (unanswered, GRACE)
+        if unanswered else ""))
     print("non-302 responses: bare %d, tracker %d; socket errors: bare %d, tracker %d" % (
         bare["other"], tracker["other"], bare["socket_errors"], tracker["socket_errors"]))
     print('"database is locked" in the gunicorn log: %s' % ("YES" if tracker["locked"] else "no"))
