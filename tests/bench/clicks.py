@@ -228,11 +228,10 @@ def report(bare, tracker):
     ratio = tracker["rps"] / bare["rps"]
     print("ratio tracker/bare: %.2f (worker CPU per request: %.2f)" % (
         ratio, bare["cpu_ms"] / tracker["cpu_ms"]))
-    unanswered = tracker["sent"] - tracker["found"] - tracker["other"]
-    print("clicks stored: %d, 302s answered: %d (%s)%s" % (
-        tracker["stored"], tracker["found"], "equal" if tracker["stored"] == tracker["found"] else "DIFFERENT",
-        "; %d request(s) still unanswered %d s after the load stopped" % (unanswered, GRACE)
-        if unanswered else ""))
+    equal = tracker["stored"] == tracker["found"]
+    print("clicks stored: %d, 302s answered: %d (%s)" % (
+        tracker["stored"], tracker["found"],
+        "equal" if equal else "DIFFERENT; wrk's script sent %d requests" % tracker["sent"]))
     print("non-302 responses: bare %d, tracker %d; socket errors: bare %d, tracker %d" % (
         bare["other"], tracker["other"], bare["socket_errors"], tracker["socket_errors"]))
     print('"database is locked" in the gunicorn log: %s' % ("YES" if tracker["locked"] else "no"))
