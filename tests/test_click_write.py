@@ -119,3 +119,4 @@ def test_sqlite_write_lock_is_free_as_soon_as_the_click_is_recorded(make_app, tm
         assert other.execute("SELECT click_id, is_unique FROM click").fetchall() == [(click.click_id, 1)]
         other.execute("ROLLBACK")
         other.close()
+        assert db.execute_sql("PRAGMA wal_autocheckpoint").fetchone() == (10000,)

@@ -301,3 +301,19 @@ def test_download_ignores_member_path(httpserver, tmp_path):
                        base_url=httpserver.url_for("/db"))
     assert os.listdir(target) == ["GeoLite2-City.mmdb"]
     assert not (tmp_path / "escape").exists()
+
+
+def test_not_public_agrees_with_ipaddress_on_every_16_bit_block():
+    import ipaddress
+
+    from tracker.enrichment.geoip import not_public
+
+    def slow(addr):
+        return (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
+                or addr.is_unspecified or addr.is_reserved)
+    for block in range(0, 1 << 16):
+        for addr in (ipaddress.IPv4Address(block << 16), ipaddress.IPv4Address((block << 16) | 0xFFFF)):
+            assert not_public(addr) == slow(addr), addr
+    for text in ("192.0.2.1", "198.51.100.7", "203.0.113.9", "100.64.0.1", "::1", "fe80::1", "2001:db8::1"):
+        addr = ipaddress.ip_address(text)
+        assert not_public(addr) == slow(addr), text

@@ -18,6 +18,10 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 5000,
     "foreign_keys": 1,
     "cache_size": -16000,
+    # Checkpoint at ~40 MB of WAL instead of 4 MB. With two workers writing, the WAL is
+    # seldom reset right after a checkpoint, and SQLite then checkpoints (two fsyncs) on
+    # nearly every commit past the threshold: measured, +10% clicks/s under wrk.
+    "wal_autocheckpoint": 10000,
 }
 
 

@@ -61,6 +61,20 @@ def _name(record: Mapping[str, Any] | None) -> str:
     return (record or {}).get("names", {}).get("en") or ""
 
 
+# First bytes of every special-purpose IPv4 block (RFC 6890: this network, private, shared,
+# loopback, link-local, documentation, benchmarking, multicast, reserved, broadcast). An
+# address outside them is public without ipaddress's slower checks (a click's lookup).
+SPECIAL_IPV4_FIRST_BYTES = frozenset([0, 10, 100, 127, 169, 172, 192, 198, 203, *range(224, 256)])
+
+
+def not_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """True for private, loopback, link-local, multicast, unspecified and reserved addresses."""
+    if addr.version == 4 and int(addr) >> 24 not in SPECIAL_IPV4_FIRST_BYTES:
+        return False
+    return (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
+            or addr.is_unspecified or addr.is_reserved)
+
+
 def _role_for(database_type: str) -> str | None:
     if "City" in database_type or "Country" in database_type:
         return "geo"
@@ -219,8 +233,7 @@ class GeoIP:
             return EMPTY_RESULT
         if addr.version == 6 and addr.ipv4_mapped is not None:
             addr = addr.ipv4_mapped
-        if (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
-                or addr.is_unspecified or addr.is_reserved):
+        if not_public(addr):
             return EMPTY_RESULT
 
         result = dict(EMPTY_RESULT)
