@@ -2,7 +2,7 @@
 
 Each resource lives in its own module and registers its routes on ``bp``.
 """
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..auth import check_api_token
@@ -34,6 +34,14 @@ def _invalid(exc):
 @bp.errorhandler(HTTPException)
 def _http_error(exc):
     return jsonify(error=exc.description or exc.name), exc.code
+
+
+def found_or_404(model, *conditions, what):
+    """The one row of ``model`` matching ``conditions``, or a JSON 404 ``"<what> not found"``."""
+    row = model.get_or_none(*conditions)
+    if row is None:
+        abort(404, "%s not found" % what)
+    return row
 
 
 def json_body():

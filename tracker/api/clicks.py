@@ -3,14 +3,12 @@ from flask import jsonify
 
 from ..models import Click
 from ..clicks import click_to_dict
-from . import bp, int_arg, page
+from . import bp, found_or_404, int_arg, page
 
 
 @bp.get("/clicks/<click_id>")
 def get_click(click_id):
-    click = Click.get_or_none(Click.click_id == click_id[:64])
-    if click is None:
-        return jsonify(error="click %r not found" % click_id[:64]), 404
+    click = found_or_404(Click, Click.click_id == click_id[:64], what="click %r" % click_id[:64])
     return jsonify(click_to_dict(click))
 
 

@@ -3,7 +3,7 @@ from flask import jsonify, request
 
 from ..conversions import conversion_to_dict, inbound_to_dict
 from ..models import Conversion, InboundRequest
-from . import bool_arg, bp, int_arg, page
+from . import bool_arg, bp, found_or_404, int_arg, page
 
 
 @bp.get("/conversions")
@@ -20,9 +20,7 @@ def list_conversions():
 
 @bp.get("/conversions/<int:conversion_id>")
 def get_conversion(conversion_id):
-    conversion = Conversion.get_or_none(Conversion.id == conversion_id)
-    if conversion is None:
-        return jsonify(error="conversion %d not found" % conversion_id), 404
+    conversion = found_or_404(Conversion, Conversion.id == conversion_id, what="conversion %d" % conversion_id)
     return jsonify(conversion_to_dict(conversion))
 
 
@@ -45,7 +43,5 @@ def list_inbound():
 
 @bp.get("/postbacks/<int:inbound_id>")
 def get_inbound(inbound_id):
-    row = InboundRequest.get_or_none(InboundRequest.id == inbound_id)
-    if row is None:
-        return jsonify(error="inbound request %d not found" % inbound_id), 404
+    row = found_or_404(InboundRequest, InboundRequest.id == inbound_id, what="inbound request %d" % inbound_id)
     return jsonify(inbound_to_dict(row))

@@ -4,7 +4,7 @@ from flask import jsonify, request
 from ..delivery import delivery_to_dict, retry
 from ..flows import ValidationError
 from ..models import DELIVERY_STATUSES, Delivery
-from . import bool_arg, bp, int_arg, page
+from . import bool_arg, bp, found_or_404, int_arg, page
 
 
 @bp.get("/deliveries")
@@ -32,9 +32,7 @@ def list_deliveries():
 
 @bp.get("/deliveries/<int:delivery_id>")
 def get_delivery(delivery_id):
-    delivery = Delivery.get_or_none(Delivery.id == delivery_id)
-    if delivery is None:
-        return jsonify(error="delivery %d not found" % delivery_id), 404
+    delivery = found_or_404(Delivery, Delivery.id == delivery_id, what="delivery %d" % delivery_id)
     return jsonify(delivery_to_dict(delivery))
 
 

@@ -4,14 +4,17 @@ from flask import current_app, jsonify
 from ..flows import (clean_flow, clean_source, flow_to_dict, save_flow, save_source,
                      soft_delete_flow, source_to_dict)
 from ..models import Flow, TrafficSource
-from . import base_url, bp, json_body, page
+from . import base_url, bp, found_or_404, json_body, page
 
 
 def _flow_or_404(flow_id):
-    flow = Flow.get_or_none(Flow.id == flow_id, Flow.deleted == False)  # noqa: E712
-    if flow is None:
-        return None, (jsonify(error="flow %d not found" % flow_id), 404)
-    return flow, None
+    return found_or_404(Flow, Flow.id == flow_id, Flow.deleted == False,  # noqa: E712
+                        what="flow %d" % flow_id)
+
+
+def _source_or_404(source_id):
+    return found_or_404(TrafficSource, TrafficSource.id == source_id,
+                        what="traffic source %d" % source_id)
 
 
 def _forget_cached_flows():
@@ -32,15 +35,12 @@ def list_flows():
 
 @bp.get("/flows/<int:flow_id>")
 def get_flow(flow_id):
-    flow, error = _flow_or_404(flow_id)
-    return error or jsonify(flow_to_dict(flow, base_url()))
+    return jsonify(flow_to_dict(_flow_or_404(flow_id), base_url()))
 
 
 @bp.patch("/flows/<int:flow_id>")
 def update_flow(flow_id):
-    flow, error = _flow_or_404(flow_id)
-    if error:
-        return error
+    flow = _flow_or_404(flow_id)
     flow = save_flow(clean_flow(json_body(), partial=True), flow)
     _forget_cached_flows()
     return jsonify(flow_to_dict(flow, base_url()))
@@ -49,9 +49,7 @@ def update_flow(flow_id):
 @bp.delete("/flows/<int:flow_id>")
 def delete_flow(flow_id):
     """Soft delete: the link stops working, its clicks and conversions stay in the reports."""
-    flow, error = _flow_or_404(flow_id)
-    if error:
-        return error
+    flow = _flow_or_404(flow_id)
     soft_delete_flow(flow)
     _forget_cached_flows()
     return "", 204
@@ -69,17 +67,13 @@ def list_sources():
 
 @bp.get("/traffic-sources/<int:source_id>")
 def get_source(source_id):
-    source = TrafficSource.get_or_none(TrafficSource.id == source_id)
-    if source is None:
-        return jsonify(error="traffic source %d not found" % source_id), 404
+    source = _source_or_404(source_id)
     return jsonify(source_to_dict(source))
 
 
 @bp.patch("/traffic-sources/<int:source_id>")
 def update_source(source_id):
-    source = TrafficSource.get_or_none(TrafficSource.id == source_id)
-    if source is None:
-        return jsonify(error="traffic source %d not found" % source_id), 404
+    source = _source_or_404(source_id)
     source = save_source(clean_source(json_body(), partial=True), source)
     _forget_cached_flows()
     return jsonify(source_to_dict(source))
