@@ -1,6 +1,8 @@
-"""Fixtures: a fresh database per test (a SQLite file, or PostgreSQL when
-TRACKER_TEST_DATABASE_URL is set), the app, its client, and a real ``tracker serve``."""
+"""Fixtures: a fresh database per test (a copy of a SQLite file migrated once per session, or
+PostgreSQL, emptied, when TRACKER_TEST_DATABASE_URL is set), the app, its client, and a real
+``tracker serve``. Tests that start a process or a browser are marked ``e2e``."""
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,26 +12,49 @@ import pytest
 import requests
 
 from tracker import create_app
-from tracker.db import db, is_postgres
+from tracker.db import db, init_db, is_postgres
 from tracker.migrations import upgrade
 from tracker.models import ALL_MODELS
+
+pytest_plugins = ["postback_helpers", "browser_helpers"]
 
 API_TOKEN = "test-api-token"
 PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+E2E_FIXTURES = {"start_server", "browser"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``e2e`` every test that starts a process or a browser (``pytest -m "not e2e"``
+    runs the rest): those under ``tests/e2e/`` and those using a process or browser fixture."""
+    for item in items:
+        if "e2e" in item.path.parts or E2E_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def template_database(tmp_path_factory):
+    """The schema, made once per session: a SQLite file each test copies, or PostgreSQL's."""
+    url = PG_URL or "sqlite:///" + str(tmp_path_factory.mktemp("template") / "tracker.db")
+    init_db(url)
+    upgrade()
+    return None if PG_URL else url[len("sqlite:///"):]
 
 
 @pytest.fixture
-def database_url(tmp_path):
-    """The database this test runs on, emptied."""
-    return PG_URL or "sqlite:///" + str(tmp_path / "tracker.db")
+def database_url(tmp_path, template_database):
+    """The database this test runs on, at the latest schema (emptied by ``make_app``)."""
+    if PG_URL:
+        return PG_URL
+    path = tmp_path / "tracker.db"
+    shutil.copyfile(template_database, path)
+    return "sqlite:///" + str(path)
 
 
 def empty_database():
-    """Remove every row (PostgreSQL is shared between tests; SQLite files are new each time)."""
-    if is_postgres():
-        tables = ", ".join('"%s"' % m._meta.table_name for m in ALL_MODELS)
-        db.execute_sql("TRUNCATE %s RESTART IDENTITY CASCADE" % tables)
+    """Remove every row of PostgreSQL's shared tables (a SQLite test has its own copy)."""
+    tables = ", ".join('"%s"' % m._meta.table_name for m in ALL_MODELS)
+    db.execute_sql("TRUNCATE %s RESTART IDENTITY CASCADE" % tables)
 
 
 @pytest.fixture
@@ -52,9 +77,10 @@ def make_app(app_config):
     """Build the app (with settings changed by ``overrides``) on an empty, current schema."""
     def make(**overrides):
         application = create_app({**app_config, **overrides})
-        upgrade()
-        with db.connection_context():
-            empty_database()
+        upgrade()  # a no-op on the template's copy; a test's own database gets its schema
+        if is_postgres():
+            with db.connection_context():
+                empty_database()
         return application
     yield make
     if not db.is_closed():

@@ -2,9 +2,10 @@
 import datetime
 from urllib.parse import parse_qs, urlparse
 
-from tracker.clicks import new_click_id
+from tracker.clickin.record import new_click_id
 from tracker.db import db
-from tracker.models import Click, Conversion, ConversionChange, InboundRequest, money_text, utcnow
+from tracker.models import Click, Conversion, ConversionChange, InboundRequest, utcnow
+from tracker.money import money_text
 
 
 def click_on(client, flow):

@@ -1,7 +1,7 @@
 """Helpers for the dashboard's route tests: a logged-in client, CSRF tokens from forms."""
 import re
 
-from tracker.auth import create_user
+from tracker.accounts import create_user
 from tracker.models import User
 
 PASSWORD = "correct horse battery"

@@ -8,10 +8,10 @@ from urllib.parse import urlsplit
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tracker import outbox
-from tracker.clicks import new_click_id
+from tracker.postbacks import outbox
+from tracker.clickin.record import new_click_id
 from tracker.db import db
-from tracker.delivery import deliver_due
+from tracker.delivery.queue import deliver_due
 from tracker.models import Click, Conversion, Delivery, Flow, utcnow
 
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0)

@@ -4,7 +4,7 @@ import logging
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from . import auth, config, db
+from . import config, db, web
 
 
 def create_app(test_config=None):
@@ -12,14 +12,16 @@ def create_app(test_config=None):
     app = Flask(__name__, instance_relative_config=True,
                 instance_path=(test_config or {}).get("INSTANCE_PATH") or config.default_instance_path())
     config.load_config(app, test_config)
-    app.session_interface = auth.LazySessionInterface()
+    app.session_interface = web.LazySessionInterface()
     db.init_app(app)
     init_enrichment(app)
 
-    from . import api, clickin, dashboard, health, inbound
+    from . import api, clickin, dashboard, health
+    from .conversions import routes as conversions
+
     clickin.init_app(app)
     app.register_blueprint(health.bp)
-    app.register_blueprint(inbound.bp)
+    app.register_blueprint(conversions.bp)
     api.init_app(app)
     dashboard.init_app(app)  # last: it exempts the blueprints above from CSRF
 
@@ -37,7 +39,7 @@ def create_app(test_config=None):
 
 def init_enrichment(app):
     """Attach the GeoIP databases, the user-agent parser and the flow cache to the app."""
-    from .clicks import FlowCache
+    from .clickin.flow_cache import FlowCache
     from .enrichment.geoip import GeoIP
     from .enrichment.useragent import parse_user_agent
     app.extensions["tracker.geoip"] = GeoIP(app.config["TRACKER_GEOIP_DIR"])

@@ -23,7 +23,7 @@ def cmd_db_upgrade(args):
 
 def cmd_user_create(args):
     """Create a dashboard user; asks for the password when not given."""
-    from .auth import create_user
+    from .accounts import create_user
     from .migrations import upgrade
     _app()
     upgrade()
@@ -43,7 +43,7 @@ def cmd_user_create(args):
 
 def cmd_token_create(args):
     """Create an API token and print it once."""
-    from .auth import create_api_token
+    from .accounts import create_api_token
     from .migrations import upgrade
     _app()
     upgrade()
@@ -53,7 +53,7 @@ def cmd_token_create(args):
 
 def cmd_geoip_update(args):
     """Download GeoLite2 City and ASN with MAXMIND_ACCOUNT_ID / MAXMIND_LICENSE_KEY."""
-    from .enrichment.geoip import GeoIPDownloadError, download_databases
+    from .enrichment.geoip_download import GeoIPDownloadError, download_databases
     app = _app()
     account, key = os.environ.get("MAXMIND_ACCOUNT_ID"), os.environ.get("MAXMIND_LICENSE_KEY")
     if not account or not key:

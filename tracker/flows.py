@@ -1,26 +1,17 @@
-"""Flows and traffic sources: validation of what users send, and their JSON form."""
+"""Flows, their postbacks and traffic sources: validation of what users send (by the API or
+the dashboard), and saving. Saving anything a click reads makes the flow caches forget it."""
 import secrets
 import string
-from decimal import Decimal, InvalidOperation
 from urllib.parse import urlparse
 
-from . import postback_templates
+from .clickin.flow_cache import forget_flows
 from .db import db
-from .models import Flow, FlowEvent, Postback, TrafficSource, VAR_NAMES, money_text, to_money, utcnow
+from .errors import ValidationError
+from .models import PAYOUT_TYPES, STATUSES, TRIGGERS, VAR_NAMES, Flow, FlowEvent, Postback, TrafficSource, utcnow
+from .money import parse_money
+from .postbacks import templates
 
-TRIGGERS = ("click", "conversion", "status", "payout")
-STATUSES = ("approved", "pending", "declined")
-PAYOUT_TYPES = ("all", "payout", "debit")
 KEY_ALPHABET = string.ascii_letters + string.digits
-
-
-class ValidationError(Exception):
-    """Bad input; ``status`` is the HTTP code the API answers with."""
-
-    def __init__(self, message, status=422):
-        super().__init__(message)
-        self.message = message
-        self.status = status
 
 
 def new_flow_key():
@@ -58,19 +49,6 @@ def _bool(data, name, default):
     if not isinstance(value, bool):
         raise ValidationError("%s must be true or false" % name)
     return value
-
-
-def parse_money(value, name="payout"):
-    """A finite decimal from a JSON number or string, at most 12 integer digits."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise ValidationError("%s must be a number" % name)
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise ValidationError("%s must be a number" % name)
-    if not amount.is_finite() or abs(amount) >= Decimal(10) ** 12:
-        raise ValidationError("%s must be a finite number below 10^12" % name)
-    return to_money(amount)
 
 
 def _string_list(data, name, allowed=None):
@@ -124,7 +102,7 @@ def clean_postback(item):
 
 def _check_template(url, name):
     """Refuse a postback template that cannot render (a JSON body that won't parse, ...)."""
-    errors, _ = postback_templates.check(url)
+    errors, _ = templates.check(url)
     if errors:
         raise ValidationError("%s: %s" % (name, errors[0]))
 
@@ -201,33 +179,13 @@ def save_flow(fields, flow=None):
             Postback.delete().where(Postback.flow == flow).execute()
             for postback in postbacks:
                 Postback.create(flow=flow, **postback)
+    forget_flows()
     return flow
 
 
 def flow_link(flow, base_url):
     """The full tracking link of a flow."""
     return base_url.rstrip("/") + "/r/" + flow.key
-
-
-def postback_to_dict(postback):
-    return {"id": postback.id, "trigger": postback.trigger, "name": postback.name, "url": postback.url,
-            "events": postback.events, "statuses": postback.statuses,
-            "payout_type": postback.payout_type, "enabled": postback.enabled,
-            "warnings": postback_templates.check(postback.url)[1]}
-
-
-def flow_to_dict(flow, base_url):
-    """A flow as the API shows it."""
-    return {
-        "id": flow.id, "name": flow.name, "key": flow.key, "link": flow_link(flow, base_url),
-        "offer_url": flow.offer_url, "payout": money_text(flow.payout), "currency": flow.currency,
-        "attribution_days": flow.attribution_days, "fallback_url": flow.fallback_url,
-        "traffic_source_id": flow.traffic_source_id, "paused": flow.paused,
-        "events": [{"name": e.name, "conversion": e.conversion, "allow_duplicates": e.allow_duplicates}
-                   for e in flow.events.order_by(FlowEvent.id)],
-        "postbacks": [postback_to_dict(p) for p in flow.postbacks.order_by(Postback.id)],
-        "created_at": flow.created_at.isoformat() + "Z", "updated_at": flow.updated_at.isoformat() + "Z",
-    }
 
 
 def clean_source(data, partial=False):
@@ -267,31 +225,33 @@ def save_source(fields, source=None):
         setattr(source, name, value)
     source.updated_at = utcnow()
     source.save()
+    forget_flows()
     return source
-
-
-def source_to_dict(source):
-    """A traffic source as the API shows it."""
-    return {"id": source.id, "name": source.name, "click_id_param": source.click_id_param,
-            "vars": source.vars, "postback_url": source.postback_url,
-            "postback_events": source.postback_events, "active": source.active,
-            "created_at": source.created_at.isoformat() + "Z"}
 
 
 def save_postback(fields, flow, postback=None):
     """Add a cleaned postback to ``flow``, or update ``postback`` in place (its id stays,
     so the deliveries it made still point at it). Returns the postback."""
     if postback is None:
-        return Postback.create(flow=flow, **fields)
-    for name, value in fields.items():
-        setattr(postback, name, value)
-    postback.save()
+        postback = Postback.create(flow=flow, **fields)
+    else:
+        for name, value in fields.items():
+            setattr(postback, name, value)
+        postback.save()
+    forget_flows()
     return postback
+
+
+def delete_postback(postback):
+    """Remove a postback of a flow (its deliveries stay in the log)."""
+    postback.delete_instance()
+    forget_flows()
 
 
 def soft_delete_flow(flow):
     """Soft delete: the link stops working, its clicks and conversions stay in the reports."""
     Flow.update(deleted=True, updated_at=utcnow()).where(Flow.id == flow.id).execute()
+    forget_flows()
 
 
 def source_link(flow, base_url):

@@ -1,7 +1,7 @@
 """Secrets in URLs and bodies (access tokens, keys) masked for screens and logs."""
 import re
 
-MASK = "*****"
+MASK = "***"
 SECRET_NAMES = {"access_token", "token", "key", "api_key", "apikey", "secret", "password", "passwd",
                 "pwd", "client_secret", "auth", "authorization", "signature", "sig", "private_key",
                 "x-api-key", "cookie", "pass", "license_key"}

@@ -1,15 +1,11 @@
 """The peewee models: flows and sources, clicks, conversions, deliveries, users."""
 import datetime
 import json
-from decimal import ROUND_HALF_EVEN, Decimal
-
 from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField,
                     FloatField, ForeignKeyField, IntegerField, Model, TextField)
 
 from .db import db
-
-MONEY_SCALE = Decimal("0.000001")
-MONEY_FACTOR = 10 ** 6
+from .money import MoneyField
 
 
 def utcnow():
@@ -17,37 +13,12 @@ def utcnow():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def to_money(value):
-    """Round a Decimal (or str/int) to the stored precision of six places."""
-    return Decimal(value).quantize(MONEY_SCALE, rounding=ROUND_HALF_EVEN)
-
-
-class MoneyField(BigIntegerField):
-    """A decimal amount stored as an integer count of millionths: exact on every engine,
-    and exact when summed in SQL. Read back with ``money_from_db`` after an aggregate."""
-
-    def db_value(self, value):
-        if value is None:
-            return None
-        return int(to_money(value) * MONEY_FACTOR)
-
-    def python_value(self, value):
-        return money_from_db(value)
-
-
-def money_from_db(value):
-    """An integer of millionths (as stored or summed) → Decimal."""
-    if value is None:
-        return None
-    return (Decimal(int(value)) / MONEY_FACTOR).quantize(MONEY_SCALE)
-
-
-def money_text(value):
-    """A money amount as the API shows it: ``"12.50"``, ``"0.125"``, ``"-3.00"``."""
-    amount = Decimal(value).normalize()
-    if amount.as_tuple().exponent > -2:
-        amount = amount.quantize(Decimal("0.01"))
-    return format(amount, "f")
+# The words of the contract (DESIGN §4.2, §4.4), defined once.
+TRIGGERS = ("click", "conversion", "status", "payout")
+CONVERSION_TRIGGERS = ("conversion", "status", "payout")
+STATUSES = ("approved", "pending", "declined")
+PAYOUT_TYPES = ("all", "payout", "debit")
+DELIVERY_STATUSES = ("queued", "sending", "retrying", "delivered", "failed", "skipped")
 
 
 # json.dumps with options builds a new encoder on every call; every click encodes three.
@@ -94,6 +65,11 @@ class Flow(BaseModel):
     deleted = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def live(cls, *fields):
+        """The flows that are not deleted (a deleted flow keeps its clicks for the reports)."""
+        return cls.select(*fields).where(cls.deleted == False)  # noqa: E712
 
 
 class FlowEvent(BaseModel):
@@ -252,9 +228,6 @@ class RequestLock(BaseModel):
     """A short-lived claim on an idempotency key while its request is in flight."""
     key = CharField(max_length=255, primary_key=True)
     expires_at = DateTimeField()
-
-
-DELIVERY_STATUSES = ("queued", "sending", "retrying", "delivered", "failed", "skipped")
 
 
 class Delivery(BaseModel):

@@ -90,7 +90,7 @@ def serve(args, web=True, worker=True):
     """
     app = prepare("http://%s:%d" % (args.host, args.port) if web else None)
     if worker and not web:
-        from .worker import run_worker
+        from .delivery.worker import run_worker
         return run_worker(app)
     commands = [gunicorn_command(args.host, args.port, args.workers)]
     print("tracker listening on http://%s:%d" % (args.host, args.port), flush=True)

@@ -1,8 +1,8 @@
 """The token registry: every ``{token}`` name and alias, and how to read each from a
 click, its flow and (for postbacks) a conversion.
 
-One place knows the names. The offer URL (``fill_url``) and the outgoing postback
-templates both resolve tokens through ``resolve``.
+One place knows the names. The offer URL (``offer_url``, ``fill_url``) and the outgoing
+postback templates both resolve tokens through ``resolve``.
 """
 import datetime
 import functools
@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import quote, urlparse
 
-from .models import SUB_NAMES, UTM_NAMES, VAR_NAMES, money_text
+from .models import CONVERSION_TRIGGERS, SUB_NAMES, TRIGGERS, UTM_NAMES, VAR_NAMES
+from .money import money_text
 
 # {name} or <name>, with optional filters: {phone|digits|sha256}
 TOKEN_RE = re.compile(
     r"\{(?P<a>[A-Za-z_][\w.:\-]*)(?P<fa>(?:\|[A-Za-z0-9]+)*)\}"
     r"|<(?P<b>[A-Za-z_][\w.:\-]*)(?P<fb>(?:\|[A-Za-z0-9]+)*)>")
-
-CLICK_TRIGGERS = ("click", "conversion", "status", "payout")
-CONVERSION_TRIGGERS = ("conversion", "status", "payout")
 
 
 @dataclass
@@ -40,14 +38,14 @@ class Token:
     aliases: tuple
     read: object  # function(TokenContext) -> str | Decimal | int | None
     doc: str
-    triggers: tuple = CLICK_TRIGGERS
+    triggers: tuple = TRIGGERS
 
 
 REGISTRY = {}  # lower-case name or alias -> Token
 TOKENS = []  # in documentation order
 
 
-def register(name, aliases, read, doc, triggers=CLICK_TRIGGERS):
+def register(name, aliases, read, doc, triggers=TRIGGERS):
     """Add a token under its name and every alias (case-insensitive)."""
     token = Token(name, tuple(aliases), read, doc, tuple(triggers))
     TOKENS.append(token)
@@ -307,3 +305,8 @@ def fill_url(template, ctx):
         text = apply_filters(to_text(resolve(name, ctx)), names)
         out.append(text if "raw" in names else quote(text, safe=""))
     return "".join(out)
+
+
+def offer_url(flow, click):
+    """The flow's offer URL with the click's tokens filled, values percent-encoded."""
+    return fill_url(flow.offer_url, TokenContext(click=click, flow=flow, now=click.created_at))

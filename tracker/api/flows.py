@@ -1,57 +1,51 @@
 """``/api/v1/flows`` and ``/api/v1/traffic-sources``."""
-from flask import current_app, jsonify
+from flask import jsonify
 
-from ..flows import (clean_flow, clean_source, flow_to_dict, save_flow, save_source,
-                     soft_delete_flow, source_to_dict)
+from ..errors import found
+from ..flows import clean_flow, clean_source, flow_link, save_flow, save_source, soft_delete_flow
 from ..models import Flow, TrafficSource
-from . import base_url, bp, found_or_404, json_body, page
+from ..web import base_url, json_body
+from . import bp, page
+from .shapes import flow_to_dict, source_to_dict
 
 
-def _flow_or_404(flow_id):
-    return found_or_404(Flow, Flow.id == flow_id, Flow.deleted == False,  # noqa: E712
-                        what="flow %d" % flow_id)
+def _flow(flow_id):
+    return found(Flow, Flow.id == flow_id, Flow.deleted == False, what="flow %d" % flow_id)  # noqa: E712
 
 
-def _source_or_404(source_id):
-    return found_or_404(TrafficSource, TrafficSource.id == source_id,
-                        what="traffic source %d" % source_id)
+def _source(source_id):
+    return found(TrafficSource, TrafficSource.id == source_id, what="traffic source %d" % source_id)
 
 
-def _forget_cached_flows():
-    current_app.extensions["tracker.flows"].clear()
+def _flow_json(flow):
+    return flow_to_dict(flow, flow_link(flow, base_url()))
 
 
 @bp.post("/flows")
 def create_flow():
-    flow = save_flow(clean_flow(json_body()))
-    return jsonify(flow_to_dict(flow, base_url())), 201
+    return jsonify(_flow_json(save_flow(clean_flow(json_body())))), 201
 
 
 @bp.get("/flows")
 def list_flows():
-    return page(Flow.select().where(Flow.deleted == False), Flow.id,  # noqa: E712
-                lambda f: flow_to_dict(f, base_url()))
+    return page(Flow.live(), Flow.id, _flow_json)
 
 
 @bp.get("/flows/<int:flow_id>")
 def get_flow(flow_id):
-    return jsonify(flow_to_dict(_flow_or_404(flow_id), base_url()))
+    return jsonify(_flow_json(_flow(flow_id)))
 
 
 @bp.patch("/flows/<int:flow_id>")
 def update_flow(flow_id):
-    flow = _flow_or_404(flow_id)
-    flow = save_flow(clean_flow(json_body(), partial=True), flow)
-    _forget_cached_flows()
-    return jsonify(flow_to_dict(flow, base_url()))
+    flow = save_flow(clean_flow(json_body(), partial=True), _flow(flow_id))
+    return jsonify(_flow_json(flow))
 
 
 @bp.delete("/flows/<int:flow_id>")
 def delete_flow(flow_id):
     """Soft delete: the link stops working, its clicks and conversions stay in the reports."""
-    flow = _flow_or_404(flow_id)
-    soft_delete_flow(flow)
-    _forget_cached_flows()
+    soft_delete_flow(_flow(flow_id))
     return "", 204
 
 
@@ -67,13 +61,10 @@ def list_sources():
 
 @bp.get("/traffic-sources/<int:source_id>")
 def get_source(source_id):
-    source = _source_or_404(source_id)
-    return jsonify(source_to_dict(source))
+    return jsonify(source_to_dict(_source(source_id)))
 
 
 @bp.patch("/traffic-sources/<int:source_id>")
 def update_source(source_id):
-    source = _source_or_404(source_id)
-    source = save_source(clean_source(json_body(), partial=True), source)
-    _forget_cached_flows()
+    source = save_source(clean_source(json_body(), partial=True), _source(source_id))
     return jsonify(source_to_dict(source))

@@ -1,11 +1,14 @@
 """``/api/v1/postbacks/…``: preview a template, send a test, and the editor's presets."""
 from flask import jsonify
 
-from .. import postback_templates, presets
-from ..delivery import delivery_to_dict, queue_test
-from ..flows import ValidationError, parse_money
+from ..errors import ValidationError, found
 from ..models import Click, Flow
-from . import bp, json_body
+from ..money import parse_money
+from ..postbacks import presets, samples, templates
+from ..postbacks.outbox import enqueue_test
+from ..web import json_body
+from . import bp
+from .shapes import delivery_to_dict
 
 CONVERSION_FIELDS = {"event", "payout", "currency", "status", "txid", "data"}
 
@@ -25,10 +28,7 @@ def _click(body):
         return None
     if not isinstance(click_id, str):
         raise ValidationError("click_id must be a string", 400)
-    click = Click.get_or_none(Click.click_id == click_id[:64])
-    if click is None:
-        raise ValidationError("click %r not found" % click_id[:64], 404)
-    return click
+    return found(Click, Click.click_id == click_id[:64], what="click %r" % click_id[:64])
 
 
 def _flow(body):
@@ -37,10 +37,7 @@ def _flow(body):
         return None
     if isinstance(flow_id, bool) or not isinstance(flow_id, int):
         raise ValidationError("flow_id must be an id", 400)
-    flow = Flow.get_or_none(Flow.id == flow_id, Flow.deleted == False)  # noqa: E712
-    if flow is None:
-        raise ValidationError("flow %d not found" % flow_id, 404)
-    return flow
+    return found(Flow, Flow.id == flow_id, Flow.deleted == False, what="flow %d" % flow_id)  # noqa: E712
 
 
 def _conversion(body, click):
@@ -50,7 +47,7 @@ def _conversion(body, click):
         return None
     if not isinstance(data, dict) or set(data) - CONVERSION_FIELDS:
         raise ValidationError("conversion must be an object with %s" % ", ".join(sorted(CONVERSION_FIELDS)), 400)
-    conversion = postback_templates.sample_conversion(click)
+    conversion = samples.sample_conversion(click)
     for name in ("event", "currency", "status", "txid"):
         if name in data:
             if not isinstance(data[name], str):
@@ -71,10 +68,10 @@ def preview_postback():
     body = json_body()
     template, click, flow = _template(body), _click(body), _flow(body)
     conversion = _conversion(body, click)
-    _, warnings = postback_templates.check(template)
+    _, warnings = templates.check(template)
     try:
-        request = postback_templates.preview(template, click=click, conversion=conversion, flow=flow)
-    except postback_templates.TemplateError as exc:
+        request = templates.preview(template, click=click, conversion=conversion, flow=flow)
+    except templates.TemplateError as exc:
         return jsonify(error=exc.message, warnings=warnings), 422
     return jsonify(dict(request, warnings=warnings))
 
@@ -85,8 +82,8 @@ def test_postback():
     body = json_body()
     template, click, flow = _template(body), _click(body), _flow(body)
     try:
-        delivery = queue_test(template, flow=flow, click=click)
-    except postback_templates.TemplateError as exc:
+        delivery = enqueue_test(template, flow=flow, click=click)
+    except templates.TemplateError as exc:
         return jsonify(error=exc.message), 422
     return jsonify(delivery_to_dict(delivery)), 201
 
@@ -99,8 +96,5 @@ def list_presets():
 @bp.post("/postbacks/presets/<preset_id>")
 def build_preset(preset_id):
     """``{trigger, url}`` of a preset filled with the body's fields."""
-    try:
-        fields = {k: v for k, v in json_body().items() if k != "preset_id"}
-        return jsonify(presets.build(preset_id, **fields))
-    except presets.PresetError as exc:
-        return jsonify(error=exc.message), exc.status
+    fields = {k: v for k, v in json_body().items() if k != "preset_id"}
+    return jsonify(presets.build(preset_id, **fields))

@@ -1,8 +1,9 @@
 """``GET /api/v1/stats``: the dashboard's report as JSON (the same queries, the same numbers)."""
 from flask import jsonify, request
 
-from ..reports import parse_query, row_to_dict, run_report, total
+from ..reports.queries import parse_query, run_report, total
 from . import bp
+from .shapes import stats_row
 
 
 @bp.get("/stats")
@@ -10,6 +11,6 @@ def stats():
     """Rows of ``key, clicks, unique_clicks, conversions, revenue, cost, profit, cr, epc, roi``
     for ``group_by`` (default ``day``), filtered by ``flow_id``, ``from``, ``to``, ``country``."""
     rows = run_report(parse_query(request.args))
-    totals = row_to_dict(total(rows))
+    totals = stats_row(total(rows))
     del totals["key"]
-    return jsonify(items=[row_to_dict(row) for row in rows], next=None, totals=totals)
+    return jsonify(items=[stats_row(row) for row in rows], next=None, totals=totals)

@@ -2,7 +2,7 @@
 
 Every page but the login and the setup page needs a logged-in user; every form carries a
 CSRF token (Flask-WTF's CSRFProtect, app-wide, with the machine-facing blueprints exempt).
-Page groups live in their own route modules: ``access``, ``flows``, ``sources``,
+Page groups live in their own route modules: ``login``, ``flows``, ``sources``,
 ``reports``, ``logs``; they attach their routes to ``bp``. The few routes the pages' script
 calls (the postback editor's preview, preset and test) take and answer JSON, and so do their
 errors: a request with a JSON body gets a JSON ``{"error": …}`` back, never an HTML page.
@@ -13,8 +13,8 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
-from ..access import announce_setup_link
-from ..flows import ValidationError
+from ..accounts import announce_setup_link
+from ..errors import NotFound, ValidationError
 from ..models import User
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ bp = Blueprint("dashboard", __name__)
 csrf = CSRFProtect()
 
 # Called by machines (ad clicks, advertisers, API clients), never from our forms.
-MACHINE_BLUEPRINTS = ("clickin", "health", "api", "inbound")
+MACHINE_BLUEPRINTS = ("clickin", "health", "api", "conversions")
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.setup"}
 # The GeoIP kinds `tracker geoip update` installs; ISP and Connection-Type are paid extras.
 GEOIP_FREE = ("City", "ASN")
@@ -66,6 +66,11 @@ def _invalid(exc):
     return _error_page(exc.status, "Invalid request", exc.message)
 
 
+@bp.errorhandler(NotFound)
+def _not_found(exc):
+    return _error_page(404, "Not found", exc.message)
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(exc):
     return _error_page(exc.code, exc.name, exc.description)
@@ -77,7 +82,7 @@ def init_app(app):
     Call it after every other blueprint is registered: it exempts the machine-facing ones
     from CSRF by name.
     """
-    from . import access, filters, flows, logs, reports, sources  # noqa: F401
+    from . import filters, flows, login, logs, reports, sources  # noqa: F401
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     # Flask can't mark the cookie Secure per request: an https public URL means every

@@ -2,7 +2,7 @@
 import json
 
 from ..masking import mask_mapping, mask_secrets
-from ..models import money_text
+from ..money import money_text
 from . import bp
 
 bp.add_app_template_filter(mask_secrets, "mask_secrets")

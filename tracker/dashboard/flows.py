@@ -1,42 +1,32 @@
 """Flow pages: the list with today's and the week's numbers, the flow page (link, events,
 postbacks), the create / edit / pause / delete forms, and the postback editor with the JSON
 routes its script calls (preview, preset, send test)."""
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 
-from .. import presets
-from ..api import base_url, json_body
-from ..flows import (PAYOUT_TYPES, STATUSES, TRIGGERS, ValidationError, clean_flow, clean_postback,
-                     flow_link, save_flow, save_postback, soft_delete_flow, source_link)
-from ..models import Flow, FlowEvent, Postback, TrafficSource, utcnow
-from ..postback_templates import TemplateError
-from ..reports import Row, flow_numbers
+from ..errors import NotFound, ValidationError, found
+from .. import flows as flow_rules
+from ..flows import clean_flow, clean_postback, flow_link, save_flow, save_postback, soft_delete_flow, source_link
+from ..models import PAYOUT_TYPES, STATUSES, TRIGGERS, Flow, FlowEvent, Postback, TrafficSource, utcnow
+from ..postbacks.templates import TemplateError
+from ..reports.queries import Row, flow_numbers
+from ..web import base_url, json_body
 from . import bp, forms, postback_editor
 
 
 def _flow_or_404(flow_id):
-    flow = Flow.get_or_none(Flow.id == flow_id, Flow.deleted == False)  # noqa: E712
-    if flow is None:
-        abort(404, "No flow %d (it may have been deleted)." % flow_id)
-    return flow
+    return found(Flow, Flow.id == flow_id, Flow.deleted == False, what="flow %d" % flow_id)  # noqa: E712
 
 
 def _postback_or_404(flow, postback_id):
-    postback = Postback.get_or_none(Postback.id == postback_id, Postback.flow == flow)
-    if postback is None:
-        abort(404, "Flow %d has no postback %d." % (flow.id, postback_id))
-    return postback
-
-
-def _forget_cached_flows():
-    current_app.extensions["tracker.flows"].clear()
+    return found(Postback, Postback.id == postback_id, Postback.flow == flow,
+                 what="postback %d of flow %d" % (postback_id, flow.id))
 
 
 @bp.get("/flows")
 def flows():
     """Every flow with today's and the last 7 days' clicks, conversions, revenue, CR, EPC."""
     rows = list(Flow
-                .select()
-                .where(Flow.deleted == False)  # noqa: E712
+                .live()
                 .order_by(Flow.id.desc()))
     numbers = flow_numbers(utcnow().date())
     return render_template("flows/list.html", flows=rows, numbers=numbers, empty=(Row(None), Row(None)),
@@ -79,7 +69,6 @@ def edit_flow(flow_id):
         save_flow(clean_flow(forms.flow_fields(request.form), partial=True), flow)
     except ValidationError as exc:
         return _flow_form(flow, request.form, exc.message, 422)
-    _forget_cached_flows()
     flash("Flow saved.")
     return redirect(url_for("dashboard.flow", flow_id=flow.id))
 
@@ -101,7 +90,6 @@ def pause_flow(flow_id):
     flow = _flow_or_404(flow_id)
     paused = request.form.get("paused") == "1"
     save_flow(clean_flow({"paused": paused}, partial=True), flow)
-    _forget_cached_flows()
     flash("Flow paused: its link now answers 404 (or the fallback URL)." if paused else "Flow resumed.")
     return redirect(url_for("dashboard.flow", flow_id=flow.id))
 
@@ -110,7 +98,6 @@ def pause_flow(flow_id):
 def remove_flow(flow_id):
     flow = _flow_or_404(flow_id)
     soft_delete_flow(flow)
-    _forget_cached_flows()
     flash("Flow %s deleted. Its clicks and conversions stay in the reports." % flow.name)
     return redirect(url_for("dashboard.flows"))
 
@@ -124,8 +111,7 @@ def save_events(flow_id):
     except ValidationError as exc:
         flash("Events not saved: %s" % exc.message, "error")
     else:
-        _forget_cached_flows()
-        flash("Events saved.")
+            flash("Events saved.")
     return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#events")
 
 
@@ -162,7 +148,7 @@ def _editor_post(flow, postback):
     if action == "preset":
         try:
             values.update(postback_editor.build_preset(values["preset"], values["preset_fields"]))
-        except presets.PresetError as exc:
+        except (ValidationError, NotFound) as exc:
             return postback_form(flow, postback, values, "Preset not applied: %s" % exc.message, 422)
         return postback_form(flow, postback, values, notice="Preset filled in below. Check the preview, then save.")
     if action == "test":
@@ -177,7 +163,6 @@ def _editor_post(flow, postback):
         save_postback(clean_postback(forms.postback_fields(request.form)), flow, postback)
     except ValidationError as exc:
         return postback_form(flow, postback, values, exc.message, 422)
-    _forget_cached_flows()
     flash("Postback saved." if postback else "Postback added.")
     return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#postbacks")
 
@@ -213,10 +198,7 @@ def fill_preset(flow_id):
     """JSON ``{preset, fields}`` → ``{trigger, url}`` of that preset, or ``{error}``."""
     _flow_or_404(flow_id)
     body = json_body()
-    try:
-        return jsonify(postback_editor.build_preset(body.get("preset"), body.get("fields", {})))
-    except presets.PresetError as exc:
-        return jsonify(error=exc.message), exc.status
+    return jsonify(postback_editor.build_preset(body.get("preset"), body.get("fields", {})))
 
 
 @bp.post("/flows/<int:flow_id>/postbacks/test")
@@ -235,7 +217,6 @@ def test_postback(flow_id):
 @bp.post("/flows/<int:flow_id>/postbacks/<int:postback_id>/delete")
 def delete_postback(flow_id, postback_id):
     flow = _flow_or_404(flow_id)
-    _postback_or_404(flow, postback_id).delete_instance()
-    _forget_cached_flows()
+    flow_rules.delete_postback(_postback_or_404(flow, postback_id))
     flash("Postback deleted.")
     return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#postbacks")

@@ -1,13 +1,16 @@
 """Log pages, newest first, a page at a time: clicks, conversions, inbound postbacks and
-outgoing deliveries, each with a detail page."""
-from flask import abort, flash, redirect, render_template, request, url_for
+outgoing deliveries, each with a detail page. The queries are ``tracker.logs``', shared
+with the API's lists."""
+from flask import flash, redirect, render_template, request, url_for
 
-from ..api import base_url, bool_arg, int_arg
+from .. import logs
 from ..db import keyset_page
-from ..delivery import retry
-from ..flows import STATUSES, ValidationError, flow_link
-from ..models import (DELIVERY_STATUSES, Click, Conversion, ConversionChange, Delivery,
+from ..delivery.queue import retry
+from ..errors import ValidationError, found
+from ..flows import flow_link
+from ..models import (DELIVERY_STATUSES, STATUSES, Click, Conversion, ConversionChange, Delivery,
                       DeliveryAttempt, Flow, InboundRequest, utcnow)
+from ..web import base_url, bool_arg, int_arg
 from . import bp
 
 PAGE_SIZE = 50
@@ -20,13 +23,6 @@ def _flows():
     return {flow.id: flow for flow in Flow.select(Flow.id, Flow.name, Flow.key, Flow.deleted)}
 
 
-def _choice(name, allowed):
-    value = request.args.get(name) or None
-    if value is not None and value not in allowed:
-        raise ValidationError("%s must be one of %s" % (name, ", ".join(allowed)), 400)
-    return value
-
-
 def _page(query, key_field, cursor):
     """One page of rows and the URL of the next one (None on the last page)."""
     rows, next_cursor = keyset_page(query, key_field, cursor, int_arg("limit", PAGE_SIZE, 1, 500))
@@ -36,14 +32,10 @@ def _page(query, key_field, cursor):
     return rows, next_url
 
 
-def _by_flow(query, field):
-    flow_id = int_arg("flow_id")
-    return (query.where(field == flow_id) if flow_id is not None else query), flow_id
-
-
 @bp.get("/logs/clicks")
 def clicks():
-    query, flow_id = _by_flow(Click.select(*CLICK_COLUMNS), Click.flow)
+    flow_id = int_arg("flow_id")
+    query = logs.clicks(flow_id, columns=CLICK_COLUMNS)
     rows, next_url = _page(query, Click.click_id, (request.args.get("cursor") or "")[:64] or None)
     flows = _flows()
     first = next((f for f in flows.values() if not f.deleted), None)
@@ -54,28 +46,17 @@ def clicks():
 @bp.get("/logs/clicks/<click_id>")
 def click(click_id):
     """Everything captured on one click, with its conversions and deliveries."""
-    row = Click.get_or_none(Click.click_id == click_id[:64])
-    if row is None:
-        abort(404, "No click %s." % click_id[:64])
-    conversions = list(Conversion
-                       .select()
-                       .where(Conversion.click == row.click_id)
-                       .order_by(Conversion.id))
-    deliveries = list(Delivery
-                      .select()
-                      .where(Delivery.click_id == row.click_id)
-                      .order_by(Delivery.id))
+    row = found(Click, Click.click_id == click_id[:64], what="click %s" % click_id[:64])
+    conversions = list(logs.conversions(click_id=row.click_id).order_by(Conversion.id))
+    deliveries = list(logs.deliveries(click_id=row.click_id).order_by(Delivery.id))
     return render_template("logs/click.html", click=row, flow=row.flow, conversions=conversions,
                            deliveries=deliveries)
 
 
 @bp.get("/logs/conversions")
 def conversions():
-    query, flow_id = _by_flow(Conversion.select(), Conversion.flow)
-    status = _choice("status", STATUSES)
-    if status:
-        query = query.where(Conversion.status == status)
-    rows, next_url = _page(query, Conversion.id, int_arg("cursor"))
+    flow_id, status = int_arg("flow_id"), request.args.get("status") or None
+    rows, next_url = _page(logs.conversions(flow_id, status=status), Conversion.id, int_arg("cursor"))
     return render_template("logs/conversions.html", rows=rows, next_url=next_url, flows=_flows(),
                            flow_id=flow_id, status=status, statuses=STATUSES)
 
@@ -83,18 +64,13 @@ def conversions():
 @bp.get("/logs/conversions/<int:conversion_id>")
 def conversion(conversion_id):
     """One conversion: its fields, lead data, history, the requests behind it, its deliveries."""
-    row = Conversion.get_or_none(Conversion.id == conversion_id)
-    if row is None:
-        abort(404, "No conversion %d." % conversion_id)
+    row = found(Conversion, Conversion.id == conversion_id, what="conversion %d" % conversion_id)
     changes = list(row.changes.order_by(ConversionChange.at, ConversionChange.id))
     inbound = list(InboundRequest
                    .select()
                    .where(InboundRequest.conversion == row.id)
                    .order_by(InboundRequest.id))
-    deliveries = list(Delivery
-                      .select()
-                      .where(Delivery.conversion_id == row.id)
-                      .order_by(Delivery.id))
+    deliveries = list(logs.deliveries(conversion_id=row.id).order_by(Delivery.id))
     return render_template("logs/conversion.html", conversion=row, flow=row.flow, changes=changes,
                            inbound=inbound, deliveries=deliveries)
 
@@ -102,31 +78,22 @@ def conversion(conversion_id):
 @bp.get("/logs/postbacks")
 def inbound():
     """Inbound postbacks and events, accepted and rejected, with the reason."""
-    query, flow_id = _by_flow(InboundRequest.select(), InboundRequest.flow_id)
-    accepted = bool_arg("accepted")
-    if accepted is not None:
-        query = query.where(InboundRequest.accepted == accepted)
-    rows, next_url = _page(query, InboundRequest.id, int_arg("cursor"))
+    flow_id, accepted = int_arg("flow_id"), bool_arg("accepted")
+    rows, next_url = _page(logs.inbound(flow_id, accepted), InboundRequest.id, int_arg("cursor"))
     return render_template("logs/inbound.html", rows=rows, next_url=next_url, flows=_flows(),
                            flow_id=flow_id, accepted=accepted, base=base_url())
 
 
 @bp.get("/logs/deliveries")
 def deliveries():
-    query, flow_id = _by_flow(Delivery.select(), Delivery.flow_id)
-    status = _choice("status", DELIVERY_STATUSES)
-    if status:
-        query = query.where(Delivery.status == status)
-    rows, next_url = _page(query, Delivery.id, int_arg("cursor"))
+    flow_id, status = int_arg("flow_id"), request.args.get("status") or None
+    rows, next_url = _page(logs.deliveries(flow_id, status=status), Delivery.id, int_arg("cursor"))
     return render_template("logs/deliveries.html", rows=rows, next_url=next_url, flows=_flows(),
                            flow_id=flow_id, status=status, statuses=DELIVERY_STATUSES)
 
 
 def _delivery_or_404(delivery_id):
-    row = Delivery.get_or_none(Delivery.id == delivery_id)
-    if row is None:
-        abort(404, "No delivery %d." % delivery_id)
-    return row
+    return found(Delivery, Delivery.id == delivery_id, what="delivery %d" % delivery_id)
 
 
 @bp.get("/logs/deliveries/<int:delivery_id>")

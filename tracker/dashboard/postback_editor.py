@@ -4,9 +4,11 @@ choices. The editor page and its JSON routes both call these, so a template prev
 same whether the page was rendered or refreshed as the user typed."""
 import logging
 
-from .. import postback_templates, presets
-from ..delivery import queue_test
+from ..errors import ValidationError
 from ..models import Click, Conversion, utcnow
+from ..postbacks import presets
+from ..postbacks import templates as postback_templates
+from ..postbacks.outbox import enqueue_test
 from ..tokens import FAMILIES, FILTERS, REGISTRY, TOKENS, iter_tokens
 
 logger = logging.getLogger(__name__)
@@ -55,11 +57,11 @@ def preset_choices():
 
 
 def build_preset(preset_id, fields):
-    """``{trigger, url}`` of a preset filled with ``fields``; raises ``presets.PresetError``."""
+    """``{trigger, url}`` of a preset filled with ``fields``; raises ``ValidationError``."""
     if not isinstance(preset_id, str) or not preset_id:
-        raise presets.PresetError("choose a preset", 400)
+        raise ValidationError("choose a preset", 400)
     if not isinstance(fields, dict):
-        raise presets.PresetError("fields must be an object", 400)
+        raise ValidationError("fields must be an object", 400)
     return presets.build(preset_id, **{k: v for k, v in fields.items() if k != "preset_id"})
 
 
@@ -141,6 +143,6 @@ def send_test(flow, template):
     if problem:
         raise postback_templates.TemplateError(problem)
     click, conversion, _ = preview_subject(flow)
-    delivery = queue_test(template, flow=flow, click=click, conversion=conversion)
+    delivery = enqueue_test(template, flow=flow, click=click, conversion=conversion)
     logger.info("test delivery %d queued for flow %d (%s)", delivery.id, flow.id, delivery.method)
     return delivery

@@ -1,12 +1,15 @@
 """The reports page (a table, a chart, filters) and its CSV export; the same queries as
 ``GET /api/v1/stats``."""
+import csv
 import datetime
+import io
 
 from flask import Response, render_template, request
 
-from ..flows import ValidationError
+from ..api.shapes import stats_row
+from ..errors import ValidationError
 from ..models import Flow, utcnow
-from ..reports import DIMENSIONS, chart_series, parse_query, rows_to_csv, run_report, total
+from ..reports.queries import DIMENSIONS, METRICS, chart_series, parse_query, run_report, total
 from . import bp
 from .chart import chart_geometry
 
@@ -48,3 +51,22 @@ def reports_csv():
     name = "report-%s-%s-%s.csv" % (query.group_by, query.date_from or "start", query.date_to or "now")
     return Response(rows_to_csv(run_report(query), label), mimetype="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="%s"' % name})
+
+
+def rows_to_csv(rows, label=str):
+    """The report as CSV text: a header, a line per row, then the total; ``label(key)``
+    turns a key into its cell (a flow id into its name)."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["key"] + METRICS)
+    for row in rows + [total(rows)]:
+        data = stats_row(row)
+        key = "total" if row.key is None else label(row.key)
+        writer.writerow([_csv_cell(key)] + ["" if data[m] is None else data[m] for m in METRICS])
+    return out.getvalue()
+
+
+def _csv_cell(value):
+    """Neutralise spreadsheet formulas in user-controlled values (sub ids, UTMs)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

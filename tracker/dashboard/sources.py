@@ -1,8 +1,9 @@
 """Traffic source pages: the list, and the create / edit form."""
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from peewee import fn
 
-from ..flows import ValidationError, clean_source, save_source
+from ..errors import ValidationError, found
+from ..flows import clean_source, save_source
 from ..models import VAR_NAMES, Flow, TrafficSource
 from . import bp, forms
 
@@ -24,8 +25,8 @@ def _values_of(source):
 def sources():
     rows = list(TrafficSource.select().order_by(TrafficSource.name))
     in_use = dict(Flow
-                  .select(Flow.traffic_source, fn.COUNT(Flow.id))
-                  .where(Flow.deleted == False, Flow.traffic_source.is_null(False))  # noqa: E712
+                  .live(Flow.traffic_source, fn.COUNT(Flow.id))
+                  .where(Flow.traffic_source.is_null(False))
                   .group_by(Flow.traffic_source)
                   .tuples())
     return render_template("sources/list.html", sources=rows, in_use=in_use)
@@ -45,15 +46,12 @@ def new_source():
 
 @bp.route("/sources/<int:source_id>/edit", methods=["GET", "POST"])
 def edit_source(source_id):
-    source = TrafficSource.get_or_none(TrafficSource.id == source_id)
-    if source is None:
-        abort(404, "No traffic source %d." % source_id)
+    source = found(TrafficSource, TrafficSource.id == source_id, what="traffic source %d" % source_id)
     if request.method == "GET":
         return _source_form(source, _values_of(source))
     try:
         save_source(clean_source(forms.source_fields(request.form)), source)
     except ValidationError as exc:
         return _source_form(source, request.form, exc.message, 422)
-    current_app.extensions["tracker.flows"].clear()
     flash("Traffic source saved.")
     return redirect(url_for("dashboard.sources"))

@@ -1,0 +1,12 @@
+"""Stage ①, the click-in: ``GET /r/<key>`` records a click and redirects.
+
+``wsgi`` is the edge (the request becomes a ``Visitor``), ``flow_cache`` finds the flow,
+``record`` writes the click.
+"""
+from .wsgi import ClickFastPath, bp
+
+
+def init_app(app):
+    """Register the click route and put the fast path in front of Flask."""
+    app.register_blueprint(bp)
+    app.wsgi_app = ClickFastPath(app, app.wsgi_app)

@@ -1,0 +1,313 @@
+"""What an advertiser sends, read into plain values: the ``Inbound`` request and its ``Claim``.
+
+``/postback`` (DESIGN §4.2) and ``/api/v1/events`` (§4.3) name their fields differently;
+both are read here into one ``Claim`` that ``record.record_conversion`` records.
+Every refusal is a ``Refused`` carrying the HTTP status and a reason the sender can act on.
+"""
+import hmac
+import ipaddress
+import logging
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from urllib.parse import unquote
+
+from ..clickin.visitor import clean_params, clean_text
+from ..errors import ValidationError
+from ..models import STATUSES
+from ..money import parse_money
+
+logger = logging.getLogger(__name__)
+
+POSTBACK_ALIASES = {
+    "click_id": ("click_id", "clickid", "click", "subid"),
+    "event": ("event", "goal"),
+    "payout": ("payout", "revenue", "price", "amount", "sum"),
+    "txid": ("txid", "transaction_id", "tid", "uid"),
+    "status": ("status", "stage"),
+    "currency": ("currency",),
+    "measurement": ("measurement",),
+}
+EVENT_FIELDS = ("cid", "event_id", "transaction_id", "pid", "revenue", "cost", "cost_operation")
+SECRET_PARAM = "secret"
+POSTBACK_NAMES = frozenset([name for names in POSTBACK_ALIASES.values() for name in names] + [SECRET_PARAM])
+EVENT_NAMES = frozenset(EVENT_FIELDS + ("currency", SECRET_PARAM))
+CONTRACT_NAMES = POSTBACK_NAMES | EVENT_NAMES
+
+STATUS_ALIASES = {
+    "approved": "approved", "approve": "approved", "sale": "approved",
+    "pending": "pending", "new": "pending", "hold": "pending", "lead": "pending",
+    "declined": "declined", "decline": "declined", "cancel": "declined", "reject": "declined",
+    "rejected": "declined", "trash": "declined",
+}
+COST_OPERATIONS = {"add": "add", "subtract": "subtract", "substract": "subtract", "override": "override"}
+
+CLICK_ID_RE = re.compile(r"[0-9a-z]{1,64}")
+NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+NON_FINITE = {"nan", "snan", "inf", "infinity"}
+# What an unreplaced macro looks like in the trade's template languages:
+# {x} {{x}} <x> [x] [[x]] $x ${x} %x% #x#
+MACRO_RE = re.compile(
+    r"\{\{?\s*[A-Za-z_][^{}\s]*\s*\}?\}|<[A-Za-z_][^<>\s]*>|\[\[?[A-Za-z_][^\[\]\s]*\]?\]"
+    r"|\$\{?[A-Za-z_][\w.\-]*\}?|%[A-Za-z_][\w.\-]*%|#[A-Za-z_][\w.\-]*#")
+MAX_EVENT = 100
+MAX_TXID = 255
+
+
+class Refused(Exception):
+    """A request we do not record: ``status`` is the HTTP code, ``reason`` says why."""
+
+    def __init__(self, status, reason, conversion_id=None):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.conversion_id = conversion_id
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """An inbound request free of any HTTP framework: who sent which parameters where."""
+    endpoint: str  # postback | events
+    method: str = "GET"
+    ip: str = ""
+    params: dict = field(default_factory=dict)
+    body_error: tuple = ()  # (status, reason) when the body could not be read
+
+
+@dataclass
+class Claim:
+    """A conversion as the sender claims it, validated but not yet attributed."""
+    click_id: str
+    event: str = None  # None: not given
+    payout: Decimal = None  # None: not given
+    currency: str = None
+    status: str = None  # None: not given (approved for a new conversion)
+    txid: str = ""
+    data: dict = field(default_factory=dict)
+    flow_key: str = None  # the event API's cid
+    source_id: int = None  # the event API's pid
+    cost: Decimal = None
+    cost_operation: str = None
+
+
+@dataclass(frozen=True)
+class SenderRules:
+    """Who may send conversions: the shared secret, the allowed networks, the default window."""
+    secret: str = None
+    allowed_networks: tuple = ()
+    attribution_days: int = 30
+
+
+def make_inbound(endpoint, method, ip, pairs, body_error=()):
+    """Build an ``Inbound`` from raw ``(name, value)`` pairs, cleaned like a click's.
+
+    The contract's names go first, so a flood of other parameters cannot push them out.
+    """
+    pairs = sorted(pairs, key=lambda pair: pair[0] not in CONTRACT_NAMES)
+    params, _ = clean_params(pairs)
+    ip, _ = clean_text(ip or "", 45)
+    return Inbound(endpoint=endpoint, method=(method or "GET")[:10], ip=ip, params=params,
+                   body_error=tuple(body_error))
+
+
+def rules_from_config(config):
+    """The ``SenderRules`` of an app's config; a bad ``TRACKER_POSTBACK_ALLOWED_IPS`` raises."""
+    return SenderRules(secret=config.get("TRACKER_POSTBACK_SECRET") or None,
+                       allowed_networks=parse_networks(config.get("TRACKER_POSTBACK_ALLOWED_IPS")),
+                       attribution_days=int(config.get("TRACKER_ATTRIBUTION_DAYS") or 30))
+
+
+def parse_networks(value):
+    """``"203.0.113.7, 10.0.0.0/8"`` (or a list) → a tuple of ``ip_network``; empty: anyone."""
+    if not value:
+        return ()
+    items = value.split(",") if isinstance(value, str) else list(value)
+    networks = []
+    for item in (str(i).strip() for i in items):
+        if item:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError("TRACKER_POSTBACK_ALLOWED_IPS: %r is no address or CIDR" % item)
+    return tuple(networks)
+
+
+def check_sender(inbound, rules):
+    """Refuse (403) a sender outside the allowed networks or without the right secret."""
+    if rules.allowed_networks and not ip_allowed(inbound.ip, rules.allowed_networks):
+        raise Refused(403, "IP address %s is not allowed to send conversions "
+                           "(TRACKER_POSTBACK_ALLOWED_IPS)" % (inbound.ip or "(unknown)"))
+    if rules.secret:
+        given = inbound.params.get(SECRET_PARAM, "")
+        if not given:
+            raise Refused(403, "the secret parameter is missing")
+        if not hmac.compare_digest(given.encode("utf-8"), rules.secret.encode("utf-8")):
+            raise Refused(403, "the secret is wrong")
+
+
+def ip_allowed(ip, networks):
+    """True when ``ip`` (IPv4-mapped IPv6 counts as IPv4) is in one of ``networks``."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+def first(params, names):
+    """The first non-empty value among ``names`` (aliases), stripped, or None."""
+    for name in names:
+        value = params.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+def find_macro(value, whole=False):
+    """The unreplaced macro in ``value`` (also when percent-encoded once or twice), or None.
+
+    ``whole``: only when the macro is the entire value (a txid may contain a ``#``).
+    """
+    for text in (value, unquote(value), unquote(unquote(value))):
+        text = text.strip()
+        match = MACRO_RE.fullmatch(text) if whole else MACRO_RE.search(text)
+        if match:
+            return match.group(0)
+    return None
+
+
+def refuse_macro(name, value, whole=True):
+    """Refuse (400) a value that is an unreplaced macro: the sender's template is broken."""
+    macro = find_macro(value, whole)
+    if macro:
+        raise Refused(400, "%s is %r, an unreplaced macro: the sender did not replace %s with the "
+                           "real value; fix the postback URL on the sender's side" % (name, value[:80], macro))
+
+
+def parse_click_id(value, name="click_id", aliases=""):
+    """Our click id: required, not a macro, at most 64 characters of 0-9 and a-z."""
+    if value is None:
+        raise Refused(400, "%s is required%s" % (name, aliases))
+    refuse_macro(name, value, whole=False)
+    if not CLICK_ID_RE.fullmatch(value):
+        shown = value if len(value) <= 80 else value[:80] + "…"
+        raise Refused(400, "%s %r is malformed: a click id is at most 64 characters of 0-9 and a-z"
+                           % (name, shown))
+    return value
+
+
+def parse_payout(value, name="payout"):
+    """A payout text → Decimal (None when absent); refuses (400) anything but a plain number."""
+    if value is None:
+        return None
+    refuse_macro(name, value)
+    shown = value if len(value) <= 80 else value[:80] + "…"
+    if "," in value:
+        raise Refused(400, "%s %r is ambiguous: a comma may be a decimal or a thousands separator; "
+                           "send a plain number with a dot, such as 1.5" % (name, shown))
+    if value.lstrip("+-").lower() in NON_FINITE:
+        raise Refused(400, "%s %r is not a finite number" % (name, shown))
+    if not NUMBER_RE.fullmatch(value):
+        raise Refused(400, "%s %r is not a number" % (name, shown))
+    try:
+        return parse_money(value, name)
+    except ValidationError as exc:
+        raise Refused(400, "%s %r is out of range: %s" % (name, shown, exc.message))
+
+
+def parse_name(value, name, limit):
+    """An event name or a txid: not a macro, at most ``limit`` characters (None when absent)."""
+    if value is None:
+        return None
+    refuse_macro(name, value)
+    if len(value) > limit:
+        raise Refused(400, "%s is longer than %d characters" % (name, limit))
+    return value
+
+
+def parse_status(value):
+    """``approved``, ``pending``, ``declined`` or one of their aliases; None when absent."""
+    if value is None:
+        return None
+    refuse_macro("status", value)
+    status = STATUS_ALIASES.get(value.lower())
+    if status is None:
+        raise Refused(400, "status %r is not one of %s (aliases: %s)"
+                           % (value[:80], ", ".join(STATUSES), ", ".join(sorted(STATUS_ALIASES))))
+    return status
+
+
+def parse_currency(value):
+    """An ISO 4217 code, upper-cased (None when absent)."""
+    if value is None:
+        return None
+    refuse_macro("currency", value)
+    if len(value) != 3 or not value.isascii() or not value.isalpha():
+        raise Refused(400, "currency %r is not an ISO 4217 code such as USD" % value[:80])
+    return value.upper()
+
+
+def lead_data(params, contract_names):
+    """Every parameter that is not part of the contract: lead data kept for tokens."""
+    return {name: value for name, value in params.items() if name not in contract_names}
+
+
+def parse_postback(params):
+    """Read ``/postback`` parameters (DESIGN §4.2) into a ``Claim``, or raise ``Refused``."""
+    click_id = parse_click_id(first(params, POSTBACK_ALIASES["click_id"]),
+                              aliases=" (or clickid, click, subid): the click id we gave you")
+    event = parse_name(first(params, POSTBACK_ALIASES["event"]), "event", MAX_EVENT)
+    payout = parse_payout(first(params, POSTBACK_ALIASES["payout"]))
+    if first(params, ("measurement",)) == "1" and (event is None or payout is None):
+        raise Refused(400, "measurement=1 requires both event and payout")
+    return Claim(click_id=click_id, event=event, payout=payout,
+                 currency=parse_currency(first(params, POSTBACK_ALIASES["currency"])),
+                 status=parse_status(first(params, POSTBACK_ALIASES["status"])),
+                 txid=parse_name(first(params, POSTBACK_ALIASES["txid"]), "txid", MAX_TXID) or "",
+                 data=lead_data(params, POSTBACK_NAMES))
+
+
+def parse_event_request(params):
+    """Read ``/api/v1/events`` fields (DESIGN §4.3, the Pingtree contract) into a ``Claim``."""
+    flow_key = first(params, ("cid",))
+    if flow_key is None:
+        raise Refused(400, "cid is required: the campaign (flow) key")
+    refuse_macro("cid", flow_key)
+    event = parse_name(first(params, ("event_id",)), "event_id", MAX_EVENT)
+    if event is None:
+        raise Refused(400, "event_id is required: an event defined on the flow")
+    click_id = parse_click_id(first(params, ("transaction_id",)), "transaction_id",
+                              ": the click id of the lead")
+    cost, operation = parse_cost(first(params, ("cost",)), first(params, ("cost_operation",)))
+    return Claim(click_id=click_id, event=event, flow_key=flow_key[:32],
+                 payout=parse_payout(first(params, ("revenue",)), "revenue"),
+                 currency=parse_currency(first(params, POSTBACK_ALIASES["currency"])),
+                 source_id=parse_source_id(first(params, ("pid",))),
+                 cost=cost, cost_operation=operation, data=lead_data(params, EVENT_NAMES))
+
+
+def parse_source_id(value):
+    """``pid``: a traffic source id, or None (organic) when absent."""
+    if value is None or value.lower() == "organic":
+        return None
+    refuse_macro("pid", value)
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise Refused(400, "pid %r is invalid: it is a traffic source id" % value[:80])
+    return int(value)
+
+
+def parse_cost(value, operation):
+    """``cost`` and ``cost_operation`` (add, subtract — or the seed's ``substract`` — override)."""
+    if value is None:
+        if operation is not None:
+            raise Refused(400, "cost_operation is given without cost")
+        return None, None
+    cost = parse_payout(value, "cost")
+    if cost < 0:
+        raise Refused(400, "cost %r is negative: use cost_operation=subtract" % value)
+    op = COST_OPERATIONS.get((operation or "override").lower())
+    if op is None:
+        raise Refused(400, "cost_operation %r is not one of add, subtract, override" % operation[:80])
+    return cost, op

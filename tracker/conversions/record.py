@@ -1,0 +1,280 @@
+"""Conversions: where an advertiser's postback or event becomes a ``Conversion`` row.
+
+``record_conversion`` is the one write path of ``/postback`` and ``/api/v1/events``: it checks
+the sender, reads the claim, attributes it to a click within the attribution window, and in
+one short transaction writes the conversion (or finds the one already there), its history
+row, the outgoing deliveries it triggers and the inbound log row. Exactly-once comes from the
+unique index on (click, event, dedup_key): the INSERT is attempted, and a conflict means the
+conversion exists. Every request leaves an ``InboundRequest`` row, refused ones included.
+"""
+import datetime
+import logging
+import secrets
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+from ..db import db, is_postgres
+from ..masking import mask_mapping
+from ..models import (Click, Conversion, ConversionChange, Flow, FlowEvent, InboundRequest, RequestLock,
+                      TrafficSource, utcnow)
+from ..postbacks import outbox
+from .claims import Refused, check_sender, first
+from .contracts import CONTRACTS
+
+logger = logging.getLogger(__name__)
+
+LOCK_SECONDS = 10
+
+
+@dataclass
+class Outcome:
+    """The answer to an inbound request: HTTP status, and the JSON body's fields."""
+    http_status: int
+    status: str  # ok | duplicate | updated | fired | error
+    conversion_id: int = None
+    error: str = None
+
+    def to_json(self):
+        """The answer's JSON body."""
+        return {"status": self.status, "conversion_id": self.conversion_id, "error": self.error}
+
+
+@dataclass
+class Trace:
+    """What became known about a request on its way, for its log row."""
+    click_id: str = ""
+    flow_id: int = None
+
+
+def record_conversion(inbound, rules, now=None):
+    """Record the conversion ``inbound`` claims, under ``rules``; return its ``Outcome``.
+
+    Never raises: a refusal or a failure is answered and logged like any other outcome.
+    """
+    now = now or utcnow()
+    trace = Trace()
+    try:
+        return _record(inbound, rules, now, trace)
+    except Refused as refusal:
+        outcome = Outcome(refusal.status, "error", refusal.conversion_id, refusal.reason)
+    except Exception:
+        logger.exception("could not record a conversion from %s %.2000r", inbound.endpoint, inbound.params)
+        outcome = Outcome(500, "error", None, "internal error: the conversion was not recorded; retry later")
+    try:
+        log_inbound(inbound, outcome, trace, now).save(force_insert=True)
+    except Exception:
+        logger.exception("could not log an inbound %s request %.2000r", inbound.endpoint, inbound.params)
+    return outcome
+
+
+def _record(inbound, rules, now, trace):
+    contract = CONTRACTS[inbound.endpoint]
+    trace.click_id = first(inbound.params, contract.click_id_names) or ""
+    if inbound.body_error:
+        raise Refused(*inbound.body_error)
+    check_sender(inbound, rules)
+    claim = contract.parse(inbound.params)
+    click, flow = find_click(claim, trace)
+    check_window(click, flow, rules, now, contract)
+    event = settle_event(claim, click, flow, contract)
+    check_source(claim.source_id)
+    if not contract.claims_in_flight:
+        return write(contract, inbound, claim, click, flow, event, now, trace)
+    key = "events:%s:%s" % (claim.click_id, claim.event)
+    expires = claim_lock(key, now)
+    try:
+        return write(contract, inbound, claim, click, flow, event, now, trace)
+    finally:
+        release_lock(key, expires)
+
+
+def find_click(claim, trace):
+    """The claimed click and its flow; 404 for an unknown click (400 on the event API)."""
+    click = (Click.select(Click, Flow)
+             .join(Flow)
+             .where(Click.click_id == claim.click_id)
+             .first())
+    if claim.flow_key is None:
+        if click is None:
+            raise Refused(404, "click_id %r is not a click of ours" % claim.click_id)
+        trace.flow_id = click.flow_id
+        return click, click.flow
+    flow = Flow.live().where(Flow.key == claim.flow_key).first()
+    if flow is None:
+        raise Refused(400, "cid %r is invalid: no campaign (flow) has this key" % claim.flow_key)
+    trace.flow_id = flow.id
+    if click is None or click.flow_id != flow.id:
+        raise Refused(400, "transaction_id %r is invalid: it is no click of campaign %r"
+                           % (claim.click_id, claim.flow_key))
+    return click, flow
+
+
+def check_window(click, flow, rules, now, contract):
+    """Refuse a click older than the flow's (or the default) attribution window."""
+    days = flow.attribution_days or rules.attribution_days
+    age = now - click.created_at
+    if age > datetime.timedelta(days=days):
+        raise Refused(contract.window_status,
+                      "the click is %d days old, outside the %d-day attribution window"
+                      % (age.days, days))
+
+
+def settle_event(claim, click, flow, contract):
+    """Fix the claim's event and currency by the flow's rules; return its FlowEvent or None."""
+    events = {event.name: event for event in FlowEvent.select().where(FlowEvent.flow == flow.id)}
+    if claim.event is None and claim.txid:
+        claim.event = event_of_txid(click, claim.txid)  # a status update that omits the event
+    field = contract.event_field
+    if claim.event is None and events and "conversion" not in events:
+        raise Refused(400, "%s is required: this flow defines %s" % (field, ", ".join(sorted(events))))
+    claim.event = claim.event or "conversion"
+    event = events.get(claim.event)
+    if events and event is None:
+        raise Refused(400, "%s %r is not defined on this flow (defined: %s)"
+                           % (field, claim.event, ", ".join(sorted(events))))
+    if contract.revenue_required and claim.payout is None and event is not None and event.conversion:
+        raise Refused(400, "revenue is required: %r is a conversion event" % claim.event)
+    claim.currency = claim.currency or flow.currency
+    return event
+
+
+def event_of_txid(click, txid):
+    """The event of the click's one conversion with this txid, or None."""
+    events = list(Conversion.select(Conversion.event)
+                  .where(Conversion.click == click.click_id, Conversion.dedup_key == txid)
+                  .limit(2))
+    return events[0].event if len(events) == 1 else None
+
+
+def check_source(source_id):
+    """The event API's ``pid``: an unknown source is 400, an inactive one 403."""
+    if source_id is None:
+        return
+    source = TrafficSource.get_or_none(TrafficSource.id == source_id)
+    if source is None:
+        raise Refused(400, "pid %d is invalid: no traffic source has this id" % source_id)
+    if not source.active:
+        raise Refused(403, "source %d is inactive" % source_id)
+
+
+def claim_lock(key, now):
+    """Claim ``key`` for ``LOCK_SECONDS`` (an expired claim is taken over); 403 when held."""
+    expires = now + datetime.timedelta(seconds=LOCK_SECONDS)
+    try:
+        RequestLock.insert(key=key, expires_at=expires).execute()
+        return expires
+    except IntegrityError:
+        pass
+    taken = (RequestLock.update(expires_at=expires)
+             .where(RequestLock.key == key, RequestLock.expires_at < now)
+             .execute())
+    if not taken:
+        raise Refused(403, "the same transaction_id and event_id is already in progress; retry later")
+    return expires
+
+
+def release_lock(key, expires):
+    """Drop our claim on ``key`` (not one that took ours over after it expired)."""
+    try:
+        (RequestLock.delete()
+         .where(RequestLock.key == key, RequestLock.expires_at == expires)
+         .execute())
+    except Exception:
+        logger.exception("could not release the request lock %r", key)
+
+
+def dedup_key(claim, event):
+    """The uniqueness key beside (click, event): the txid, '' once per event, or fresh."""
+    if claim.txid:
+        return claim.txid
+    if event is not None and event.allow_duplicates:
+        return "dup:" + secrets.token_hex(12)
+    return ""
+
+
+def write(contract, inbound, claim, click, flow, event, now, trace):
+    """The one transaction: the conversion (new, found or updated), its history, deliveries, log."""
+    payout = claim.payout if claim.payout is not None else (flow.payout if contract.flow_payout_default else 0)
+    conversion = Conversion(click=click, flow=flow, event=claim.event, payout=payout,
+                            currency=claim.currency, status=claim.status or "approved", txid=claim.txid,
+                            dedup_key=dedup_key(claim, event), data=claim.data,
+                            raw=mask_mapping(inbound.params), created_at=now, updated_at=now)
+    with db.atomic():
+        try:
+            with db.atomic():
+                conversion.save(force_insert=True)
+        except IntegrityError:
+            return write_existing(contract, inbound, claim, conversion, now, trace)
+        outcome = Outcome(200, contract.recorded, conversion.id)
+        log = log_inbound(inbound, outcome, trace, now, conversion)
+        log.save(force_insert=True)
+        record_change(conversion, log, now)
+        outbox.enqueue_for_conversion(conversion, previous=None, now=now)
+        if claim.cost is not None:
+            update_cost(click, claim.cost, claim.cost_operation)
+    return outcome
+
+
+def write_existing(contract, inbound, claim, attempted, now, trace):
+    """The conversion exists: a changed status or payout under the same txid updates it,
+    anything else is a duplicate (200 on /postback, 400 on the event API)."""
+    query = (Conversion.select()
+             .where(Conversion.click == attempted.click_id,
+                    Conversion.event == attempted.event,
+                    Conversion.dedup_key == attempted.dedup_key))
+    existing = (query.for_update() if is_postgres() else query).get()
+    existing.click, existing.flow = attempted.click, attempted.flow  # already loaded
+    previous = (existing.status, existing.payout)
+    status = claim.status or existing.status  # an update may name only what changes
+    payout = claim.payout if claim.payout is not None else existing.payout
+    if not claim.txid or (status, payout) == previous:
+        if contract.duplicate_refused:
+            raise Refused(400, "duplicate: event %r already fired for this transaction_id "
+                               "(the event does not allow duplicates)" % existing.event, existing.id)
+        outcome = Outcome(200, "duplicate", existing.id)
+        log_inbound(inbound, outcome, trace, now, existing).save(force_insert=True)
+        return outcome
+    existing.status, existing.payout, existing.updated_at = status, payout, now
+    existing.currency = claim.currency if claim.payout is not None else existing.currency
+    existing.data = {**existing.data, **claim.data}
+    existing.save()
+    outcome = Outcome(200, "updated", existing.id)
+    log = log_inbound(inbound, outcome, trace, now, existing)
+    log.save(force_insert=True)
+    record_change(existing, log, now)
+    outbox.enqueue_for_conversion(existing, previous=previous, now=now)
+    return outcome
+
+
+def record_change(conversion, log, now):
+    """Keep the conversion's status and payout as of ``now`` in its history."""
+    ConversionChange.create(conversion=conversion, at=now, status=conversion.status,
+                            payout=conversion.payout, inbound=log.id)
+
+
+def update_cost(click, cost, operation):
+    """Add, subtract or override the click's cost, in SQL (no read-then-write)."""
+    if operation == "add":
+        value = Click.cost + cost
+    elif operation == "subtract":
+        value = Click.cost - cost
+    else:
+        value = cost
+    Click.update(cost=value).where(Click.click_id == click.click_id).execute()
+
+
+def log_inbound(inbound, outcome, trace, now, conversion=None):
+    """The (unsaved) inbound log row of a request and its outcome."""
+    return InboundRequest(at=now, endpoint=inbound.endpoint, ip=inbound.ip, method=inbound.method,
+                          params=mask_mapping(inbound.params), http_status=outcome.http_status,
+                          accepted=outcome.http_status == 200,
+                          reason=outcome.error or outcome_reason(outcome),
+                          result=outcome.status, flow_id=trace.flow_id, click_id=trace.click_id[:64],
+                          conversion=conversion.id if conversion is not None else outcome.conversion_id)
+
+
+def outcome_reason(outcome):
+    """The log's reason for an accepted request."""
+    return {"ok": "recorded", "fired": "event fired", "updated": "status or payout updated",
+            "duplicate": "duplicate: already recorded, nothing new counted"}.get(outcome.status, "")

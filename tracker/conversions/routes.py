@@ -1,0 +1,100 @@
+"""The edge of the conversions stage: ``GET|POST /postback`` and ``POST /api/v1/events``.
+
+Each turns the request into a plain ``Inbound`` value and hands it to
+``record.record_conversion``; what comes back is the answer.
+"""
+import json
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from ..web import request_ip
+from .claims import make_inbound, rules_from_config
+from .record import record_conversion
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("conversions", __name__)
+
+MAX_BODY = 1024 * 1024
+MAX_DEPTH = 5
+
+
+@bp.record_once
+def _load_rules(state):
+    # Parsed once at start-up, so a bad TRACKER_POSTBACK_ALLOWED_IPS stops the app at once.
+    state.app.extensions["tracker.sender_rules"] = rules_from_config(state.app.config)
+
+
+@bp.route("/postback", methods=["GET", "POST"])
+def postback():
+    """The advertiser's S2S postback (DESIGN §4.2)."""
+    return answer("postback")
+
+
+@bp.post("/api/v1/events")
+def events():
+    """The event API (DESIGN §4.3): JSON or form body."""
+    return answer("events")
+
+
+def answer(endpoint):
+    """Record what the request claims and answer with the outcome as JSON."""
+    pairs, body_error = request_pairs()
+    inbound = make_inbound(endpoint, request.method, request_ip(), pairs, body_error)
+    outcome = record_conversion(inbound, current_app.extensions["tracker.sender_rules"])
+    return jsonify(outcome.to_json()), outcome.http_status
+
+
+def request_pairs():
+    """The query's and the body's ``(name, value)`` pairs, and ``(status, reason)`` when the
+    body could not be read (it is refused and logged, with what the query said)."""
+    pairs = list(request.args.items(multi=True))
+    if request.method == "HEAD":  # a link checker's probe must not count as a conversion
+        return pairs, (405, "HEAD records nothing: send the postback with GET or POST")
+    if request.method != "POST":
+        return pairs, ()
+    if (request.content_length or 0) > MAX_BODY:
+        return pairs, (413, "the body is larger than %d bytes" % MAX_BODY)
+    try:
+        if request.mimetype == "application/json" or request.mimetype.endswith("+json"):
+            return pairs + json_pairs(request.stream.read(MAX_BODY + 1)), ()
+        return pairs + list(request.form.items(multi=True)), ()
+    except BodyError as exc:
+        return pairs, (400, str(exc))
+    except HTTPException as exc:
+        return pairs, (exc.code or 400, "the body could not be read: %s" % (exc.description or exc.name))
+
+
+class BodyError(Exception):
+    """A JSON body we cannot read."""
+
+
+def json_pairs(raw):
+    """A JSON object body as ``(name, text)`` pairs; numbers keep their exact text, nested
+    objects become dotted names (``address.city``), lists stay JSON text."""
+    if len(raw) > MAX_BODY:
+        raise BodyError("the body is larger than %d bytes" % MAX_BODY)
+    try:
+        data = json.loads(raw.decode("utf-8", "replace"), parse_float=str, parse_int=str,
+                          parse_constant=str)
+        if not isinstance(data, dict):
+            raise BodyError("the body must be a JSON object")
+        return list(flatten(data))
+    except (ValueError, RecursionError):
+        raise BodyError("the body is not valid JSON")
+
+
+def flatten(data, prefix="", depth=0):
+    """Yield ``(dotted name, text)`` for every scalar of a JSON object; None is skipped."""
+    for name, value in data.items():
+        key = prefix + str(name)
+        if isinstance(value, dict) and depth < MAX_DEPTH:
+            yield from flatten(value, key + ".", depth + 1)
+        elif isinstance(value, bool):
+            yield key, "true" if value else "false"
+        elif isinstance(value, (dict, list)):
+            yield key, json.dumps(value, ensure_ascii=False)
+        elif value is not None:
+            yield key, str(value)

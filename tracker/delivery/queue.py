@@ -1,0 +1,272 @@
+"""Sending deliveries: claim due rows with a lease, send them, record every attempt.
+
+``deliver_due`` is one sweep of the worker. It claims due rows (SQLite: one
+``UPDATE … RETURNING`` in an immediate transaction; PostgreSQL: ``SELECT … FOR UPDATE SKIP
+LOCKED`` then the update, in one transaction), so several workers never send one row twice.
+It sends them on a bounded thread pool with a cap per destination host, with connect and
+read timeouts and without following redirects, and records each attempt.
+
+The outcome of an attempt: 2xx is delivered. Network errors, timeouts, 5xx, 408 and 429 are
+retried after the next of ``TRACKER_RETRY_DELAYS`` (±10% jitter; a 429's or 503's
+``Retry-After`` replaces it), and fail after the last. Any other status fails at once,
+3xx included: a redirect is not followed, since a postback URL that redirects is a
+configuration error the user should see, and following it could send the data elsewhere.
+"""
+import datetime
+import logging
+import random
+import time
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+from ..db import db, is_postgres
+from ..errors import ValidationError, found
+from ..masking import mask_secrets
+from ..models import Delivery, DeliveryAttempt, utcnow
+from .sender import SendPool, header, send_http
+
+logger = logging.getLogger(__name__)
+
+LEASE_LOST = "no answer recorded: the worker stopped while sending (its lease expired)"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The worker's knobs, read from the app config."""
+    retry_delays: tuple
+    connect_timeout: float
+    read_timeout: float
+    lease: float
+    concurrency: int
+    per_host: int
+    batch: int
+    interval: float
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(tuple(config["TRACKER_RETRY_DELAYS"]), config["TRACKER_DELIVERY_CONNECT_TIMEOUT"],
+                   config["TRACKER_DELIVERY_READ_TIMEOUT"], config["TRACKER_DELIVERY_LEASE"],
+                   config["TRACKER_DELIVERY_CONCURRENCY"], config["TRACKER_DELIVERY_PER_HOST"],
+                   config["TRACKER_DELIVERY_BATCH"], config["TRACKER_WORKER_INTERVAL"])
+
+
+def retry_after_seconds(value, now):
+    """A ``Retry-After`` header (seconds or an HTTP date) as seconds from ``now``, or None."""
+    value = (value or "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return max(0.0, (when - now).total_seconds())
+
+
+def next_step(status_code, attempt_number, delays, now, retry_after=None, rand=random.random):
+    """``(status, next_attempt_at)`` after attempt number ``attempt_number`` (1-based).
+
+    ``status_code`` None means a network error or timeout.
+    """
+    if status_code is not None and 200 <= status_code < 300:
+        return "delivered", now
+    retryable = status_code is None or status_code in (408, 429) or not 100 <= status_code < 500
+    if not retryable or attempt_number > len(delays):
+        return "failed", now
+    delay = delays[attempt_number - 1] * (0.9 + 0.2 * rand())
+    if status_code in (429, 503) and retry_after is not None:
+        wait_for = retry_after_seconds(retry_after, now)
+        if wait_for is not None:
+            delay = min(wait_for, 7 * 86400)
+    return "retrying", now + datetime.timedelta(seconds=delay)
+
+
+def _error_text(result):
+    if result.answer is None:
+        return result.error
+    code = result.answer.status_code
+    if 200 <= code < 300:
+        return result.answer.error
+    if 300 <= code < 400:
+        location = header(result.answer, "Location") or ""
+        return "HTTP %d: redirect to %s (redirects are not followed)" % (code, location[:500] or "?")
+    return "HTTP %d" % code
+
+
+def _response_text(answer):
+    if answer is None:
+        return ""
+    return answer.body.decode("utf-8", "replace").replace("\x00", "")
+
+
+def record(results, settings, clock):
+    """Save the attempts of ``results`` and move each delivery to its next status, in one
+    transaction. The common case, delivered, is one UPDATE per claim; others go one by one."""
+    now = clock()
+    delivered, others = {}, []
+    for result in results:
+        code = result.answer.status_code if result.answer is not None else None
+        if code is not None and 200 <= code < 300:
+            delivered.setdefault(result.lease, []).append(result)
+        else:
+            others.append(result)
+    with db.atomic():
+        _insert_attempts(results)
+        for lease, group in delivered.items():
+            _advance_delivered(group, lease, now)
+        for result in others:
+            _advance(result, settings, now)
+    for result in results:
+        code = result.answer.status_code if result.answer is not None else None
+        level = logging.DEBUG if code is not None and 200 <= code < 300 else logging.INFO
+        logger.log(level, "delivery %d %s %s → %s", result.delivery.id, result.delivery.method,
+                   mask_secrets(result.delivery.url[:200]), code if code is not None else result.error[:200])
+
+
+def _insert_attempts(results):
+    """One multi-row INSERT: peewee's query building would cost more than the insert itself."""
+    table, fields = DeliveryAttempt._meta.table_name, DeliveryAttempt._meta.fields
+    columns = [fields[name].column_name for name in
+               ("delivery", "at", "status_code", "duration_ms", "error", "response")]
+    row = "(%s)" % ", ".join([db.param] * len(columns))
+    sql = 'INSERT INTO "%s" (%s) VALUES %s' % (table, ", ".join('"%s"' % c for c in columns),
+                                               ", ".join([row] * len(results)))
+    at = DeliveryAttempt.at
+    params = []
+    for r in results:
+        params += [r.delivery.id, at.db_value(r.at), r.answer.status_code if r.answer else None,
+                   r.duration_ms, _error_text(r), _response_text(r.answer)]
+    db.execute_sql(sql, params)
+
+
+def _advance_delivered(results, lease, now):
+    (Delivery.update(status="delivered", next_attempt_at=now, lease_until=None,
+                     attempts_count=Delivery.attempts_count + 1, last_error="", updated_at=now)
+     .where(Delivery.id.in_([r.delivery.id for r in results]),
+            Delivery.status == "sending",
+            Delivery.lease_until == lease)
+     .execute())
+
+
+def _advance(result, settings, now):
+    delivery, answer = result.delivery, result.answer
+    code = answer.status_code if answer is not None else None
+    retry_after = header(answer, "Retry-After") if answer is not None else None
+    status, next_at = next_step(code, delivery.attempts_count + 1, settings.retry_delays, now, retry_after)
+    updated = (Delivery.update(status=status, next_attempt_at=next_at, lease_until=None,
+                               attempts_count=Delivery.attempts_count + 1, last_error=_error_text(result),
+                               updated_at=now)
+               .where(Delivery.id == delivery.id,
+                      Delivery.status == "sending",
+                      Delivery.lease_until == result.lease)
+               .execute())
+    if not updated:
+        logger.warning("delivery %d was reclaimed while this worker sent it (%s)", delivery.id, status)
+
+
+def reclaim_expired(now):
+    """Put back deliveries whose worker died mid-send (lease expired); returns how many."""
+    expired = ((Delivery.status == "sending") & (Delivery.lease_until < now))
+    if not Delivery.select(Delivery.id).where(expired).exists():
+        return 0
+    with db.atomic():
+        rows = list(Delivery.update(status="retrying", next_attempt_at=now, lease_until=None,
+                                    attempts_count=Delivery.attempts_count + 1, last_error=LEASE_LOST,
+                                    updated_at=now)
+                    .where(expired)
+                    .returning(Delivery.id)
+                    .execute())
+        if rows:
+            DeliveryAttempt.insert_many([{"delivery": row.id, "at": now, "error": LEASE_LOST}
+                                         for row in rows]).execute()
+    for row in rows:
+        logger.warning("delivery %d: %s; sending it again", row.id, LEASE_LOST)
+    return len(rows)
+
+
+def claim(now, limit, lease_seconds):
+    """Lease up to ``limit`` due deliveries to this worker; returns ``(rows, lease_until)``."""
+    due = (Delivery.select(Delivery.id)
+           .where(Delivery.status.in_(("queued", "retrying")),
+                  Delivery.next_attempt_at <= now)
+           .order_by(Delivery.next_attempt_at)
+           .limit(limit))
+    lease = now + datetime.timedelta(seconds=lease_seconds)
+    if not due.exists():
+        return [], lease
+    with db.atomic():
+        if is_postgres():
+            ids = [row.id for row in due.for_update(skip_locked=True)]
+            if not ids:
+                return [], lease
+            chosen = Delivery.id.in_(ids)
+        else:
+            chosen = Delivery.id.in_(due)
+        rows = list(Delivery.update(status="sending", lease_until=lease, updated_at=now)
+                    .where(chosen)
+                    .returning(Delivery.id, Delivery.method, Delivery.url, Delivery.headers,
+                               Delivery.body, Delivery.attempts_count)
+                    .execute())
+    return rows, lease
+
+
+def deliver_due(config, now=None, send=None, stop=None, pool=None):
+    """One sweep: claim due deliveries and send them until none are due; returns the attempts made.
+
+    ``config`` is the app's config; ``now`` fixes the clock (tests); ``send(delivery, timeout)``
+    returns an ``Answer`` or raises (default: ``send_http``); ``stop`` (an Event) stops
+    claiming while in-flight sends finish; ``pool`` is a ``SendPool`` to reuse.
+    """
+    settings = Settings.from_config(config)
+    clock = (lambda: now) if now is not None else utcnow
+    own_pool = pool is None
+    pool = pool or SendPool(settings.concurrency, settings.per_host)
+    try:
+        return _sweep(settings, clock, send or send_http, stop, pool)
+    finally:
+        if own_pool:
+            pool.shutdown()
+
+
+def _sweep(settings, clock, send, stop, pool):
+    reclaim_expired(clock())
+    timeout = (settings.connect_timeout, settings.read_timeout)
+    window = max(settings.batch, settings.concurrency * 2)
+    pending, attempts, drained, last_claim = {}, 0, False, float("-inf")
+    while True:
+        stopping = stop is not None and stop.is_set()
+        room = window - len(pending)
+        may_claim = not drained or time.monotonic() - last_claim >= settings.interval
+        if not stopping and may_claim and room >= window // 2:
+            rows, lease = claim(clock(), room, settings.lease)
+            last_claim, drained = time.monotonic(), len(rows) < room
+            for row in rows:
+                pending[pool.submit(send, row, lease, timeout, clock)] = row
+        if not pending:
+            if drained or stopping:
+                return attempts
+            continue
+        done, _ = wait(pending, timeout=settings.interval, return_when=FIRST_COMPLETED)
+        if done:
+            time.sleep(0.002)  # let a few more finish, to record them in one transaction
+            done = [future for future in pending if future.done()]
+            record([future.result() for future in done], settings, clock)
+            for future in done:
+                del pending[future]
+            attempts += len(done)
+
+
+def retry(delivery_id, now=None):
+    """Queue a delivery again now (the same request), with a fresh retry schedule."""
+    now = now or utcnow()
+    delivery = found(Delivery, Delivery.id == delivery_id, what="delivery %d" % delivery_id)
+    if delivery.status == "sending":
+        raise ValidationError("delivery %d is being sent right now" % delivery_id, 422)
+    (Delivery.update(status="queued", next_attempt_at=now, attempts_count=0, lease_until=None,
+                     last_error="", updated_at=now)
+     .where(Delivery.id == delivery_id, Delivery.status != "sending")
+     .execute())
+    logger.info("delivery %d queued again (was %s)", delivery_id, delivery.status)
+    return Delivery.get_by_id(delivery_id)

@@ -1,0 +1,130 @@
+"""The outbox: which outgoing postbacks a click or a conversion enqueues.
+
+Deliveries are saved by the caller's transaction, together with the click or conversion that
+triggered them, so a crash can never lose one. Each is rendered here, once: every retry
+resends exactly this request (a stable ``{now}``, stable event ids).
+"""
+import logging
+
+from ..models import CONVERSION_TRIGGERS, Delivery, Postback, utcnow
+from . import templates
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_for_click(click, flow, now=None):
+    """Save and return the Delivery rows of ``flow``'s click postbacks for ``click``."""
+    now = now or click.created_at or utcnow()
+    postbacks = getattr(flow, "click_postbacks", None)
+    if postbacks is None:
+        postbacks = list(flow.postbacks.where(Postback.trigger == "click", Postback.enabled == True))  # noqa: E712
+    ctx = templates.context(click, flow, None, now)
+    deliveries = [_delivery(p.url, "click", ctx, p, now) for p in postbacks]
+    for delivery in deliveries:
+        delivery.save(force_insert=True)
+    return deliveries
+
+
+def fires(postback, conversion, previous):
+    """True when ``postback`` (a flow's) fires for this new (``previous`` None) or changed conversion."""
+    if postback.events and conversion.event not in postback.events:
+        return False
+    if postback.trigger == "conversion":
+        return previous is None
+    if postback.trigger == "status":
+        changed = previous is None or previous[0] != conversion.status
+        return changed and (not postback.statuses or conversion.status in postback.statuses)
+    if postback.trigger == "payout":
+        changed = conversion.payout != 0 if previous is None else previous[1] != conversion.payout
+        return changed and payout_matches(postback.payout_type, conversion.payout)
+    return False
+
+
+def payout_matches(payout_type, payout):
+    """The payout filter: ``all``, ``payout`` (> 0) or ``debit`` (< 0)."""
+    if payout_type == "payout":
+        return payout > 0
+    if payout_type == "debit":
+        return payout < 0
+    return True
+
+
+def source_fires(source, conversion, previous):
+    """True when the traffic source's own postback fires: a new conversion of a listed event."""
+    return (source is not None and source.active and bool(source.postback_url) and previous is None
+            and (not source.postback_events or conversion.event in source.postback_events))
+
+
+def enqueue_for_conversion(conversion, previous=None, now=None):
+    """Save and return the Delivery rows that ``conversion`` triggers.
+
+    ``previous`` is None for a new conversion, else ``(status, payout)`` before this change.
+    A delivery identical to one already delivered for the same conversion and postback
+    (same method, URL and body) is saved as ``skipped``.
+    """
+    now = now or utcnow()
+    flow, click = conversion.flow, conversion.click
+    postbacks = (Postback.select()
+                 .where(Postback.flow == flow.id,
+                        Postback.enabled == True,  # noqa: E712
+                        Postback.trigger.in_(CONVERSION_TRIGGERS))
+                 .order_by(Postback.id))
+    ctx = templates.context(click, flow, conversion, now)
+    deliveries = [_delivery(p.url, p.trigger, ctx, p, now) for p in postbacks
+                  if fires(p, conversion, previous)]
+    if source_fires(ctx.traffic_source, conversion, previous):
+        deliveries.append(_delivery(ctx.traffic_source.postback_url, "conversion", ctx, None, now))
+    for delivery in deliveries:
+        delivery.conversion_id = conversion.id
+        _skip_if_already_delivered(delivery)
+        delivery.save(force_insert=True)
+    return deliveries
+
+
+def _delivery(template, trigger, ctx, postback, now):
+    """An unsaved Delivery: the rendered request, or a failed row saying why it can't be."""
+    fields = {"flow_id": ctx.flow.id, "click_id": ctx.click.click_id, "postback": postback,
+              "trigger": trigger, "next_attempt_at": now, "created_at": now, "updated_at": now}
+    try:
+        request = templates.render(template, ctx)
+    except templates.TemplateError as exc:
+        logger.warning("postback %s of flow %s cannot be rendered: %s",
+                       postback.id if postback else "(traffic source)", ctx.flow.id, exc.message)
+        request = exc.request or templates.Request("GET", template, {}, "")
+        fields.update(status="failed", last_error=exc.message)
+    return Delivery(method=request.method, url=request.url, headers=request.headers,
+                    body=request.body, **fields)
+
+
+def _skip_if_already_delivered(delivery):
+    """Mark ``delivery`` skipped when the same request was already delivered for its conversion."""
+    if delivery.status == "failed":
+        return
+    same_postback = (Delivery.postback == delivery.postback_id if delivery.postback_id is not None
+                     else Delivery.postback.is_null())
+    earlier = (Delivery.select(Delivery.id)
+               .where(Delivery.conversion_id == delivery.conversion_id,
+                      same_postback,
+                      Delivery.status == "delivered",
+                      Delivery.method == delivery.method,
+                      Delivery.url == delivery.url,
+                      Delivery.body == delivery.body)
+               .first())
+    if earlier is not None:
+        delivery.status = "skipped"
+        delivery.last_error = "identical to delivery %d, already delivered" % earlier.id
+        logger.info("skipped a resend of delivery %d for conversion %s", earlier.id, delivery.conversion_id)
+
+
+def enqueue_test(template, flow=None, click=None, conversion=None, now=None):
+    """Queue a real delivery of ``template``, marked ``test``; sample values stand in for a
+    missing click or conversion (a given conversion lends its values only: the delivery is
+    not linked to it). Raises ``templates.TemplateError``."""
+    now = now or utcnow()
+    if click is not None and flow is None:
+        flow = click.flow
+    request = templates.preview(template, click=click, conversion=conversion, flow=flow, now=now)
+    return Delivery.create(flow_id=flow.id if flow is not None else None,
+                           click_id=click.click_id if click is not None else None,
+                           trigger="test", test=True, status="queued", next_attempt_at=now,
+                           created_at=now, updated_at=now, **request)

@@ -1,0 +1,201 @@
+"""Outgoing postback templates: ``URL``, ``URL|POST|form`` or ``URL|JSON|json``, rendered
+into the exact request a delivery sends.
+
+Each token's value is encoded for where it stands: percent-encoded in the URL and in a form
+body; JSON-escaped inside a JSON string; inside a JSON body but outside quotes, a number
+stays a bare number and anything else becomes a JSON string. ``raw`` inserts a value as it is.
+"""
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from ..models import utcnow
+from ..tokens import (TOKEN_RE, TokenContext, apply_filters, is_builtin, iter_tokens, offer_url,
+                      parse_filters, resolve, to_text)
+from .samples import SAMPLE_TIME, sample_click, sample_conversion, sample_flow
+
+SEPARATORS = {"|POST|": "form", "|JSON|": "json"}
+FORM_TYPE = "application/x-www-form-urlencoded"
+JSON_TYPE = "application/json"
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
+class TemplateError(ValueError):
+    """A template that cannot become a request; ``request`` is what was rendered so far."""
+
+    def __init__(self, message, request=None):
+        super().__init__(message)
+        self.message = message
+        self.request = request
+
+
+@dataclass(frozen=True)
+class Template:
+    url: str
+    kind: str  # get | form | json
+    body: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """The exact request a delivery sends, and resends on every retry."""
+    method: str
+    url: str
+    headers: dict
+    body: str
+
+    def to_dict(self):
+        """``{method, url, headers, body}``, as the preview and the API show it."""
+        return {"method": self.method, "url": self.url, "headers": dict(self.headers), "body": self.body}
+
+
+def parse(template):
+    """Split a template on the first ``|POST|`` or ``|JSON|`` that stands outside a token."""
+    text = template.strip()
+    spans = [match.span() for match in TOKEN_RE.finditer(text)]
+    start = 0
+    while True:
+        found = [(text.find(sep, start), sep) for sep in SEPARATORS if text.find(sep, start) >= 0]
+        if not found:
+            return Template(text, "get", "")
+        index, sep = min(found)
+        if not any(s < index + len(sep) and index < e for s, e in spans):
+            return Template(text[:index].strip(), SEPARATORS[sep], text[index + len(sep):].strip())
+        start = index + 1
+
+
+def _token_value(name, spec, ctx):
+    """``(raw value, filtered text, filter names)`` of one token."""
+    try:
+        filters = parse_filters(spec)
+    except ValueError as exc:
+        raise TemplateError("{%s%s}: %s" % (name, spec, exc))
+    raw = resolve(name, ctx)
+    text = apply_filters(to_text(raw), filters)
+    # Storable anywhere: no lone surrogates, and no NUL for a raw value (PostgreSQL text).
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return raw, text, filters
+
+
+def _fill_percent(template, ctx):
+    """Fill tokens percent-encoded (the URL and a form body); ``raw`` values go in as they are."""
+    def replace(match):
+        name = match.group("a") or match.group("b")
+        spec = match.group("fa") if match.group("a") else match.group("fb")
+        _, text, filters = _token_value(name, spec or "", ctx)
+        return text.replace("\x00", "") if "raw" in filters else quote(text, safe="")
+    return TOKEN_RE.sub(replace, template)
+
+
+def _scan_json(literal, in_string, escaped):
+    """Follow JSON string state through literal template text."""
+    for char in literal:
+        if escaped:
+            escaped = False
+        elif char == "\\" and in_string:
+            escaped = True
+        elif char == '"':
+            in_string = not in_string
+    return in_string, escaped
+
+
+def _json_piece(raw, text, filters, in_string):
+    if "raw" in filters:
+        return text.replace("\x00", "")
+    if in_string:
+        return json.dumps(text, ensure_ascii=False)[1:-1]
+    numeric = isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool)
+    if numeric and JSON_NUMBER.fullmatch(text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _fill_json(template, ctx):
+    """Fill tokens of a JSON body, each encoded for where it stands."""
+    out, pos, in_string, escaped = [], 0, False, False
+    for match, name, spec in iter_tokens(template):
+        literal = template[pos:match.start()]
+        in_string, escaped = _scan_json(literal, in_string, escaped)
+        out.append(literal)
+        out.append(_json_piece(*_token_value(name, spec, ctx), in_string))
+        escaped = False
+        pos = match.end()
+    out.append(template[pos:])
+    return "".join(out)
+
+
+def prepare_url(url):
+    """The URL exactly as the sender puts it on the wire (requests' own normalization)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise TemplateError("the URL must start with http:// or https:// and name a host: %r" % url[:200])
+    try:
+        return requests.Request("GET", url).prepare().url
+    except (requests.RequestException, ValueError) as exc:
+        raise TemplateError("the URL is not valid: %s" % exc)
+
+
+def render(template, ctx):
+    """Render ``template`` in token context ``ctx`` into a ``Request``; raises TemplateError."""
+    parsed = parse(template)
+    if not parsed.url:
+        raise TemplateError("the template has no URL")
+    url = prepare_url(_fill_percent(parsed.url, ctx))
+    if parsed.kind == "get":
+        return Request("GET", url, {}, "")
+    if parsed.kind == "form":
+        return Request("POST", url, {"Content-Type": FORM_TYPE}, _fill_percent(parsed.body, ctx))
+    request = Request("POST", url, {"Content-Type": JSON_TYPE}, _fill_json(parsed.body, ctx))
+    try:
+        json.loads(request.body)
+    except ValueError as exc:
+        raise TemplateError("the JSON body is not valid JSON: %s" % exc, request)
+    return request
+
+
+def context(click=None, flow=None, conversion=None, now=None):
+    """The token context of a delivery: the click, its flow and source, the conversion, the time."""
+    flow = flow if flow is not None else (click.flow if click is not None else None)
+    source = getattr(flow, "source", None) if flow is not None else None
+    if source is None and flow is not None and flow.traffic_source_id:
+        source = flow.traffic_source
+    landing = offer_url(flow, click) if flow is not None and click is not None else ""
+    return TokenContext(click=click, flow=flow, conversion=conversion, traffic_source=source,
+                        now=now or utcnow(), landing_url=landing)
+
+
+def preview(template, click=None, conversion=None, flow=None, now=None):
+    """The request ``template`` would send, as a dict ``{method, url, headers, body}``.
+
+    Sample values stand in for a missing click or conversion. Raises TemplateError.
+    """
+    if click is None:
+        flow = flow or sample_flow()
+        click = sample_click(flow)
+    conversion = conversion if conversion is not None else sample_conversion(click, flow)
+    return render(template, context(click, flow, conversion, now or SAMPLE_TIME)).to_dict()
+
+
+def check(template):
+    """``(errors, warnings)`` for a template as the editor and the API validate it on save.
+
+    Errors: no URL, a bad URL, an unknown filter, a JSON body that does not parse with sample
+    values. Warnings: names that are no built-in token (read from the click's parameters).
+    """
+    if not isinstance(template, str) or not template.strip():
+        return ["the template is empty"], []
+    warnings, seen = [], set()
+    for _, name, _ in iter_tokens(template):
+        if not is_builtin(name) and name.lower() not in seen:
+            seen.add(name.lower())
+            warnings.append("{%s} is not a built-in token: it is read from the click's query "
+                            "parameter or the lead data named %r (empty when absent)" % (name, name))
+    try:
+        preview(template)
+    except TemplateError as exc:
+        return [exc.message], warnings
+    return [], warnings

@@ -1,0 +1,87 @@
+"""What every door reads from a request the same way: the client's IP behind trusted
+proxies, a JSON body, whole-number and yes/no query arguments, the public URL, and the
+session that costs nothing on requests without its cookie."""
+import ipaddress
+
+from flask import current_app, request
+from flask.sessions import SecureCookieSessionInterface
+
+from .errors import ValidationError
+
+MAX_ID = 2**63 - 1  # the largest id a database column holds
+
+
+def client_ip(remote_addr, forwarded_for, trusted_proxies):
+    """The address of the client: ``remote_addr``, or the hop of ``X-Forwarded-For`` that the
+    ``trusted_proxies`` nearest proxies vouch for. Anything unparsable falls back to ``remote_addr``.
+    """
+    remote = remote_addr or ""
+    if trusted_proxies <= 0 or not forwarded_for:
+        return remote
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    if not hops:
+        return remote
+    candidate = hops[-trusted_proxies] if len(hops) >= trusted_proxies else hops[0]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return remote
+
+
+def request_ip():
+    """The current request's client IP (``TRACKER_TRUSTED_PROXIES`` hops trusted)."""
+    return client_ip(request.remote_addr, request.headers.get("X-Forwarded-For", ""),
+                     current_app.config["TRACKER_TRUSTED_PROXIES"])
+
+
+def json_body():
+    """The request's JSON object, or a 400 ValidationError naming what is wrong."""
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ValidationError("the body must be JSON (Content-Type: application/json)", 400)
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", 400)
+    return data
+
+
+def int_arg(name, default=None, minimum=1, maximum=MAX_ID):
+    """A whole-number query parameter, or a 400 naming it."""
+    value = request.args.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValidationError("%s must be a whole number" % name, 400)
+    if number < minimum or number > maximum:
+        raise ValidationError("%s must be between %s and %s" % (name, minimum, maximum), 400)
+    return number
+
+
+def bool_arg(name):
+    """``true/false/1/0`` query parameter as a bool, None when absent."""
+    value = request.args.get(name)
+    if value in (None, ""):
+        return None
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise ValidationError("%s must be true or false" % name, 400)
+
+
+def base_url():
+    """The public URL of this tracker: ``TRACKER_PUBLIC_URL`` or the request's host."""
+    return current_app.config["TRACKER_PUBLIC_URL"] or request.host_url
+
+
+class LazySessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, except that a request without the session cookie (every
+    click, every API call) gets its empty session without building the cookie signer, which
+    costs about as much as the click's GeoIP lookup."""
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
