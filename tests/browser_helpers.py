@@ -3,6 +3,7 @@
 The fixtures are registered once, in ``conftest.py``; use ``Screenshots.attached()`` so a
 failure lists every screenshot taken so far.
 """
+
 import os
 import re
 import time
@@ -11,10 +12,19 @@ from contextlib import contextmanager
 import pytest
 
 DEBIAN_CHROMIUM = "/usr/bin/chromium"
-HOW_TO_GET_ONE = ("install Debian's Chromium (apt-get install -y chromium, as .ci/run does) "
-                  "or Playwright's (python -m playwright install chromium)")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+HOW_TO_GET_ONE = (
+    "install Debian's Chromium (apt-get install -y chromium, as .ci/run does) "
+    "or Playwright's (python -m playwright install chromium)"
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 LAPTOP = {"width": 1366, "height": 850}
 PHONE = {"width": 390, "height": 844}
 SETUP_LINK_RE = re.compile(r"(https?://\S+/setup\?token=[\w\-]+)")
@@ -34,6 +44,7 @@ def browser():
     say how to get one, except in CI (``CI`` set), where a missing browser is a failure:
     the dashboard's end-to-end proof must not vanish silently there."""
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         executable = find_chromium(playwright)
         if executable is None:
@@ -96,6 +107,7 @@ def new_page(browser, base_url, viewport=LAPTOP):
         else:
             page.outside.append(route.request.url)
             route.abort()
+
     context.route("**/*", only_loopback)
     return page
 

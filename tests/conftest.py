@@ -1,6 +1,7 @@
 """Fixtures: a fresh database per test (a copy of a SQLite file migrated once per session, or
 PostgreSQL, emptied, when TRACKER_TEST_DATABASE_URL is set), the app, its client, and a real
 ``tracker serve``. Tests that start a process or a browser are marked ``e2e``."""
+
 import os
 import shutil
 import socket
@@ -38,7 +39,7 @@ def template_database(tmp_path_factory):
     url = PG_URL or "sqlite:///" + str(tmp_path_factory.mktemp("template") / "tracker.db")
     init_db(url)
     upgrade()
-    return None if PG_URL else url[len("sqlite:///"):]
+    return None if PG_URL else url[len("sqlite:///") :]
 
 
 @pytest.fixture
@@ -75,6 +76,7 @@ def app_config(tmp_path, database_url):
 @pytest.fixture
 def make_app(app_config):
     """Build the app (with settings changed by ``overrides``) on an empty, current schema."""
+
     def make(**overrides):
         application = create_app({**app_config, **overrides})
         upgrade()  # a no-op on the template's copy; a test's own database gets its schema
@@ -82,6 +84,7 @@ def make_app(app_config):
             with db.connection_context():
                 empty_database()
         return application
+
     yield make
     if not db.is_closed():
         db.close()
@@ -129,12 +132,14 @@ def api(client):
 @pytest.fixture
 def make_flow(api):
     """Create a flow over the API and return its JSON."""
+
     def make(**fields):
         body = {"name": "Test flow", "offer_url": "https://offer.example/lp?cid={clickid}"}
         body.update(fields)
         status, flow = api.post("/api/v1/flows", json=body)
         assert status == 201, flow
         return flow
+
     return make
 
 
@@ -164,14 +169,16 @@ class Server:
 def server_env(tmp_path, database_url):
     """The environment a served tracker runs with (the same database as the test's app)."""
     env = dict(os.environ)
-    env.update({
-        "TRACKER_INSTANCE_PATH": str(tmp_path / "instance"),
-        "TRACKER_DATABASE_URL": database_url,
-        "TRACKER_GEOIP_DIR": str(tmp_path / "geoip"),
-        "TRACKER_API_TOKEN": API_TOKEN,
-        "TRACKER_WORKER_INTERVAL": "0.2",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "TRACKER_INSTANCE_PATH": str(tmp_path / "instance"),
+            "TRACKER_DATABASE_URL": database_url,
+            "TRACKER_GEOIP_DIR": str(tmp_path / "geoip"),
+            "TRACKER_API_TOKEN": API_TOKEN,
+            "TRACKER_WORKER_INTERVAL": "0.2",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -188,8 +195,9 @@ def start_server(tmp_path, server_env, app):
             argv += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
         argv += list(extra)
         log = open(log_path, "w")
-        process = subprocess.Popen(argv, cwd=ROOT, env={**server_env, **(env or {})},
-                                   stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            argv, cwd=ROOT, env={**server_env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
         server = Server(process, "http://127.0.0.1:%d" % port, log_path)
         started.append(server)
         if command in ("serve", "web"):

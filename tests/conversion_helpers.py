@@ -1,4 +1,5 @@
 """Helpers shared by the conversion tests: clicks to convert, and reading rows back."""
+
 import datetime
 from urllib.parse import parse_qs, urlparse
 
@@ -43,7 +44,9 @@ def last_log():
 def history(conversion_id):
     """``[(status, payout text)]`` of a conversion's changes, oldest first."""
     with db.connection_context():
-        rows = (ConversionChange.select()
-                .where(ConversionChange.conversion == conversion_id)
-                .order_by(ConversionChange.id))
+        rows = (
+            ConversionChange.select()
+            .where(ConversionChange.conversion == conversion_id)
+            .order_by(ConversionChange.id)
+        )
         return [(row.status, money_text(row.payout)) for row in rows]

@@ -1,4 +1,5 @@
 """Helpers for the dashboard's route tests: a logged-in client, CSRF tokens from forms."""
+
 import re
 
 from tracker.accounts import create_user

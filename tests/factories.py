@@ -1,4 +1,5 @@
 """Rows made directly with the models, at fixed times, for the read-path tests."""
+
 import datetime
 import itertools
 from decimal import Decimal
@@ -32,9 +33,17 @@ def add_click(flow, when, **fields):
 def add_conversion(click, payout, status="approved", event="conversion", when=None, **fields):
     """A conversion of ``click``; ``when`` defaults to an hour after the click."""
     created = at(when) if when else click.created_at + datetime.timedelta(hours=1)
-    return Conversion.create(click=click, flow=click.flow_id, event=event, payout=Decimal(payout),
-                             status=status, dedup_key=fields.pop("dedup_key", ""),
-                             created_at=created, updated_at=created, **fields)
+    return Conversion.create(
+        click=click,
+        flow=click.flow_id,
+        event=event,
+        payout=Decimal(payout),
+        status=status,
+        dedup_key=fields.pop("dedup_key", ""),
+        created_at=created,
+        updated_at=created,
+        **fields,
+    )
 
 
 def report_dataset():

@@ -1,4 +1,5 @@
 """tracker: a self-hosted click tracker for performance marketing."""
+
 import logging
 
 from flask import Flask, jsonify
@@ -9,8 +10,11 @@ from . import config, db, web
 
 def create_app(test_config=None):
     """The application factory: config, database, enrichment, and every blueprint."""
-    app = Flask(__name__, instance_relative_config=True,
-                instance_path=(test_config or {}).get("INSTANCE_PATH") or config.default_instance_path())
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        instance_path=(test_config or {}).get("INSTANCE_PATH") or config.default_instance_path(),
+    )
     config.load_config(app, test_config)
     app.session_interface = web.LazySessionInterface()
     db.init_app(app)
@@ -42,6 +46,7 @@ def init_enrichment(app):
     from .clickin.flow_cache import FlowCache
     from .enrichment.geoip import GeoIP
     from .enrichment.useragent import parse_user_agent
+
     app.extensions["tracker.geoip"] = GeoIP(app.config["TRACKER_GEOIP_DIR"])
     app.extensions["tracker.parse_user_agent"] = parse_user_agent
     app.extensions["tracker.flows"] = FlowCache()

@@ -1,6 +1,7 @@
 """Dashboard users and API tokens (stored only as hashes), the one-time setup link, and
 the slow-down of failed logins. The setup token and the failure counts live in the
 ``Setting`` table, so every gunicorn worker (and every web node) sees the same ones."""
+
 import datetime
 import hashlib
 import hmac
@@ -12,7 +13,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from .db import db
 from .models import ApiToken, Setting, User, utcnow
-
 
 logger = logging.getLogger(__name__)
 
@@ -88,10 +88,11 @@ def users_exist():
 
 
 def _put(key, value):
-    (Setting
-     .insert(key=key, value=value)
-     .on_conflict(conflict_target=[Setting.key], update={Setting.value: value})
-     .execute())
+    (
+        Setting.insert(key=key, value=value)
+        .on_conflict(conflict_target=[Setting.key], update={Setting.value: value})
+        .execute()
+    )
 
 
 def new_setup_token():
@@ -114,10 +115,11 @@ def complete_setup(token, username, password):
     ValueError for a bad username or password, in which case the token stays usable.
     """
     with db.atomic():
-        consumed = (Setting
-                    .delete()
-                    .where(Setting.key == SETUP_KEY, Setting.value == hash_token(token or ""))
-                    .execute())
+        consumed = (
+            Setting.delete()
+            .where(Setting.key == SETUP_KEY, Setting.value == hash_token(token or ""))
+            .execute()
+        )
         if consumed != 1:
             raise SetupError("this setup link is not valid: it was used already, or a newer one was printed")
         if users_exist():
@@ -144,8 +146,7 @@ def announce_setup_link(app):
             return None
         token = new_setup_token()
     link = "%s/setup?token=%s" % (base.rstrip("/"), token)
-    print("No dashboard user yet. Create the first admin here (the link works once): %s" % link,
-          flush=True)
+    print("No dashboard user yet. Create the first admin here (the link works once): %s" % link, flush=True)
     return link
 
 

@@ -1,4 +1,5 @@
 """The ``tracker`` command: serve, web, worker, user, token, db, geoip."""
+
 import argparse
 import logging
 import os
@@ -15,21 +16,30 @@ def _app():
 def cmd_db_upgrade(args):
     """Create or upgrade the schema."""
     from .migrations import upgrade
+
     app = _app()
     before, after = upgrade()
-    print("schema: %s → version %d (%s)" % ("new" if before is None else "version %d" % before,
-                                             after, app.config["TRACKER_DATABASE_URL"].split("@")[-1]))
+    print(
+        "schema: %s → version %d (%s)"
+        % (
+            "new" if before is None else "version %d" % before,
+            after,
+            app.config["TRACKER_DATABASE_URL"].split("@")[-1],
+        )
+    )
 
 
 def cmd_user_create(args):
     """Create a dashboard user; asks for the password when not given."""
     from .accounts import create_user
     from .migrations import upgrade
+
     _app()
     upgrade()
     password = args.password
     if password is None:
         import getpass
+
         password = getpass.getpass("password for %s: " % args.name)
     with db.connection_context():
         try:
@@ -45,6 +55,7 @@ def cmd_token_create(args):
     """Create an API token and print it once."""
     from .accounts import create_api_token
     from .migrations import upgrade
+
     _app()
     upgrade()
     with db.connection_context():
@@ -54,11 +65,14 @@ def cmd_token_create(args):
 def cmd_geoip_update(args):
     """Download GeoLite2 City and ASN with MAXMIND_ACCOUNT_ID / MAXMIND_LICENSE_KEY."""
     from .enrichment.geoip_download import GeoIPDownloadError, download_databases
+
     app = _app()
     account, key = os.environ.get("MAXMIND_ACCOUNT_ID"), os.environ.get("MAXMIND_LICENSE_KEY")
     if not account or not key:
-        print("error: set MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY (a free GeoLite2 account "
-              "at maxmind.com)", file=sys.stderr)
+        print(
+            "error: set MAXMIND_ACCOUNT_ID and MAXMIND_LICENSE_KEY (a free GeoLite2 account at maxmind.com)",
+            file=sys.stderr,
+        )
         return 2
     kwargs = {}
     if os.environ.get("MAXMIND_DOWNLOAD_URL"):
@@ -76,7 +90,9 @@ def cmd_geoip_update(args):
 def cmd_geoip_lookup(args):
     """Print what the GeoIP databases say about an IP."""
     import json
+
     from .enrichment.geoip import GeoIP
+
     app = _app()
     geoip = GeoIP(app.config["TRACKER_GEOIP_DIR"])
     print(json.dumps(geoip.lookup(args.ip), indent=2))
@@ -87,16 +103,19 @@ def cmd_geoip_lookup(args):
 
 def cmd_serve(args):
     from .server import serve
+
     return serve(args, web=True, worker=True)
 
 
 def cmd_web(args):
     from .server import serve
+
     return serve(args, web=True, worker=False)
 
 
 def cmd_worker(args):
     from .server import serve
+
     return serve(args, web=False, worker=True)
 
 
@@ -104,8 +123,10 @@ def build_parser():
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(prog="tracker", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, func, help_text in (("serve", cmd_serve, "web server and delivery worker on one machine"),
-                                  ("web", cmd_web, "the web server only (gunicorn)")):
+    for name, func, help_text in (
+        ("serve", cmd_serve, "web server and delivery worker on one machine"),
+        ("web", cmd_web, "the web server only (gunicorn)"),
+    ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=8000)

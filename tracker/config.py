@@ -1,4 +1,5 @@
 """Configuration: defaults, then ``instance/config.py``, then ``TRACKER_*`` environment variables."""
+
 import os
 import secrets
 from decimal import Decimal
@@ -60,11 +61,10 @@ def load_config(app, test_config=None):
         app.config[name] = cast(app.config[name])
     app.config["TRACKER_RETRY_DELAYS"] = parse_retry_delays(app.config["TRACKER_RETRY_DELAYS"])
     check_delivery_settings(app.config)
-    app.config["TRACKER_DATABASE_URL"] = (
-        app.config["TRACKER_DATABASE_URL"]
-        or "sqlite:///" + os.path.join(app.instance_path, "tracker.db"))
-    app.config["TRACKER_GEOIP_DIR"] = (
-        app.config["TRACKER_GEOIP_DIR"] or os.path.join(PROJECT_ROOT, "geoip"))
+    app.config["TRACKER_DATABASE_URL"] = app.config["TRACKER_DATABASE_URL"] or "sqlite:///" + os.path.join(
+        app.instance_path, "tracker.db"
+    )
+    app.config["TRACKER_GEOIP_DIR"] = app.config["TRACKER_GEOIP_DIR"] or os.path.join(PROJECT_ROOT, "geoip")
     app.config["SECRET_KEY"] = app.config["TRACKER_SECRET_KEY"] or instance_secret_key(app.instance_path)
 
 
@@ -82,8 +82,10 @@ def check_delivery_settings(config):
     """A lease must outlast a send, or a slow send could be claimed and sent twice."""
     send_time = config["TRACKER_DELIVERY_CONNECT_TIMEOUT"] + config["TRACKER_DELIVERY_READ_TIMEOUT"]
     if config["TRACKER_DELIVERY_LEASE"] <= send_time:
-        raise ValueError("TRACKER_DELIVERY_LEASE (%s s) must be longer than the connect and read "
-                         "timeouts together (%s s)" % (config["TRACKER_DELIVERY_LEASE"], send_time))
+        raise ValueError(
+            "TRACKER_DELIVERY_LEASE (%s s) must be longer than the connect and read "
+            "timeouts together (%s s)" % (config["TRACKER_DELIVERY_LEASE"], send_time)
+        )
     if config["TRACKER_DELIVERY_CONCURRENCY"] < 1 or config["TRACKER_DELIVERY_PER_HOST"] < 1:
         raise ValueError("TRACKER_DELIVERY_CONCURRENCY and TRACKER_DELIVERY_PER_HOST must be at least 1")
 

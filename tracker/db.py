@@ -1,4 +1,5 @@
 """Database setup: one ``DatabaseProxy`` bound to SQLite or PostgreSQL from a URL."""
+
 import logging
 import os
 import sqlite3
@@ -29,7 +30,7 @@ def make_database(url):
     """Build (not connect) the peewee database for ``sqlite:///…`` or ``postgresql://…``."""
     scheme = urlparse(url).scheme
     if scheme == "sqlite":
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         # IMMEDIATE: a write transaction takes the write lock at BEGIN, so it waits

@@ -1,5 +1,6 @@
 """Flows, their postbacks and traffic sources: validation of what users send (by the API or
 the dashboard), and saving. Saving anything a click reads makes the flow caches forget it."""
+
 import secrets
 import string
 from urllib.parse import urlparse
@@ -7,7 +8,17 @@ from urllib.parse import urlparse
 from .clickin.flow_cache import forget_flows
 from .db import db
 from .errors import ValidationError
-from .models import PAYOUT_TYPES, STATUSES, TRIGGERS, VAR_NAMES, Flow, FlowEvent, Postback, TrafficSource, utcnow
+from .models import (
+    PAYOUT_TYPES,
+    STATUSES,
+    TRIGGERS,
+    VAR_NAMES,
+    Flow,
+    FlowEvent,
+    Postback,
+    TrafficSource,
+    utcnow,
+)
 from .money import parse_money
 from .postbacks import templates
 
@@ -77,8 +88,13 @@ def clean_events(value):
         if name in seen:
             raise ValidationError("event %r is listed twice" % name)
         seen.add(name)
-        events.append({"name": name, "conversion": _bool(item, "conversion", True),
-                       "allow_duplicates": _bool(item, "allow_duplicates", False)})
+        events.append(
+            {
+                "name": name,
+                "conversion": _bool(item, "conversion", True),
+                "allow_duplicates": _bool(item, "allow_duplicates", False),
+            }
+        )
     return events
 
 
@@ -94,10 +110,15 @@ def clean_postback(item):
         raise ValidationError("payout_type must be one of %s" % ", ".join(PAYOUT_TYPES))
     url = _url(item, "url", required=True)
     _check_template(url, "postback url")
-    return {"trigger": trigger, "url": url, "name": _text(item, "name", limit=200),
-            "events": _string_list(item, "events"),
-            "statuses": _string_list(item, "statuses", STATUSES),
-            "payout_type": payout_type, "enabled": _bool(item, "enabled", True)}
+    return {
+        "trigger": trigger,
+        "url": url,
+        "name": _text(item, "name", limit=200),
+        "events": _string_list(item, "events"),
+        "statuses": _string_list(item, "statuses", STATUSES),
+        "payout_type": payout_type,
+        "enabled": _bool(item, "enabled", True),
+    }
 
 
 def _check_template(url, name):
@@ -118,8 +139,18 @@ def clean_flow(data, partial=False):
     """Validate a flow body (all of it, or only the given fields when ``partial``)."""
     if not isinstance(data, dict):
         raise ValidationError("the body must be a JSON object", 400)
-    unknown = set(data) - {"name", "offer_url", "payout", "currency", "attribution_days",
-                           "fallback_url", "traffic_source_id", "events", "postbacks", "paused"}
+    unknown = set(data) - {
+        "name",
+        "offer_url",
+        "payout",
+        "currency",
+        "attribution_days",
+        "fallback_url",
+        "traffic_source_id",
+        "events",
+        "postbacks",
+        "paused",
+    }
     if unknown:
         raise ValidationError("unknown field %r" % sorted(unknown)[0])
     out = {}
@@ -136,7 +167,9 @@ def clean_flow(data, partial=False):
         out["currency"] = currency
     if "attribution_days" in data:
         days = data["attribution_days"]
-        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650):
+        if days is not None and (
+            isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650
+        ):
             raise ValidationError("attribution_days must be a whole number of days from 1 to 3650")
         out["attribution_days"] = days
     if "fallback_url" in data:
@@ -203,7 +236,8 @@ def clean_source(data, partial=False):
     if "vars" in data:
         mapping = data["vars"] or {}
         if not isinstance(mapping, dict) or not all(
-                k in VAR_NAMES and isinstance(v, str) and v.strip() for k, v in mapping.items()):
+            k in VAR_NAMES and isinstance(v, str) and v.strip() for k, v in mapping.items()
+        ):
             raise ValidationError('vars maps var1…var10 to parameter names, like {"var1": "zoneid"}')
         out["vars"] = {k: v.strip() for k, v in mapping.items()}
     if "postback_url" in data:

@@ -1,4 +1,5 @@
 """``GET /healthz``: 200 when the database answers."""
+
 from flask import Blueprint, jsonify
 
 from .db import db

@@ -1,6 +1,7 @@
 """The log queries, one base query per log (clicks, conversions, inbound requests,
 deliveries), shared by the API's lists and the dashboard's log pages, so both doors filter
 alike. Each returns an unordered peewee query; the caller pages it with ``db.keyset_page``."""
+
 from .errors import ValidationError
 from .models import DELIVERY_STATUSES, STATUSES, Click, Conversion, Delivery, InboundRequest
 

@@ -1,10 +1,29 @@
 """Secrets in URLs and bodies (access tokens, keys) masked for screens and logs."""
+
 import re
 
 MASK = "***"
-SECRET_NAMES = {"access_token", "token", "key", "api_key", "apikey", "secret", "password", "passwd",
-                "pwd", "client_secret", "auth", "authorization", "signature", "sig", "private_key",
-                "x-api-key", "cookie", "pass", "license_key"}
+SECRET_NAMES = {
+    "access_token",
+    "token",
+    "key",
+    "api_key",
+    "apikey",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "client_secret",
+    "auth",
+    "authorization",
+    "signature",
+    "sig",
+    "private_key",
+    "x-api-key",
+    "cookie",
+    "pass",
+    "license_key",
+}
 SECRET_SUFFIXES = ("_token", "-token", "_key", "-key", "_secret", "-secret", "_password", "apikey")
 
 # name=value in a query string or form body (the value runs to the next & or #)

@@ -4,6 +4,7 @@ A new database gets every table as the models define them now and is stamped wit
 latest version. An existing one runs, in order, each step above its stamped version, so
 an upgrade keeps the data. A step is ``(version, function(migrator))``; append new ones.
 """
+
 import logging
 
 from peewee import IntegerField, Model

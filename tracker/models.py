@@ -1,8 +1,19 @@
 """The peewee models: flows and sources, clicks, conversions, deliveries, users."""
+
 import datetime
 import json
-from peewee import (BigIntegerField, BooleanField, CharField, DateTimeField,
-                    FloatField, ForeignKeyField, IntegerField, Model, TextField)
+
+from peewee import (
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
 
 from .db import db
 from .money import MoneyField
@@ -74,6 +85,7 @@ class Flow(BaseModel):
 
 class FlowEvent(BaseModel):
     """An event a flow accepts; ``conversion`` events need a payout, ``allow_duplicates`` may repeat."""
+
     flow = ForeignKeyField(Flow, backref="events", on_delete="CASCADE")
     name = CharField(max_length=100)
     conversion = BooleanField(default=True)
@@ -85,6 +97,7 @@ class FlowEvent(BaseModel):
 
 class Postback(BaseModel):
     """An outgoing postback template on a flow (or a traffic source's own)."""
+
     flow = ForeignKeyField(Flow, null=True, backref="postbacks", on_delete="CASCADE")
     traffic_source = ForeignKeyField(TrafficSource, null=True, backref="postbacks", on_delete="CASCADE")
     name = CharField(max_length=200, default="")
@@ -164,6 +177,7 @@ class Click(BaseModel):
 
 class OrphanVisit(BaseModel):
     """A hit on /r/<key> that matched no active flow."""
+
     created_at = DateTimeField(default=utcnow, index=True)
     key = CharField(max_length=255)
     reason = CharField(max_length=50)  # unknown | paused
@@ -198,6 +212,7 @@ class Conversion(BaseModel):
 
 class ConversionChange(BaseModel):
     """The history of a conversion: its creation and every status or payout change."""
+
     conversion = ForeignKeyField(Conversion, backref="changes", on_delete="CASCADE")
     at = DateTimeField(default=utcnow)
     status = CharField(max_length=10)
@@ -207,6 +222,7 @@ class ConversionChange(BaseModel):
 
 class InboundRequest(BaseModel):
     """Every request to /postback or /api/v1/events, accepted or not, with the reason."""
+
     at = DateTimeField(default=utcnow)
     endpoint = CharField(max_length=20)  # postback | events
     ip = CharField(max_length=45, default="")
@@ -226,12 +242,14 @@ class InboundRequest(BaseModel):
 
 class RequestLock(BaseModel):
     """A short-lived claim on an idempotency key while its request is in flight."""
+
     key = CharField(max_length=255, primary_key=True)
     expires_at = DateTimeField()
 
 
 class Delivery(BaseModel):
     """One outgoing request, rendered once at enqueue; the worker's queue row."""
+
     flow_id = IntegerField(null=True)
     click_id = CharField(max_length=32, null=True)
     conversion_id = BigIntegerField(null=True)
@@ -283,10 +301,25 @@ class ApiToken(BaseModel):
 
 class Setting(BaseModel):
     """Small key/value facts the app keeps: the one-time setup token, and so on."""
+
     key = CharField(max_length=100, primary_key=True)
     value = TextField()
 
 
-ALL_MODELS = [TrafficSource, Flow, FlowEvent, Postback, Click, OrphanVisit, Conversion,
-              ConversionChange, InboundRequest, RequestLock, Delivery, DeliveryAttempt,
-              User, ApiToken, Setting]
+ALL_MODELS = [
+    TrafficSource,
+    Flow,
+    FlowEvent,
+    Postback,
+    Click,
+    OrphanVisit,
+    Conversion,
+    ConversionChange,
+    InboundRequest,
+    RequestLock,
+    Delivery,
+    DeliveryAttempt,
+    User,
+    ApiToken,
+    Setting,
+]

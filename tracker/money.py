@@ -1,5 +1,6 @@
 """Money as decimals, never floats: parsed, rounded to six places, stored as integer
 millionths (exact on every engine, and exact when summed in SQL), shown as text."""
+
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from peewee import BigIntegerField
@@ -37,7 +38,7 @@ def parse_money(value, name="payout"):
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ValidationError("%s must be a number" % name)
+        raise ValidationError("%s must be a number" % name) from None
     if not amount.is_finite() or abs(amount) >= Decimal(10) ** 12:
         raise ValidationError("%s must be a finite number below 10^12" % name)
     return to_money(amount)

@@ -1,8 +1,10 @@
 """``tracker serve|web|worker``: start the processes and stop them cleanly together.
 
-``serve`` supervises gunicorn (``wsgi:app``) and one delivery worker process. SIGTERM or Ctrl-C is passed on to every child, which finish in-flight
-work; if one child dies, the others are stopped too.
+``serve`` supervises gunicorn (``wsgi:app``) and one delivery worker process. SIGTERM or
+Ctrl-C is passed on to every child, which finish in-flight work; if one child dies, the
+others are stopped too.
 """
+
 import logging
 import os
 import signal
@@ -15,15 +17,38 @@ from .config import PROJECT_ROOT
 logger = logging.getLogger(__name__)
 
 # Clicks carry long query strings: gunicorn's default 4 KB request line would answer 414.
-GUNICORN_OPTIONS = ["--worker-class", "sync", "--limit-request-line", "0",
-                    "--limit-request-field_size", "32768", "--graceful-timeout", "20",
-                    "--timeout", "30", "--keep-alive", "5", "--worker-tmp-dir", "/dev/shm"]
+GUNICORN_OPTIONS = [
+    "--worker-class",
+    "sync",
+    "--limit-request-line",
+    "0",
+    "--limit-request-field_size",
+    "32768",
+    "--graceful-timeout",
+    "20",
+    "--timeout",
+    "30",
+    "--keep-alive",
+    "5",
+    "--worker-tmp-dir",
+    "/dev/shm",
+]
 
 
 def gunicorn_command(host, port, workers):
     """The gunicorn command line that serves ``wsgi:app``."""
-    command = [sys.executable, "-m", "gunicorn", "--bind", "%s:%d" % (host, port),
-               "--workers", str(workers), "--pythonpath", PROJECT_ROOT, *GUNICORN_OPTIONS]
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        "%s:%d" % (host, port),
+        "--workers",
+        str(workers),
+        "--pythonpath",
+        PROJECT_ROOT,
+        *GUNICORN_OPTIONS,
+    ]
     if not os.path.isdir("/dev/shm"):
         command = command[:-2]
     return command + ["wsgi:app"]
@@ -41,6 +66,7 @@ def prepare(url=None):
     find it in ``app.config["TRACKER_SERVE_URL"]``."""
     from . import create_app
     from .migrations import upgrade
+
     app = create_app()
     app.config["TRACKER_SERVE_URL"] = url
     upgrade()
@@ -91,6 +117,7 @@ def serve(args, web=True, worker=True):
     app = prepare("http://%s:%d" % (args.host, args.port) if web else None)
     if worker and not web:
         from .delivery.worker import run_worker
+
         return run_worker(app)
     commands = [gunicorn_command(args.host, args.port, args.workers)]
     print("tracker listening on http://%s:%d" % (args.host, args.port), flush=True)

@@ -4,6 +4,7 @@ click, its flow and (for postbacks) a conversion.
 One place knows the names. The offer URL (``offer_url``, ``fill_url``) and the outgoing
 postback templates both resolve tokens through ``resolve``.
 """
+
 import datetime
 import functools
 import hashlib
@@ -18,12 +19,14 @@ from .money import money_text
 # {name} or <name>, with optional filters: {phone|digits|sha256}
 TOKEN_RE = re.compile(
     r"\{(?P<a>[A-Za-z_][\w.:\-]*)(?P<fa>(?:\|[A-Za-z0-9]+)*)\}"
-    r"|<(?P<b>[A-Za-z_][\w.:\-]*)(?P<fb>(?:\|[A-Za-z0-9]+)*)>")
+    r"|<(?P<b>[A-Za-z_][\w.:\-]*)(?P<fb>(?:\|[A-Za-z0-9]+)*)>"
+)
 
 
 @dataclass
 class TokenContext:
     """What a token can be read from. Any part may be missing (a preview, a click postback)."""
+
     click: object = None
     flow: object = None
     conversion: object = None
@@ -81,6 +84,7 @@ def _referrer_domain(ctx):
 
 def _lead(*names):
     """Read lead data from the conversion (any of ``names``), else the click's parameters."""
+
     def read(ctx):
         data = ctx.conversion.data if ctx.conversion is not None else {}
         for name in names:
@@ -91,6 +95,7 @@ def _lead(*names):
             if params.get(name) not in (None, ""):
                 return params[name]
         return None
+
     return read
 
 
@@ -98,8 +103,12 @@ def _device(ctx):
     return _click("device_type")(ctx)
 
 
-register("click_id", ["click.id", "clickid", "click", "subid", "sessionid", "id"], _click("click_id"),
-         "our click id")
+register(
+    "click_id",
+    ["click.id", "clickid", "click", "subid", "sessionid", "id"],
+    _click("click_id"),
+    "our click id",
+)
 register("externalid", ["external_id"], _click("external_id"), "the traffic source's click id")
 for _i, _name in enumerate(VAR_NAMES, 1):
     register(_name, [], _click(_name), "custom variable %d from the click" % _i)
@@ -108,13 +117,20 @@ for _i, _name in enumerate(SUB_NAMES, 1):
 for _name in UTM_NAMES:
     register(_name, [], _click(_name), "%s from the click" % _name)
 register("flow.id", ["campaign.id", "campaignid", "campaign_id"], _flow_id, "the flow's id")
-register("flow.name", ["campaign.name"], lambda ctx: ctx.flow.name if ctx.flow is not None else None,
-         "the flow's name")
+register(
+    "flow.name",
+    ["campaign.name"],
+    lambda ctx: ctx.flow.name if ctx.flow is not None else None,
+    "the flow's name",
+)
 register("offer.id", [], _flow_id, "the offer's id (the flow's id)")
 register("lander.id", [], lambda ctx: "", "the lander's id (empty: flows redirect straight to offers)")
-register("trafficsource.id", ["traffic_source.id"],
-         lambda ctx: ctx.flow.traffic_source_id if ctx.flow is not None else None,
-         "the traffic source's id")
+register(
+    "trafficsource.id",
+    ["traffic_source.id"],
+    lambda ctx: ctx.flow.traffic_source_id if ctx.flow is not None else None,
+    "the traffic source's id",
+)
 register("ip", ["ipaddress"], _click("ip"), "the visitor's IP address")
 register("ua", ["useragent", "user_agent"], _click("user_agent"), "the visitor's user agent")
 register("referrer", ["refererUrl", "referer"], _click("referrer"), "the referring page")
@@ -137,26 +153,61 @@ register("browserversion", ["browser_version"], _click("browser_version"), "brow
 register("device", ["device_type"], _device, "device type: desktop, mobile, tablet, bot, other")
 register("brand", [], _click("brand"), "device brand")
 register("model", [], _click("model"), "device model")
-register("cost", ["conversion.cost", "campaign.cpa"], _click("cost"),
-         "the click's cost ({campaign.cpa} is deprecated)")
-register("now", ["timestamp", "event_time"], lambda ctx: _unix(ctx.now), "the time of the event, unix seconds")
+register(
+    "cost",
+    ["conversion.cost", "campaign.cpa"],
+    _click("cost"),
+    "the click's cost ({campaign.cpa} is deprecated)",
+)
+register(
+    "now", ["timestamp", "event_time"], lambda ctx: _unix(ctx.now), "the time of the event, unix seconds"
+)
 register("click_time", [], lambda ctx: _unix(_click("created_at")(ctx)), "the click's time, unix seconds")
-register("conversion_time", ["conversion.time"], lambda ctx: _unix(_conv("created_at")(ctx)),
-         "the conversion's time, unix seconds", CONVERSION_TRIGGERS)
+register(
+    "conversion_time",
+    ["conversion.time"],
+    lambda ctx: _unix(_conv("created_at")(ctx)),
+    "the conversion's time, unix seconds",
+    CONVERSION_TRIGGERS,
+)
 register("event", ["goal"], _conv("event"), "the conversion's event", CONVERSION_TRIGGERS)
-register("payout", ["publisherrevenue", "revenue", "cash", "conversion.payout"], _conv("payout"),
-         "the conversion's payout", CONVERSION_TRIGGERS)
-register("currency", [], lambda ctx: (ctx.conversion.currency if ctx.conversion is not None
-                                      else ctx.flow.currency if ctx.flow is not None else None),
-         "ISO 4217 currency")
+register(
+    "payout",
+    ["publisherrevenue", "revenue", "cash", "conversion.payout"],
+    _conv("payout"),
+    "the conversion's payout",
+    CONVERSION_TRIGGERS,
+)
+register(
+    "currency",
+    [],
+    lambda ctx: (
+        ctx.conversion.currency
+        if ctx.conversion is not None
+        else ctx.flow.currency
+        if ctx.flow is not None
+        else None
+    ),
+    "ISO 4217 currency",
+)
 register("status", ["stage"], _conv("status"), "approved, pending or declined", CONVERSION_TRIGGERS)
-register("txid", ["transaction.id", "transaction_id", "externalidentifier"], _conv("txid"),
-         "the advertiser's transaction id", CONVERSION_TRIGGERS)
+register(
+    "txid",
+    ["transaction.id", "transaction_id", "externalidentifier"],
+    _conv("txid"),
+    "the advertiser's transaction id",
+    CONVERSION_TRIGGERS,
+)
 register("conversion.id", ["conversion_id"], _conv("id"), "our conversion id", CONVERSION_TRIGGERS)
 for _name in ("email", "phone", "first_name", "last_name", "gender", "dob"):
     register(_name, [], _lead(_name), "lead data: %s" % _name.replace("_", " "), CONVERSION_TRIGGERS)
-register("advertisername", ["advertiser"], _lead("advertisername", "advertiser"), "the advertiser's name",
-         CONVERSION_TRIGGERS)
+register(
+    "advertisername",
+    ["advertiser"],
+    _lead("advertisername", "advertiser"),
+    "the advertiser's name",
+    CONVERSION_TRIGGERS,
+)
 register("pixelCode", ["pixel_code"], _lead("pixelCode", "pixel_code"), "the TikTok pixel code")
 
 FAMILIES = {
@@ -218,7 +269,7 @@ def resolve(name, ctx):
         return token.read(ctx)
     for prefix in FAMILIES:
         if lowered.startswith(prefix) and len(lowered) > len(prefix):
-            return _family(prefix, name[len(prefix):], ctx)
+            return _family(prefix, name[len(prefix) :], ctx)
     value = _lookup(ctx.click.params if ctx.click is not None else {}, name)
     if value is None and ctx.conversion is not None:
         value = _lookup(ctx.conversion.data, name)
@@ -288,7 +339,7 @@ def url_parts(template):
             token = (name, tuple(parse_filters(spec)))
         except ValueError:
             continue
-        parts += [template[last:match.start()], token]
+        parts += [template[last : match.start()], token]
         last = match.end()
     parts.append(template[last:])
     return tuple(parts)

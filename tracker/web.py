@@ -1,6 +1,7 @@
 """What every door reads from a request the same way: the client's IP behind trusted
 proxies, a JSON body, whole-number and yes/no query arguments, the public URL, and the
 session that costs nothing on requests without its cookie."""
+
 import ipaddress
 
 from flask import current_app, request
@@ -30,8 +31,11 @@ def client_ip(remote_addr, forwarded_for, trusted_proxies):
 
 def request_ip():
     """The current request's client IP (``TRACKER_TRUSTED_PROXIES`` hops trusted)."""
-    return client_ip(request.remote_addr, request.headers.get("X-Forwarded-For", ""),
-                     current_app.config["TRACKER_TRUSTED_PROXIES"])
+    return client_ip(
+        request.remote_addr,
+        request.headers.get("X-Forwarded-For", ""),
+        current_app.config["TRACKER_TRUSTED_PROXIES"],
+    )
 
 
 def json_body():
@@ -52,7 +56,7 @@ def int_arg(name, default=None, minimum=1, maximum=MAX_ID):
     try:
         number = int(value)
     except ValueError:
-        raise ValidationError("%s must be a whole number" % name, 400)
+        raise ValidationError("%s must be a whole number" % name, 400) from None
     if number < minimum or number > maximum:
         raise ValidationError("%s must be between %s and %s" % (name, minimum, maximum), 400)
     return number

@@ -1,12 +1,14 @@
 """``GET /api/v1/conversions`` and ``GET /api/v1/postbacks`` (the inbound log): fields, filters, pages."""
+
 from conversion_helpers import click_on
 
 
 def test_conversion_fields(client, api, make_flow):
     flow = make_flow(offer_url="https://o.example/?cid={clickid}", payout="2", currency="EUR")
     click_id = click_on(client, flow)
-    answer = client.get("/postback?click_id=%s&goal=sale&sum=-1.5&tid=T1&stage=hold&email=a%%40b.example"
-                        % click_id).get_json()
+    answer = client.get(
+        "/postback?click_id=%s&goal=sale&sum=-1.5&tid=T1&stage=hold&email=a%%40b.example" % click_id
+    ).get_json()
     status, page = api.get("/api/v1/conversions?click_id=" + click_id)
     assert status == 200 and page["next"] is None
     (item,) = page["items"]
@@ -14,10 +16,20 @@ def test_conversion_fields(client, api, make_flow):
     assert created.endswith("Z") and item["updated_at"] == created
     (change,) = item["history"]
     assert item == {
-        "id": answer["conversion_id"], "click_id": click_id, "flow_id": flow["id"], "event": "sale",
-        "payout": "-1.50", "currency": "EUR", "status": "pending", "txid": "T1",
-        "data": {"email": "a@b.example"}, "created_at": created, "updated_at": created,
-        "history": [{"at": created, "status": "pending", "payout": "-1.50", "inbound_id": change["inbound_id"]}],
+        "id": answer["conversion_id"],
+        "click_id": click_id,
+        "flow_id": flow["id"],
+        "event": "sale",
+        "payout": "-1.50",
+        "currency": "EUR",
+        "status": "pending",
+        "txid": "T1",
+        "data": {"email": "a@b.example"},
+        "created_at": created,
+        "updated_at": created,
+        "history": [
+            {"at": created, "status": "pending", "payout": "-1.50", "inbound_id": change["inbound_id"]}
+        ],
     }
     assert api.get("/api/v1/conversions/%d" % item["id"]) == (200, item)
     assert api.get("/api/v1/conversions/999") == (404, {"error": "conversion 999 not found"})
@@ -47,21 +59,66 @@ def test_inbound_log_fields_and_filters(client, api, make_flow):
     client.get("/postback?click_id={clickid}")
     status, page = api.get("/api/v1/postbacks")
     assert status == 200
-    assert [(e["http_status"], e["accepted"]) for e in page["items"]] == [(400, False), (400, False), (200, True)]
+    assert [(e["http_status"], e["accepted"]) for e in page["items"]] == [
+        (400, False),
+        (400, False),
+        (200, True),
+    ]
     newest, refused, accepted = page["items"]
-    assert set(accepted) >= {"id", "at", "ip", "method", "params", "http_status", "accepted", "reason",
-                             "conversion_id"}
-    assert {k: accepted[k] for k in ("ip", "method", "params", "http_status", "accepted", "reason",
-                                     "conversion_id", "endpoint", "flow_id", "click_id")} == {
-        "ip": "127.0.0.1", "method": "GET", "params": {"click_id": click_id, "payout": "4"},
-        "http_status": 200, "accepted": True, "reason": "recorded", "conversion_id": ok["conversion_id"],
-        "endpoint": "postback", "flow_id": flow["id"], "click_id": click_id}
-    assert (refused["method"], refused["reason"], refused["flow_id"]) == ("POST", "payout 'abc' is not a number", None)
-    assert [e["id"] for e in api.get("/api/v1/postbacks?accepted=false")[1]["items"]] == [newest["id"], refused["id"]]
+    assert set(accepted) >= {
+        "id",
+        "at",
+        "ip",
+        "method",
+        "params",
+        "http_status",
+        "accepted",
+        "reason",
+        "conversion_id",
+    }
+    assert {
+        k: accepted[k]
+        for k in (
+            "ip",
+            "method",
+            "params",
+            "http_status",
+            "accepted",
+            "reason",
+            "conversion_id",
+            "endpoint",
+            "flow_id",
+            "click_id",
+        )
+    } == {
+        "ip": "127.0.0.1",
+        "method": "GET",
+        "params": {"click_id": click_id, "payout": "4"},
+        "http_status": 200,
+        "accepted": True,
+        "reason": "recorded",
+        "conversion_id": ok["conversion_id"],
+        "endpoint": "postback",
+        "flow_id": flow["id"],
+        "click_id": click_id,
+    }
+    assert (refused["method"], refused["reason"], refused["flow_id"]) == (
+        "POST",
+        "payout 'abc' is not a number",
+        None,
+    )
+    assert [e["id"] for e in api.get("/api/v1/postbacks?accepted=false")[1]["items"]] == [
+        newest["id"],
+        refused["id"],
+    ]
     assert [e["id"] for e in api.get("/api/v1/postbacks?accepted=true")[1]["items"]] == [accepted["id"]]
-    assert [e["id"] for e in api.get("/api/v1/postbacks?flow_id=%d" % flow["id"])[1]["items"]] == [accepted["id"]]
+    assert [e["id"] for e in api.get("/api/v1/postbacks?flow_id=%d" % flow["id"])[1]["items"]] == [
+        accepted["id"]
+    ]
     assert [e["id"] for e in api.get("/api/v1/postbacks?click_id=" + click_id)[1]["items"]] == [
-        refused["id"], accepted["id"]]
+        refused["id"],
+        accepted["id"],
+    ]
     assert api.get("/api/v1/postbacks/%d" % refused["id"]) == (200, refused)
     assert api.get("/api/v1/postbacks?accepted=maybe")[0] == 400
 

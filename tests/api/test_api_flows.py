@@ -1,4 +1,5 @@
 """Management API: auth, flows, traffic sources, clicks; bad input gets a JSON 4xx."""
+
 import pytest
 
 from tracker.accounts import create_api_token
@@ -22,16 +23,25 @@ def test_a_created_token_works_and_only_its_hash_is_stored(client, app):
 
 
 def test_create_flow_returns_id_key_and_link(api):
-    status, flow = api.post("/api/v1/flows", json={
-        "name": "Spring", "offer_url": "https://offer.example/?c={clickid}", "payout": "12.50",
-        "events": [{"name": "lead", "conversion": True}, {"name": "deposit", "allow_duplicates": True}],
-        "postbacks": [{"trigger": "conversion", "url": "https://ts.example/pb?c={externalid}",
-                       "events": ["lead"]}]})
+    status, flow = api.post(
+        "/api/v1/flows",
+        json={
+            "name": "Spring",
+            "offer_url": "https://offer.example/?c={clickid}",
+            "payout": "12.50",
+            "events": [{"name": "lead", "conversion": True}, {"name": "deposit", "allow_duplicates": True}],
+            "postbacks": [
+                {"trigger": "conversion", "url": "https://ts.example/pb?c={externalid}", "events": ["lead"]}
+            ],
+        },
+    )
     assert status == 201
     assert flow["link"] == "http://localhost/r/" + flow["key"]
     assert flow["payout"] == "12.50" and flow["currency"] == "USD"
-    assert flow["events"] == [{"name": "lead", "conversion": True, "allow_duplicates": False},
-                              {"name": "deposit", "conversion": True, "allow_duplicates": True}]
+    assert flow["events"] == [
+        {"name": "lead", "conversion": True, "allow_duplicates": False},
+        {"name": "deposit", "conversion": True, "allow_duplicates": True},
+    ]
     assert flow["postbacks"][0]["url"] == "https://ts.example/pb?c={externalid}"
     assert api.get("/api/v1/flows/%d" % flow["id"]) == (200, flow)
 
@@ -52,21 +62,34 @@ def test_list_patch_delete_flow(api, make_flow):
     assert [f["name"] for f in api.get("/api/v1/flows")[1]["items"]] == ["b"]
 
 
-@pytest.mark.parametrize("body, status, fragment", [
-    ({}, 422, "name is required"),
-    ({"name": "x"}, 422, "offer_url is required"),
-    ({"name": "x", "offer_url": "javascript:alert(1)"}, 422, "http:// or https://"),
-    ({"name": "x", "offer_url": "https://o.example/", "payout": "abc"}, 422, "must be a number"),
-    ({"name": "x", "offer_url": "https://o.example/", "payout": "NaN"}, 422, "finite"),
-    ({"name": "x", "offer_url": "https://o.example/", "attribution_days": 0}, 422, "attribution_days"),
-    ({"name": "x", "offer_url": "https://o.example/", "traffic_source_id": 999}, 422, "does not exist"),
-    ({"name": "x", "offer_url": "https://o.example/", "postbacks": [{"trigger": "nope", "url": "https://a/"}]},
-     422, "trigger must be one of"),
-    ({"name": "x", "offer_url": "https://o.example/", "events": [{"name": "a"}, {"name": "a"}]},
-     422, "listed twice"),
-    ({"name": "x", "offer_url": "https://o.example/", "colour": "red"}, 422, "unknown field"),
-    ([1, 2], 400, "JSON object"),
-])
+@pytest.mark.parametrize(
+    "body, status, fragment",
+    [
+        ({}, 422, "name is required"),
+        ({"name": "x"}, 422, "offer_url is required"),
+        ({"name": "x", "offer_url": "javascript:alert(1)"}, 422, "http:// or https://"),
+        ({"name": "x", "offer_url": "https://o.example/", "payout": "abc"}, 422, "must be a number"),
+        ({"name": "x", "offer_url": "https://o.example/", "payout": "NaN"}, 422, "finite"),
+        ({"name": "x", "offer_url": "https://o.example/", "attribution_days": 0}, 422, "attribution_days"),
+        ({"name": "x", "offer_url": "https://o.example/", "traffic_source_id": 999}, 422, "does not exist"),
+        (
+            {
+                "name": "x",
+                "offer_url": "https://o.example/",
+                "postbacks": [{"trigger": "nope", "url": "https://a/"}],
+            },
+            422,
+            "trigger must be one of",
+        ),
+        (
+            {"name": "x", "offer_url": "https://o.example/", "events": [{"name": "a"}, {"name": "a"}]},
+            422,
+            "listed twice",
+        ),
+        ({"name": "x", "offer_url": "https://o.example/", "colour": "red"}, 422, "unknown field"),
+        ([1, 2], 400, "JSON object"),
+    ],
+)
 def test_bad_flow_bodies_get_a_reason(api, body, status, fragment):
     code, answer = api.post("/api/v1/flows", json=body)
     assert code == status
@@ -74,9 +97,11 @@ def test_bad_flow_bodies_get_a_reason(api, body, status, fragment):
 
 
 def test_non_json_body_is_400(client):
-    response = client.post("/api/v1/flows", data=b"\xff\x00not json",
-                           headers={"Authorization": "Bearer test-api-token",
-                                    "Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/flows",
+        data=b"\xff\x00not json",
+        headers={"Authorization": "Bearer test-api-token", "Content-Type": "application/json"},
+    )
     assert response.status_code == 400
     assert "JSON" in response.get_json()["error"]
 
@@ -94,8 +119,14 @@ def test_unknown_ids_and_bad_query_values(api):
 def test_traffic_source_validation(api):
     code, answer = api.post("/api/v1/traffic-sources", json={"name": "x", "vars": {"var11": "zone"}})
     assert code == 422 and "var1" in answer["error"]
-    code, source = api.post("/api/v1/traffic-sources", json={
-        "name": "Zeropark", "click_id_param": "cid", "postback_url": "https://zp.example/pb?c={externalid}"})
+    code, source = api.post(
+        "/api/v1/traffic-sources",
+        json={
+            "name": "Zeropark",
+            "click_id_param": "cid",
+            "postback_url": "https://zp.example/pb?c={externalid}",
+        },
+    )
     assert code == 201
     code, patched = api.patch("/api/v1/traffic-sources/%d" % source["id"], json={"vars": {"var2": "target"}})
     assert (code, patched["vars"], patched["click_id_param"]) == (200, {"var2": "target"}, "cid")
@@ -113,12 +144,46 @@ def test_clicks_are_read_back_by_id_and_listed(client, api, make_flow):
     click = listing["items"][0]
     assert api.get("/api/v1/clicks/" + click["click_id"]) == (200, click)
     assert click["flow_id"] == flow["id"] and click["created_at"].endswith("Z")
-    expected = {"click_id", "flow_id", "created_at", "ip", "user_agent", "referrer", "language",
-                "country", "country_name", "region", "city", "isp", "asn", "carrier", "connection_type",
-                "device_type", "brand", "model", "os", "os_version", "browser", "browser_version",
-                "is_bot", "is_unique", "external_id", "sub1", "sub2", "sub3", "sub4", "sub5",
-                "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "cost",
-                "params", "cookies"}
+    expected = {
+        "click_id",
+        "flow_id",
+        "created_at",
+        "ip",
+        "user_agent",
+        "referrer",
+        "language",
+        "country",
+        "country_name",
+        "region",
+        "city",
+        "isp",
+        "asn",
+        "carrier",
+        "connection_type",
+        "device_type",
+        "brand",
+        "model",
+        "os",
+        "os_version",
+        "browser",
+        "browser_version",
+        "is_bot",
+        "is_unique",
+        "external_id",
+        "sub1",
+        "sub2",
+        "sub3",
+        "sub4",
+        "sub5",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "cost",
+        "params",
+        "cookies",
+    }
     assert expected <= set(click)
     page = api.get("/api/v1/clicks?limit=2")[1]
     rest = api.get("/api/v1/clicks?limit=2&cursor=" + page["next"])[1]

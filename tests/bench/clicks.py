@@ -15,9 +15,11 @@ rotates through 8 real user agents, sub1 values and client addresses.
 Printed for each app: requests/s, p50 and p99 latency, and the gunicorn workers' CPU time per
 request (less disturbed by whatever else the machine runs); then the ratio tracker/bare, the
 clicks stored against the 302s answered, non-302 responses, socket errors, and whether
-"database is locked" appears in the gunicorn log. With ``--runs N``, the median ratio. Target (2 cores): the tracker at no less
-than half the bare app's throughput, every click stored, no error, no "database is locked".
+"database is locked" appears in the gunicorn log. With ``--runs N``, the median ratio.
+Target (2 cores): the tracker at no less than half the bare app's throughput, every click
+stored, no error, no "database is locked".
 """
+
 import argparse
 import os
 import re
@@ -62,22 +64,38 @@ def free_port():
 
 def write_geoip(directory):
     """A City and an ASN database covering ``NETWORKS``, written with mmdb-writer."""
-    from mmdb_writer import MMDBWriter, MmdbU32
+    from mmdb_writer import MmdbU32, MMDBWriter
     from netaddr import IPSet
-    city = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoIP2-City",
-                      languages=["en"], description="bench City")
-    asn = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-ASN",
-                     languages=["en"], description="bench ASN")
+
+    city = MMDBWriter(
+        ip_version=6,
+        ipv4_compatible=True,
+        database_type="GeoIP2-City",
+        languages=["en"],
+        description="bench City",
+    )
+    asn = MMDBWriter(
+        ip_version=6,
+        ipv4_compatible=True,
+        database_type="GeoLite2-ASN",
+        languages=["en"],
+        description="bench ASN",
+    )
     for cidr, (iso, country, region, town, number, org) in NETWORKS.items():
-        city.insert_network(IPSet([cidr]), {
-            "country": {"iso_code": iso, "names": {"en": country}},
-            "subdivisions": [{"names": {"en": region}}],
-            "city": {"names": {"en": town}},
-            "postal": {"code": "0000"},
-            "location": {"latitude": 1.5, "longitude": 2.5, "accuracy_radius": MmdbU32(50)},
-        })
-        asn.insert_network(IPSet([cidr]), {"autonomous_system_number": MmdbU32(number),
-                                           "autonomous_system_organization": org})
+        city.insert_network(
+            IPSet([cidr]),
+            {
+                "country": {"iso_code": iso, "names": {"en": country}},
+                "subdivisions": [{"names": {"en": region}}],
+                "city": {"names": {"en": town}},
+                "postal": {"code": "0000"},
+                "location": {"latitude": 1.5, "longitude": 2.5, "accuracy_radius": MmdbU32(50)},
+            },
+        )
+        asn.insert_network(
+            IPSet([cidr]),
+            {"autonomous_system_number": MmdbU32(number), "autonomous_system_organization": org},
+        )
     city.to_db_file(os.path.join(directory, "City.mmdb"))
     asn.to_db_file(os.path.join(directory, "ASN.mmdb"))
 
@@ -92,8 +110,9 @@ class Served:
         self.url = "http://127.0.0.1:%d" % self.port
         self.log_path = log_path
         self._log = open(log_path, "w")
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def wait_ready(self, path):
         deadline = time.monotonic() + 30
@@ -103,7 +122,7 @@ class Served:
                 return
             except requests.RequestException:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("gunicorn did not start:\n" + self.log())
+                    raise RuntimeError("gunicorn did not start:\n" + self.log()) from None
                 time.sleep(0.1)
 
     def cpu_seconds(self):
@@ -134,8 +153,18 @@ def run_wrk(server, url, seconds, connections, threads):
     workers' CPU time per request (what the app costs, whatever else the machine runs)."""
     # The script stops sending after `seconds`; wrk runs GRACE seconds longer so that the
     # requests in flight at the deadline are answered and counted.
-    command = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % (seconds + GRACE),
-               "--latency", "-s", os.path.join(BENCH_DIR, "clicks.lua"), url, "--", str(seconds)]
+    command = [
+        "wrk",
+        "-t%d" % threads,
+        "-c%d" % connections,
+        "-d%ds" % (seconds + GRACE),
+        "--latency",
+        "-s",
+        os.path.join(BENCH_DIR, "clicks.lua"),
+        url,
+        "--",
+        str(seconds),
+    ]
     cpu = server.cpu_seconds()
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = parse_wrk(out, seconds)
@@ -149,15 +178,23 @@ def to_ms(value, unit):
 
 def parse_wrk(out, seconds):
     """Requests/s (over the sending window), p50 and p99 in ms, and the error counts."""
-    pct = dict((p, to_ms(v, u)) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$",
-                                                           out, re.M))
+    pct = dict((p, to_ms(v, u)) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M))
     total = int(re.search(r"^\s+(\d+) requests in", out, re.M).group(1))
-    sent, found, other = map(int, re.search(r"^BENCH sent=(\d+) found302=(\d+) other=(\d+)",
-                                            out, re.M).groups())
+    sent, found, other = map(
+        int, re.search(r"^BENCH sent=(\d+) found302=(\d+) other=(\d+)", out, re.M).groups()
+    )
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"rps": total / seconds, "p50": pct["50"], "p99": pct["99"], "requests": total,
-            "sent": sent, "found": found, "other": other,
-            "socket_errors": sum(map(int, errors.groups())) if errors else 0, "raw": out}
+    return {
+        "rps": total / seconds,
+        "p50": pct["50"],
+        "p99": pct["99"],
+        "requests": total,
+        "sent": sent,
+        "found": found,
+        "other": other,
+        "socket_errors": sum(map(int, errors.groups())) if errors else 0,
+        "raw": out,
+    }
 
 
 def count_clicks(db_path):
@@ -186,19 +223,30 @@ def bench_tracker(args, workdir):
     os.makedirs(geoip)
     write_geoip(geoip)
     db_path = os.path.join(instance, "tracker.db")
-    env = dict(os.environ, TRACKER_INSTANCE_PATH=instance, TRACKER_DATABASE_URL="sqlite:///" + db_path,
-               TRACKER_GEOIP_DIR=geoip, TRACKER_API_TOKEN=API_TOKEN, TRACKER_TRUSTED_PROXIES="1")
-    subprocess.run([sys.executable, "-m", "tracker", "db", "upgrade"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    env = dict(
+        os.environ,
+        TRACKER_INSTANCE_PATH=instance,
+        TRACKER_DATABASE_URL="sqlite:///" + db_path,
+        TRACKER_GEOIP_DIR=geoip,
+        TRACKER_API_TOKEN=API_TOKEN,
+        TRACKER_TRUSTED_PROXIES="1",
+    )
+    subprocess.run(
+        [sys.executable, "-m", "tracker", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
+    )
     server = Served(gunicorn_command("127.0.0.1", 0, 2), env, os.path.join(workdir, "tracker.log"))
     try:
         server.wait_ready("/healthz")
-        flow = requests.post(server.url + "/api/v1/flows", timeout=10,
-                             headers={"Authorization": "Bearer " + API_TOKEN},
-                             json={"name": "bench", "offer_url": OFFER_URL}).json()
+        flow = requests.post(
+            server.url + "/api/v1/flows",
+            timeout=10,
+            headers={"Authorization": "Bearer " + API_TOKEN},
+            json={"name": "bench", "offer_url": OFFER_URL},
+        ).json()
         link = server.url + "/r/" + flow["key"]
-        warm = requests.get(link + "?sub1=warm", allow_redirects=False, timeout=10,
-                            headers={"X-Forwarded-For": "81.2.69.142"})
+        warm = requests.get(
+            link + "?sub1=warm", allow_redirects=False, timeout=10, headers={"X-Forwarded-For": "81.2.69.142"}
+        )
         assert warm.status_code == 302 and "geo=GB" in warm.headers["Location"], warm.headers
         for _ in range(49):  # both workers: parsers and caches built before the load
             requests.get(link, allow_redirects=False, timeout=10)
@@ -227,14 +275,23 @@ def report(bare, tracker):
     for name, r in (("bare 302", bare), ("tracker", tracker)):
         print("%-9s %10.0f %9.2f %9.2f %9.2f ms" % (name, r["rps"], r["p50"], r["p99"], r["cpu_ms"]))
     ratio = tracker["rps"] / bare["rps"]
-    print("ratio tracker/bare: %.2f (worker CPU per request: %.2f)" % (
-        ratio, bare["cpu_ms"] / tracker["cpu_ms"]))
+    print(
+        "ratio tracker/bare: %.2f (worker CPU per request: %.2f)"
+        % (ratio, bare["cpu_ms"] / tracker["cpu_ms"])
+    )
     equal = tracker["stored"] == tracker["found"]
-    print("clicks stored: %d, 302s answered: %d (%s)" % (
-        tracker["stored"], tracker["found"],
-        "equal" if equal else "DIFFERENT; wrk's script sent %d requests" % tracker["sent"]))
-    print("non-302 responses: bare %d, tracker %d; socket errors: bare %d, tracker %d" % (
-        bare["other"], tracker["other"], bare["socket_errors"], tracker["socket_errors"]))
+    print(
+        "clicks stored: %d, 302s answered: %d (%s)"
+        % (
+            tracker["stored"],
+            tracker["found"],
+            "equal" if equal else "DIFFERENT; wrk's script sent %d requests" % tracker["sent"],
+        )
+    )
+    print(
+        "non-302 responses: bare %d, tracker %d; socket errors: bare %d, tracker %d"
+        % (bare["other"], tracker["other"], bare["socket_errors"], tracker["socket_errors"])
+    )
     print('"database is locked" in the gunicorn log: %s' % ("YES" if tracker["locked"] else "no"))
     return ratio
 
@@ -251,18 +308,25 @@ def main():
         sys.exit("wrk is missing: apt-get install -y wrk")
     ratios, ok = [], True
     for run in range(args.runs):
-        print("== run %d/%d (%d cores, wrk %d s, %d connections, %d threads)" % (
-            run + 1, args.runs, os.cpu_count(), args.seconds, args.connections, args.threads))
+        print(
+            "== run %d/%d (%d cores, wrk %d s, %d connections, %d threads)"
+            % (run + 1, args.runs, os.cpu_count(), args.seconds, args.connections, args.threads)
+        )
         bare, tracker = one_run(args)
         ratios.append(report(bare, tracker))
-        ok = ok and (tracker["stored"] == tracker["found"] and tracker["other"] == 0
-                     and tracker["socket_errors"] == 0 and bare["socket_errors"] == 0
-                     and not tracker["locked"])
+        ok = ok and (
+            tracker["stored"] == tracker["found"]
+            and tracker["other"] == 0
+            and tracker["socket_errors"] == 0
+            and bare["socket_errors"] == 0
+            and not tracker["locked"]
+        )
     median = statistics.median(ratios)
     print("median ratio tracker/bare over %d run(s): %.2f" % (len(ratios), median))
     met = ok and median >= 0.5
-    print("target (ratio >= 0.50, every click stored, no error, not locked): %s" % (
-        "met" if met else "NOT met"))
+    print(
+        "target (ratio >= 0.50, every click stored, no error, not locked): %s" % ("met" if met else "NOT met")
+    )
     return 0 if met else 1
 
 

@@ -10,6 +10,7 @@
 The receiver is a threaded ``http.server`` in its own process (keep-alive, answers "ok").
 SQLite in a temporary folder unless ``TRACKER_DATABASE_URL`` is set.
 """
+
 import argparse
 import json
 import os
@@ -72,6 +73,7 @@ def start_receiver():
     process = subprocess.Popen([sys.executable, __file__, "--receiver", str(port)])
     base = "http://127.0.0.1:%d" % port
     import requests
+
     for _ in range(100):
         try:
             requests.get(base + "/ping", timeout=1)
@@ -84,6 +86,7 @@ def start_receiver():
 def bare_loop(base, count, concurrency):
     """The same GETs with plain requests sessions, one per thread: requests per second."""
     import requests
+
     local = threading.local()
 
     def get(i):
@@ -91,7 +94,7 @@ def bare_loop(base, count, concurrency):
         if session is None:
             session = local.session = requests.Session()
             session.trust_env = False  # as the worker's sessions: no per-request proxy/netrc lookups
-        session.get("%s/b?n=%d" % (base, i), timeout=(5, 10)).content
+        session.get("%s/b?n=%d" % (base, i), timeout=(5, 10)).close()
 
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -104,12 +107,22 @@ def throughput(app, base, count):
     from tracker.db import db
     from tracker.delivery import deliver_due
     from tracker.models import Delivery, DeliveryAttempt, utcnow
+
     now = utcnow()
     with db.atomic():
         for start in range(0, count, 500):
-            Delivery.insert_many([{"trigger": "conversion", "url": "%s/d?n=%d" % (base, i),
-                                   "next_attempt_at": now, "created_at": now, "updated_at": now}
-                                  for i in range(start, min(count, start + 500))]).execute()
+            Delivery.insert_many(
+                [
+                    {
+                        "trigger": "conversion",
+                        "url": "%s/d?n=%d" % (base, i),
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, min(count, start + 500))
+                ]
+            ).execute()
     started = time.perf_counter()
     sent = deliver_due(config=app.config)
     elapsed = time.perf_counter() - started
@@ -120,11 +133,19 @@ def throughput(app, base, count):
 
 def make_flow_with_postback(url):
     """A flow with one conversion postback, and one click on it."""
-    from tracker.flows import clean_flow, save_flow
     from tracker.clicks import new_click_id
+    from tracker.flows import clean_flow, save_flow
     from tracker.models import Click
-    flow = save_flow(clean_flow({"name": "Bench", "offer_url": "https://offer.example/?c={clickid}",
-                                 "postbacks": [{"trigger": "conversion", "url": url}]}))
+
+    flow = save_flow(
+        clean_flow(
+            {
+                "name": "Bench",
+                "offer_url": "https://offer.example/?c={clickid}",
+                "postbacks": [{"trigger": "conversion", "url": url}],
+            }
+        )
+    )
     flow.bench_click = Click.create(click_id=new_click_id(), flow=flow)
     return flow
 
@@ -134,8 +155,11 @@ def commit_conversion(flow, txid):
     from tracker import outbox
     from tracker.db import db
     from tracker.models import Conversion
+
     with db.atomic():
-        conversion = Conversion.create(click=flow.bench_click.click_id, flow=flow.id, txid=txid, dedup_key=txid)
+        conversion = Conversion.create(
+            click=flow.bench_click.click_id, flow=flow.id, txid=txid, dedup_key=txid
+        )
         outbox.enqueue_for_conversion(conversion)
     return time.time()
 
@@ -143,8 +167,13 @@ def commit_conversion(flow, txid):
 def latency(app, base, conversions, env):
     """Commit conversions one by one while a real worker runs; seconds from commit to arrival."""
     flow = make_flow_with_postback(base + "/l?n={txid}")
-    worker = subprocess.Popen([sys.executable, "-m", "tracker", "worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tracker", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(3)  # let it start and settle
         committed = {}
@@ -152,6 +181,7 @@ def latency(app, base, conversions, env):
             committed[str(i)] = commit_conversion(flow, str(i))
             time.sleep(random.uniform(0.005, 0.03))
         import requests
+
         deadline = time.time() + 30
         while time.time() < deadline:
             arrivals = requests.get(base + "/dump", timeout=5).json()
@@ -176,12 +206,18 @@ def main():
         return run_receiver(args.receiver)
 
     folder = tempfile.mkdtemp(prefix="tracker-bench-")
-    env = dict(os.environ, TRACKER_INSTANCE_PATH=folder, TRACKER_GEOIP_DIR=folder,
-               TRACKER_DATABASE_URL=os.environ.get("TRACKER_DATABASE_URL") or "sqlite:///%s/bench.db" % folder,
-               TRACKER_DELIVERY_CONCURRENCY=str(args.concurrency), TRACKER_DELIVERY_PER_HOST=str(args.concurrency))
+    env = dict(
+        os.environ,
+        TRACKER_INSTANCE_PATH=folder,
+        TRACKER_GEOIP_DIR=folder,
+        TRACKER_DATABASE_URL=os.environ.get("TRACKER_DATABASE_URL") or "sqlite:///%s/bench.db" % folder,
+        TRACKER_DELIVERY_CONCURRENCY=str(args.concurrency),
+        TRACKER_DELIVERY_PER_HOST=str(args.concurrency),
+    )
     os.environ.update(env)
     from tracker import create_app
     from tracker.migrations import upgrade
+
     app = create_app()
     upgrade()
     receiver, base = start_receiver()
@@ -190,11 +226,15 @@ def main():
         before = bare_loop(base, args.count, args.concurrency)
         ours = throughput(app, base, args.count)
         bare = max(before, bare_loop(base, args.count, args.concurrency))
-        print("throughput: %d deliveries, concurrency %d: tracker %.0f/s, bare requests loop %.0f/s "
-              "(best of two), ratio %.2f" % (args.count, args.concurrency, ours, bare, ours / bare))
+        print(
+            "throughput: %d deliveries, concurrency %d: tracker %.0f/s, bare requests loop %.0f/s "
+            "(best of two), ratio %.2f" % (args.count, args.concurrency, ours, bare, ours / bare)
+        )
         p50, p99, n = latency(app, base, args.conversions, env)
-        print("latency: %d conversions, worker interval %.1f s: commit → arrival p50 %.0f ms, p99 %.0f ms"
-              % (n, app.config["TRACKER_WORKER_INTERVAL"], p50 * 1000, p99 * 1000))
+        print(
+            "latency: %d conversions, worker interval %.1f s: commit → arrival p50 %.0f ms, p99 %.0f ms"
+            % (n, app.config["TRACKER_WORKER_INTERVAL"], p50 * 1000, p99 * 1000)
+        )
     finally:
         receiver.terminate()
 

@@ -1,15 +1,19 @@
 """Click-in: ``GET /r/<key>`` records every field and redirects; bad input never breaks it."""
+
 from decimal import Decimal
 from urllib.parse import parse_qs, urlparse
 
-from conftest import Api
 from flask import request
 
 from tracker.db import db, is_postgres
 from tracker.models import Click, OrphanVisit
 
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-          "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
+from conftest import Api
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
 
 
 def only_click():
@@ -23,10 +27,14 @@ def test_click_is_recorded_and_redirected_with_its_id(client, make_flow):
     flow = make_flow(offer_url="https://offer.example/lp?cid={clickid}&s1={sub1}&geo={country}")
     client.set_cookie("_fbp", "fb.1.123.456")
     client.set_cookie("other", "x")
-    response = client.get("/r/%s?sub1=abc&utm_source=fb&utm_campaign=spring+sale&gclid=G-1&cost=0.35"
-                          % flow["key"],
-                          headers={"User-Agent": IPHONE, "Referer": "https://news.example/a",
-                                   "Accept-Language": "de-DE,de;q=0.9,en;q=0.8"})
+    response = client.get(
+        "/r/%s?sub1=abc&utm_source=fb&utm_campaign=spring+sale&gclid=G-1&cost=0.35" % flow["key"],
+        headers={
+            "User-Agent": IPHONE,
+            "Referer": "https://news.example/a",
+            "Accept-Language": "de-DE,de;q=0.9,en;q=0.8",
+        },
+    )
     assert response.status_code == 302
     assert response.headers["Cache-Control"] == "no-store"
     click = only_click()
@@ -107,16 +115,19 @@ def test_global_fallback_for_unknown_keys(make_app):
 
 def test_token_values_are_percent_encoded(client, make_flow):
     flow = make_flow(offer_url="https://offer.example/?s={sub2}&u={utm_content}&z=<sub3>")
-    response = client.get("/r/%s" % flow["key"],
-                          query_string={"sub2": "a b&c=d#e", "utm_content": "ü/ö?", "sub3": "<x>"})
+    response = client.get(
+        "/r/%s" % flow["key"], query_string={"sub2": "a b&c=d#e", "utm_content": "ü/ö?", "sub3": "<x>"}
+    )
     query = urlparse(response.headers["Location"]).query
     assert "s=a%20b%26c%3Dd%23e" in query
     assert parse_qs(query) == {"s": ["a b&c=d#e"], "u": ["ü/ö?"], "z": ["<x>"]}
 
 
 def test_traffic_source_maps_its_click_id_and_vars(client, api, make_flow):
-    status, source = api.post("/api/v1/traffic-sources", json={
-        "name": "PropellerAds", "click_id_param": "visitor_id", "vars": {"var1": "zoneid"}})
+    status, source = api.post(
+        "/api/v1/traffic-sources",
+        json={"name": "PropellerAds", "click_id_param": "visitor_id", "vars": {"var1": "zoneid"}},
+    )
     assert status == 201
     flow = make_flow(traffic_source_id=source["id"], offer_url="https://o.example/?z={var1}&e={externalid}")
     response = client.get("/r/%s?visitor_id=V9&zoneid=777&var2=two&gclid=ignored" % flow["key"])
@@ -141,6 +152,7 @@ def test_trusted_proxy_header_gives_client_ip(make_app):
 
 
 # Hostile input: each still gets its redirect, values are cut, nothing answers 500.
+
 
 def test_three_thousand_parameters(client, make_flow):
     flow = make_flow()
@@ -188,6 +200,7 @@ def test_unknown_key_with_hostile_characters(client):
 
 # The fast path: clicks are answered before Flask's request machinery.
 
+
 def test_clicks_skip_flask_hooks_other_requests_do_not(app, make_flow):
     seen = []
     app.before_request(lambda: seen.append(request.path))
@@ -220,8 +233,12 @@ def test_redirect_headers_and_an_iri_offer_url_sent_as_a_uri(client, make_flow):
     flow = make_flow(offer_url="https://Bücher.example/straße?q={sub1}&x=a b")
     response = client.get("/r/%s?sub1=ö" % flow["key"])
     assert response.status_code == 302
-    assert sorted(response.headers.items()) == sorted([
-        ("Location", "https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%B6&x=a%20b"),
-        ("Cache-Control", "no-store"), ("Content-Type", "text/html; charset=utf-8"),
-        ("Content-Length", "0")])
+    assert sorted(response.headers.items()) == sorted(
+        [
+            ("Location", "https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%B6&x=a%20b"),
+            ("Cache-Control", "no-store"),
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", "0"),
+        ]
+    )
     assert response.data == b""

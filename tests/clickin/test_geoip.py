@@ -1,4 +1,5 @@
 """GeoIP enrichment against real .mmdb files written with mmdb_writer."""
+
 import base64
 import io
 import os
@@ -6,15 +7,24 @@ import shutil
 import tarfile
 
 import pytest
-from mmdb_writer import MMDBWriter, MmdbU32
+from mmdb_writer import MmdbU32, MMDBWriter
 from netaddr import IPSet
 from werkzeug import Response
 
 from tracker.enrichment.geoip import GeoIP
 from tracker.enrichment.geoip_download import GeoIPDownloadError, download_databases
 
-EMPTY = {"country": "", "country_name": "", "region": "", "city": "", "zip": "",
-         "isp": "", "asn": None, "carrier": "", "connection_type": ""}
+EMPTY = {
+    "country": "",
+    "country_name": "",
+    "region": "",
+    "city": "",
+    "zip": "",
+    "isp": "",
+    "asn": None,
+    "carrier": "",
+    "connection_type": "",
+}
 ALL_MISSING = ["City", "ASN", "ISP", "Connection-Type"]
 
 
@@ -26,11 +36,17 @@ LONDON = {
     "continent": {"code": "EU", "names": _names("Europe")},
     "country": {"iso_code": "GB", "names": _names("United Kingdom")},
     "city": {"names": _names("London")},
-    "subdivisions": [{"iso_code": "ENG", "names": _names("England")},
-                     {"iso_code": "WND", "names": _names("Wandsworth")}],
+    "subdivisions": [
+        {"iso_code": "ENG", "names": _names("England")},
+        {"iso_code": "WND", "names": _names("Wandsworth")},
+    ],
     "postal": {"code": "SW11"},
-    "location": {"latitude": 51.4642, "longitude": -0.1781, "time_zone": "Europe/London",
-                 "accuracy_radius": MmdbU32(100)},
+    "location": {
+        "latitude": 51.4642,
+        "longitude": -0.1781,
+        "time_zone": "Europe/London",
+        "accuracy_radius": MmdbU32(100),
+    },
 }
 BOXFORD = {
     "country": {"iso_code": "GB", "names": _names("United Kingdom")},
@@ -55,9 +71,13 @@ TOKYO = {
 
 def write_db(path, database_type, records, ip_version=6):
     """Write ``records`` ({cidr: record}) to an mmdb at ``path``."""
-    writer = MMDBWriter(ip_version=ip_version, ipv4_compatible=ip_version == 6,
-                        database_type=database_type, languages=["en"],
-                        description=f"test {database_type}")
+    writer = MMDBWriter(
+        ip_version=ip_version,
+        ipv4_compatible=ip_version == 6,
+        database_type=database_type,
+        languages=["en"],
+        description=f"test {database_type}",
+    )
     for cidr, record in records.items():
         writer.insert_network(IPSet([cidr]), record)
     writer.to_db_file(str(path))
@@ -65,40 +85,68 @@ def write_db(path, database_type, records, ip_version=6):
 
 
 def write_city(path, database_type="GeoIP2-City"):
-    return write_db(path, database_type, {
-        "81.2.69.0/24": LONDON,
-        "2.125.160.0/24": BOXFORD,
-        "216.160.83.0/24": MILTON,
-        "2001:218::/32": TOKYO,
-    })
+    return write_db(
+        path,
+        database_type,
+        {
+            "81.2.69.0/24": LONDON,
+            "2.125.160.0/24": BOXFORD,
+            "216.160.83.0/24": MILTON,
+            "2001:218::/32": TOKYO,
+        },
+    )
 
 
 def write_isp(path):
-    return write_db(path, "GeoIP2-ISP", {
-        "81.2.69.0/24": {"isp": "Andrews & Arnold Ltd", "organization": "STONEHOUSE office network",
-                         "autonomous_system_number": MmdbU32(20712),
-                         "autonomous_system_organization": "Andrews & Arnold Ltd"},
-        "2.125.160.0/24": {"isp": "EE Mobile", "organization": "EE",
-                           "autonomous_system_number": MmdbU32(12576),
-                           "autonomous_system_organization": "EE Limited",
-                           "mobile_country_code": "234", "mobile_network_code": "30"},
-    })
+    return write_db(
+        path,
+        "GeoIP2-ISP",
+        {
+            "81.2.69.0/24": {
+                "isp": "Andrews & Arnold Ltd",
+                "organization": "STONEHOUSE office network",
+                "autonomous_system_number": MmdbU32(20712),
+                "autonomous_system_organization": "Andrews & Arnold Ltd",
+            },
+            "2.125.160.0/24": {
+                "isp": "EE Mobile",
+                "organization": "EE",
+                "autonomous_system_number": MmdbU32(12576),
+                "autonomous_system_organization": "EE Limited",
+                "mobile_country_code": "234",
+                "mobile_network_code": "30",
+            },
+        },
+    )
 
 
 def write_connection_type(path):
-    return write_db(path, "GeoIP2-Connection-Type", {
-        "81.2.69.0/24": {"connection_type": "Corporate"},
-        "2.125.160.0/24": {"connection_type": "Cellular"},
-    })
+    return write_db(
+        path,
+        "GeoIP2-Connection-Type",
+        {
+            "81.2.69.0/24": {"connection_type": "Corporate"},
+            "2.125.160.0/24": {"connection_type": "Cellular"},
+        },
+    )
 
 
 def write_asn(path):
-    return write_db(path, "GeoLite2-ASN", {
-        "81.2.69.0/24": {"autonomous_system_number": MmdbU32(20712),
-                         "autonomous_system_organization": "Andrews & Arnold Ltd"},
-        "216.160.83.0/24": {"autonomous_system_number": MmdbU32(209),
-                            "autonomous_system_organization": "CenturyLink"},
-    }, ip_version=4)
+    return write_db(
+        path,
+        "GeoLite2-ASN",
+        {
+            "81.2.69.0/24": {
+                "autonomous_system_number": MmdbU32(20712),
+                "autonomous_system_organization": "Andrews & Arnold Ltd",
+            },
+            "216.160.83.0/24": {
+                "autonomous_system_number": MmdbU32(209),
+                "autonomous_system_organization": "CenturyLink",
+            },
+        },
+        ip_version=4,
+    )
 
 
 @pytest.fixture
@@ -113,25 +161,40 @@ def test_lookup_with_city_isp_and_connection_type(full_dir):
     geo = GeoIP(full_dir)
     assert geo.missing() == []
     assert geo.lookup("81.2.69.142") == {
-        "country": "GB", "country_name": "United Kingdom", "region": "England",
-        "city": "London", "zip": "SW11", "isp": "Andrews & Arnold Ltd", "asn": 20712,
-        "carrier": "", "connection_type": "Corporate",
+        "country": "GB",
+        "country_name": "United Kingdom",
+        "region": "England",
+        "city": "London",
+        "zip": "SW11",
+        "isp": "Andrews & Arnold Ltd",
+        "asn": 20712,
+        "carrier": "",
+        "connection_type": "Corporate",
     }
     assert geo.lookup("2.125.160.216") == {
-        "country": "GB", "country_name": "United Kingdom", "region": "England",
-        "city": "Boxford", "zip": "OX1", "isp": "EE Mobile", "asn": 12576,
-        "carrier": "EE Mobile", "connection_type": "Cellular",
+        "country": "GB",
+        "country_name": "United Kingdom",
+        "region": "England",
+        "city": "Boxford",
+        "zip": "OX1",
+        "isp": "EE Mobile",
+        "asn": 12576,
+        "carrier": "EE Mobile",
+        "connection_type": "Cellular",
     }
 
 
 def test_lookup_partial_records_and_ipv6(full_dir):
     geo = GeoIP(full_dir)
     assert geo.lookup("216.160.83.56") == {
-        **EMPTY, "country": "US", "country_name": "United States", "region": "Washington",
-        "city": "Milton", "zip": "98354",
+        **EMPTY,
+        "country": "US",
+        "country_name": "United States",
+        "region": "Washington",
+        "city": "Milton",
+        "zip": "98354",
     }
-    assert geo.lookup("2001:218::1") == {
-        **EMPTY, "country": "JP", "country_name": "Japan", "city": "Tokyo"}
+    assert geo.lookup("2001:218::1") == {**EMPTY, "country": "JP", "country_name": "Japan", "city": "Tokyo"}
     assert geo.lookup("::ffff:81.2.69.142")["city"] == "London"
     assert geo.lookup(" 81.2.69.142 ")["city"] == "London"
 
@@ -140,10 +203,25 @@ def test_asn_type_is_int(full_dir):
     assert type(GeoIP(full_dir).lookup("81.2.69.1")["asn"]) is int
 
 
-@pytest.mark.parametrize("ip", ["8.8.8.8", "127.0.0.1", "10.1.2.3", "192.168.0.1", "::1",
-                                "fe80::1", "0.0.0.0", "", "not-an-ip", "999.1.1.1", "\x00",
-                                "81.2.69.142\x00", pytest.param("1" * 5000, id="5000-digits"),
-                                None])
+@pytest.mark.parametrize(
+    "ip",
+    [
+        "8.8.8.8",
+        "127.0.0.1",
+        "10.1.2.3",
+        "192.168.0.1",
+        "::1",
+        "fe80::1",
+        "0.0.0.0",
+        "",
+        "not-an-ip",
+        "999.1.1.1",
+        "\x00",
+        "81.2.69.142\x00",
+        pytest.param("1" * 5000, id="5000-digits"),
+        None,
+    ],
+)
 def test_unknown_private_and_invalid_ips_give_empty_fields(full_dir, ip):
     assert GeoIP(full_dir).lookup(ip) == EMPTY
 
@@ -170,8 +248,11 @@ def test_isp_db_makes_asn_not_missing(tmp_path):
 
 
 def test_country_only_is_partial_geo(tmp_path):
-    write_db(tmp_path / "c.mmdb", "GeoLite2-Country", {
-        "81.2.69.0/24": {"country": {"iso_code": "GB", "names": _names("United Kingdom")}}})
+    write_db(
+        tmp_path / "c.mmdb",
+        "GeoLite2-Country",
+        {"81.2.69.0/24": {"country": {"iso_code": "GB", "names": _names("United Kingdom")}}},
+    )
     geo = GeoIP(tmp_path)
     assert "City" in geo.missing()
     assert geo.lookup("81.2.69.142") == {**EMPTY, "country": "GB", "country_name": "United Kingdom"}
@@ -180,14 +261,18 @@ def test_country_only_is_partial_geo(tmp_path):
 def test_city_preferred_over_newer_country(tmp_path):
     write_city(tmp_path / "old.mmdb", database_type="GeoLite2-City")
     os.utime(tmp_path / "old.mmdb", (1_000_000, 1_000_000))
-    write_db(tmp_path / "new.mmdb", "GeoIP2-Country", {
-        "81.2.69.0/24": {"country": {"iso_code": "FR", "names": _names("France")}}})
+    write_db(
+        tmp_path / "new.mmdb",
+        "GeoIP2-Country",
+        {"81.2.69.0/24": {"country": {"iso_code": "FR", "names": _names("France")}}},
+    )
     assert GeoIP(tmp_path).lookup("81.2.69.142")["city"] == "London"
 
 
 def test_newest_file_wins_within_a_role(tmp_path):
-    write_db(tmp_path / "b.mmdb", "GeoIP2-Connection-Type",
-             {"81.2.69.0/24": {"connection_type": "Cable/DSL"}})
+    write_db(
+        tmp_path / "b.mmdb", "GeoIP2-Connection-Type", {"81.2.69.0/24": {"connection_type": "Cable/DSL"}}
+    )
     write_connection_type(tmp_path / "a.mmdb")
     os.utime(tmp_path / "b.mmdb", (1_000_000, 1_000_000))
     assert GeoIP(tmp_path).lookup("81.2.69.142")["connection_type"] == "Corporate"
@@ -202,8 +287,7 @@ def test_no_databases(tmp_path, make_dir):
 
 def test_unreadable_and_foreign_files_are_ignored(tmp_path):
     (tmp_path / "broken.mmdb").write_bytes(b"not a database")
-    write_db(tmp_path / "other.mmdb", "GeoIP2-Anonymous-IP",
-             {"81.2.69.0/24": {"is_anonymous": True}})
+    write_db(tmp_path / "other.mmdb", "GeoIP2-Anonymous-IP", {"81.2.69.0/24": {"is_anonymous": True}})
     write_city(tmp_path / "city.mmdb")
     geo = GeoIP(tmp_path)
     assert geo.missing() == ["ASN", "ISP", "Connection-Type"]
@@ -231,6 +315,7 @@ def test_reload_picks_up_new_files(tmp_path):
 
 # -- download ---------------------------------------------------------------
 
+
 def _tarball(tmp_path, inner_name="GeoLite2-City_20261120/GeoLite2-City.mmdb"):
     mmdb = write_city(tmp_path / "built.mmdb", database_type="GeoLite2-City")
     buf = io.BytesIO()
@@ -250,15 +335,22 @@ def _basic(user, password):
 def test_download_databases(httpserver, tmp_path):
     body = _tarball(tmp_path)
     httpserver.expect_oneshot_request(
-        "/geoip/databases/GeoLite2-City/download", query_string="suffix=tar.gz",
+        "/geoip/databases/GeoLite2-City/download",
+        query_string="suffix=tar.gz",
         headers={"Authorization": _basic("12345", "secret-key")},
     ).respond_with_response(Response(status=302, headers={"Location": "/r2/bucket/city.tar.gz"}))
     httpserver.expect_oneshot_request("/r2/bucket/city.tar.gz").respond_with_data(
-        body, content_type="application/gzip")
+        body, content_type="application/gzip"
+    )
 
     target = tmp_path / "geo"
-    paths = download_databases("12345", "secret-key", target, editions=("GeoLite2-City",),
-                               base_url=httpserver.url_for("/geoip/databases"))
+    paths = download_databases(
+        "12345",
+        "secret-key",
+        target,
+        editions=("GeoLite2-City",),
+        base_url=httpserver.url_for("/geoip/databases"),
+    )
 
     assert paths == [str(target / "GeoLite2-City.mmdb")]
     assert sorted(os.listdir(target)) == ["GeoLite2-City.mmdb"]  # no temp files left
@@ -270,10 +362,16 @@ def test_download_databases(httpserver, tmp_path):
 
 def test_download_bad_credentials(httpserver, tmp_path):
     httpserver.expect_request("/geoip/databases/GeoLite2-City/download").respond_with_data(
-        "Invalid account ID or license key", status=401)
+        "Invalid account ID or license key", status=401
+    )
     with pytest.raises(GeoIPDownloadError, match="401") as excinfo:
-        download_databases("1", "wrong", tmp_path, editions=("GeoLite2-City",),
-                           base_url=httpserver.url_for("/geoip/databases"))
+        download_databases(
+            "1",
+            "wrong",
+            tmp_path,
+            editions=("GeoLite2-City",),
+            base_url=httpserver.url_for("/geoip/databases"),
+        )
     message = str(excinfo.value)
     assert "credentials" in message and "Invalid account ID" in message
     assert os.listdir(tmp_path) == []
@@ -288,8 +386,7 @@ def test_download_rejects_archive_without_mmdb(httpserver, tmp_path):
     httpserver.expect_request("/db/GeoLite2-ASN/download").respond_with_data(buf.getvalue())
     target = tmp_path / "geo"
     with pytest.raises(GeoIPDownloadError, match="one .mmdb"):
-        download_databases("1", "k", target, editions=("GeoLite2-ASN",),
-                           base_url=httpserver.url_for("/db"))
+        download_databases("1", "k", target, editions=("GeoLite2-ASN",), base_url=httpserver.url_for("/db"))
     assert os.listdir(target) == []
     assert not (tmp_path / "evil.txt").exists()
 
@@ -298,8 +395,7 @@ def test_download_ignores_member_path(httpserver, tmp_path):
     body = _tarball(tmp_path, inner_name="../../../escape/GeoLite2-City.mmdb")
     httpserver.expect_request("/db/GeoLite2-City/download").respond_with_data(body)
     target = tmp_path / "geo"
-    download_databases("1", "k", target, editions=("GeoLite2-City",),
-                       base_url=httpserver.url_for("/db"))
+    download_databases("1", "k", target, editions=("GeoLite2-City",), base_url=httpserver.url_for("/db"))
     assert os.listdir(target) == ["GeoLite2-City.mmdb"]
     assert not (tmp_path / "escape").exists()
 
@@ -310,8 +406,15 @@ def test_not_public_agrees_with_ipaddress_on_every_16_bit_block():
     from tracker.enrichment.geoip import not_public
 
     def slow(addr):
-        return (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
-                or addr.is_unspecified or addr.is_reserved)
+        return (
+            addr.is_private
+            or addr.is_loopback
+            or addr.is_link_local
+            or addr.is_multicast
+            or addr.is_unspecified
+            or addr.is_reserved
+        )
+
     for block in range(0, 1 << 16):
         for addr in (ipaddress.IPv4Address(block << 16), ipaddress.IPv4Address((block << 16) | 0xFFFF)):
             assert not_public(addr) == slow(addr), addr

@@ -1,23 +1,31 @@
 """Filling a URL template (the offer URL of every click): tokens, filters, encoding, parsed once."""
+
 import datetime
 
 from tracker.models import Click, Flow
 from tracker.tokens import TokenContext, fill_url, url_parts
 
-CLICK = Click(click_id="0mk1w2x3a9f0c1d2e3f4g5h6i", sub1="a b&c", country="GB", flow=7,
-              params={"adid": "A/1", "phone": " +44 (20) 7946-0958 "},
-              created_at=datetime.datetime(2026, 3, 1, 12, 0))
+CLICK = Click(
+    click_id="0mk1w2x3a9f0c1d2e3f4g5h6i",
+    sub1="a b&c",
+    country="GB",
+    flow=7,
+    params={"adid": "A/1", "phone": " +44 (20) 7946-0958 "},
+    created_at=datetime.datetime(2026, 3, 1, 12, 0),
+)
 CTX = TokenContext(click=CLICK, flow=Flow(id=7, name="Spring"), now=CLICK.created_at)
 
 
 def test_tokens_in_both_spellings_any_case_percent_encoded():
     assert fill_url("https://o.example/?cid={clickid}&s=<SUB1>&g={Geo}&f={campaign.id}", CTX) == (
-        "https://o.example/?cid=0mk1w2x3a9f0c1d2e3f4g5h6i&s=a%20b%26c&g=GB&f=7")
+        "https://o.example/?cid=0mk1w2x3a9f0c1d2e3f4g5h6i&s=a%20b%26c&g=GB&f=7"
+    )
 
 
 def test_filters_raw_and_unknown_names():
     assert fill_url("https://o.example/?p={phone|digits}&r={sub1|raw}&a={adid}&m={missing}", CTX) == (
-        "https://o.example/?p=442079460958&r=a b&c&a=A%2F1&m=")
+        "https://o.example/?p=442079460958&r=a b&c&a=A%2F1&m="
+    )
 
 
 def test_a_token_with_an_unknown_filter_stays_as_written():
@@ -27,7 +35,12 @@ def test_a_token_with_an_unknown_filter_stays_as_written():
 
 def test_template_is_parsed_once_into_literals_and_tokens():
     template = "https://o.example/lp?cid={clickid}&s1=<sub1|trim|lower>&z={x|bad}"
-    assert url_parts(template) == ("https://o.example/lp?cid=", ("clickid", ()),
-                                   "&s1=", ("sub1", ("trim", "lower")), "&z={x|bad}")
+    assert url_parts(template) == (
+        "https://o.example/lp?cid=",
+        ("clickid", ()),
+        "&s1=",
+        ("sub1", ("trim", "lower")),
+        "&z={x|bad}",
+    )
     assert url_parts(template) is url_parts(template)
     assert fill_url("no tokens at all", CTX) == "no tokens at all"

@@ -1,4 +1,5 @@
 """The Location of a click's redirect: werkzeug's iri_to_uri, skipped for plain URIs."""
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from werkzeug.urls import iri_to_uri
@@ -17,9 +18,16 @@ def test_a_plain_uri_is_what_iri_to_uri_would_return(url):
 
 
 def test_anything_else_goes_through_iri_to_uri():
-    for url in ["https://Offer.example/", "https://bücher.example/straße?q=ö", "https://o.example/a b",
-                "https://o.example/?", "https://o.example/#top", "https://user@o.example/",
-                "https://o.example:080/", "https://o.example/?q=<x>&r={y}"]:
+    for url in [
+        "https://Offer.example/",
+        "https://bücher.example/straße?q=ö",
+        "https://o.example/a b",
+        "https://o.example/?",
+        "https://o.example/#top",
+        "https://user@o.example/",
+        "https://o.example:080/",
+        "https://o.example/?q=<x>&r={y}",
+    ]:
         assert not PLAIN_URI.fullmatch(url)
         assert as_uri(url) == iri_to_uri(url)
 

@@ -1,38 +1,90 @@
 """User-agent parsing: exact fields for real UAs, and agreement with user_agents."""
+
 import pytest
 import user_agents
 
 from tracker.enrichment.useragent import FastUserAgent, parse_user_agent
 
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-          "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
-SAMSUNG = ("Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 "
-           "(KHTML, like Gecko) Chrome/126.0.6478.122 Mobile Safari/537.36")
-WINDOWS_CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-                  "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36")
-IPAD = ("Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-        "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1")
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+SAMSUNG = (
+    "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/126.0.6478.122 Mobile Safari/537.36"
+)
+WINDOWS_CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+)
+IPAD = (
+    "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
-EMPTY = {"device_type": "other", "brand": "", "model": "", "os": "", "os_version": "",
-         "browser": "", "browser_version": "", "is_bot": False}
+EMPTY = {
+    "device_type": "other",
+    "brand": "",
+    "model": "",
+    "os": "",
+    "os_version": "",
+    "browser": "",
+    "browser_version": "",
+    "is_bot": False,
+}
 
 EXPECTED = {
-    IPHONE: {"device_type": "mobile", "brand": "Apple", "model": "iPhone", "os": "iOS",
-             "os_version": "17.5", "browser": "Mobile Safari", "browser_version": "17.5",
-             "is_bot": False},
-    SAMSUNG: {"device_type": "mobile", "brand": "Samsung", "model": "SM-S918B", "os": "Android",
-              "os_version": "14", "browser": "Chrome Mobile", "browser_version": "126.0.6478",
-              "is_bot": False},
-    WINDOWS_CHROME: {"device_type": "desktop", "brand": "", "model": "", "os": "Windows",
-                     "os_version": "10", "browser": "Chrome", "browser_version": "126.0.0",
-                     "is_bot": False},
-    IPAD: {"device_type": "tablet", "brand": "Apple", "model": "iPad", "os": "iOS",
-           "os_version": "17.5", "browser": "Mobile Safari", "browser_version": "17.5",
-           "is_bot": False},
-    GOOGLEBOT: {"device_type": "bot", "brand": "Spider", "model": "Desktop", "os": "",
-                "os_version": "", "browser": "Googlebot", "browser_version": "2.1",
-                "is_bot": True},
+    IPHONE: {
+        "device_type": "mobile",
+        "brand": "Apple",
+        "model": "iPhone",
+        "os": "iOS",
+        "os_version": "17.5",
+        "browser": "Mobile Safari",
+        "browser_version": "17.5",
+        "is_bot": False,
+    },
+    SAMSUNG: {
+        "device_type": "mobile",
+        "brand": "Samsung",
+        "model": "SM-S918B",
+        "os": "Android",
+        "os_version": "14",
+        "browser": "Chrome Mobile",
+        "browser_version": "126.0.6478",
+        "is_bot": False,
+    },
+    WINDOWS_CHROME: {
+        "device_type": "desktop",
+        "brand": "",
+        "model": "",
+        "os": "Windows",
+        "os_version": "10",
+        "browser": "Chrome",
+        "browser_version": "126.0.0",
+        "is_bot": False,
+    },
+    IPAD: {
+        "device_type": "tablet",
+        "brand": "Apple",
+        "model": "iPad",
+        "os": "iOS",
+        "os_version": "17.5",
+        "browser": "Mobile Safari",
+        "browser_version": "17.5",
+        "is_bot": False,
+    },
+    GOOGLEBOT: {
+        "device_type": "bot",
+        "brand": "Spider",
+        "model": "Desktop",
+        "os": "",
+        "os_version": "",
+        "browser": "Googlebot",
+        "browser_version": "2.1",
+        "is_bot": True,
+    },
 }
 
 
@@ -50,15 +102,19 @@ def test_adapter_agrees_with_user_agents(ua):
     assert str(ours) == str(legacy)
 
 
-@pytest.mark.parametrize("ua", [
-    "",
-    "   ",
-    None,
-    "".join(chr(c) for c in range(32)) * 20 + "\x7f\x85\u2028",
-    "\ud800 broken surrogate",
-    "Mozilla/5.0 " + "x" * 200_000,
-    "(" * 200_000,
-], ids=["empty", "blank", "none", "control-chars", "surrogate", "200kb", "200kb-parens"])
+@pytest.mark.parametrize(
+    "ua",
+    [
+        "",
+        "   ",
+        None,
+        "".join(chr(c) for c in range(32)) * 20 + "\x7f\x85\u2028",
+        "\ud800 broken surrogate",
+        "Mozilla/5.0 " + "x" * 200_000,
+        "(" * 200_000,
+    ],
+    ids=["empty", "blank", "none", "control-chars", "surrogate", "200kb", "200kb-parens"],
+)
 def test_never_raises(ua):
     result = parse_user_agent(ua)
     assert set(result) == set(EMPTY)

@@ -1,5 +1,6 @@
 """Exactly once under concurrency: identical requests at the same instant against a real
 ``tracker serve`` with two gunicorn workers (SQLite here; PostgreSQL under TRACKER_TEST_DATABASE_URL)."""
+
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -47,7 +48,9 @@ def test_forty_identical_postbacks_make_one_conversion(start_server):
     assert len(conversions[0]["history"]) == 1
     log = server.api("GET", "/api/v1/postbacks?flow_id=%d&limit=100" % flow["id"]).json()["items"]
     assert Counter(entry["reason"] for entry in log) == {
-        "recorded": 1, "duplicate: already recorded, nothing new counted": 39}
+        "recorded": 1,
+        "duplicate: already recorded, nothing new counted": 39,
+    }
 
 
 def test_identical_events_in_flight_fire_once(start_server):

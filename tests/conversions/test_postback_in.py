@@ -1,15 +1,17 @@
 """``GET|POST /postback`` (DESIGN §4.2): recorded exactly once, every refusal explained and logged."""
+
 import datetime
 from decimal import Decimal
 
 import pytest
 
-from conftest import Api
-from conversion_helpers import click_on, conversions, history, inbound_log, last_log, old_click
 from tracker.conversions.claims import SenderRules, make_inbound
 from tracker.conversions.record import record_conversion
 from tracker.db import db, is_postgres
 from tracker.models import Click
+
+from conftest import Api
+from conversion_helpers import click_on, conversions, history, inbound_log, last_log, old_click
 
 
 @pytest.fixture
@@ -28,6 +30,7 @@ def get(client, query):
 
 
 # The MomentScience examples (seed 003), verbatim but for our host and a real click id.
+
 
 def test_momentscience_three_events_on_one_click_are_three_conversions(client, click_id):
     examples = [
@@ -50,8 +53,10 @@ def test_momentscience_three_events_on_one_click_are_three_conversions(client, c
 
 def test_momentscience_advanced_form_needs_event_and_payout(client, click_id):
     status, body = get(client, "measurement=1&click_id=%s&event=purchase" % click_id)
-    assert (status, body) == (400, {"status": "error", "conversion_id": None,
-                                    "error": "measurement=1 requires both event and payout"})
+    assert (status, body) == (
+        400,
+        {"status": "error", "conversion_id": None, "error": "measurement=1 requires both event and payout"},
+    )
     assert get(client, "measurement=1&click_id=%s&payout=5" % click_id)[0] == 400
     status, body = get(client, "measurement=1&click_id=%s&event=purchase&payout=49.99" % click_id)
     assert (status, body["status"]) == (200, "ok")
@@ -61,18 +66,31 @@ def test_momentscience_advanced_form_needs_event_and_payout(client, click_id):
 def test_momentscience_simple_form_with_the_macro_unreplaced(client):
     status, body = get(client, "click_id={click_id}")
     assert status == 400
-    assert body["error"] == ("click_id is '{click_id}', an unreplaced macro: the sender did not replace "
-                             "{click_id} with the real value; fix the postback URL on the sender's side")
+    assert body["error"] == (
+        "click_id is '{click_id}', an unreplaced macro: the sender did not replace "
+        "{click_id} with the real value; fix the postback URL on the sender's side"
+    )
     log = last_log()
     assert (log.http_status, log.accepted, log.reason, log.params) == (
-        400, False, body["error"], {"click_id": "{click_id}"})
+        400,
+        False,
+        body["error"],
+        {"click_id": "{click_id}"},
+    )
 
 
-@pytest.mark.parametrize("query, macro", [
-    ("clickid={clickid}", "{clickid}"), ("clickid=%7Bclickid%7D", "{clickid}"),
-    ("clickid=<clickid>", "<clickid>"), ("subid=[clickid]", "[clickid]"), ("click=$clickid", "$clickid"),
-    ("click_id={{clickid}}", "{{clickid}}"), ("click_id=%257Bclickid%257D", "{clickid}"),
-])
+@pytest.mark.parametrize(
+    "query, macro",
+    [
+        ("clickid={clickid}", "{clickid}"),
+        ("clickid=%7Bclickid%7D", "{clickid}"),
+        ("clickid=<clickid>", "<clickid>"),
+        ("subid=[clickid]", "[clickid]"),
+        ("click=$clickid", "$clickid"),
+        ("click_id={{clickid}}", "{{clickid}}"),
+        ("click_id=%257Bclickid%257D", "{clickid}"),
+    ],
+)
 def test_unreplaced_macros_are_the_senders_error(client, query, macro):
     status, body = get(client, query)
     assert status == 400
@@ -85,7 +103,11 @@ def test_simple_form_records_with_the_flows_payout(client, click_id):
     assert (status, body["status"]) == (200, "ok")
     (conversion,) = conversions()
     assert body["conversion_id"] == conversion.id
-    assert (conversion.event, conversion.payout, conversion.status) == ("conversion", Decimal("3.00"), "approved")
+    assert (conversion.event, conversion.payout, conversion.status) == (
+        "conversion",
+        Decimal("3.00"),
+        "approved",
+    )
 
 
 def test_retry_with_the_same_txid_is_one_conversion(client, click_id):
@@ -96,7 +118,9 @@ def test_retry_with_the_same_txid_is_one_conversion(client, click_id):
     assert second == (200, {"status": "duplicate", "conversion_id": first[1]["conversion_id"], "error": None})
     assert len(conversions()) == 1
     assert [(log.http_status, log.accepted, log.result, log.conversion_id) for log in inbound_log()] == [
-        (200, True, "ok", first[1]["conversion_id"]), (200, True, "duplicate", first[1]["conversion_id"])]
+        (200, True, "ok", first[1]["conversion_id"]),
+        (200, True, "duplicate", first[1]["conversion_id"]),
+    ]
     assert inbound_log()[1].reason == "duplicate: already recorded, nothing new counted"
 
 
@@ -129,8 +153,10 @@ def test_negative_payout_is_a_debit_and_currency_is_kept(client, click_id):
 
 
 def test_lead_data_is_kept_on_the_conversion(client, click_id):
-    get(client, "click_id=%s&email=ann%%40example.com&phone=%%2B1+555&first_name=Ann&secret=x&amount=2"
-        % click_id)
+    get(
+        client,
+        "click_id=%s&email=ann%%40example.com&phone=%%2B1+555&first_name=Ann&secret=x&amount=2" % click_id,
+    )
     (conversion,) = conversions()
     assert conversion.data == {"email": "ann@example.com", "phone": "+1 555", "first_name": "Ann"}
     assert conversion.payout == Decimal(2)
@@ -139,8 +165,9 @@ def test_lead_data_is_kept_on_the_conversion(client, click_id):
 def test_post_form_and_json_bodies(client, click_id):
     response = client.post("/postback", data={"click_id": click_id, "event": "a", "payout": "1.25"})
     assert (response.status_code, response.get_json()["status"]) == (200, "ok")
-    response = client.post("/postback?click_id=" + click_id,
-                           json={"event": "b", "payout": 0.1, "lead": {"email": "x@y.example"}})
+    response = client.post(
+        "/postback?click_id=" + click_id, json={"event": "b", "payout": 0.1, "lead": {"email": "x@y.example"}}
+    )
     assert (response.status_code, response.get_json()["status"]) == (200, "ok")
     rows = conversions()
     assert [(c.event, c.payout) for c in rows] == [("a", Decimal("1.25")), ("b", Decimal("0.1"))]
@@ -153,22 +180,37 @@ def test_post_form_and_json_bodies(client, click_id):
 REFUSALS = [
     ("event=sale", 400, "click_id is required (or clickid, click, subid): the click id we gave you"),
     ("click_id=ABC", 400, "click_id 'ABC' is malformed: a click id is at most 64 characters of 0-9 and a-z"),
-    ("click_id=" + "a" * 65, 400,
-     "click_id '%s' is malformed: a click id is at most 64 characters of 0-9 and a-z" % ("a" * 65)),
+    (
+        "click_id=" + "a" * 65,
+        400,
+        "click_id '%s' is malformed: a click id is at most 64 characters of 0-9 and a-z" % ("a" * 65),
+    ),
     ("click_id=%(click)s&payout=abc", 400, "payout 'abc' is not a number"),
     ("click_id=%(click)s&payout=nan", 400, "payout 'nan' is not a finite number"),
     ("click_id=%(click)s&payout=inf", 400, "payout 'inf' is not a finite number"),
-    ("click_id=%(click)s&payout=1e400", 400,
-     "payout '1e400' is out of range: payout must be a finite number below 10^12"),
-    ("click_id=%(click)s&payout=" + "9" * 40, 400,
-     "payout '%s' is out of range: payout must be a finite number below 10^12" % ("9" * 40)),
-    ("click_id=%(click)s&payout=1,5", 400,
-     "payout '1,5' is ambiguous: a comma may be a decimal or a thousands separator; "
-     "send a plain number with a dot, such as 1.5"),
+    (
+        "click_id=%(click)s&payout=1e400",
+        400,
+        "payout '1e400' is out of range: payout must be a finite number below 10^12",
+    ),
+    (
+        "click_id=%(click)s&payout=" + "9" * 40,
+        400,
+        "payout '%s' is out of range: payout must be a finite number below 10^12" % ("9" * 40),
+    ),
+    (
+        "click_id=%(click)s&payout=1,5",
+        400,
+        "payout '1,5' is ambiguous: a comma may be a decimal or a thousands separator; "
+        "send a plain number with a dot, such as 1.5",
+    ),
     ("click_id=%(click)s&measurement=1&payout=2", 400, "measurement=1 requires both event and payout"),
-    ("click_id=%(click)s&status=maybe", 400,
-     "status 'maybe' is not one of approved, pending, declined (aliases: approve, approved, cancel, "
-     "decline, declined, hold, lead, new, pending, reject, rejected, sale, trash)"),
+    (
+        "click_id=%(click)s&status=maybe",
+        400,
+        "status 'maybe' is not one of approved, pending, declined (aliases: approve, approved, cancel, "
+        "decline, declined, hold, lead, new, pending, reject, rejected, sale, trash)",
+    ),
     ("click_id=%(click)s&currency=euro", 400, "currency 'euro' is not an ISO 4217 code such as USD"),
     ("click_id=0123456789abcdefghij", 404, "click_id '0123456789abcdefghij' is not a click of ours"),
 ]
@@ -181,7 +223,12 @@ def test_each_refusal_is_answered_and_logged(client, click_id, query, code, reas
     assert conversions() == []
     (log,) = inbound_log()
     assert (log.endpoint, log.http_status, log.accepted, log.reason, log.result) == (
-        "postback", code, False, reason, "error")
+        "postback",
+        code,
+        False,
+        reason,
+        "error",
+    )
     assert log.ip == "127.0.0.1" and log.method == "GET"
 
 
@@ -189,28 +236,43 @@ def test_unknown_event_when_the_flow_defines_events(client, make_flow):
     flow = make_flow(events=[{"name": "lead"}, {"name": "sale"}])
     click_id = click_on(client, flow)
     status, body = get(client, "click_id=%s&event=purchase" % click_id)
-    assert (status, body["error"]) == (400, "event 'purchase' is not defined on this flow (defined: lead, sale)")
+    assert (status, body["error"]) == (
+        400,
+        "event 'purchase' is not defined on this flow (defined: lead, sale)",
+    )
     status, body = get(client, "click_id=" + click_id)
     assert (status, body["error"]) == (400, "event is required: this flow defines lead, sale")
     assert get(client, "click_id=%s&goal=sale" % click_id)[0] == 200
     assert [(log.http_status, log.flow_id) for log in inbound_log()] == [
-        (400, flow["id"]), (400, flow["id"]), (200, flow["id"])]
+        (400, flow["id"]),
+        (400, flow["id"]),
+        (200, flow["id"]),
+    ]
 
 
 # The attribution window, with the clock passed in.
+
 
 def test_attribution_window_counts_from_the_click(app, flow, click_id):
     rules = SenderRules(attribution_days=30)
     with db.connection_context():
         created = Click.get_by_id(click_id).created_at
-        late = record_conversion(make_inbound("postback", "GET", "192.0.2.1", [("click_id", click_id)]),
-                                 rules, now=created + datetime.timedelta(days=31))
-        in_time = record_conversion(make_inbound("postback", "GET", "192.0.2.1", [("click_id", click_id)]),
-                                    rules, now=created + datetime.timedelta(days=29))
-    assert (late.http_status, late.error) == (410, "the click is 31 days old, outside the 30-day attribution window")
+        late = record_conversion(
+            make_inbound("postback", "GET", "192.0.2.1", [("click_id", click_id)]),
+            rules,
+            now=created + datetime.timedelta(days=31),
+        )
+        in_time = record_conversion(
+            make_inbound("postback", "GET", "192.0.2.1", [("click_id", click_id)]),
+            rules,
+            now=created + datetime.timedelta(days=29),
+        )
+    assert (late.http_status, late.error) == (
+        410,
+        "the click is 31 days old, outside the 30-day attribution window",
+    )
     assert (in_time.http_status, in_time.status) == (200, "ok")
-    assert [(log.http_status, log.reason) for log in inbound_log()] == [
-        (410, late.error), (200, "recorded")]
+    assert [(log.http_status, log.reason) for log in inbound_log()] == [(410, late.error), (200, "recorded")]
 
 
 def test_default_window_over_http_with_old_clicks(client, flow):
@@ -224,8 +286,9 @@ def test_window_from_config_and_from_the_flow(make_app):
     client = make_app(TRACKER_ATTRIBUTION_DAYS=3).test_client()
     api = Api(client)
     default = api.post("/api/v1/flows", json={"name": "d", "offer_url": "https://o.example/"})[1]
-    weekly = api.post("/api/v1/flows", json={"name": "w", "offer_url": "https://o.example/",
-                                             "attribution_days": 7})[1]
+    weekly = api.post(
+        "/api/v1/flows", json={"name": "w", "offer_url": "https://o.example/", "attribution_days": 7}
+    )[1]
     assert get(client, "click_id=" + old_click(default, 2))[0] == 200
     assert get(client, "click_id=" + old_click(default, 4))[0] == 410
     assert get(client, "click_id=" + old_click(weekly, 6))[0] == 200
@@ -235,24 +298,37 @@ def test_window_from_config_and_from_the_flow(make_app):
 
 # Status and payout changes under the same txid.
 
+
 def test_status_changes_by_txid_are_updates_with_history(client, api, click_id):
     base = "click_id=%s&event=purchase&payout=20&txid=ORD-7" % click_id
     first = get(client, base + "&status=new")[1]
     assert first["status"] == "ok"
     assert get(client, base + "&status=approved")[1] == {
-        "status": "updated", "conversion_id": first["conversion_id"], "error": None}
+        "status": "updated",
+        "conversion_id": first["conversion_id"],
+        "error": None,
+    }
     assert get(client, "click_id=%s&txid=ORD-7&status=trash" % click_id)[1]["status"] == "updated"
     assert get(client, "click_id=%s&txid=ORD-7&status=declined" % click_id)[1]["status"] == "duplicate"
     assert get(client, "click_id=%s&txid=ORD-7&payout=15.5" % click_id)[1]["status"] == "updated"
     (conversion,) = conversions()
-    assert (conversion.event, conversion.status, conversion.payout) == ("purchase", "declined", Decimal("15.5"))
-    assert history(conversion.id) == [("pending", "20.00"), ("approved", "20.00"), ("declined", "20.00"),
-                                      ("declined", "15.50")]
+    assert (conversion.event, conversion.status, conversion.payout) == (
+        "purchase",
+        "declined",
+        Decimal("15.5"),
+    )
+    assert history(conversion.id) == [
+        ("pending", "20.00"),
+        ("approved", "20.00"),
+        ("declined", "20.00"),
+        ("declined", "15.50"),
+    ]
     status, shown = api.get("/api/v1/conversions/%d" % conversion.id)
     assert status == 200
     assert [(h["status"], h["payout"]) for h in shown["history"]] == history(conversion.id)
     assert [h["inbound_id"] for h in shown["history"]] == [
-        log.id for log in inbound_log() if log.result in ("ok", "updated")]
+        log.id for log in inbound_log() if log.result in ("ok", "updated")
+    ]
 
 
 def test_status_update_without_the_event_finds_its_conversion_by_txid(client, make_flow):
@@ -260,9 +336,13 @@ def test_status_update_without_the_event_finds_its_conversion_by_txid(client, ma
     click_id = click_on(client, flow)
     first = get(client, "click_id=%s&event=sale&payout=30&txid=T-1&status=hold" % click_id)[1]
     assert get(client, "clickid=%s&tid=T-1&status=reject" % click_id)[1] == {
-        "status": "updated", "conversion_id": first["conversion_id"], "error": None}
+        "status": "updated",
+        "conversion_id": first["conversion_id"],
+        "error": None,
+    }
     assert get(client, "clickid=%s&tid=T-2&status=reject" % click_id)[1]["error"] == (
-        "event is required: this flow defines lead, sale")
+        "event is required: this flow defines lead, sale"
+    )
     (conversion,) = conversions()
     assert (conversion.event, conversion.status, conversion.payout) == ("sale", "declined", Decimal(30))
 
@@ -275,35 +355,55 @@ def test_same_status_without_txid_is_a_duplicate_not_an_update(client, click_id)
 
 # Who may send: the secret and the allowed IPs.
 
+
 def test_secret_is_required_when_configured(make_app, make_flow):
     client = make_app(TRACKER_POSTBACK_SECRET="s3cr3t").test_client()
-    flow = Api(client).post("/api/v1/flows", json={"name": "f", "offer_url": "https://o.example/?cid={clickid}"})[1]
+    flow = Api(client).post(
+        "/api/v1/flows", json={"name": "f", "offer_url": "https://o.example/?cid={clickid}"}
+    )[1]
     click_id = click_on(client, flow)
-    assert get(client, "click_id=" + click_id) == (403, {
-        "status": "error", "conversion_id": None, "error": "the secret parameter is missing"})
+    assert get(client, "click_id=" + click_id) == (
+        403,
+        {"status": "error", "conversion_id": None, "error": "the secret parameter is missing"},
+    )
     assert get(client, "click_id=%s&secret=s3cr3" % click_id)[1]["error"] == "the secret is wrong"
     assert get(client, "click_id=%s&secret=s3cr3t" % click_id)[0] == 200
     logs = inbound_log()
     assert [(log.http_status, log.reason) for log in logs] == [
-        (403, "the secret parameter is missing"), (403, "the secret is wrong"), (200, "recorded")]
+        (403, "the secret parameter is missing"),
+        (403, "the secret is wrong"),
+        (200, "recorded"),
+    ]
     assert logs[1].params["secret"] == "***" and logs[2].params["secret"] == "***"
     assert conversions()[0].raw == {"click_id": click_id, "secret": "***"}
 
 
 def test_allowed_ips_refuse_others(make_app):
-    client = make_app(TRACKER_POSTBACK_ALLOWED_IPS="198.51.100.0/24, 203.0.113.9",
-                      TRACKER_TRUSTED_PROXIES=1).test_client()
-    flow = Api(client).post("/api/v1/flows", json={"name": "f", "offer_url": "https://o.example/?cid={clickid}"})[1]
+    client = make_app(
+        TRACKER_POSTBACK_ALLOWED_IPS="198.51.100.0/24, 203.0.113.9", TRACKER_TRUSTED_PROXIES=1
+    ).test_client()
+    flow = Api(client).post(
+        "/api/v1/flows", json={"name": "f", "offer_url": "https://o.example/?cid={clickid}"}
+    )[1]
     click_id = click_on(client, flow)
     refused = client.get("/postback?click_id=" + click_id)
     assert (refused.status_code, refused.get_json()["error"]) == (
-        403, "IP address 127.0.0.1 is not allowed to send conversions (TRACKER_POSTBACK_ALLOWED_IPS)")
-    spoofed = client.get("/postback?click_id=" + click_id, headers={"X-Forwarded-For": "198.51.100.4, 192.0.2.1"})
+        403,
+        "IP address 127.0.0.1 is not allowed to send conversions (TRACKER_POSTBACK_ALLOWED_IPS)",
+    )
+    spoofed = client.get(
+        "/postback?click_id=" + click_id, headers={"X-Forwarded-For": "198.51.100.4, 192.0.2.1"}
+    )
     assert spoofed.status_code == 403
-    allowed = client.get("/postback?click_id=" + click_id, headers={"X-Forwarded-For": "10.0.0.1, 198.51.100.77"})
+    allowed = client.get(
+        "/postback?click_id=" + click_id, headers={"X-Forwarded-For": "10.0.0.1, 198.51.100.77"}
+    )
     assert allowed.status_code == 200
     assert [(log.ip, log.http_status, log.accepted) for log in inbound_log()] == [
-        ("127.0.0.1", 403, False), ("192.0.2.1", 403, False), ("198.51.100.77", 200, True)]
+        ("127.0.0.1", 403, False),
+        ("192.0.2.1", 403, False),
+        ("198.51.100.77", 200, True),
+    ]
 
 
 def test_a_bad_allowed_ips_setting_stops_the_app(make_app):
@@ -312,6 +412,7 @@ def test_a_bad_allowed_ips_setting_stops_the_app(make_app):
 
 
 # Hostile input: never a 500, always a log row.
+
 
 def test_hostile_input_gets_clean_answers(client, click_id):
     cases = [
@@ -334,18 +435,24 @@ def test_hostile_input_gets_clean_answers(client, click_id):
 
 
 def test_oversized_and_broken_bodies_are_refused_and_logged(client, click_id):
-    response = client.post("/postback?click_id=" + click_id, data=b"{not json",
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/postback?click_id=" + click_id, data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert (response.status_code, response.get_json()["error"]) == (400, "the body is not valid JSON")
     response = client.post("/postback?click_id=" + click_id, json=[1, 2])
     assert (response.status_code, response.get_json()["error"]) == (400, "the body must be a JSON object")
     response = client.post("/postback?click_id=" + click_id, data={"big": "x" * (1024 * 1024 + 10)})
     assert response.status_code == 413
-    response = client.post("/postback?click_id=" + click_id, data=b"[" * 100_000,
-                           headers={"Content-Type": "application/json"})
+    response = client.post(
+        "/postback?click_id=" + click_id, data=b"[" * 100_000, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert [(log.http_status, log.click_id) for log in inbound_log()] == [
-        (400, click_id), (400, click_id), (413, click_id), (400, click_id)]
+        (400, click_id),
+        (400, click_id),
+        (413, click_id),
+        (400, click_id),
+    ]
     assert conversions() == []
 
 
@@ -354,13 +461,19 @@ def test_a_failed_write_is_answered_500_logged_and_rolled_back(client, click_id)
     the conversion is kept, the sender is told to retry, and the request is still logged."""
     with db.connection_context():
         if is_postgres():
-            db.execute_sql("CREATE OR REPLACE FUNCTION refuse_change() RETURNS trigger AS $$ BEGIN "
-                           "RAISE EXCEPTION 'disk is full'; END $$ LANGUAGE plpgsql")
-            db.execute_sql("CREATE TRIGGER refuse_change BEFORE INSERT ON conversion_change "
-                           "FOR EACH ROW EXECUTE FUNCTION refuse_change()")
+            db.execute_sql(
+                "CREATE OR REPLACE FUNCTION refuse_change() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'disk is full'; END $$ LANGUAGE plpgsql"
+            )
+            db.execute_sql(
+                "CREATE TRIGGER refuse_change BEFORE INSERT ON conversion_change "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_change()"
+            )
         else:
-            db.execute_sql("CREATE TRIGGER refuse_change BEFORE INSERT ON conversion_change "
-                           "BEGIN SELECT RAISE(FAIL, 'disk is full'); END")
+            db.execute_sql(
+                "CREATE TRIGGER refuse_change BEFORE INSERT ON conversion_change "
+                "BEGIN SELECT RAISE(FAIL, 'disk is full'); END"
+            )
     try:
         status, body = get(client, "click_id=%s&event=sale&payout=5" % click_id)
     finally:
@@ -378,4 +491,7 @@ def test_head_request_records_nothing_and_is_logged(client, click_id):
     assert response.status_code == 405
     assert conversions() == []
     assert (last_log().http_status, last_log().accepted, last_log().reason) == (
-        405, False, "HEAD records nothing: send the postback with GET or POST")
+        405,
+        False,
+        "HEAD records nothing: send the postback with GET or POST",
+    )

@@ -1,13 +1,15 @@
 """Flow and traffic source pages through the test client (CSRF off: see test_dashboard_access)."""
+
 import datetime
 import re
 
 import pytest
 
-from dashboard_helpers import sign_in
-from factories import add_click, add_conversion, add_flow
 from tracker.api.shapes import flow_to_dict
 from tracker.models import Delivery, Flow, FlowEvent, Postback, TrafficSource, utcnow
+
+from dashboard_helpers import sign_in
+from factories import add_click, add_conversion, add_flow
 
 
 @pytest.fixture
@@ -20,8 +22,11 @@ def endpoint_urls(app, methods):
     """Every dashboard URL (with made-up ids) answering one of ``methods``."""
     urls = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("dashboard.") and rule.endpoint not in ("dashboard.login", "dashboard.setup") \
-                and rule.methods & set(methods):
+        if (
+            rule.endpoint.startswith("dashboard.")
+            and rule.endpoint not in ("dashboard.login", "dashboard.setup")
+            and rule.methods & set(methods)
+        ):
             urls.append(re.sub(r"<(?:int:)?(\w+)>", "1", rule.rule))
     return urls
 
@@ -57,22 +62,40 @@ def test_flow_list_shows_todays_and_the_weeks_numbers(user):
     add_click(flow, (today - datetime.timedelta(days=7)).isoformat(" "))  # outside the week
     add_conversion(click, "1.50")
     html = user.get("/flows").get_data(as_text=True)
-    row = html[html.index("Push US"):html.index("</tr>", html.index("Push US"))]
+    row = html[html.index("Push US") : html.index("</tr>", html.index("Push US"))]
     cells = re.findall(r'<td class="num"[^>]*>([^<]*)</td>', row)
     # today: 2 clicks, 1 conversion, 1.50, CR 50.00, EPC 0.75; week: 3 clicks, 1, 1.50, 33.33, 0.50
     assert cells == ["2", "1", "1.50", "50.00", "0.75", "3", "1", "1.50", "33.33", "0.50"]
 
 
 def test_create_flow_from_the_form_is_the_same_flow_as_the_api_makes(user, api):
-    response = user.post("/flows/new", data={
-        "name": "Form flow", "offer_url": "https://offer.example/?cid={clickid}", "payout": "2.5",
-        "currency": "eur", "attribution_days": "7", "fallback_url": "", "traffic_source_id": ""})
+    response = user.post(
+        "/flows/new",
+        data={
+            "name": "Form flow",
+            "offer_url": "https://offer.example/?cid={clickid}",
+            "payout": "2.5",
+            "currency": "eur",
+            "attribution_days": "7",
+            "fallback_url": "",
+            "traffic_source_id": "",
+        },
+    )
     assert response.status_code == 302
     flow = Flow.get(Flow.name == "Form flow")
     assert response.headers["Location"] == "/flows/%d" % flow.id
-    status, made = api.post("/api/v1/flows", json={"name": "Form flow", "offer_url": "https://offer.example/?cid={clickid}",
-                                                   "payout": "2.5", "currency": "EUR", "attribution_days": 7,
-                                                   "fallback_url": "", "traffic_source_id": None})
+    status, made = api.post(
+        "/api/v1/flows",
+        json={
+            "name": "Form flow",
+            "offer_url": "https://offer.example/?cid={clickid}",
+            "payout": "2.5",
+            "currency": "EUR",
+            "attribution_days": 7,
+            "fallback_url": "",
+            "traffic_source_id": None,
+        },
+    )
     ours, theirs = flow_to_dict(flow, "http://x"), flow_to_dict(Flow.get_by_id(made["id"]), "http://x")
     for name in ("id", "key", "link", "created_at", "updated_at"):
         ours.pop(name), theirs.pop(name)
@@ -81,15 +104,25 @@ def test_create_flow_from_the_form_is_the_same_flow_as_the_api_makes(user, api):
     assert "http://localhost/r/%s</code>" % flow.key in page
 
 
-@pytest.mark.parametrize("fields, message", [
-    ({"name": "", "offer_url": "https://offer.example/"}, "name is required"),
-    ({"name": "X", "offer_url": "ftp://offer.example/"}, "offer_url must be an http:// or https:// URL"),
-    ({"name": "X", "offer_url": "https://offer.example/", "payout": "lots"}, "flow payout must be a number"),
-    ({"name": "X", "offer_url": "https://offer.example/", "attribution_days": "-3"},
-     "attribution_days must be a whole number of days from 1 to 3650"),
-    ({"name": "X", "offer_url": "https://offer.example/", "traffic_source_id": "999"},
-     "traffic source 999 does not exist"),
-])
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"name": "", "offer_url": "https://offer.example/"}, "name is required"),
+        ({"name": "X", "offer_url": "ftp://offer.example/"}, "offer_url must be an http:// or https:// URL"),
+        (
+            {"name": "X", "offer_url": "https://offer.example/", "payout": "lots"},
+            "flow payout must be a number",
+        ),
+        (
+            {"name": "X", "offer_url": "https://offer.example/", "attribution_days": "-3"},
+            "attribution_days must be a whole number of days from 1 to 3650",
+        ),
+        (
+            {"name": "X", "offer_url": "https://offer.example/", "traffic_source_id": "999"},
+            "traffic source 999 does not exist",
+        ),
+    ],
+)
 def test_bad_flow_form_shows_the_reason_and_keeps_the_input(user, fields, message):
     response = user.post("/flows/new", data=fields)
     html = response.get_data(as_text=True)
@@ -101,10 +134,15 @@ def test_bad_flow_form_shows_the_reason_and_keeps_the_input(user, fields, messag
 
 def test_edit_pause_resume_and_delete(user, client):
     flow = add_flow("Old name")
-    response = user.post("/flows/%d/edit" % flow.id, data={
-        "name": "New name", "offer_url": "https://new.example/", "payout": "1", "currency": "USD"})
+    response = user.post(
+        "/flows/%d/edit" % flow.id,
+        data={"name": "New name", "offer_url": "https://new.example/", "payout": "1", "currency": "USD"},
+    )
     assert response.status_code == 302
-    assert (Flow.get_by_id(flow.id).name, Flow.get_by_id(flow.id).offer_url) == ("New name", "https://new.example/")
+    assert (Flow.get_by_id(flow.id).name, Flow.get_by_id(flow.id).offer_url) == (
+        "New name",
+        "https://new.example/",
+    )
     assert user.get("/r/" + flow.key).status_code == 302
     user.post("/flows/%d/pause" % flow.id, data={"paused": "1"})
     assert Flow.get_by_id(flow.id).paused is True
@@ -121,16 +159,27 @@ def test_edit_pause_resume_and_delete(user, client):
 
 def test_events_are_edited_as_a_table(user):
     flow = add_flow()
-    user.post("/flows/%d/events" % flow.id, data={
-        "events-0-name": "lead", "events-0-conversion": "1",
-        "events-1-name": "deposit", "events-1-conversion": "1", "events-1-allow_duplicates": "1",
-        "events-2-name": "", "events-2-conversion": "1"})
+    user.post(
+        "/flows/%d/events" % flow.id,
+        data={
+            "events-0-name": "lead",
+            "events-0-conversion": "1",
+            "events-1-name": "deposit",
+            "events-1-conversion": "1",
+            "events-1-allow_duplicates": "1",
+            "events-2-name": "",
+            "events-2-conversion": "1",
+        },
+    )
     events = [(e.name, e.conversion, e.allow_duplicates) for e in FlowEvent.select().order_by(FlowEvent.id)]
     assert events == [("lead", True, False), ("deposit", True, True)]
     page = user.get("/flows/%d" % flow.id).get_data(as_text=True)
     assert 'name="events-1-name" value="deposit"' in page
-    response = user.post("/flows/%d/events" % flow.id, data={"events-0-name": "lead", "events-1-name": "lead"},
-                         follow_redirects=True)
+    response = user.post(
+        "/flows/%d/events" % flow.id,
+        data={"events-0-name": "lead", "events-1-name": "lead"},
+        follow_redirects=True,
+    )
     assert "Events not saved: event &#39;lead&#39; is listed twice" in response.get_data(as_text=True)
     assert FlowEvent.select().count() == 2
     user.post("/flows/%d/events" % flow.id, data={"events-0-name": "", "events-1-name": "sale"})
@@ -139,20 +188,44 @@ def test_events_are_edited_as_a_table(user):
 
 def test_postbacks_are_added_edited_in_place_and_deleted(user):
     flow = add_flow()
-    response = user.post("/flows/%d/postbacks/new" % flow.id, data={
-        "trigger": "status", "name": "to source", "url": "https://source.example/pb?cid={externalid}&s={status}",
-        "statuses": ["approved", "declined"], "payout_type": "all", "enabled": "1", "events": ""})
+    response = user.post(
+        "/flows/%d/postbacks/new" % flow.id,
+        data={
+            "trigger": "status",
+            "name": "to source",
+            "url": "https://source.example/pb?cid={externalid}&s={status}",
+            "statuses": ["approved", "declined"],
+            "payout_type": "all",
+            "enabled": "1",
+            "events": "",
+        },
+    )
     assert response.status_code == 302
     postback = Postback.get()
-    assert (postback.trigger, postback.statuses, postback.enabled) == ("status", ["approved", "declined"], True)
+    assert (postback.trigger, postback.statuses, postback.enabled) == (
+        "status",
+        ["approved", "declined"],
+        True,
+    )
     delivery = Delivery.create(flow_id=flow.id, postback=postback, trigger="status", url="https://x.example/")
-    response = user.post("/flows/%d/postbacks/%d/edit" % (flow.id, postback.id), data={
-        "trigger": "conversion", "url": "https://source.example/pb?cid={externalid}", "events": "lead, sale",
-        "payout_type": "all"})
+    response = user.post(
+        "/flows/%d/postbacks/%d/edit" % (flow.id, postback.id),
+        data={
+            "trigger": "conversion",
+            "url": "https://source.example/pb?cid={externalid}",
+            "events": "lead, sale",
+            "payout_type": "all",
+        },
+    )
     assert response.status_code == 302
     edited = Postback.get()
     assert (edited.id, edited.trigger, edited.events, edited.statuses, edited.enabled) == (
-        postback.id, "conversion", ["lead", "sale"], [], False)
+        postback.id,
+        "conversion",
+        ["lead", "sale"],
+        [],
+        False,
+    )
     assert Delivery.get_by_id(delivery.id).postback_id == postback.id  # same row, deliveries keep their link
     page = user.get("/flows/%d" % flow.id).get_data(as_text=True)
     assert "lead, sale" in page and "https://source.example/pb?cid={externalid}" in page
@@ -164,11 +237,17 @@ def test_postbacks_are_added_edited_in_place_and_deleted(user):
 
 def test_bad_postback_is_refused_with_the_reason(user):
     flow = add_flow()
-    response = user.post("/flows/%d/postbacks/new" % flow.id, data={
-        "trigger": "status", "url": "https://x.example/", "statuses": ["maybe"], "payout_type": "all"})
+    response = user.post(
+        "/flows/%d/postbacks/new" % flow.id,
+        data={"trigger": "status", "url": "https://x.example/", "statuses": ["maybe"], "payout_type": "all"},
+    )
     assert response.status_code == 422
-    assert "statuses: &#39;maybe&#39; is not one of approved, pending, declined" in response.get_data(as_text=True)
-    response = user.post("/flows/%d/postbacks/new" % flow.id, data={"trigger": "often", "url": "https://x.example/"})
+    assert "statuses: &#39;maybe&#39; is not one of approved, pending, declined" in response.get_data(
+        as_text=True
+    )
+    response = user.post(
+        "/flows/%d/postbacks/new" % flow.id, data={"trigger": "often", "url": "https://x.example/"}
+    )
     assert "trigger must be one of click, conversion, status, payout" in response.get_data(as_text=True)
     assert Postback.select().count() == 0
     other = add_flow("Other")
@@ -178,20 +257,39 @@ def test_bad_postback_is_refused_with_the_reason(user):
 
 def test_traffic_source_form_and_the_tracking_link_it_gives(user):
     assert "No traffic sources yet" in user.get("/sources").get_data(as_text=True)
-    response = user.post("/sources/new", data={
-        "name": "Propeller", "click_id_param": "clickid", "var1": "zoneid", "var3": "campaignid",
-        "postback_url": "https://propeller.example/pb?aid=1&tid={externalid}", "postback_events": "lead, sale",
-        "active": "1"})
+    response = user.post(
+        "/sources/new",
+        data={
+            "name": "Propeller",
+            "click_id_param": "clickid",
+            "var1": "zoneid",
+            "var3": "campaignid",
+            "postback_url": "https://propeller.example/pb?aid=1&tid={externalid}",
+            "postback_events": "lead, sale",
+            "active": "1",
+        },
+    )
     assert response.status_code == 302
     source = TrafficSource.get()
     assert (source.vars, source.postback_events, source.active) == (
-        {"var1": "zoneid", "var3": "campaignid"}, ["lead", "sale"], True)
+        {"var1": "zoneid", "var3": "campaignid"},
+        ["lead", "sale"],
+        True,
+    )
     flow = add_flow(traffic_source=source)
     page = user.get("/flows/%d" % flow.id).get_data(as_text=True)
-    assert "http://localhost/r/%s?clickid={clickid}&amp;zoneid={zoneid}&amp;campaignid={campaignid}" % flow.key in page
+    assert (
+        "http://localhost/r/%s?clickid={clickid}&amp;zoneid={zoneid}&amp;campaignid={campaignid}" % flow.key
+        in page
+    )
     user.post("/sources/%d/edit" % source.id, data={"name": "Propeller 2", "click_id_param": "subid"})
     source = TrafficSource.get()
-    assert (source.name, source.click_id_param, source.vars, source.active) == ("Propeller 2", "subid", {}, False)
+    assert (source.name, source.click_id_param, source.vars, source.active) == (
+        "Propeller 2",
+        "subid",
+        {},
+        False,
+    )
     listing = user.get("/sources").get_data(as_text=True)
     assert "Propeller 2" in listing and "inactive" in listing
     response = user.post("/sources/new", data={"name": "Bad", "postback_url": "javascript:alert(1)"})

@@ -1,16 +1,18 @@
 """Reports page, CSV and log pages through the test client: numbers, escaping, masking,
 filters, pagination, empty states, and resending a delivery."""
+
 import datetime
 import re
 
 import pytest
 
-from dashboard_helpers import sign_in
-from factories import HOSTILE, add_click, add_conversion, add_flow, report_dataset
-from postback_helpers import received
 from tracker.delivery.queue import deliver_due
 from tracker.masking import mask_mapping, mask_secrets
 from tracker.models import ConversionChange, Delivery, DeliveryAttempt, InboundRequest, utcnow
+
+from dashboard_helpers import sign_in
+from factories import HOSTILE, add_click, add_conversion, add_flow, report_dataset
+from postback_helpers import received
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
@@ -23,9 +25,11 @@ def user(client):
 
 def table_rows(html):
     """The report table's rows as lists of cell texts."""
-    body = html[html.index("<tbody>"):html.index("</tbody>")]
-    return [[re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+    body = html[html.index("<tbody>") : html.index("</tbody>")]
+    return [
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]
 
 
 def test_report_page_shows_the_same_numbers_as_the_stats_api(user, api):
@@ -33,18 +37,49 @@ def test_report_page_shows_the_same_numbers_as_the_stats_api(user, api):
     args = {"group_by": "sub1", "from": "2024-05-01", "to": "2024-05-03"}
     html = user.get("/reports", query_string=args).get_data(as_text=True)
     _, body = api.get("/api/v1/stats", query_string=args)
-    expected = [[row["key"] or "(empty)", str(row["clicks"]), str(row["unique_clicks"]), str(row["conversions"]),
-                 row["revenue"], row["cost"], row["profit"], row["cr"], row["epc"], row["roi"]] for row in body["items"]]
+    expected = [
+        [
+            row["key"] or "(empty)",
+            str(row["clicks"]),
+            str(row["unique_clicks"]),
+            str(row["conversions"]),
+            row["revenue"],
+            row["cost"],
+            row["profit"],
+            row["cr"],
+            row["epc"],
+            row["roi"],
+        ]
+        for row in body["items"]
+    ]
     totals = body["totals"]
-    expected.append(["Total", str(totals["clicks"]), str(totals["unique_clicks"]), str(totals["conversions"]),
-                     totals["revenue"], totals["cost"], totals["profit"], totals["cr"], totals["epc"], totals["roi"]])
+    expected.append(
+        [
+            "Total",
+            str(totals["clicks"]),
+            str(totals["unique_clicks"]),
+            str(totals["conversions"]),
+            totals["revenue"],
+            totals["cost"],
+            totals["profit"],
+            totals["cr"],
+            totals["epc"],
+            totals["roi"],
+        ]
+    )
     rows = table_rows(html)
     rows[2][0] = rows[2][0].replace("&lt;", "<").replace("&gt;", ">")
     assert rows == expected
     assert HOSTILE not in html and ESCAPED in html  # the hostile sub id is shown as text
     assert "<svg" in html and html.count('class="bar"') == 3  # a bar per day in the chart
-    flows = table_rows(user.get("/reports?group_by=flow&from=2024-04-01&to=2024-05-31").get_data(as_text=True))
-    assert [row[:4] for row in flows] == [["Flow A", "4", "3", "3"], ["Flow B", "2", "2", "1"], ["Total", "6", "5", "4"]]
+    flows = table_rows(
+        user.get("/reports?group_by=flow&from=2024-04-01&to=2024-05-31").get_data(as_text=True)
+    )
+    assert [row[:4] for row in flows] == [
+        ["Flow A", "4", "3", "3"],
+        ["Flow B", "2", "2", "1"],
+        ["Total", "6", "5", "4"],
+    ]
 
 
 def test_report_defaults_to_the_last_7_days_and_explains_an_empty_range(user):
@@ -72,14 +107,22 @@ def test_csv_export_uses_flow_names(user):
         "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi",
         "Flow A,3,2,3,3.00,0.40,2.60,100.00,1.00,650.00",
         "Flow B,2,2,1,3.00,0.35,2.65,50.00,1.50,757.14",
-        "total,5,4,4,6.00,0.75,5.25,80.00,1.20,700.00"]
+        "total,5,4,4,6.00,0.75,5.25,80.00,1.20,700.00",
+    ]
     assert data["a"].name == "Flow A"
 
 
 def test_click_log_escapes_hostile_values_and_links_the_detail(user):
     flow = add_flow("F")
-    click = add_click(flow, "2024-05-01 10:00", sub1=HOSTILE, utm_source="<b>x</b>", country="US",
-                      params={"sub1": HOSTILE, "access_token": "tok-123"}, user_agent="<img src=x onerror=alert(1)>")
+    click = add_click(
+        flow,
+        "2024-05-01 10:00",
+        sub1=HOSTILE,
+        utm_source="<b>x</b>",
+        country="US",
+        params={"sub1": HOSTILE, "access_token": "tok-123"},
+        user_agent="<img src=x onerror=alert(1)>",
+    )
     html = user.get("/logs/clicks").get_data(as_text=True)
     assert HOSTILE not in html and ESCAPED in html and "<b>x</b>" not in html
     assert "/logs/clicks/%s" % click.click_id in html
@@ -90,12 +133,19 @@ def test_click_log_escapes_hostile_values_and_links_the_detail(user):
 
 def test_click_log_is_paginated_newest_first_and_filtered_by_flow(user):
     a, b = add_flow("A"), add_flow("B")
-    ids = [add_click(a if n % 2 else b, "2024-05-01 10:%02d" % n, click_id="k%03d" % n).click_id for n in range(7)]
+    ids = [
+        add_click(a if n % 2 else b, "2024-05-01 10:%02d" % n, click_id="k%03d" % n).click_id
+        for n in range(7)
+    ]
     first = user.get("/logs/clicks?limit=3").get_data(as_text=True)
     shown = re.findall(r'/logs/clicks/(k\d+)"', first)
     assert shown == ["k006", "k005", "k004"]
     next_url = re.search(r'class="button" href="([^"]+)">Older', first).group(1).replace("&amp;", "&")
-    assert re.findall(r'/logs/clicks/(k\d+)"', user.get(next_url).get_data(as_text=True)) == ["k003", "k002", "k001"]
+    assert re.findall(r'/logs/clicks/(k\d+)"', user.get(next_url).get_data(as_text=True)) == [
+        "k003",
+        "k002",
+        "k001",
+    ]
     assert "Older" not in user.get("/logs/clicks?limit=7").get_data(as_text=True)
     only_a = user.get("/logs/clicks?flow_id=%d" % a.id).get_data(as_text=True)
     assert re.findall(r'/logs/clicks/(k\d+)"', only_a) == ["k005", "k003", "k001"]
@@ -114,9 +164,15 @@ def test_conversion_log_and_its_history(user):
     click = add_click(flow, "2024-05-01 10:00")
     conversion = add_conversion(click, "4.00", status="approved", txid="T-1", data={"email": "a@b.example"})
     add_conversion(click, "1.00", status="pending", event="lead")
-    inbound = InboundRequest.create(endpoint="postback", params={"click_id": click.click_id, "secret": "hush"},
-                                    http_status=200, accepted=True, result="ok", conversion=conversion,
-                                    flow_id=flow.id)
+    inbound = InboundRequest.create(
+        endpoint="postback",
+        params={"click_id": click.click_id, "secret": "hush"},
+        http_status=200,
+        accepted=True,
+        result="ok",
+        conversion=conversion,
+        flow_id=flow.id,
+    )
     ConversionChange.create(conversion=conversion, status="pending", payout="4.00", inbound=inbound.id)
     ConversionChange.create(conversion=conversion, status="approved", payout="4.00")
     html = user.get("/logs/conversions?status=pending").get_data(as_text=True)
@@ -130,10 +186,21 @@ def test_conversion_log_and_its_history(user):
 
 def test_inbound_log_filters_accepted_and_rejected(user):
     flow = add_flow("F")
-    InboundRequest.create(endpoint="postback", params={"click_id": "abc"}, http_status=200, accepted=True,
-                          result="ok", flow_id=flow.id)
-    InboundRequest.create(endpoint="postback", params={"click_id": "{clickid}"}, http_status=400,
-                          accepted=False, reason="click_id is an unreplaced macro: {clickid}")
+    InboundRequest.create(
+        endpoint="postback",
+        params={"click_id": "abc"},
+        http_status=200,
+        accepted=True,
+        result="ok",
+        flow_id=flow.id,
+    )
+    InboundRequest.create(
+        endpoint="postback",
+        params={"click_id": "{clickid}"},
+        http_status=400,
+        accepted=False,
+        reason="click_id is an unreplaced macro: {clickid}",
+    )
     everything = user.get("/logs/postbacks").get_data(as_text=True)
     assert "unreplaced macro" in everything and "200 ok" in everything
     rejected = user.get("/logs/postbacks?accepted=false").get_data(as_text=True)
@@ -145,17 +212,24 @@ def test_inbound_log_filters_accepted_and_rejected(user):
 
 def make_delivery(flow, status="failed", **fields):
     fields.setdefault("url", "https://graph.example/v18/1/events?access_token=EAAB-secret&x=1")
-    return Delivery.create(flow_id=flow.id, trigger="conversion", method="POST", status=status,
-                           headers={"Content-Type": "application/json", "Authorization": "Bearer abc.def"},
-                           body='{"data": [{"event_name": "Lead"}], "api_key": "k-9"}', **fields)
+    return Delivery.create(
+        flow_id=flow.id,
+        trigger="conversion",
+        method="POST",
+        status=status,
+        headers={"Content-Type": "application/json", "Authorization": "Bearer abc.def"},
+        body='{"data": [{"event_name": "Lead"}], "api_key": "k-9"}',
+        **fields,
+    )
 
 
 def test_delivery_detail_shows_the_request_and_every_attempt_with_secrets_masked(user):
     flow = add_flow("F")
     delivery = make_delivery(flow, attempts_count=2, last_error="HTTP 503")
     DeliveryAttempt.create(delivery=delivery, status_code=None, duration_ms=5000, error="timeout after 5 s")
-    DeliveryAttempt.create(delivery=delivery, status_code=503, duration_ms=41.7, error="HTTP 503",
-                           response="<h1>busy</h1>")
+    DeliveryAttempt.create(
+        delivery=delivery, status_code=503, duration_ms=41.7, error="HTTP 503", response="<h1>busy</h1>"
+    )
     html = user.get("/logs/deliveries/%d" % delivery.id).get_data(as_text=True)
     assert "POST https://graph.example/v18/1/events?access_token=***&amp;x=1" in html
     assert "Authorization: ***" in html and "Content-Type: application/json" in html
@@ -181,8 +255,9 @@ def test_resend_queues_the_same_request_again_and_the_next_sweep_sends_it(app, u
     receiver.expect_ordered_request("/pb", method="POST").respond_with_data("bad pixel", status=400)
     receiver.expect_ordered_request("/pb", method="POST").respond_with_data("ok")
     flow, start = add_flow("F"), utcnow()
-    delivery = make_delivery(flow, status="queued", url=receiver.url_for("/pb") + "?access_token=t-1",
-                             next_attempt_at=start)
+    delivery = make_delivery(
+        flow, status="queued", url=receiver.url_for("/pb") + "?access_token=t-1", next_attempt_at=start
+    )
     assert deliver_due(now=start, config=app.config) == 1
     failed = Delivery.get_by_id(delivery.id)
     assert (failed.status, failed.attempts_count, failed.last_error) == ("failed", 1, "HTTP 400")
@@ -192,19 +267,28 @@ def test_resend_queues_the_same_request_again_and_the_next_sweep_sends_it(app, u
     queued = Delivery.get_by_id(delivery.id)
     assert (queued.status, queued.attempts_count, queued.last_error) == ("queued", 0, "")
     assert (queued.method, queued.url, queued.headers, queued.body) == (
-        delivery.method, delivery.url, delivery.headers, delivery.body)
+        delivery.method,
+        delivery.url,
+        delivery.headers,
+        delivery.body,
+    )
     page = user.get("/logs/deliveries/%d" % delivery.id).get_data(as_text=True)
     assert "Delivery %d is queued to be sent again." % delivery.id in page and "badge queued" in page
 
     assert deliver_due(now=queued.next_attempt_at + datetime.timedelta(seconds=1), config=app.config) == 1
     first, second = received(receiver)
     assert (second.full_path, second.data, second.headers["Content-Type"]) == (
-        first.full_path, first.data, "application/json")
-    attempts = DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery.id).order_by(DeliveryAttempt.id)
+        first.full_path,
+        first.data,
+        "application/json",
+    )
+    attempts = (
+        DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery.id).order_by(DeliveryAttempt.id)
+    )
     assert [(a.status_code, a.response) for a in attempts] == [(400, "bad pixel"), (200, "ok")]
     assert Delivery.get_by_id(delivery.id).status == "delivered"
     page = user.get("/logs/deliveries/%d" % delivery.id).get_data(as_text=True)
-    assert page.count("<td class=\"nowrap\">") == 2 and "bad pixel" in page
+    assert page.count('<td class="nowrap">') == 2 and "bad pixel" in page
 
 
 def test_resend_refuses_a_delivery_being_sent_and_an_unknown_one(user):
@@ -222,20 +306,32 @@ def test_geoip_banner_names_the_missing_databases_and_the_command(user):
     assert "GeoIP databases missing: <strong>City, ASN</strong>" in html and "tracker geoip update" in html
 
 
-@pytest.mark.parametrize("text, masked", [
-    ("https://x.example/?access_token=abc&a=1", "https://x.example/?access_token=***&a=1"),
-    ("https://x.example/?a=1&api_key=abc#top", "https://x.example/?a=1&api_key=***#top"),
-    ("https://x.example/p?token=t&TOKEN=u&key=k&secret=s&password=p&client_secret=c&pixel_key=q",
-     "https://x.example/p?token=***&TOKEN=***&key=***&secret=***&password=***"
-     "&client_secret=***&pixel_key=***"),
-    ("email=a%40b.example&auth_token=zz", "email=a%40b.example&auth_token=***"),
-    ('{"access_token": "abc\\"d", "event": "Lead"}', '{"access_token": "***", "event": "Lead"}'),
-    ("https://x.example/?monkey=1&keyword=shoes&token=", "https://x.example/?monkey=1&keyword=shoes&token="),
-])
+@pytest.mark.parametrize(
+    "text, masked",
+    [
+        ("https://x.example/?access_token=abc&a=1", "https://x.example/?access_token=***&a=1"),
+        ("https://x.example/?a=1&api_key=abc#top", "https://x.example/?a=1&api_key=***#top"),
+        (
+            "https://x.example/p?token=t&TOKEN=u&key=k&secret=s&password=p&client_secret=c&pixel_key=q",
+            "https://x.example/p?token=***&TOKEN=***&key=***&secret=***&password=***"
+            "&client_secret=***&pixel_key=***",
+        ),
+        ("email=a%40b.example&auth_token=zz", "email=a%40b.example&auth_token=***"),
+        ('{"access_token": "abc\\"d", "event": "Lead"}', '{"access_token": "***", "event": "Lead"}'),
+        (
+            "https://x.example/?monkey=1&keyword=shoes&token=",
+            "https://x.example/?monkey=1&keyword=shoes&token=",
+        ),
+    ],
+)
 def test_mask_secrets(text, masked):
     assert mask_secrets(text) == masked
 
 
 def test_mask_mapping():
     assert mask_mapping({"Authorization": "Bearer x", "secret": "s", "click_id": "c", "token": ""}) == {
-        "Authorization": "***", "secret": "***", "click_id": "c", "token": ""}
+        "Authorization": "***",
+        "secret": "***",
+        "click_id": "c",
+        "token": "",
+    }

@@ -1,14 +1,16 @@
 """Dashboard access with CSRF on: login, logout, the one-time setup link, slow-down of
 failed logins, cookie flags, and the machine-facing routes left free of CSRF."""
+
 import datetime
 
 import pytest
 
-from dashboard_helpers import PASSWORD, csrf_token, log_in
 from tracker import accounts as access
 from tracker.accounts import create_user
 from tracker.dashboard import MACHINE_BLUEPRINTS
 from tracker.models import Setting, User
+
+from dashboard_helpers import PASSWORD, csrf_token, log_in
 
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0)
 
@@ -21,8 +23,9 @@ def app(make_app):
 def test_login_with_the_forms_token_then_logout(client):
     create_user("admin", PASSWORD)
     token = csrf_token(client.get("/login").data)
-    response = client.post("/login?next=/reports", data={"username": "admin", "password": PASSWORD,
-                                                         "csrf_token": token})
+    response = client.post(
+        "/login?next=/reports", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
+    )
     assert (response.status_code, response.headers["Location"]) == (302, "/reports")
     page = client.get("/flows")
     assert page.status_code == 200
@@ -40,8 +43,9 @@ def test_forms_without_a_csrf_token_are_refused(client):
     before = client.get("/flows").status_code
     response = client.post("/flows/new", data={"name": "X", "offer_url": "https://offer.example/"})
     assert (before, response.status_code) == (200, 400)
-    response = client.post("/flows/new", data={"name": "X", "offer_url": "https://offer.example/",
-                                               "csrf_token": "forged"})
+    response = client.post(
+        "/flows/new", data={"name": "X", "offer_url": "https://offer.example/", "csrf_token": "forged"}
+    )
     assert response.status_code == 400
     assert client.post("/logout").status_code == 400
     assert client.get("/flows").status_code == 200  # still logged in
@@ -50,8 +54,9 @@ def test_forms_without_a_csrf_token_are_refused(client):
 def test_a_form_with_its_token_is_accepted(client):
     log_in(client)
     token = csrf_token(client.get("/flows/new").data)
-    response = client.post("/flows/new", data={"name": "With token", "offer_url": "https://offer.example/",
-                                               "csrf_token": token})
+    response = client.post(
+        "/flows/new", data={"name": "With token", "offer_url": "https://offer.example/", "csrf_token": token}
+    )
     assert response.status_code == 302
 
 
@@ -77,8 +82,9 @@ def test_wrong_password_is_refused_and_next_cannot_leave_the_site(app, client):
     for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
         fresh = app.test_client()
         token = csrf_token(fresh.get("/login").data)
-        response = fresh.post("/login?next=" + target, data={"username": "admin", "password": PASSWORD,
-                                                              "csrf_token": token})
+        response = fresh.post(
+            "/login?next=" + target, data={"username": "admin", "password": PASSWORD, "csrf_token": token}
+        )
         assert response.headers["Location"] == "/flows"
 
 
@@ -95,7 +101,7 @@ def test_failed_logins_are_locked_out_then_refused_with_429(client):
 
 
 def test_lockout_grows_and_expires_with_the_clock(app):
-    for n in range(access.MAX_FAILURES - 1):
+    for _ in range(access.MAX_FAILURES - 1):
         assert access.record_login_failure("admin", "10.0.0.1", NOW) == 0
     assert access.login_wait("admin", "10.0.0.1", NOW) == 0
     assert access.record_login_failure("admin", "10.0.0.1", NOW) == 30
@@ -132,9 +138,16 @@ def test_session_cookie_is_secure_behind_an_https_public_url(make_app):
 def _setup(client, token, username="boss", password=PASSWORD, confirm=None):
     page = client.get("/setup?token=" + token)
     assert page.status_code == 200, page.status_code
-    return client.post("/setup", data={"token": token, "username": username, "password": password,
-                                       "confirm": password if confirm is None else confirm,
-                                       "csrf_token": csrf_token(page.data)})
+    return client.post(
+        "/setup",
+        data={
+            "token": token,
+            "username": username,
+            "password": password,
+            "confirm": password if confirm is None else confirm,
+            "csrf_token": csrf_token(page.data),
+        },
+    )
 
 
 def test_setup_link_creates_the_first_admin_once(client, app):
@@ -146,8 +159,12 @@ def test_setup_link_creates_the_first_admin_once(client, app):
     again = app.test_client().get("/setup?token=" + token)
     assert again.status_code == 403
     assert "not valid" in again.get_data(as_text=True)
-    assert app.test_client().post("/setup", data={"token": token, "username": "x", "password": PASSWORD,
-                                                  "confirm": PASSWORD}).status_code == 400  # no csrf
+    assert (
+        app.test_client()
+        .post("/setup", data={"token": token, "username": "x", "password": PASSWORD, "confirm": PASSWORD})
+        .status_code
+        == 400
+    )  # no csrf
     assert User.select().count() == 1
 
 
@@ -194,4 +211,3 @@ def test_login_page_tells_a_new_install_about_the_setup_link(client):
     assert "one-time setup link" in client.get("/login").get_data(as_text=True)
     create_user("admin", PASSWORD)
     assert "one-time setup link" not in client.get("/login").get_data(as_text=True)
-

@@ -1,4 +1,5 @@
 """The lazy session interface: no signer for cookie-less requests, sessions still round-trip."""
+
 import flask
 from flask.sessions import SecureCookieSession
 

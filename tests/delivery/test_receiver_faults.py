@@ -1,5 +1,6 @@
 """Receiver faults against real servers on loopback: the outcome of each attempt, the retry
 schedule, and a worker loop that survives whatever one delivery does."""
+
 import datetime
 import socket
 import threading
@@ -9,21 +10,28 @@ from email.utils import format_datetime
 import pytest
 from werkzeug import Response
 
-from conftest import free_port
-from postback_helpers import NOW, catch_all, received, sweep, utc_from
 from tracker.delivery.queue import next_step, retry_after_seconds
 from tracker.delivery.sender import Answer, send_http
 from tracker.models import Delivery, DeliveryAttempt
 
+from conftest import free_port
+from postback_helpers import NOW, catch_all, received, sweep, utc_from
+
 
 def queue(url, **fields):
     """A due delivery straight in the queue, as the outbox saves one."""
-    return Delivery.create(**dict({"trigger": "conversion", "method": "GET", "url": url,
-                                   "next_attempt_at": NOW, "created_at": NOW}, **fields))
+    return Delivery.create(
+        **dict(
+            {"trigger": "conversion", "method": "GET", "url": url, "next_attempt_at": NOW, "created_at": NOW},
+            **fields,
+        )
+    )
 
 
 def attempts(delivery):
-    return list(DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery.id).order_by(DeliveryAttempt.id))
+    return list(
+        DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery.id).order_by(DeliveryAttempt.id)
+    )
 
 
 def reload(delivery):
@@ -72,6 +80,7 @@ def raw_server():
     def make(behave):
         servers.append(RawServer(behave))
         return servers[-1]
+
     yield make
     for server in servers:
         server.close()
@@ -84,12 +93,18 @@ def test_500_then_200_is_delivered_on_the_retry_with_both_attempts(delivery_app,
     assert sweep(delivery_app) == 1
     first = reload(delivery)
     assert (first.status, first.attempts_count, first.last_error) == ("retrying", 1, "HTTP 500")
-    assert NOW + datetime.timedelta(seconds=0.09) <= first.next_attempt_at <= NOW + datetime.timedelta(seconds=0.11)
+    assert (
+        NOW + datetime.timedelta(seconds=0.09)
+        <= first.next_attempt_at
+        <= NOW + datetime.timedelta(seconds=0.11)
+    )
     assert sweep(delivery_app) == 0  # not due yet at the same instant
     assert sweep(delivery_app, now=utc_from(1)) == 1
     assert reload(delivery).status == "delivered"
-    assert [(a.status_code, a.response, a.error) for a in attempts(delivery)] == [(500, "busy", "HTTP 500"),
-                                                                                 (200, "ok", "")]
+    assert [(a.status_code, a.response, a.error) for a in attempts(delivery)] == [
+        (500, "busy", "HTTP 500"),
+        (200, "ok", ""),
+    ]
     assert len(received(receiver)) == 2
 
 
@@ -105,7 +120,9 @@ def test_retries_follow_the_schedule_then_fail(delivery_app, receiver):
 
 def test_a_hang_past_the_read_timeout_is_retried(delivery_app, receiver):
     release = threading.Event()
-    receiver.expect_request("/hang").respond_with_handler(lambda request: release.wait(10) and Response("late"))
+    receiver.expect_request("/hang").respond_with_handler(
+        lambda request: release.wait(10) and Response("late")
+    )
     delivery = queue(receiver.url_for("/hang"))
     started = time.monotonic()
     try:
@@ -133,7 +150,11 @@ def test_garbage_instead_of_http_is_retried(delivery_app, raw_server):
     delivery = queue(server.url)
     assert sweep(delivery_app) == 1
     row, [attempt] = reload(delivery), attempts(delivery)
-    assert row.status == "retrying" and attempt.status_code is None and attempt.error.startswith("ConnectionError")
+    assert (
+        row.status == "retrying"
+        and attempt.status_code is None
+        and attempt.error.startswith("ConnectionError")
+    )
 
 
 def test_connection_refused_is_retried(delivery_app):
@@ -184,14 +205,18 @@ def test_429_retry_after_http_date_is_honoured(delivery_app, receiver):
 
 
 def test_302_is_not_followed_and_fails(delivery_app, receiver):
-    receiver.expect_request("/pb").respond_with_data("", status=302, headers={"Location": receiver.url_for("/next")})
+    receiver.expect_request("/pb").respond_with_data(
+        "", status=302, headers={"Location": receiver.url_for("/next")}
+    )
     receiver.expect_request("/next").respond_with_data("followed")
     delivery = queue(receiver.url_for("/pb"))
     assert sweep(delivery_app) == 1
     row, [attempt] = reload(delivery), attempts(delivery)
     assert row.status == "failed"
     assert attempt.status_code == 302
-    assert attempt.error == "HTTP 302: redirect to %s (redirects are not followed)" % receiver.url_for("/next")
+    assert attempt.error == "HTTP 302: redirect to %s (redirects are not followed)" % receiver.url_for(
+        "/next"
+    )
     assert [r.path for r in received(receiver)] == ["/pb"]
 
 
@@ -204,12 +229,19 @@ def test_response_kept_is_the_first_2kb(delivery_app, receiver):
 
 def test_post_sends_the_stored_body_and_headers(delivery_app, receiver):
     catch_all(receiver)
-    delivery = queue(receiver.url_for("/pb"), method="POST", headers={"Content-Type": "application/json"},
-                     body='{"v":"é 😀"}')
+    delivery = queue(
+        receiver.url_for("/pb"),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+        body='{"v":"é 😀"}',
+    )
     sweep(delivery_app)
     request = received(receiver)[0]
     assert (request.method, request.content_type, request.get_data()) == (
-        "POST", "application/json", '{"v":"é 😀"}'.encode("utf-8"))
+        "POST",
+        "application/json",
+        '{"v":"é 😀"}'.encode("utf-8"),
+    )
     assert request.headers["User-Agent"] == "tracker-postback/1.0"
     assert reload(delivery).status == "delivered"
 
@@ -223,6 +255,7 @@ def test_the_loop_survives_a_sender_that_raises(delivery_app, receiver):
         if "explodes" in delivery.url:
             raise RuntimeError("the sender blew up")
         return send_http(delivery, timeout)
+
     assert sweep(delivery_app, send=send) == 6
     assert reload(bad).status == "retrying"
     assert attempts(bad)[0].error == "RuntimeError: the sender blew up"
@@ -231,11 +264,17 @@ def test_the_loop_survives_a_sender_that_raises(delivery_app, receiver):
 
 def test_an_expired_lease_is_reclaimed_and_sent_again(delivery_app, receiver):
     catch_all(receiver)
-    delivery = queue(receiver.url_for("/pb"), status="sending", lease_until=NOW - datetime.timedelta(seconds=1))
-    held = queue(receiver.url_for("/held"), status="sending", lease_until=NOW + datetime.timedelta(seconds=30))
+    delivery = queue(
+        receiver.url_for("/pb"), status="sending", lease_until=NOW - datetime.timedelta(seconds=1)
+    )
+    held = queue(
+        receiver.url_for("/held"), status="sending", lease_until=NOW + datetime.timedelta(seconds=30)
+    )
     assert sweep(delivery_app) == 1
     assert [(a.status_code, a.error[:20]) for a in attempts(delivery)] == [
-        (None, "no answer recorded: "), (200, "")]
+        (None, "no answer recorded: "),
+        (200, ""),
+    ]
     assert (reload(delivery).status, reload(held).status) == ("delivered", "sending")
     assert [r.path for r in received(receiver)] == ["/pb"]
 
@@ -252,6 +291,7 @@ def test_sends_to_one_host_stay_under_the_per_host_cap(make_app, receiver):
         with lock:
             state["now"] -= 1
         return Response("ok")
+
     receiver.expect_request("/pb").respond_with_handler(handler)
     for i in range(12):
         queue(receiver.url_for("/pb") + "?n=%d" % i)
@@ -261,12 +301,27 @@ def test_sends_to_one_host_stay_under_the_per_host_cap(make_app, receiver):
 
 # --- the schedule as plain function calls ------------------------------------------------------
 
-@pytest.mark.parametrize("code,attempt,expected", [
-    (200, 1, "delivered"), (204, 7, "delivered"), (None, 1, "retrying"), (500, 1, "retrying"),
-    (503, 2, "retrying"), (408, 1, "retrying"), (429, 1, "retrying"), (302, 1, "failed"),
-    (301, 1, "failed"), (400, 1, "failed"), (404, 1, "failed"), (410, 1, "failed"), (500, 3, "failed"),
-    (None, 3, "failed"), (700, 1, "retrying"),
-])
+
+@pytest.mark.parametrize(
+    "code,attempt,expected",
+    [
+        (200, 1, "delivered"),
+        (204, 7, "delivered"),
+        (None, 1, "retrying"),
+        (500, 1, "retrying"),
+        (503, 2, "retrying"),
+        (408, 1, "retrying"),
+        (429, 1, "retrying"),
+        (302, 1, "failed"),
+        (301, 1, "failed"),
+        (400, 1, "failed"),
+        (404, 1, "failed"),
+        (410, 1, "failed"),
+        (500, 3, "failed"),
+        (None, 3, "failed"),
+        (700, 1, "retrying"),
+    ],
+)
 def test_next_step_by_outcome(code, attempt, expected):
     assert next_step(code, attempt, [60, 300], NOW)[0] == expected
 

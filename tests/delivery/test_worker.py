@@ -1,6 +1,7 @@
 """The delivery worker as real processes: killed mid-send, two at once on one database,
 stopped with SIGTERM, and the whole product through ``tracker serve``: a click, a real
 ``/postback``, both deliveries at a loopback receiver and their attempts in the API."""
+
 import collections
 import signal
 import threading
@@ -10,13 +11,18 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 from werkzeug import Response
 
-from postback_helpers import catch_all, received
 from tracker.db import db
 from tracker.models import Delivery, DeliveryAttempt, utcnow
 
-FAST = {"TRACKER_WORKER_INTERVAL": "0.2", "TRACKER_DELIVERY_CONNECT_TIMEOUT": "1",
-        "TRACKER_DELIVERY_READ_TIMEOUT": "2", "TRACKER_DELIVERY_LEASE": "4",
-        "TRACKER_RETRY_DELAYS": "0.2,0.2"}
+from postback_helpers import catch_all, received
+
+FAST = {
+    "TRACKER_WORKER_INTERVAL": "0.2",
+    "TRACKER_DELIVERY_CONNECT_TIMEOUT": "1",
+    "TRACKER_DELIVERY_READ_TIMEOUT": "2",
+    "TRACKER_DELIVERY_LEASE": "4",
+    "TRACKER_RETRY_DELAYS": "0.2,0.2",
+}
 
 
 def wait_for(condition, timeout, what):
@@ -46,6 +52,7 @@ def test_a_worker_killed_mid_send_is_resent_after_its_lease_expires(start_server
         if len(calls) == 1:
             release.wait(20)  # the first worker dies while this request is in flight
         return Response("ok")
+
     receiver.expect_request("/pb").respond_with_handler(handler)
     delivery = queue(receiver.url_for("/pb"))
     try:
@@ -60,9 +67,13 @@ def test_a_worker_killed_mid_send_is_resent_after_its_lease_expires(start_server
         release.set()
     assert len(calls) == 2
     assert calls[1] - calls[0] >= 3  # not before the 4 s lease ran out
-    attempts = list(DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery.id)
-                    .order_by(DeliveryAttempt.id))
-    assert [(a.status_code, a.error.split(":")[0]) for a in attempts] == [(None, "no answer recorded"), (200, "")]
+    attempts = list(
+        DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery.id).order_by(DeliveryAttempt.id)
+    )
+    assert [(a.status_code, a.error.split(":")[0]) for a in attempts] == [
+        (None, "no answer recorded"),
+        (200, ""),
+    ]
     assert Delivery.select().where(Delivery.status == "sending").count() == 0
 
 
@@ -74,18 +85,29 @@ def test_two_workers_send_each_of_500_deliveries_exactly_once(start_server, rece
         with lock:
             seen[request.args["n"]] += 1
         return Response("ok")
+
     receiver.expect_request("/pb").respond_with_handler(handler)
     now = utcnow()
     with db.atomic():
-        Delivery.insert_many([{"trigger": "conversion", "url": receiver.url_for("/pb") + "?n=%d" % i,
-                               "next_attempt_at": now, "created_at": now, "updated_at": now}
-                              for i in range(500)]).execute()
+        Delivery.insert_many(
+            [
+                {
+                    "trigger": "conversion",
+                    "url": receiver.url_for("/pb") + "?n=%d" % i,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for i in range(500)
+            ]
+        ).execute()
     env = dict(FAST, TRACKER_DELIVERY_BATCH="25", TRACKER_DELIVERY_CONCURRENCY="4")
     workers = [start_server("worker", env=env), start_server("worker", env=env)]
 
     def delivered():
         db.close()
         return Delivery.select().where(Delivery.status == "delivered").count() == 500
+
     wait_for(delivered, 90, "500 deliveries")
     assert seen == collections.Counter({str(i): 1 for i in range(500)})
     assert DeliveryAttempt.select().count() == 500
@@ -100,6 +122,7 @@ def test_sigterm_stops_the_worker_after_its_in_flight_send(start_server, receive
         arrived.set()
         time.sleep(1)
         return Response("done")
+
     receiver.expect_request("/slow").respond_with_handler(handler)
     delivery = queue(receiver.url_for("/slow"))
     worker = start_server("worker", env=FAST)
@@ -113,28 +136,45 @@ def test_sigterm_stops_the_worker_after_its_in_flight_send(start_server, receive
 def test_serve_delivers_click_and_conversion_postbacks_and_shows_the_attempts(start_server, receiver):
     catch_all(receiver)
     server = start_server("serve", workers=1)
-    flow = server.api("POST", "/api/v1/flows", json={
-        "name": "E2E", "offer_url": "https://offer.example/?cid={clickid}",
-        "postbacks": [{"trigger": "click", "url": receiver.url_for("/session") + "?sid={sessionid}&src={utm_source}"},
-                      {"trigger": "conversion",
-                       "url": receiver.url_for("/conv") + '|JSON|{"click":"{clickid}","payout":{payout}}'}]}).json()
+    flow = server.api(
+        "POST",
+        "/api/v1/flows",
+        json={
+            "name": "E2E",
+            "offer_url": "https://offer.example/?cid={clickid}",
+            "postbacks": [
+                {
+                    "trigger": "click",
+                    "url": receiver.url_for("/session") + "?sid={sessionid}&src={utm_source}",
+                },
+                {
+                    "trigger": "conversion",
+                    "url": receiver.url_for("/conv") + '|JSON|{"click":"{clickid}","payout":{payout}}',
+                },
+            ],
+        },
+    ).json()
     response = requests.get(flow["link"] + "?utm_source=push", allow_redirects=False, timeout=10)
     click_id = parse_qs(urlsplit(response.headers["Location"]).query)["cid"][0]
     wait_for(lambda: len(received(receiver)) == 1, 15, "the click postback")
     assert received(receiver)[0].args.to_dict() == {"sid": click_id, "src": "push"}
 
-    answer = requests.get(server.url + "/postback", params={"click_id": click_id, "payout": "12.5",
-                                                           "txid": "T-1"}, timeout=10)
+    answer = requests.get(
+        server.url + "/postback", params={"click_id": click_id, "payout": "12.5", "txid": "T-1"}, timeout=10
+    )
     assert (answer.status_code, answer.json()["status"]) == (200, "ok")
     wait_for(lambda: len(received(receiver)) == 2, 15, "the conversion postback")
     assert received(receiver)[1].get_json() == {"click": click_id, "payout": 12.5}
 
     def listed():
         return server.api("GET", "/api/v1/deliveries?click_id=" + click_id).json()["items"]
+
     wait_for(lambda: all(d["status"] == "delivered" and d["attempts"] for d in listed()), 10, "the attempts")
     items = listed()
     assert [(d["trigger"], d["status"], d["method"]) for d in items] == [
-        ("conversion", "delivered", "POST"), ("click", "delivered", "GET")]
+        ("conversion", "delivered", "POST"),
+        ("click", "delivered", "GET"),
+    ]
     assert [[a["status_code"] for a in d["attempts"]] for d in items] == [[200], [200]]
     assert items[0]["attempts"][0]["response"] == "ok"
     assert items[0]["conversion_id"] == answer.json()["conversion_id"]

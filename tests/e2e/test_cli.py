@@ -1,4 +1,5 @@
 """The ``tracker`` command, run as a user runs it: in a subprocess."""
+
 import io
 import os
 import subprocess
@@ -13,8 +14,14 @@ from conftest import ROOT
 
 
 def run(args, env, check=True):
-    result = subprocess.run([sys.executable, "-m", "tracker", *args], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "tracker", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -31,15 +38,25 @@ def test_token_create_prints_a_working_token(server_env, start_server):
     token = run(["token", "create", "ci"], server_env).stdout.strip()
     assert token.startswith("trk_")
     server = start_server("web", workers=1)
-    assert requests.get(server.url + "/api/v1/flows", headers={"Authorization": "Bearer " + token},
-                        timeout=10).status_code == 200
-    assert requests.get(server.url + "/api/v1/flows", headers={"Authorization": "Bearer nope"},
-                        timeout=10).status_code == 401
+    assert (
+        requests.get(
+            server.url + "/api/v1/flows", headers={"Authorization": "Bearer " + token}, timeout=10
+        ).status_code
+        == 200
+    )
+    assert (
+        requests.get(
+            server.url + "/api/v1/flows", headers={"Authorization": "Bearer nope"}, timeout=10
+        ).status_code
+        == 401
+    )
 
 
 def test_user_create_refuses_duplicates_and_short_passwords(server_env, app):
-    assert "created user admin" in run(["user", "create", "admin", "--password", "correct horse"],
-                                       server_env).stdout
+    assert (
+        "created user admin"
+        in run(["user", "create", "admin", "--password", "correct horse"], server_env).stdout
+    )
     again = run(["user", "create", "admin", "--password", "correct horse"], server_env, check=False)
     assert again.returncode == 1 and "already exists" in again.stderr
     short = run(["user", "create", "bob", "--password", "short"], server_env, check=False)
@@ -48,9 +65,13 @@ def test_user_create_refuses_duplicates_and_short_passwords(server_env, app):
 
 def _city_tarball():
     writer = MMDBWriter(ip_version=4, database_type="GeoLite2-City")
-    writer.insert_network(IPSet(["81.2.69.0/24"]), {
-        "country": {"iso_code": "GB", "names": {"en": "United Kingdom"}},
-        "city": {"names": {"en": "London"}}})
+    writer.insert_network(
+        IPSet(["81.2.69.0/24"]),
+        {
+            "country": {"iso_code": "GB", "names": {"en": "United Kingdom"}},
+            "city": {"names": {"en": "London"}},
+        },
+    )
     path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "city-%d.mmdb" % os.getpid())
     writer.to_db_file(path)
     buffer = io.BytesIO()
@@ -63,11 +84,17 @@ def _city_tarball():
 def test_geoip_update_then_lookup(server_env, httpserver, tmp_path, app):
     tarball = _city_tarball()
     httpserver.expect_request("/GeoLite2-City/download").respond_with_data(
-        tarball, content_type="application/gzip")
+        tarball, content_type="application/gzip"
+    )
     httpserver.expect_request("/GeoLite2-ASN/download").respond_with_data(
-        tarball, content_type="application/gzip")
-    env = {**server_env, "MAXMIND_ACCOUNT_ID": "123", "MAXMIND_LICENSE_KEY": "key",
-           "MAXMIND_DOWNLOAD_URL": httpserver.url_for("/").rstrip("/")}
+        tarball, content_type="application/gzip"
+    )
+    env = {
+        **server_env,
+        "MAXMIND_ACCOUNT_ID": "123",
+        "MAXMIND_LICENSE_KEY": "key",
+        "MAXMIND_DOWNLOAD_URL": httpserver.url_for("/").rstrip("/"),
+    }
     result = run(["geoip", "update"], env)
     assert "GeoLite2-City.mmdb" in result.stdout
     lookup = run(["geoip", "lookup", "81.2.69.160"], env)

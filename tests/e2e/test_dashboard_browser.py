@@ -3,6 +3,7 @@ login, a new flow, a click on its tracking link, and that click in the log and t
 then a media buyer's whole day: a Facebook postback from its preset, its live preview and a
 test send, a click, an advertiser's postback, the numbers, the delivery with its attempt at a
 loopback receiver, and a resend."""
+
 import hashlib
 import json
 import re
@@ -75,8 +76,11 @@ def test_first_run_to_a_click_in_the_report(start_server, browser, screenshots):
         phone = new_page(browser, server.url, PHONE)
         log_in(phone, "buyer", PASSWORD)
         phone.wait_for_url(server.url + "/flows")
-        for path, name in (("/flows", "phone-flows"), ("/reports?group_by=sub1", "phone-report"),
-                           ("/logs/clicks", "phone-clicks")):
+        for path, name in (
+            ("/flows", "phone-flows"),
+            ("/reports?group_by=sub1", "phone-report"),
+            ("/logs/clicks", "phone-clicks"),
+        ):
             phone.goto(path)
             screenshots.take(phone, name)
         width = phone.evaluate("document.documentElement.scrollWidth")
@@ -102,12 +106,16 @@ def first_admin(browser, server):  # noqa: F811
 
 def facebook_events(receiver):
     """The JSON bodies the receiver got at the Facebook events path, oldest first."""
-    return [(request.args.to_dict(), json.loads(request.get_data(as_text=True))) for request in received(receiver)
-            if request.path == "/v21.0/%s/events" % PIXEL]
+    return [
+        (request.args.to_dict(), json.loads(request.get_data(as_text=True)))
+        for request in received(receiver)
+        if request.path == "/v21.0/%s/events" % PIXEL
+    ]
 
 
 def test_facebook_postback_from_preset_to_receiver_with_preview_test_and_resend(
-        start_server, browser, screenshots, receiver):  # noqa: F811
+    start_server, browser, screenshots, receiver
+):  # noqa: F811
     catch_all(receiver, body='{"events_received": 1}', headers={"Content-Type": "application/json"})
     server = start_server("serve", workers=2, env=FAST_WORKER)
     receiver_base = receiver.url_for("/").rstrip("/")
@@ -127,20 +135,31 @@ def test_facebook_postback_from_preset_to_receiver_with_preview_test_and_resend(
         page.fill("input[name=preset-pixel_id]", PIXEL)
         page.fill("input[name=preset-access_token]", ACCESS_TOKEN)
         page.click("#preset-apply")
-        expect(page.locator("#postback-url")).to_have_value(re.compile(
-            r"^https://graph\.facebook\.com/v21\.0/%s/events\?access_token=%s\|JSON\|" % (PIXEL, ACCESS_TOKEN)))
+        expect(page.locator("#postback-url")).to_have_value(
+            re.compile(
+                r"^https://graph\.facebook\.com/v21\.0/%s/events\?access_token=%s\|JSON\|"
+                % (PIXEL, ACCESS_TOKEN)
+            )
+        )
         assert page.input_value("#postback-trigger") == "conversion"
         expect(page.locator("#preview-request")).to_contain_text("POST https://graph.facebook.com/v21.0/")
-        page.fill("#postback-url", page.input_value("#postback-url").replace("{email|sha256}", "{email|sha265}"))
+        page.fill(
+            "#postback-url", page.input_value("#postback-url").replace("{email|sha256}", "{email|sha265}")
+        )
         expect(page.locator("#preview-error")).to_have_text(
-            "{email|sha265}: unknown filter 'sha265' (known: sha256, digits, e164, lower, upper, trim, raw)")
+            "{email|sha265}: unknown filter 'sha265' (known: sha256, digits, e164, lower, upper, trim, raw)"
+        )
         screenshots.take(page, "editor-error")
-        page.fill("#postback-url", page.input_value("#postback-url")
-                  .replace("{email|sha265}", "{email|sha256}")
-                  .replace("https://graph.facebook.com", receiver_base))
+        page.fill(
+            "#postback-url",
+            page.input_value("#postback-url")
+            .replace("{email|sha265}", "{email|sha256}")
+            .replace("https://graph.facebook.com", receiver_base),
+        )
         request_box = page.locator("#preview-request")
-        expect(request_box).to_contain_text("POST %s/v21.0/%s/events?access_token=%s" % (
-            receiver_base, PIXEL, ACCESS_TOKEN))
+        expect(request_box).to_contain_text(
+            "POST %s/v21.0/%s/events?access_token=%s" % (receiver_base, PIXEL, ACCESS_TOKEN)
+        )
         expect(request_box).to_contain_text("Content-Type: application/json")
         expect(request_box).to_contain_text('"event_name": "Lead"')
         expect(page.locator("#preview-error")).to_have_count(0)
@@ -168,8 +187,11 @@ def test_facebook_postback_from_preset_to_receiver_with_preview_test_and_resend(
         # A click, then the advertiser's postback with the lead's email.
         page.goto(tracking_link)
         click_id = parse_qs(urlparse(page.url).query)["cid"][0]
-        answer = requests.get(server.url + "/postback", params={
-            "click_id": click_id, "payout": "25.50", "email": " Buyer@Example.COM "}, timeout=10)
+        answer = requests.get(
+            server.url + "/postback",
+            params={"click_id": click_id, "payout": "25.50", "email": " Buyer@Example.COM "},
+            timeout=10,
+        )
         assert (answer.status_code, answer.json()["status"]) == (200, "ok")
 
         page.goto("/reports?group_by=flow")

@@ -1,4 +1,5 @@
 """The whole product as a user starts it: ``tracker serve`` in a subprocess."""
+
 import signal
 from urllib.parse import parse_qs, urlparse
 
@@ -7,16 +8,24 @@ import requests
 
 def test_serve_create_flow_click_and_read_it_back(start_server):
     server = start_server("serve", workers=2)
-    created = server.api("POST", "/api/v1/flows", json={
-        "name": "E2E", "offer_url": "https://offer.example/?cid={clickid}&s={sub1}"})
+    created = server.api(
+        "POST",
+        "/api/v1/flows",
+        json={"name": "E2E", "offer_url": "https://offer.example/?cid={clickid}&s={sub1}"},
+    )
     assert created.status_code == 201, created.text
     flow = created.json()
     assert flow["link"] == server.url + "/r/" + flow["key"]
 
-    response = requests.get(flow["link"] + "?sub1=e2e&utm_source=push", allow_redirects=False,
-                            headers={"User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) "
-                                     "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"},
-                            timeout=10)
+    response = requests.get(
+        flow["link"] + "?sub1=e2e&utm_source=push",
+        allow_redirects=False,
+        headers={
+            "User-Agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) "
+            "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36"
+        },
+        timeout=10,
+    )
     assert response.status_code == 302
     click_id = parse_qs(urlparse(response.headers["Location"]).query)["cid"][0]
 
@@ -27,8 +36,9 @@ def test_serve_create_flow_click_and_read_it_back(start_server):
 
 def test_serve_answers_hostile_clicks_with_redirects(start_server):
     server = start_server("serve", workers=1)
-    flow = server.api("POST", "/api/v1/flows", json={
-        "name": "Hostile", "offer_url": "https://offer.example/?s={sub1}"}).json()
+    flow = server.api(
+        "POST", "/api/v1/flows", json={"name": "Hostile", "offer_url": "https://offer.example/?s={sub1}"}
+    ).json()
     long_query = "sub1=%s&big=%s" % ("a" * 300, "b" * 200_000)
     many = "&".join("p%d=%d" % (i, i) for i in range(3000))
     for query in (long_query, many, "sub1=%ff%fe%00x"):

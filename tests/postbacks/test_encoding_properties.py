@@ -1,20 +1,42 @@
 """Property tests: any value arrives exactly as it was, in the URL, in a form body and in a
 JSON body (inside quotes or bare), and a JSON body always parses."""
+
 import json
 from urllib.parse import parse_qs, urlsplit
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from postback_helpers import catch_all, make_click, received, sweep
+from tracker.models import Delivery, Flow
 from tracker.postbacks import outbox
 from tracker.postbacks import templates as pt
-from tracker.models import Delivery, Flow
+
+from postback_helpers import catch_all, make_click, received, sweep
 
 # Any text but lone surrogates (no click or lead value can hold one: they are cleaned on input).
 VALUES = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
-TRICKY = ['"', "\\", "\n", "&", "=", "#", "%", "%41", "+", " ", "|POST|", "|JSON|", "{clickid}", "<ip>",
-          "é", "😀", "\u2028", "\x00", "a=b&c=d#e", '"},{"x":1']
+TRICKY = [
+    '"',
+    "\\",
+    "\n",
+    "&",
+    "=",
+    "#",
+    "%",
+    "%41",
+    "+",
+    " ",
+    "|POST|",
+    "|JSON|",
+    "{clickid}",
+    "<ip>",
+    "é",
+    "😀",
+    "\u2028",
+    "\x00",
+    "a=b&c=d#e",
+    '"},{"x":1',
+]
 
 
 def rendered(template, value):
@@ -40,8 +62,9 @@ def test_any_value_round_trips_in_a_form_body(value):
 @settings(max_examples=300, deadline=None)
 @given(VALUES)
 def test_any_value_round_trips_in_a_json_body_and_it_parses(value):
-    request = rendered('https://pb.example/|JSON|{"in":"<{req.qs.v}>","bare":{req.qs.v},"list":[{req.qs.v}]}',
-                       value)
+    request = rendered(
+        'https://pb.example/|JSON|{"in":"<{req.qs.v}>","bare":{req.qs.v},"list":[{req.qs.v}]}', value
+    )
     assert json.loads(request["body"]) == {"in": "<%s>" % value, "bare": value, "list": [value]}
 
 
@@ -60,10 +83,10 @@ def test_values_arrive_exactly_at_a_real_receiver(delivery_app, receiver, make_f
     receiver.clear()
     catch_all(receiver)
     Delivery.delete().execute()
-    template = (receiver.url_for("/pb") + "?u={req.qs.v}|JSON|"
-                '{"s":"{req.qs.v}","b":{req.qs.v}}')
+    template = receiver.url_for("/pb") + '?u={req.qs.v}|JSON|{"s":"{req.qs.v}","b":{req.qs.v}}'
     flow = Flow.get_or_none(Flow.name == "Property flow") or Flow.get_by_id(
-        make_flow(name="Property flow", postbacks=[{"trigger": "click", "url": template}])["id"])
+        make_flow(name="Property flow", postbacks=[{"trigger": "click", "url": template}])["id"]
+    )
     click = make_click(flow.id, params={"v": value})
     outbox.enqueue_for_click(click, flow)
     assert sweep(delivery_app) == 1

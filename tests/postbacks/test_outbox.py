@@ -1,16 +1,31 @@
 """Triggers and filters: which deliveries a click or a conversion enqueues, in its transaction."""
+
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from postback_helpers import (NOW, catch_all, change, click_deliveries, convert, make_click, received, statuses, sweep, utc_from)
 from tracker.db import db
 from tracker.models import Click, Conversion, Delivery, Postback
 
+from postback_helpers import (
+    NOW,
+    catch_all,
+    change,
+    click_deliveries,
+    convert,
+    make_click,
+    received,
+    statuses,
+    sweep,
+    utc_from,
+)
+
 
 def pb(trigger, **fields):
-    return dict({"trigger": trigger, "url": "https://pb.example/%s?c={clickid}&s={status}&p={payout}" % trigger},
-                **fields)
+    return dict(
+        {"trigger": trigger, "url": "https://pb.example/%s?c={clickid}&s={status}&p={payout}" % trigger},
+        **fields,
+    )
 
 
 def triggers():
@@ -18,14 +33,26 @@ def triggers():
 
 
 def test_click_route_enqueues_click_postbacks_with_the_click(client, make_flow):
-    flow = make_flow(postbacks=[pb("click", url="https://pb.example/s?c={clickid}&u={utm_source}"),
-                                pb("click", url="https://pb.example/off", enabled=False),
-                                pb("conversion")])
+    flow = make_flow(
+        postbacks=[
+            pb("click", url="https://pb.example/s?c={clickid}&u={utm_source}"),
+            pb("click", url="https://pb.example/off", enabled=False),
+            pb("conversion"),
+        ]
+    )
     assert client.get("/r/%s?utm_source=push" % flow["key"]).status_code == 302
     click = Click.get()
     deliveries = list(Delivery.select())
     assert [(d.trigger, d.method, d.url, d.status, d.click_id, d.flow_id) for d in deliveries] == [
-        ("click", "GET", "https://pb.example/s?c=%s&u=push" % click.click_id, "queued", click.click_id, flow["id"])]
+        (
+            "click",
+            "GET",
+            "https://pb.example/s?c=%s&u=push" % click.click_id,
+            "queued",
+            click.click_id,
+            flow["id"],
+        )
+    ]
 
 
 def test_a_click_without_click_postbacks_writes_no_delivery(client, make_flow):
@@ -44,8 +71,9 @@ def test_a_click_and_its_deliveries_roll_back_together(app, make_flow):
 
 
 def test_conversion_trigger_fires_on_creation_filtered_by_events(app, make_flow):
-    flow = make_flow(postbacks=[pb("conversion"), pb("conversion", events=["sale"]),
-                                pb("conversion", events=["lead"])])
+    flow = make_flow(
+        postbacks=[pb("conversion"), pb("conversion", events=["sale"]), pb("conversion", events=["lead"])]
+    )
     click = make_click(flow["id"])
     _, deliveries = convert(click, event="sale")
     assert [d.postback.events for d in deliveries] == [[], ["sale"]]
@@ -65,13 +93,17 @@ def test_status_trigger_fires_on_creation_and_on_change_filtered_by_statuses(app
     assert all("s=approved" in d.url for d in approved)
 
 
-@pytest.mark.parametrize("payout_type,payouts,fired", [
-    ("all", ["10", "-5", "0"], [True, True, True]),
-    ("payout", ["10", "-5", "0"], [True, False, False]),
-    ("debit", ["10", "-5", "0"], [False, True, False]),
-])
-def test_payout_trigger_fires_on_nonzero_creation_and_changes_filtered_by_type(app, make_flow, payout_type,
-                                                                               payouts, fired):
+@pytest.mark.parametrize(
+    "payout_type,payouts,fired",
+    [
+        ("all", ["10", "-5", "0"], [True, True, True]),
+        ("payout", ["10", "-5", "0"], [True, False, False]),
+        ("debit", ["10", "-5", "0"], [False, True, False]),
+    ],
+)
+def test_payout_trigger_fires_on_nonzero_creation_and_changes_filtered_by_type(
+    app, make_flow, payout_type, payouts, fired
+):
     flow = make_flow(postbacks=[pb("payout", payout_type=payout_type)])
     click = make_click(flow["id"])
     conversion, deliveries = convert(click, payout="0", txid="zero")
@@ -88,15 +120,22 @@ def test_payout_trigger_fires_for_a_new_conversion_with_a_payout(app, make_flow)
 
 
 def test_traffic_source_postback_fires_on_new_conversions_of_its_events_while_active(app, api, make_flow):
-    status, source = api.post("/api/v1/traffic-sources", json={
-        "name": "TS", "click_id_param": "clickid", "postback_url": "https://ts.example/pb?cid={externalid}",
-        "postback_events": ["sale"]})
+    status, source = api.post(
+        "/api/v1/traffic-sources",
+        json={
+            "name": "TS",
+            "click_id_param": "clickid",
+            "postback_url": "https://ts.example/pb?cid={externalid}",
+            "postback_events": ["sale"],
+        },
+    )
     assert status == 201
     flow = make_flow(traffic_source_id=source["id"])
     click = make_click(flow["id"])
     _, deliveries = convert(click, event="sale")
     assert [(d.trigger, d.postback_id, d.url) for d in deliveries] == [
-        ("conversion", None, "https://ts.example/pb?cid=ts-7781")]
+        ("conversion", None, "https://ts.example/pb?cid=ts-7781")
+    ]
     assert convert(click, event="lead", txid="2")[1] == []
     assert api.patch("/api/v1/traffic-sources/%d" % source["id"], json={"active": False})[0] == 200
     assert convert(click, event="sale", txid="3")[1] == []
@@ -106,7 +145,9 @@ def test_a_template_that_cannot_render_is_saved_as_a_failed_delivery(app, make_f
     # Saved without the editor's check (which refuses it), or valid only for some clicks:
     # the render at enqueue decides, and the conversion is kept whatever it says.
     flow = make_flow()
-    Postback.create(flow=flow["id"], trigger="conversion", url='https://pb.example/|JSON|{"a":{req.qs.n|raw}}')
+    Postback.create(
+        flow=flow["id"], trigger="conversion", url='https://pb.example/|JSON|{"a":{req.qs.n|raw}}'
+    )
     convert(make_click(flow["id"], params={"n": "s1"}))
     assert Conversion.select().count() == 1  # the conversion is kept all the same
     delivery = Delivery.get()
@@ -135,5 +176,8 @@ def test_deliveries_are_rendered_once_and_keep_their_request(app, make_flow):
     conversion, deliveries = convert(make_click(flow["id"]), now=NOW)
     Conversion.update(data={"email": "changed@example.com"}).execute()
     Postback.update(url="https://elsewhere.example/").execute()
-    assert Delivery.get().url == deliveries[0].url == \
-        "https://pb.example/?t=1714564800&e=%20%20John_Smith%40gmail.com%20"
+    assert (
+        Delivery.get().url
+        == deliveries[0].url
+        == "https://pb.example/?t=1714564800&e=%20%20John_Smith%40gmail.com%20"
+    )

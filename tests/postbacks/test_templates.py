@@ -1,5 +1,6 @@
 """The template engine as plain function calls: the split, encoding by position, filters,
 aliases, unknown names, validation, and the platforms' published hashing examples."""
+
 import hashlib
 import json
 from decimal import Decimal
@@ -22,7 +23,11 @@ def render(template, **params):
 
 def test_plain_url_is_a_get_without_body():
     assert render("https://pb.example/x?cid={clickid}") == {
-        "method": "GET", "url": "https://pb.example/x?cid=" + CLICK.click_id, "headers": {}, "body": ""}
+        "method": "GET",
+        "url": "https://pb.example/x?cid=" + CLICK.click_id,
+        "headers": {},
+        "body": "",
+    }
 
 
 def test_post_split_gives_a_form_body():
@@ -41,9 +46,11 @@ def test_json_split_gives_a_json_body():
 
 
 def test_split_is_on_the_first_separator_outside_a_token():
-    parsed = pt.parse("https://a.example/?x={v|POST|raw}|JSON|{\"a\":\"|POST|\"}")
-    assert parsed == pt.Template('https://a.example/?x={v|POST|raw}', "json", '{"a":"|POST|"}')
-    assert pt.parse("https://a.example/|POST|a=1|JSON|b") == pt.Template("https://a.example/", "form", "a=1|JSON|b")
+    parsed = pt.parse('https://a.example/?x={v|POST|raw}|JSON|{"a":"|POST|"}')
+    assert parsed == pt.Template("https://a.example/?x={v|POST|raw}", "json", '{"a":"|POST|"}')
+    assert pt.parse("https://a.example/|POST|a=1|JSON|b") == pt.Template(
+        "https://a.example/", "form", "a=1|JSON|b"
+    )
 
 
 def test_both_token_spellings_and_any_case_are_the_same_token():
@@ -52,10 +59,14 @@ def test_both_token_spellings_and_any_case_are_the_same_token():
 
 
 def test_json_numbers_stay_bare_outside_quotes_and_strings_are_quoted():
-    request = render('https://pb.example/|JSON|{"p":{payout},"t":{now},"asn":{asn},"e":{event},'
-                     '"s":{sub1},"q":"{payout}","z":{req.qs.zero},"none":{req.qs.missing}}', zero="0123")
-    assert request["body"] == ('{"p":12.50,"t":1714564800,"asn":64500,"e":"conversion","s":"sub1",'
-                               '"q":"12.50","z":"0123","none":""}')
+    request = render(
+        'https://pb.example/|JSON|{"p":{payout},"t":{now},"asn":{asn},"e":{event},'
+        '"s":{sub1},"q":"{payout}","z":{req.qs.zero},"none":{req.qs.missing}}',
+        zero="0123",
+    )
+    assert request["body"] == (
+        '{"p":12.50,"t":1714564800,"asn":64500,"e":"conversion","s":"sub1","q":"12.50","z":"0123","none":""}'
+    )
     assert json.loads(request["body"], parse_float=Decimal)["p"] == Decimal("12.50")
 
 
@@ -79,7 +90,10 @@ def test_raw_inserts_without_encoding():
 def test_unknown_names_read_click_parameters_then_lead_data():
     request = render("https://pb.example/?adid={adid}&name={name}&none={nothing}", adid="ad 7")
     assert parse_qs(urlsplit(request["url"]).query, keep_blank_values=True) == {
-        "adid": ["ad 7"], "name": [""], "none": [""]}
+        "adid": ["ad 7"],
+        "name": [""],
+        "none": [""],
+    }
     conversion = pt.sample_conversion()
     conversion.data = {"name": "Jane"}
     request = pt.preview("https://pb.example/?name={name}", conversion=conversion)
@@ -87,10 +101,16 @@ def test_unknown_names_read_click_parameters_then_lead_data():
 
 
 def test_request_families_reach_params_cookies_and_nested_lead_data():
-    request = render("https://pb.example/?a={req.qs.utm_source}&b={req.cookie._fbp}"
-                     "&c={req.sessionData.contact.firstName}&d={var:ScCid}")
+    request = render(
+        "https://pb.example/?a={req.qs.utm_source}&b={req.cookie._fbp}"
+        "&c={req.sessionData.contact.firstName}&d={var:ScCid}"
+    )
     assert parse_qs(urlsplit(request["url"]).query) == {
-        "a": ["facebook"], "b": ["fb.1.1714564800.123456789"], "c": ["John"], "d": ["sc-click-123"]}
+        "a": ["facebook"],
+        "b": ["fb.1.1714564800.123456789"],
+        "c": ["John"],
+        "d": ["sc-click-123"],
+    }
 
 
 def test_url_is_normalized_as_it_goes_on_the_wire():
@@ -105,14 +125,20 @@ def test_a_rendered_json_body_that_does_not_parse_is_an_error_with_the_request()
     assert error.value.request.body == '{"a":sub1}'
 
 
-@pytest.mark.parametrize("template,message", [
-    ("", "the template is empty"),
-    ("ftp://pb.example/x", "the URL must start with http:// or https://"),
-    ("|POST|a=1", "the template has no URL"),
-    ("https://pb.example/?p={phone|md5}", "{phone|md5}: unknown filter 'md5'"),
-    ('https://pb.example/|JSON|{"a":1,}', "the JSON body is not valid JSON: Expecting property name"),
-    ('https://pb.example/|JSON|{"a":"{sub1}"', "the JSON body is not valid JSON: Expecting ',' delimiter"),
-])
+@pytest.mark.parametrize(
+    "template,message",
+    [
+        ("", "the template is empty"),
+        ("ftp://pb.example/x", "the URL must start with http:// or https://"),
+        ("|POST|a=1", "the template has no URL"),
+        ("https://pb.example/?p={phone|md5}", "{phone|md5}: unknown filter 'md5'"),
+        ('https://pb.example/|JSON|{"a":1,}', "the JSON body is not valid JSON: Expecting property name"),
+        (
+            'https://pb.example/|JSON|{"a":"{sub1}"',
+            "the JSON body is not valid JSON: Expecting ',' delimiter",
+        ),
+    ],
+)
 def test_check_refuses_templates_that_cannot_render(template, message):
     errors, _ = pt.check(template)
     assert len(errors) == 1 and errors[0].startswith(message), errors
@@ -125,8 +151,10 @@ def test_check_warns_about_names_that_are_no_builtin_token():
 
 
 def test_alter_cpa_form_body_holding_json_round_trips():
-    template = ('https://graph.facebook.com/v18.0/PIXEL/events|POST|access_token=TOKEN&data=[{"event_time":{now},'
-                '"user_data":{"client_user_agent":"{ua}","fbc":"fb.1.{now}.{adid}"}}]')
+    template = (
+        'https://graph.facebook.com/v18.0/PIXEL/events|POST|access_token=TOKEN&data=[{"event_time":{now},'
+        '"user_data":{"client_user_agent":"{ua}","fbc":"fb.1.{now}.{adid}"}}]'
+    )
     request = render(template, adid='a&b=c "quoted"#%')
     form = parse_qs(request["body"])
     assert form["access_token"] == ["TOKEN"]
@@ -135,35 +163,53 @@ def test_alter_cpa_form_body_holding_json_round_trips():
     assert form["data"][0].startswith('[{"event_time":1714564800,')
     assert form["data"][0].endswith('"fbc":"fb.1.1714564800.a&b=c "quoted"#%"}}]')
     clean = parse_qs(render(template, adid="ad-991&x=1")["body"])
-    assert json.loads(clean["data"][0]) == [{"event_time": 1714564800, "user_data": {
-        "client_user_agent": CLICK.user_agent, "fbc": "fb.1.1714564800.ad-991&x=1"}}]
+    assert json.loads(clean["data"][0]) == [
+        {
+            "event_time": 1714564800,
+            "user_data": {"client_user_agent": CLICK.user_agent, "fbc": "fb.1.1714564800.ad-991&x=1"},
+        }
+    ]
 
 
 # --- filters and the platforms' published hashing examples ------------------------------------
 
+
 def test_sha256_matches_metas_published_email_example():
-    assert apply_filters("  John_Smith@gmail.com ", ["sha256"]) == \
-        "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"
+    assert (
+        apply_filters("  John_Smith@gmail.com ", ["sha256"])
+        == "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f"
+    )
 
 
 def test_sha256_matches_metas_published_name_examples():
-    assert apply_filters("Mary", ["sha256"]) == "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec"
-    assert apply_filters("Valéry", ["sha256"]) == "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c"
-    assert apply_filters("정", ["sha256"]) == "8fa8cd9c440be61d0151429310034083132b35975c4bea67fdd74158eb51db14"
+    assert (
+        apply_filters("Mary", ["sha256"])
+        == "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec"
+    )
+    assert (
+        apply_filters("Valéry", ["sha256"])
+        == "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c"
+    )
+    assert (
+        apply_filters("정", ["sha256"]) == "8fa8cd9c440be61d0151429310034083132b35975c4bea67fdd74158eb51db14"
+    )
 
 
 def test_meta_and_snapchat_phone_is_digits_with_the_country_code_then_sha256():
     # Meta's example: "(650)555-1212", a US number, normalized to 16505551212. No filter guesses
     # a country code: the lead's phone carries it, as "+1 (650) 555-1212" does.
     assert apply_filters("+1 (650) 555-1212", ["digits"]) == "16505551212"
-    assert apply_filters("+1 (650) 555-1212", ["digits", "sha256"]) == \
-        "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"
+    assert (
+        apply_filters("+1 (650) 555-1212", ["digits", "sha256"])
+        == "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176"
+    )
 
 
 def test_tiktok_phone_is_e164_with_the_plus_then_sha256():
     assert apply_filters("+1 (650) 555-1212", ["e164"]) == "+16505551212"
-    assert apply_filters("+1 (650) 555-1212", ["e164", "sha256"]) == \
-        hashlib.sha256(b"+16505551212").hexdigest()
+    assert (
+        apply_filters("+1 (650) 555-1212", ["e164", "sha256"]) == hashlib.sha256(b"+16505551212").hexdigest()
+    )
 
 
 def test_filters_chain_left_to_right_and_empty_stays_empty():
@@ -175,20 +221,26 @@ def test_filters_chain_left_to_right_and_empty_stays_empty():
 
 
 def test_filters_apply_in_every_position():
-    request = render('https://pb.example/?h={email|sha256}|JSON|{"ph":"{phone|digits|sha256}","n":{phone|digits}}')
+    request = render(
+        'https://pb.example/?h={email|sha256}|JSON|{"ph":"{phone|digits|sha256}","n":{phone|digits}}'
+    )
     assert urlsplit(request["url"]).query == "h=" + hashlib.sha256(b"john.smith@example.com").hexdigest()
     assert json.loads(request["body"]) == {
-        "ph": "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176", "n": "16505551212"}
+        "ph": "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176",
+        "n": "16505551212",
+    }
 
 
 def test_token_reference_lists_every_design_spelling():
     spellings = {s.lower() for token in TOKENS for s in (token.name, *token.aliases)}
-    design = ("click_id click.id clickid click subid sessionid id externalid external_id var1 var10 sub1 subid1 "
-              "utm_source utm_content flow.id campaign.id campaignid campaign_id flow.name offer.id lander.id "
-              "trafficsource.id ip ipaddress ua useragent user_agent referrer refererurl referrerdomain "
-              "locationurl language country geo countryname region state city zip isp asn carrier "
-              "connection.type os osversion browser browserversion device brand model event goal payout "
-              "publisherrevenue revenue cash conversion.payout currency status stage txid transaction.id "
-              "externalidentifier conversion.cost campaign.cpa cost now timestamp event_time click_time email "
-              "phone first_name last_name gender dob advertisername pixelcode conversion_time").split()
+    design = (
+        "click_id click.id clickid click subid sessionid id externalid external_id var1 var10 sub1 subid1 "
+        "utm_source utm_content flow.id campaign.id campaignid campaign_id flow.name offer.id lander.id "
+        "trafficsource.id ip ipaddress ua useragent user_agent referrer refererurl referrerdomain "
+        "locationurl language country geo countryname region state city zip isp asn carrier "
+        "connection.type os osversion browser browserversion device brand model event goal payout "
+        "publisherrevenue revenue cash conversion.payout currency status stage txid transaction.id "
+        "externalidentifier conversion.cost campaign.cpa cost now timestamp event_time click_time email "
+        "phone first_name last_name gender dob advertisername pixelcode conversion_time"
+    ).split()
     assert [name for name in design if name not in spellings] == []

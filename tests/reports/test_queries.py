@@ -1,20 +1,22 @@
 """Report numbers against a known set of clicks and conversions, and the stats API agreeing."""
+
 import datetime
 
 import pytest
 
-from factories import HOSTILE, add_click, add_flow, report_dataset
-from tracker.errors import ValidationError
 from tracker.api.shapes import stats_row as row_to_dict
 from tracker.dashboard.reports import rows_to_csv
+from tracker.errors import ValidationError
 from tracker.reports.queries import ReportQuery, chart_series, parse_query, run_report
+
+from factories import HOSTILE, add_click, add_flow, report_dataset
 
 MAY_1_TO_3 = {"from": "2024-05-01", "to": "2024-05-03"}
 FIELDS = ("key", "clicks", "unique_clicks", "conversions", "revenue", "cost", "profit", "cr", "epc", "roi")
 
 
 def expect(*rows):
-    return [dict(zip(FIELDS, row)) for row in rows]
+    return [dict(zip(FIELDS, row, strict=True)) for row in rows]
 
 
 def report(args):
@@ -37,7 +39,8 @@ def test_by_day_counts_conversions_on_their_clicks_day(data, api):
     expected = expect(
         ("2024-05-01", 2, 1, 3, "3.00", "0.20", "2.80", "150.00", "1.50", "1400.00"),
         ("2024-05-02", 2, 2, 1, "3.00", "0.50", "2.50", "50.00", "1.50", "500.00"),
-        ("2024-05-03", 1, 1, 0, "0.00", "0.05", "-0.05", "0.00", "0.00", "-100.00"))
+        ("2024-05-03", 1, 1, 0, "0.00", "0.05", "-0.05", "0.00", "0.00", "-100.00"),
+    )
     assert report(args) == expected
     assert stats_api(api, args) == expected
 
@@ -47,7 +50,8 @@ def test_by_country(data, api):
     expected = expect(
         ("US", 3, 2, 4, "6.00", "0.50", "5.50", "133.33", "2.00", "1100.00"),
         ("DE", 1, 1, 0, "0.00", "0.20", "-0.20", "0.00", "0.00", "-100.00"),
-        ("FR", 1, 1, 0, "0.00", "0.05", "-0.05", "0.00", "0.00", "-100.00"))
+        ("FR", 1, 1, 0, "0.00", "0.05", "-0.05", "0.00", "0.00", "-100.00"),
+    )
     assert report(args) == expected
     assert stats_api(api, args) == expected
 
@@ -58,7 +62,8 @@ def test_by_sub1(data, api):
         ("s1", 2, 1, 3, "3.00", "0.20", "2.80", "150.00", "1.50", "1400.00"),
         ("", 1, 1, 1, "3.00", "0.30", "2.70", "100.00", "3.00", "900.00"),
         (HOSTILE, 1, 1, 0, "0.00", "0.05", "-0.05", "0.00", "0.00", "-100.00"),
-        ("s2", 1, 1, 0, "0.00", "0.20", "-0.20", "0.00", "0.00", "-100.00"))
+        ("s2", 1, 1, 0, "0.00", "0.20", "-0.20", "0.00", "0.00", "-100.00"),
+    )
     assert report(args) == expected
     assert stats_api(api, args) == expected
 
@@ -67,20 +72,30 @@ def test_by_flow_over_all_time(data, api):
     a, b = data["a"].id, data["b"].id
     expected = expect(
         (a, 4, 3, 3, "3.00", "1.40", "1.60", "75.00", "0.75", "114.29"),
-        (b, 2, 2, 1, "3.00", "0.35", "2.65", "50.00", "1.50", "757.14"))
+        (b, 2, 2, 1, "3.00", "0.35", "2.65", "50.00", "1.50", "757.14"),
+    )
     assert report({"group_by": "flow"}) == expected
     status, body = api.get("/api/v1/stats", query_string={"group_by": "flow"})
     assert body["items"] == expected
-    assert body["totals"] == {"clicks": 6, "unique_clicks": 5, "conversions": 4, "revenue": "6.00",
-                              "cost": "1.75", "profit": "4.25", "cr": "66.67", "epc": "1.00",
-                              "roi": "242.86"}
+    assert body["totals"] == {
+        "clicks": 6,
+        "unique_clicks": 5,
+        "conversions": 4,
+        "revenue": "6.00",
+        "cost": "1.75",
+        "profit": "4.25",
+        "cr": "66.67",
+        "epc": "1.00",
+        "roi": "242.86",
+    }
 
 
 def test_filters_by_flow_and_country(data, api):
     args = {"group_by": "day", "flow_id": str(data["a"].id), "country": "us"}
     expected = expect(
         ("2024-04-30", 1, 1, 0, "0.00", "1.00", "-1.00", "0.00", "0.00", "-100.00"),
-        ("2024-05-01", 2, 1, 3, "3.00", "0.20", "2.80", "150.00", "1.50", "1400.00"))
+        ("2024-05-01", 2, 1, 3, "3.00", "0.20", "2.80", "150.00", "1.50", "1400.00"),
+    )
     assert report(args) == expected
     assert stats_api(api, args) == expected
 
@@ -89,7 +104,8 @@ def test_by_hour(data, api):
     args = {"group_by": "hour", "from": "2024-05-02", "to": "2024-05-02"}
     expected = expect(
         ("2024-05-02 09:00", 1, 1, 0, "0.00", "0.20", "-0.20", "0.00", "0.00", "-100.00"),
-        ("2024-05-02 23:00", 1, 1, 1, "3.00", "0.30", "2.70", "100.00", "3.00", "900.00"))
+        ("2024-05-02 23:00", 1, 1, 1, "3.00", "0.30", "2.70", "100.00", "3.00", "900.00"),
+    )
     assert report(args) == expected
     assert stats_api(api, args) == expected
 
@@ -98,20 +114,27 @@ def test_no_cost_means_no_roi(app, api):
     flow = add_flow()
     add_click(flow, "2024-05-01 10:00")
     assert stats_api(api, {"group_by": "flow"}) == expect(
-        (flow.id, 1, 1, 0, "0.00", "0.00", "0.00", "0.00", "0.00", None))
+        (flow.id, 1, 1, 0, "0.00", "0.00", "0.00", "0.00", "0.00", None)
+    )
     assert stats_api(api, {"group_by": "flow", "from": "2024-06-01"}) == []
 
 
 def test_chart_fills_missing_days(data):
     query = ReportQuery("sub1", datetime.date(2024, 4, 29), datetime.date(2024, 5, 3))
     assert chart_series(query, today=datetime.date(2024, 5, 3)) == [
-        ("2024-04-29", 0, 0), ("2024-04-30", 1, 0), ("2024-05-01", 2, 3),
-        ("2024-05-02", 2, 1), ("2024-05-03", 1, 0)]
+        ("2024-04-29", 0, 0),
+        ("2024-04-30", 1, 0),
+        ("2024-05-01", 2, 3),
+        ("2024-05-02", 2, 1),
+        ("2024-05-03", 1, 0),
+    ]
 
 
 def test_chart_of_one_day_is_hourly(data):
-    series = chart_series(ReportQuery("day", datetime.date(2024, 5, 2), datetime.date(2024, 5, 2)),
-                          today=datetime.date(2024, 5, 3))
+    series = chart_series(
+        ReportQuery("day", datetime.date(2024, 5, 2), datetime.date(2024, 5, 2)),
+        today=datetime.date(2024, 5, 3),
+    )
     assert len(series) == 24
     assert series[9] == ("2024-05-02 09:00", 1, 0)
     assert series[23] == ("2024-05-02 23:00", 1, 1)
@@ -125,17 +148,21 @@ def test_csv_has_header_rows_total_and_defused_formulas(app):
     assert text.splitlines() == [
         "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi",
         "'=HYPERLINK(1),1,1,0,0.00,0.00,0.00,0.00,0.00,",
-        "total,1,1,0,0.00,0.00,0.00,0.00,0.00,"]
+        "total,1,1,0,0.00,0.00,0.00,0.00,0.00,",
+    ]
 
 
-@pytest.mark.parametrize("args, reason", [
-    ({"group_by": "colour"}, "group_by must be one of day, hour, flow"),
-    ({"from": "2024-13-01"}, "from must be a date like 2024-05-31 (UTC)"),
-    ({"to": "yesterday"}, "to must be a date like 2024-05-31 (UTC)"),
-    ({"from": "2024-05-02", "to": "2024-05-01"}, "from must not be after to"),
-    ({"flow_id": "abc"}, "flow_id must be a whole number"),
-    ({"country": "USA"}, "country must be a two-letter ISO code such as US"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ({"group_by": "colour"}, "group_by must be one of day, hour, flow"),
+        ({"from": "2024-13-01"}, "from must be a date like 2024-05-31 (UTC)"),
+        ({"to": "yesterday"}, "to must be a date like 2024-05-31 (UTC)"),
+        ({"from": "2024-05-02", "to": "2024-05-01"}, "from must not be after to"),
+        ({"flow_id": "abc"}, "flow_id must be a whole number"),
+        ({"country": "USA"}, "country must be a two-letter ISO code such as US"),
+    ],
+)
 def test_stats_api_refuses_bad_parameters_with_the_reason(api, args, reason):
     with pytest.raises(ValidationError):
         parse_query(args)

@@ -3,6 +3,7 @@
 Each resource lives in its own module and registers its routes on ``bp``; ``shapes`` turns
 every object into its JSON form.
 """
+
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -42,7 +43,7 @@ def page(query, key_field, to_dict, cursor_type=int):
         try:
             cursor = cursor_type(cursor)
         except ValueError:
-            raise ValidationError("cursor is not valid", 400)
+            raise ValidationError("cursor is not valid", 400) from None
     rows, next_cursor = keyset_page(query, key_field, cursor, limit)
     return jsonify(items=[to_dict(row) for row in rows], next=next_cursor)
 

@@ -1,4 +1,5 @@
 """``/api/v1/clicks``: a click by id, and the list of clicks."""
+
 from flask import jsonify
 
 from .. import logs

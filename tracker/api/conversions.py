@@ -1,4 +1,5 @@
 """``/api/v1/conversions`` and ``/api/v1/postbacks`` (the inbound log), newest first."""
+
 from flask import jsonify, request
 
 from .. import logs
@@ -11,8 +12,9 @@ from .shapes import conversion_to_dict, inbound_to_dict
 
 @bp.get("/conversions")
 def list_conversions():
-    query = logs.conversions(flow_id=int_arg("flow_id"), click_id=request.args.get("click_id"),
-                             status=request.args.get("status"))
+    query = logs.conversions(
+        flow_id=int_arg("flow_id"), click_id=request.args.get("click_id"), status=request.args.get("status")
+    )
     return page(query, Conversion.id, conversion_to_dict)
 
 
@@ -25,8 +27,12 @@ def get_conversion(conversion_id):
 @bp.get("/postbacks")
 def list_inbound():
     """The inbound log: every /postback and /api/v1/events request, accepted or refused."""
-    query = logs.inbound(flow_id=int_arg("flow_id"), accepted=bool_arg("accepted"),
-                         endpoint=request.args.get("endpoint"), click_id=request.args.get("click_id"))
+    query = logs.inbound(
+        flow_id=int_arg("flow_id"),
+        accepted=bool_arg("accepted"),
+        endpoint=request.args.get("endpoint"),
+        click_id=request.args.get("click_id"),
+    )
     return page(query, InboundRequest.id, inbound_to_dict)
 
 

@@ -1,4 +1,5 @@
 """``/api/v1/deliveries``: outgoing postbacks with every attempt, and resending one."""
+
 from flask import jsonify, request
 
 from .. import logs
@@ -12,9 +13,13 @@ from .shapes import delivery_to_dict
 
 @bp.get("/deliveries")
 def list_deliveries():
-    query = logs.deliveries(flow_id=int_arg("flow_id"), conversion_id=int_arg("conversion_id"),
-                            click_id=request.args.get("click_id"), status=request.args.get("status"),
-                            test=bool_arg("test"))
+    query = logs.deliveries(
+        flow_id=int_arg("flow_id"),
+        conversion_id=int_arg("conversion_id"),
+        click_id=request.args.get("click_id"),
+        status=request.args.get("status"),
+        test=bool_arg("test"),
+    )
     return page(query, Delivery.id, delivery_to_dict)
 
 

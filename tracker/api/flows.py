@@ -1,4 +1,5 @@
 """``/api/v1/flows`` and ``/api/v1/traffic-sources``."""
+
 from flask import jsonify
 
 from ..errors import found

@@ -1,4 +1,5 @@
 """``/api/v1/postbacks/…``: preview a template, send a test, and the editor's presets."""
+
 from flask import jsonify
 
 from ..errors import ValidationError, found
@@ -46,7 +47,9 @@ def _conversion(body, click):
     if data is None:
         return None
     if not isinstance(data, dict) or set(data) - CONVERSION_FIELDS:
-        raise ValidationError("conversion must be an object with %s" % ", ".join(sorted(CONVERSION_FIELDS)), 400)
+        raise ValidationError(
+            "conversion must be an object with %s" % ", ".join(sorted(CONVERSION_FIELDS)), 400
+        )
     conversion = samples.sample_conversion(click)
     for name in ("event", "currency", "status", "txid"):
         if name in data:

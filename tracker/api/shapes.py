@@ -1,17 +1,47 @@
 """Every object of the management API as JSON (DESIGN §4.5): clicks, conversions, inbound
 log entries, deliveries, flows, traffic sources and stats rows. Times are ISO 8601 UTC with
 a ``Z``, money is a decimal string, counts are integers, flags are booleans."""
-from ..models import (SUB_NAMES, UTM_NAMES, VAR_NAMES, ConversionChange, DeliveryAttempt, FlowEvent,
-                      Postback)
+
+from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, ConversionChange, DeliveryAttempt, FlowEvent, Postback
 from ..money import money_text
 from ..postbacks import templates
 
 FINAL_DELIVERY_STATUSES = ("delivered", "failed", "skipped")
-CLICK_FIELDS = ["click_id", "flow_id", "created_at", "ip", "user_agent", "referrer", "language",
-                "country", "country_name", "region", "city", "zip", "isp", "asn", "carrier",
-                "connection_type", "device_type", "brand", "model", "os", "os_version", "browser",
-                "browser_version", "is_bot", "is_unique", "external_id", *SUB_NAMES, *UTM_NAMES,
-                *VAR_NAMES, "cost", "params", "cookies", "cut"]
+CLICK_FIELDS = [
+    "click_id",
+    "flow_id",
+    "created_at",
+    "ip",
+    "user_agent",
+    "referrer",
+    "language",
+    "country",
+    "country_name",
+    "region",
+    "city",
+    "zip",
+    "isp",
+    "asn",
+    "carrier",
+    "connection_type",
+    "device_type",
+    "brand",
+    "model",
+    "os",
+    "os_version",
+    "browser",
+    "browser_version",
+    "is_bot",
+    "is_unique",
+    "external_id",
+    *SUB_NAMES,
+    *UTM_NAMES,
+    *VAR_NAMES,
+    "cost",
+    "params",
+    "cookies",
+    "cut",
+]
 
 
 def iso(value):
@@ -33,89 +63,162 @@ def click_to_dict(click):
 
 def change_to_dict(change):
     """One row of a conversion's history."""
-    return {"at": iso(change.at), "status": change.status, "payout": money_text(change.payout),
-            "inbound_id": change.inbound}
+    return {
+        "at": iso(change.at),
+        "status": change.status,
+        "payout": money_text(change.payout),
+        "inbound_id": change.inbound,
+    }
 
 
 def conversion_to_dict(conversion):
     """A conversion, with its history oldest first."""
-    history = (ConversionChange.select()
-               .where(ConversionChange.conversion == conversion.id)
-               .order_by(ConversionChange.id))
-    return {"id": conversion.id, "click_id": conversion.click_id, "flow_id": conversion.flow_id,
-            "event": conversion.event, "payout": money_text(conversion.payout),
-            "currency": conversion.currency, "status": conversion.status, "txid": conversion.txid,
-            "data": conversion.data, "created_at": iso(conversion.created_at),
-            "updated_at": iso(conversion.updated_at),
-            "history": [change_to_dict(change) for change in history]}
+    history = (
+        ConversionChange.select()
+        .where(ConversionChange.conversion == conversion.id)
+        .order_by(ConversionChange.id)
+    )
+    return {
+        "id": conversion.id,
+        "click_id": conversion.click_id,
+        "flow_id": conversion.flow_id,
+        "event": conversion.event,
+        "payout": money_text(conversion.payout),
+        "currency": conversion.currency,
+        "status": conversion.status,
+        "txid": conversion.txid,
+        "data": conversion.data,
+        "created_at": iso(conversion.created_at),
+        "updated_at": iso(conversion.updated_at),
+        "history": [change_to_dict(change) for change in history],
+    }
 
 
 def inbound_to_dict(row):
     """An inbound log entry: a /postback or /api/v1/events request and what became of it."""
-    return {"id": row.id, "at": iso(row.at), "endpoint": row.endpoint, "ip": row.ip,
-            "method": row.method, "params": row.params, "http_status": row.http_status,
-            "accepted": row.accepted, "reason": row.reason, "result": row.result,
-            "flow_id": row.flow_id, "click_id": row.click_id, "conversion_id": row.conversion_id}
+    return {
+        "id": row.id,
+        "at": iso(row.at),
+        "endpoint": row.endpoint,
+        "ip": row.ip,
+        "method": row.method,
+        "params": row.params,
+        "http_status": row.http_status,
+        "accepted": row.accepted,
+        "reason": row.reason,
+        "result": row.result,
+        "flow_id": row.flow_id,
+        "click_id": row.click_id,
+        "conversion_id": row.conversion_id,
+    }
 
 
 def attempt_to_dict(attempt):
     """One attempt of a delivery."""
-    return {"at": iso(attempt.at), "status_code": attempt.status_code, "duration_ms": attempt.duration_ms,
-            "error": attempt.error, "response": attempt.response}
+    return {
+        "at": iso(attempt.at),
+        "status_code": attempt.status_code,
+        "duration_ms": attempt.duration_ms,
+        "error": attempt.error,
+        "response": attempt.response,
+    }
 
 
 def delivery_to_dict(delivery):
     """A delivery, with every attempt, oldest first."""
-    attempts = (DeliveryAttempt.select()
-                .where(DeliveryAttempt.delivery == delivery.id)
-                .order_by(DeliveryAttempt.id))
+    attempts = (
+        DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery.id).order_by(DeliveryAttempt.id)
+    )
     final = delivery.status in FINAL_DELIVERY_STATUSES
-    return {"id": delivery.id, "flow_id": delivery.flow_id, "click_id": delivery.click_id,
-            "conversion_id": delivery.conversion_id, "postback_id": delivery.postback_id,
-            "trigger": delivery.trigger, "method": delivery.method, "url": delivery.url,
-            "headers": delivery.headers, "body": delivery.body, "status": delivery.status,
-            "test": delivery.test, "error": delivery.last_error, "attempts_count": delivery.attempts_count,
-            "next_attempt_at": None if final else iso(delivery.next_attempt_at),
-            "created_at": iso(delivery.created_at), "updated_at": iso(delivery.updated_at),
-            "attempts": [attempt_to_dict(a) for a in attempts]}
+    return {
+        "id": delivery.id,
+        "flow_id": delivery.flow_id,
+        "click_id": delivery.click_id,
+        "conversion_id": delivery.conversion_id,
+        "postback_id": delivery.postback_id,
+        "trigger": delivery.trigger,
+        "method": delivery.method,
+        "url": delivery.url,
+        "headers": delivery.headers,
+        "body": delivery.body,
+        "status": delivery.status,
+        "test": delivery.test,
+        "error": delivery.last_error,
+        "attempts_count": delivery.attempts_count,
+        "next_attempt_at": None if final else iso(delivery.next_attempt_at),
+        "created_at": iso(delivery.created_at),
+        "updated_at": iso(delivery.updated_at),
+        "attempts": [attempt_to_dict(a) for a in attempts],
+    }
 
 
 def postback_to_dict(postback):
     """An outgoing postback of a flow, with the warnings its template raises."""
-    return {"id": postback.id, "trigger": postback.trigger, "name": postback.name, "url": postback.url,
-            "events": postback.events, "statuses": postback.statuses,
-            "payout_type": postback.payout_type, "enabled": postback.enabled,
-            "warnings": templates.check(postback.url)[1]}
+    return {
+        "id": postback.id,
+        "trigger": postback.trigger,
+        "name": postback.name,
+        "url": postback.url,
+        "events": postback.events,
+        "statuses": postback.statuses,
+        "payout_type": postback.payout_type,
+        "enabled": postback.enabled,
+        "warnings": templates.check(postback.url)[1],
+    }
 
 
 def flow_to_dict(flow, link):
     """A flow; ``link`` is its full tracking link."""
     return {
-        "id": flow.id, "name": flow.name, "key": flow.key, "link": link,
-        "offer_url": flow.offer_url, "payout": money_text(flow.payout), "currency": flow.currency,
-        "attribution_days": flow.attribution_days, "fallback_url": flow.fallback_url,
-        "traffic_source_id": flow.traffic_source_id, "paused": flow.paused,
-        "events": [{"name": e.name, "conversion": e.conversion, "allow_duplicates": e.allow_duplicates}
-                   for e in flow.events.order_by(FlowEvent.id)],
+        "id": flow.id,
+        "name": flow.name,
+        "key": flow.key,
+        "link": link,
+        "offer_url": flow.offer_url,
+        "payout": money_text(flow.payout),
+        "currency": flow.currency,
+        "attribution_days": flow.attribution_days,
+        "fallback_url": flow.fallback_url,
+        "traffic_source_id": flow.traffic_source_id,
+        "paused": flow.paused,
+        "events": [
+            {"name": e.name, "conversion": e.conversion, "allow_duplicates": e.allow_duplicates}
+            for e in flow.events.order_by(FlowEvent.id)
+        ],
         "postbacks": [postback_to_dict(p) for p in flow.postbacks.order_by(Postback.id)],
-        "created_at": iso(flow.created_at), "updated_at": iso(flow.updated_at),
+        "created_at": iso(flow.created_at),
+        "updated_at": iso(flow.updated_at),
     }
 
 
 def source_to_dict(source):
     """A traffic source."""
-    return {"id": source.id, "name": source.name, "click_id_param": source.click_id_param,
-            "vars": source.vars, "postback_url": source.postback_url,
-            "postback_events": source.postback_events, "active": source.active,
-            "created_at": iso(source.created_at)}
+    return {
+        "id": source.id,
+        "name": source.name,
+        "click_id_param": source.click_id_param,
+        "vars": source.vars,
+        "postback_url": source.postback_url,
+        "postback_events": source.postback_events,
+        "active": source.active,
+        "created_at": iso(source.created_at),
+    }
 
 
 def stats_row(row):
     """A report row: decimals as strings, ratios that divide by zero as null."""
-    return {"key": row.key, "clicks": row.clicks, "unique_clicks": row.unique_clicks,
-            "conversions": row.conversions, "revenue": money_text(row.revenue),
-            "cost": money_text(row.cost), "profit": money_text(row.profit), "cr": _number(row.cr),
-            "epc": money_or_none(row.epc), "roi": _number(row.roi)}
+    return {
+        "key": row.key,
+        "clicks": row.clicks,
+        "unique_clicks": row.unique_clicks,
+        "conversions": row.conversions,
+        "revenue": money_text(row.revenue),
+        "cost": money_text(row.cost),
+        "profit": money_text(row.profit),
+        "cr": _number(row.cr),
+        "epc": money_or_none(row.epc),
+        "roi": _number(row.roi),
+    }
 
 
 def _number(value):

@@ -1,4 +1,5 @@
 """``GET /api/v1/stats``: the dashboard's report as JSON (the same queries, the same numbers)."""
+
 from flask import jsonify, request
 
 from ..reports.queries import parse_query, run_report, total

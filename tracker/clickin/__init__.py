@@ -3,6 +3,7 @@
 ``wsgi`` is the edge (the request becomes a ``Visitor``), ``flow_cache`` finds the flow,
 ``record`` writes the click.
 """
+
 from .wsgi import ClickFastPath, bp
 
 

@@ -3,6 +3,7 @@
 Saving a flow, a traffic source or a postback calls ``forget_flows()``, which empties
 every cache of this process at once; other processes see the change within the TTL.
 """
+
 import threading
 import time
 
@@ -57,5 +58,3 @@ def load_flow(key):
     flow.source = flow.traffic_source if flow.traffic_source_id else None
     flow.click_postbacks = [p for p in flow.postbacks if p.trigger == "click" and p.enabled]
     return flow
-
-

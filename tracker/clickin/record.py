@@ -4,6 +4,7 @@
 ``record_click`` is the write path of ``GET /r/<key>``: one INSERT (plus, when the flow
 has click postbacks, their delivery rows in the same short transaction).
 """
+
 import datetime
 import logging
 import os
@@ -52,11 +53,17 @@ def capture(flow, visitor, click_id, now, geoip=None, parse_user_agent=None):
     params = visitor.params
     source = getattr(flow, "source", None)
     fields = {
-        "click_id": click_id, "flow": flow.id, "created_at": now,
-        "ip": visitor.ip, "user_agent": visitor.user_agent, "referrer": visitor.referrer,
+        "click_id": click_id,
+        "flow": flow.id,
+        "created_at": now,
+        "ip": visitor.ip,
+        "user_agent": visitor.user_agent,
+        "referrer": visitor.referrer,
         "language": first_language(visitor.accept_language),
         "visitor": visitor_hash(visitor.ip, visitor.user_agent),
-        "params": params, "cookies": visitor.cookies, "cut": list(visitor.cut),
+        "params": params,
+        "cookies": visitor.cookies,
+        "cut": list(visitor.cut),
     }
     mapping = dict(source.vars or {}) if source is not None else {}
     columns = {name: name for name in SUB_NAMES + UTM_NAMES}
@@ -85,10 +92,17 @@ def capture(flow, visitor, click_id, now, geoip=None, parse_user_agent=None):
 
 # The columns' constant defaults; those computed per row (a time, an empty dict or list)
 # are all set by capture, which must stay so: checked here, when the module loads.
-CLICK_DEFAULTS = {column.name: column.default for column in Click._meta.sorted_fields
-                  if column.default is not None and not callable(column.default)}
+CLICK_DEFAULTS = {
+    column.name: column.default
+    for column in Click._meta.sorted_fields
+    if column.default is not None and not callable(column.default)
+}
 assert {column.name for column in Click._meta.sorted_fields if callable(column.default)} <= {
-    "created_at", "params", "cookies", "cut"}, "capture() must set every computed default"
+    "created_at",
+    "params",
+    "cookies",
+    "cut",
+}, "capture() must set every computed default"
 
 
 def parse_cost(value):
@@ -99,7 +113,7 @@ def parse_cost(value):
         cost = Decimal(value.strip().replace(",", "."))
     except InvalidOperation:
         return Decimal(0)
-    if not cost.is_finite() or cost < 0 or cost > 10 ** 9:
+    if not cost.is_finite() or cost < 0 or cost > 10**9:
         return Decimal(0)
     return cost
 
@@ -108,10 +122,9 @@ def insert_click_query(slot):
     """The INSERT of a click, every column a parameter; ``is_unique`` is decided inside it
     (no click of this visitor on this flow since ``unique_since``), so that the click write
     stays one statement and two workers' clicks can't both count as the first on SQLite."""
-    seen = (Click.select(SQL("1"))
-            .where(Click.flow == slot("flow"),
-                   Click.visitor == slot("visitor"),
-                   Click.created_at > slot("unique_since")))
+    seen = Click.select(SQL("1")).where(
+        Click.flow == slot("flow"), Click.visitor == slot("visitor"), Click.created_at > slot("unique_since")
+    )
     columns = {column: slot(column.name) for column in Click._meta.sorted_fields}
     columns[Click.is_unique] = ~fn.EXISTS(seen)
     return Click.insert(columns)
@@ -122,8 +135,10 @@ INSERT_CLICK = Prepared(lambda slot: insert_click_query(slot).returning(Click.is
 INSERT_CLICK_NO_RETURNING = Prepared(lambda slot: insert_click_query(slot).returning())
 # Each column and its conversion to database form; None for text columns, which capture
 # fills with str only (40 of the 51 columns: converting them was a tenth of a click's time).
-CLICK_TO_DB = [(column.name, None if type(column) in (CharField, TextField) else column.db_value)
-               for column in Click._meta.sorted_fields]
+CLICK_TO_DB = [
+    (column.name, None if type(column) in (CharField, TextField) else column.db_value)
+    for column in Click._meta.sorted_fields
+]
 
 
 def insert_click(click, returning=None):
@@ -133,17 +148,14 @@ def insert_click(click, returning=None):
     ``returning``: whether the engine has INSERT … RETURNING (default: ask it).
     """
     data = click.__data__
-    values = {name: data.get(name) if to_db is None else to_db(data.get(name))
-              for name, to_db in CLICK_TO_DB}
+    values = {name: data.get(name) if to_db is None else to_db(data.get(name)) for name, to_db in CLICK_TO_DB}
     values["unique_since"] = Click.created_at.db_value(click.created_at - UNIQUE_WINDOW)
     if has_returning() if returning is None else returning:
         # fetchall: SQLite commits (and frees the write lock) once the statement is done.
         click.is_unique = bool(INSERT_CLICK.execute(values).fetchall()[0][0])
     else:
         INSERT_CLICK_NO_RETURNING.execute(values)
-        click.is_unique = (Click.select(Click.is_unique)
-                           .where(Click.click_id == click.click_id)
-                           .scalar())
+        click.is_unique = Click.select(Click.is_unique).where(Click.click_id == click.click_id).scalar()
 
 
 def record_click(flow, visitor, now=None, geoip=None, parse_user_agent=None):
@@ -166,6 +178,12 @@ def record_click(flow, visitor, now=None, geoip=None, parse_user_agent=None):
 def record_orphan(key, visitor, reason, now=None):
     """Keep a hit that matched no active flow, so nothing is dropped silently."""
     key, _ = clean_text(key, 255)
-    OrphanVisit.create(created_at=now or utcnow(), key=key, reason=reason, ip=visitor.ip,
-                       user_agent=visitor.user_agent, referrer=visitor.referrer,
-                       params=visitor.params)
+    OrphanVisit.create(
+        created_at=now or utcnow(),
+        key=key,
+        reason=reason,
+        ip=visitor.ip,
+        user_agent=visitor.user_agent,
+        referrer=visitor.referrer,
+        params=visitor.params,
+    )

@@ -1,6 +1,7 @@
 """The click as the request gave it, free of any HTTP framework: a ``Visitor`` with every
 value cleaned (no NUL, no lone surrogate) and cut to fit, each cut noted. The conversion
 side cleans its parameters with the same rules."""
+
 import hashlib
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ AD_COOKIES = ("_fbc", "_fbp", "ttclid", "_ttp", "_scid")
 @dataclass(frozen=True)
 class Visitor:
     """What we know of a click before enrichment, free of any HTTP framework."""
+
     ip: str = ""
     user_agent: str = ""
     referrer: str = ""
@@ -67,9 +69,12 @@ def make_visitor(ip, user_agent, referrer, accept_language, params, cookies):
     """
     kept, cut = clean_params(params)
     headers = {}
-    for name, value, limit in (("ip", ip, 45), ("user_agent", user_agent, MAX_HEADER),
-                               ("referrer", referrer, MAX_HEADER),
-                               ("accept_language", accept_language, 200)):
+    for name, value, limit in (
+        ("ip", ip, 45),
+        ("user_agent", user_agent, MAX_HEADER),
+        ("referrer", referrer, MAX_HEADER),
+        ("accept_language", accept_language, 200),
+    ):
         headers[name], was_cut = clean_text(value or "", limit)
         if was_cut:
             cut.append(name)

@@ -6,6 +6,7 @@ request machinery (request and app contexts, session, URL map, hooks), which cos
 as the click's own work; every other request, and the Flask route below (same function),
 go through Flask as usual.
 """
+
 import logging
 import re
 from urllib.parse import quote
@@ -31,12 +32,14 @@ PREFIX = "/r/"
 def visitor_from_request(request, trusted_proxies):
     """The request as a plain ``Visitor`` (the only place the click path reads the request)."""
     ip = client_ip(request.remote_addr, request.headers.get("X-Forwarded-For", ""), trusted_proxies)
-    return make_visitor(ip=ip,
-                        user_agent=request.headers.get("User-Agent", ""),
-                        referrer=request.headers.get("Referer", ""),
-                        accept_language=request.headers.get("Accept-Language", ""),
-                        params=request.args.items(multi=True),
-                        cookies=cookies_of(request))
+    return make_visitor(
+        ip=ip,
+        user_agent=request.headers.get("User-Agent", ""),
+        referrer=request.headers.get("Referer", ""),
+        accept_language=request.headers.get("Accept-Language", ""),
+        params=request.args.items(multi=True),
+        cookies=cookies_of(request),
+    )
 
 
 def cookies_of(request):
@@ -48,9 +51,11 @@ def cookies_of(request):
 # A URL that is already a plain URI: lowercase ASCII host, no user info, a port without
 # leading zeros, a non-empty query if any, no fragment, only characters that iri_to_uri
 # leaves as they are (tests check that it returns these unchanged).
-PLAIN_URI = re.compile(r"https?://[a-z0-9.-]+(?::[1-9][0-9]{0,4})?"
-                       r"(?:/[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*)?"
-                       r"(?:\?[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]+)?")
+PLAIN_URI = re.compile(
+    r"https?://[a-z0-9.-]+(?::[1-9][0-9]{0,4})?"
+    r"(?:/[A-Za-z0-9\-._~%!$&'()*+,;=:@/]*)?"
+    r"(?:\?[A-Za-z0-9\-._~%!$&'()*+,;=:@/?]+)?"
+)
 
 
 def as_uri(url):
@@ -73,9 +78,15 @@ class Redirect:
         self.location = as_uri(url)
 
     def __call__(self, environ, start_response):
-        start_response("302 FOUND", [("Location", self.location), ("Cache-Control", "no-store"),
-                                     ("Content-Type", "text/html; charset=utf-8"),
-                                     ("Content-Length", "0")])
+        start_response(
+            "302 FOUND",
+            [
+                ("Location", self.location),
+                ("Cache-Control", "no-store"),
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", "0"),
+            ],
+        )
         return [b""]
 
 
@@ -101,8 +112,9 @@ def answer_click(app, request, key):
     if request.method == "HEAD":
         return Redirect(offer_url(flow, capture(flow, visitor, new_click_id(), utcnow())))
     try:
-        _, url = record_click(flow, visitor, geoip=ext["tracker.geoip"],
-                              parse_user_agent=ext["tracker.parse_user_agent"])
+        _, url = record_click(
+            flow, visitor, geoip=ext["tracker.geoip"], parse_user_agent=ext["tracker.parse_user_agent"]
+        )
     except Exception:
         # The visitor still reaches the offer; the failure is in the log with the whole visitor.
         logger.exception("could not record a click on flow %s: %r", flow.id, visitor)
@@ -128,11 +140,12 @@ class ClickFastPath:
         self.app, self.wsgi_app = app, wsgi_app
 
     def __call__(self, environ, start_response):
-        if (environ.get("REQUEST_METHOD") not in ("GET", "HEAD")
-                or not environ.get("PATH_INFO", "").startswith(PREFIX)):
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD") or not environ.get(
+            "PATH_INFO", ""
+        ).startswith(PREFIX):
             return self.wsgi_app(environ, start_response)
         request = Request(environ)
-        key = request.path[len(PREFIX):]
+        key = request.path[len(PREFIX) :]
         if not key:
             return self.wsgi_app(environ, start_response)
         db.open_connection()

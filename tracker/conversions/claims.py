@@ -4,6 +4,7 @@
 both are read here into one ``Claim`` that ``record.record_conversion`` records.
 Every refusal is a ``Refused`` carrying the HTTP status and a reason the sender can act on.
 """
+
 import hmac
 import ipaddress
 import logging
@@ -35,10 +36,19 @@ EVENT_NAMES = frozenset(EVENT_FIELDS + ("currency", SECRET_PARAM))
 CONTRACT_NAMES = POSTBACK_NAMES | EVENT_NAMES
 
 STATUS_ALIASES = {
-    "approved": "approved", "approve": "approved", "sale": "approved",
-    "pending": "pending", "new": "pending", "hold": "pending", "lead": "pending",
-    "declined": "declined", "decline": "declined", "cancel": "declined", "reject": "declined",
-    "rejected": "declined", "trash": "declined",
+    "approved": "approved",
+    "approve": "approved",
+    "sale": "approved",
+    "pending": "pending",
+    "new": "pending",
+    "hold": "pending",
+    "lead": "pending",
+    "declined": "declined",
+    "decline": "declined",
+    "cancel": "declined",
+    "reject": "declined",
+    "rejected": "declined",
+    "trash": "declined",
 }
 COST_OPERATIONS = {"add": "add", "subtract": "subtract", "substract": "subtract", "override": "override"}
 
@@ -49,7 +59,8 @@ NON_FINITE = {"nan", "snan", "inf", "infinity"}
 # {x} {{x}} <x> [x] [[x]] $x ${x} %x% #x#
 MACRO_RE = re.compile(
     r"\{\{?\s*[A-Za-z_][^{}\s]*\s*\}?\}|<[A-Za-z_][^<>\s]*>|\[\[?[A-Za-z_][^\[\]\s]*\]?\]"
-    r"|\$\{?[A-Za-z_][\w.\-]*\}?|%[A-Za-z_][\w.\-]*%|#[A-Za-z_][\w.\-]*#")
+    r"|\$\{?[A-Za-z_][\w.\-]*\}?|%[A-Za-z_][\w.\-]*%|#[A-Za-z_][\w.\-]*#"
+)
 MAX_EVENT = 100
 MAX_TXID = 255
 
@@ -67,6 +78,7 @@ class Refused(Exception):
 @dataclass(frozen=True)
 class Inbound:
     """An inbound request free of any HTTP framework: who sent which parameters where."""
+
     endpoint: str  # postback | events
     method: str = "GET"
     ip: str = ""
@@ -77,6 +89,7 @@ class Inbound:
 @dataclass
 class Claim:
     """A conversion as the sender claims it, validated but not yet attributed."""
+
     click_id: str
     event: str = None  # None: not given
     payout: Decimal = None  # None: not given
@@ -93,6 +106,7 @@ class Claim:
 @dataclass(frozen=True)
 class SenderRules:
     """Who may send conversions: the shared secret, the allowed networks, the default window."""
+
     secret: str = None
     allowed_networks: tuple = ()
     attribution_days: int = 30
@@ -106,15 +120,18 @@ def make_inbound(endpoint, method, ip, pairs, body_error=()):
     pairs = sorted(pairs, key=lambda pair: pair[0] not in CONTRACT_NAMES)
     params, _ = clean_params(pairs)
     ip, _ = clean_text(ip or "", 45)
-    return Inbound(endpoint=endpoint, method=(method or "GET")[:10], ip=ip, params=params,
-                   body_error=tuple(body_error))
+    return Inbound(
+        endpoint=endpoint, method=(method or "GET")[:10], ip=ip, params=params, body_error=tuple(body_error)
+    )
 
 
 def rules_from_config(config):
     """The ``SenderRules`` of an app's config; a bad ``TRACKER_POSTBACK_ALLOWED_IPS`` raises."""
-    return SenderRules(secret=config.get("TRACKER_POSTBACK_SECRET") or None,
-                       allowed_networks=parse_networks(config.get("TRACKER_POSTBACK_ALLOWED_IPS")),
-                       attribution_days=int(config.get("TRACKER_ATTRIBUTION_DAYS") or 30))
+    return SenderRules(
+        secret=config.get("TRACKER_POSTBACK_SECRET") or None,
+        allowed_networks=parse_networks(config.get("TRACKER_POSTBACK_ALLOWED_IPS")),
+        attribution_days=int(config.get("TRACKER_ATTRIBUTION_DAYS") or 30),
+    )
 
 
 def parse_networks(value):
@@ -128,15 +145,18 @@ def parse_networks(value):
             try:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
-                raise ValueError("TRACKER_POSTBACK_ALLOWED_IPS: %r is no address or CIDR" % item)
+                raise ValueError("TRACKER_POSTBACK_ALLOWED_IPS: %r is no address or CIDR" % item) from None
     return tuple(networks)
 
 
 def check_sender(inbound, rules):
     """Refuse (403) a sender outside the allowed networks or without the right secret."""
     if rules.allowed_networks and not ip_allowed(inbound.ip, rules.allowed_networks):
-        raise Refused(403, "IP address %s is not allowed to send conversions "
-                           "(TRACKER_POSTBACK_ALLOWED_IPS)" % (inbound.ip or "(unknown)"))
+        raise Refused(
+            403,
+            "IP address %s is not allowed to send conversions "
+            "(TRACKER_POSTBACK_ALLOWED_IPS)" % (inbound.ip or "(unknown)"),
+        )
     if rules.secret:
         given = inbound.params.get(SECRET_PARAM, "")
         if not given:
@@ -182,8 +202,11 @@ def refuse_macro(name, value, whole=True):
     """Refuse (400) a value that is an unreplaced macro: the sender's template is broken."""
     macro = find_macro(value, whole)
     if macro:
-        raise Refused(400, "%s is %r, an unreplaced macro: the sender did not replace %s with the "
-                           "real value; fix the postback URL on the sender's side" % (name, value[:80], macro))
+        raise Refused(
+            400,
+            "%s is %r, an unreplaced macro: the sender did not replace %s with the "
+            "real value; fix the postback URL on the sender's side" % (name, value[:80], macro),
+        )
 
 
 def parse_click_id(value, name="click_id", aliases=""):
@@ -193,8 +216,9 @@ def parse_click_id(value, name="click_id", aliases=""):
     refuse_macro(name, value, whole=False)
     if not CLICK_ID_RE.fullmatch(value):
         shown = value if len(value) <= 80 else value[:80] + "…"
-        raise Refused(400, "%s %r is malformed: a click id is at most 64 characters of 0-9 and a-z"
-                           % (name, shown))
+        raise Refused(
+            400, "%s %r is malformed: a click id is at most 64 characters of 0-9 and a-z" % (name, shown)
+        )
     return value
 
 
@@ -205,8 +229,11 @@ def parse_payout(value, name="payout"):
     refuse_macro(name, value)
     shown = value if len(value) <= 80 else value[:80] + "…"
     if "," in value:
-        raise Refused(400, "%s %r is ambiguous: a comma may be a decimal or a thousands separator; "
-                           "send a plain number with a dot, such as 1.5" % (name, shown))
+        raise Refused(
+            400,
+            "%s %r is ambiguous: a comma may be a decimal or a thousands separator; "
+            "send a plain number with a dot, such as 1.5" % (name, shown),
+        )
     if value.lstrip("+-").lower() in NON_FINITE:
         raise Refused(400, "%s %r is not a finite number" % (name, shown))
     if not NUMBER_RE.fullmatch(value):
@@ -214,7 +241,7 @@ def parse_payout(value, name="payout"):
     try:
         return parse_money(value, name)
     except ValidationError as exc:
-        raise Refused(400, "%s %r is out of range: %s" % (name, shown, exc.message))
+        raise Refused(400, "%s %r is out of range: %s" % (name, shown, exc.message)) from None
 
 
 def parse_name(value, name, limit):
@@ -234,8 +261,11 @@ def parse_status(value):
     refuse_macro("status", value)
     status = STATUS_ALIASES.get(value.lower())
     if status is None:
-        raise Refused(400, "status %r is not one of %s (aliases: %s)"
-                           % (value[:80], ", ".join(STATUSES), ", ".join(sorted(STATUS_ALIASES))))
+        raise Refused(
+            400,
+            "status %r is not one of %s (aliases: %s)"
+            % (value[:80], ", ".join(STATUSES), ", ".join(sorted(STATUS_ALIASES))),
+        )
     return status
 
 
@@ -256,17 +286,23 @@ def lead_data(params, contract_names):
 
 def parse_postback(params):
     """Read ``/postback`` parameters (DESIGN §4.2) into a ``Claim``, or raise ``Refused``."""
-    click_id = parse_click_id(first(params, POSTBACK_ALIASES["click_id"]),
-                              aliases=" (or clickid, click, subid): the click id we gave you")
+    click_id = parse_click_id(
+        first(params, POSTBACK_ALIASES["click_id"]),
+        aliases=" (or clickid, click, subid): the click id we gave you",
+    )
     event = parse_name(first(params, POSTBACK_ALIASES["event"]), "event", MAX_EVENT)
     payout = parse_payout(first(params, POSTBACK_ALIASES["payout"]))
     if first(params, ("measurement",)) == "1" and (event is None or payout is None):
         raise Refused(400, "measurement=1 requires both event and payout")
-    return Claim(click_id=click_id, event=event, payout=payout,
-                 currency=parse_currency(first(params, POSTBACK_ALIASES["currency"])),
-                 status=parse_status(first(params, POSTBACK_ALIASES["status"])),
-                 txid=parse_name(first(params, POSTBACK_ALIASES["txid"]), "txid", MAX_TXID) or "",
-                 data=lead_data(params, POSTBACK_NAMES))
+    return Claim(
+        click_id=click_id,
+        event=event,
+        payout=payout,
+        currency=parse_currency(first(params, POSTBACK_ALIASES["currency"])),
+        status=parse_status(first(params, POSTBACK_ALIASES["status"])),
+        txid=parse_name(first(params, POSTBACK_ALIASES["txid"]), "txid", MAX_TXID) or "",
+        data=lead_data(params, POSTBACK_NAMES),
+    )
 
 
 def parse_event_request(params):
@@ -278,14 +314,21 @@ def parse_event_request(params):
     event = parse_name(first(params, ("event_id",)), "event_id", MAX_EVENT)
     if event is None:
         raise Refused(400, "event_id is required: an event defined on the flow")
-    click_id = parse_click_id(first(params, ("transaction_id",)), "transaction_id",
-                              ": the click id of the lead")
+    click_id = parse_click_id(
+        first(params, ("transaction_id",)), "transaction_id", ": the click id of the lead"
+    )
     cost, operation = parse_cost(first(params, ("cost",)), first(params, ("cost_operation",)))
-    return Claim(click_id=click_id, event=event, flow_key=flow_key[:32],
-                 payout=parse_payout(first(params, ("revenue",)), "revenue"),
-                 currency=parse_currency(first(params, POSTBACK_ALIASES["currency"])),
-                 source_id=parse_source_id(first(params, ("pid",))),
-                 cost=cost, cost_operation=operation, data=lead_data(params, EVENT_NAMES))
+    return Claim(
+        click_id=click_id,
+        event=event,
+        flow_key=flow_key[:32],
+        payout=parse_payout(first(params, ("revenue",)), "revenue"),
+        currency=parse_currency(first(params, POSTBACK_ALIASES["currency"])),
+        source_id=parse_source_id(first(params, ("pid",))),
+        cost=cost,
+        cost_operation=operation,
+        data=lead_data(params, EVENT_NAMES),
+    )
 
 
 def parse_source_id(value):

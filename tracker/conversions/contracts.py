@@ -1,6 +1,7 @@
 """The two doors a conversion comes in by, side by side: the S2S postback (DESIGN §4.2) and
 the Pingtree event API (§4.3). Both share every rule of ``record``; what differs between
 them is data here, not branches there."""
+
 from dataclasses import dataclass
 from typing import Callable
 

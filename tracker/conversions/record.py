@@ -7,6 +7,7 @@ row, the outgoing deliveries it triggers and the inbound log row. Exactly-once c
 unique index on (click, event, dedup_key): the INSERT is attempted, and a conflict means the
 conversion exists. Every request leaves an ``InboundRequest`` row, refused ones included.
 """
+
 import datetime
 import logging
 import secrets
@@ -16,8 +17,17 @@ from peewee import IntegrityError
 
 from ..db import db, is_postgres
 from ..masking import mask_mapping
-from ..models import (Click, Conversion, ConversionChange, Flow, FlowEvent, InboundRequest, RequestLock,
-                      TrafficSource, utcnow)
+from ..models import (
+    Click,
+    Conversion,
+    ConversionChange,
+    Flow,
+    FlowEvent,
+    InboundRequest,
+    RequestLock,
+    TrafficSource,
+    utcnow,
+)
 from ..postbacks import outbox
 from .claims import Refused, check_sender, first
 from .contracts import CONTRACTS
@@ -30,6 +40,7 @@ LOCK_SECONDS = 10
 @dataclass
 class Outcome:
     """The answer to an inbound request: HTTP status, and the JSON body's fields."""
+
     http_status: int
     status: str  # ok | duplicate | updated | fired | error
     conversion_id: int = None
@@ -43,6 +54,7 @@ class Outcome:
 @dataclass
 class Trace:
     """What became known about a request on its way, for its log row."""
+
     click_id: str = ""
     flow_id: int = None
 
@@ -91,10 +103,7 @@ def _record(inbound, rules, now, trace):
 
 def find_click(claim, trace):
     """The claimed click and its flow; 404 for an unknown click (400 on the event API)."""
-    click = (Click.select(Click, Flow)
-             .join(Flow)
-             .where(Click.click_id == claim.click_id)
-             .first())
+    click = Click.select(Click, Flow).join(Flow).where(Click.click_id == claim.click_id).first()
     if claim.flow_key is None:
         if click is None:
             raise Refused(404, "click_id %r is not a click of ours" % claim.click_id)
@@ -105,8 +114,10 @@ def find_click(claim, trace):
         raise Refused(400, "cid %r is invalid: no campaign (flow) has this key" % claim.flow_key)
     trace.flow_id = flow.id
     if click is None or click.flow_id != flow.id:
-        raise Refused(400, "transaction_id %r is invalid: it is no click of campaign %r"
-                           % (claim.click_id, claim.flow_key))
+        raise Refused(
+            400,
+            "transaction_id %r is invalid: it is no click of campaign %r" % (claim.click_id, claim.flow_key),
+        )
     return click, flow
 
 
@@ -115,9 +126,10 @@ def check_window(click, flow, rules, now, contract):
     days = flow.attribution_days or rules.attribution_days
     age = now - click.created_at
     if age > datetime.timedelta(days=days):
-        raise Refused(contract.window_status,
-                      "the click is %d days old, outside the %d-day attribution window"
-                      % (age.days, days))
+        raise Refused(
+            contract.window_status,
+            "the click is %d days old, outside the %d-day attribution window" % (age.days, days),
+        )
 
 
 def settle_event(claim, click, flow, contract):
@@ -131,8 +143,11 @@ def settle_event(claim, click, flow, contract):
     claim.event = claim.event or "conversion"
     event = events.get(claim.event)
     if events and event is None:
-        raise Refused(400, "%s %r is not defined on this flow (defined: %s)"
-                           % (field, claim.event, ", ".join(sorted(events))))
+        raise Refused(
+            400,
+            "%s %r is not defined on this flow (defined: %s)"
+            % (field, claim.event, ", ".join(sorted(events))),
+        )
     if contract.revenue_required and claim.payout is None and event is not None and event.conversion:
         raise Refused(400, "revenue is required: %r is a conversion event" % claim.event)
     claim.currency = claim.currency or flow.currency
@@ -141,9 +156,11 @@ def settle_event(claim, click, flow, contract):
 
 def event_of_txid(click, txid):
     """The event of the click's one conversion with this txid, or None."""
-    events = list(Conversion.select(Conversion.event)
-                  .where(Conversion.click == click.click_id, Conversion.dedup_key == txid)
-                  .limit(2))
+    events = list(
+        Conversion.select(Conversion.event)
+        .where(Conversion.click == click.click_id, Conversion.dedup_key == txid)
+        .limit(2)
+    )
     return events[0].event if len(events) == 1 else None
 
 
@@ -166,9 +183,11 @@ def claim_lock(key, now):
         return expires
     except IntegrityError:
         pass
-    taken = (RequestLock.update(expires_at=expires)
-             .where(RequestLock.key == key, RequestLock.expires_at < now)
-             .execute())
+    taken = (
+        RequestLock.update(expires_at=expires)
+        .where(RequestLock.key == key, RequestLock.expires_at < now)
+        .execute()
+    )
     if not taken:
         raise Refused(403, "the same transaction_id and event_id is already in progress; retry later")
     return expires
@@ -177,9 +196,7 @@ def claim_lock(key, now):
 def release_lock(key, expires):
     """Drop our claim on ``key`` (not one that took ours over after it expired)."""
     try:
-        (RequestLock.delete()
-         .where(RequestLock.key == key, RequestLock.expires_at == expires)
-         .execute())
+        (RequestLock.delete().where(RequestLock.key == key, RequestLock.expires_at == expires).execute())
     except Exception:
         logger.exception("could not release the request lock %r", key)
 
@@ -195,11 +212,23 @@ def dedup_key(claim, event):
 
 def write(contract, inbound, claim, click, flow, event, now, trace):
     """The one transaction: the conversion (new, found or updated), its history, deliveries, log."""
-    payout = claim.payout if claim.payout is not None else (flow.payout if contract.flow_payout_default else 0)
-    conversion = Conversion(click=click, flow=flow, event=claim.event, payout=payout,
-                            currency=claim.currency, status=claim.status or "approved", txid=claim.txid,
-                            dedup_key=dedup_key(claim, event), data=claim.data,
-                            raw=mask_mapping(inbound.params), created_at=now, updated_at=now)
+    payout = (
+        claim.payout if claim.payout is not None else (flow.payout if contract.flow_payout_default else 0)
+    )
+    conversion = Conversion(
+        click=click,
+        flow=flow,
+        event=claim.event,
+        payout=payout,
+        currency=claim.currency,
+        status=claim.status or "approved",
+        txid=claim.txid,
+        dedup_key=dedup_key(claim, event),
+        data=claim.data,
+        raw=mask_mapping(inbound.params),
+        created_at=now,
+        updated_at=now,
+    )
     with db.atomic():
         try:
             with db.atomic():
@@ -219,10 +248,11 @@ def write(contract, inbound, claim, click, flow, event, now, trace):
 def write_existing(contract, inbound, claim, attempted, now, trace):
     """The conversion exists: a changed status or payout under the same txid updates it,
     anything else is a duplicate (200 on /postback, 400 on the event API)."""
-    query = (Conversion.select()
-             .where(Conversion.click == attempted.click_id,
-                    Conversion.event == attempted.event,
-                    Conversion.dedup_key == attempted.dedup_key))
+    query = Conversion.select().where(
+        Conversion.click == attempted.click_id,
+        Conversion.event == attempted.event,
+        Conversion.dedup_key == attempted.dedup_key,
+    )
     existing = (query.for_update() if is_postgres() else query).get()
     existing.click, existing.flow = attempted.click, attempted.flow  # already loaded
     previous = (existing.status, existing.payout)
@@ -230,8 +260,12 @@ def write_existing(contract, inbound, claim, attempted, now, trace):
     payout = claim.payout if claim.payout is not None else existing.payout
     if not claim.txid or (status, payout) == previous:
         if contract.duplicate_refused:
-            raise Refused(400, "duplicate: event %r already fired for this transaction_id "
-                               "(the event does not allow duplicates)" % existing.event, existing.id)
+            raise Refused(
+                400,
+                "duplicate: event %r already fired for this transaction_id "
+                "(the event does not allow duplicates)" % existing.event,
+                existing.id,
+            )
         outcome = Outcome(200, "duplicate", existing.id)
         log_inbound(inbound, outcome, trace, now, existing).save(force_insert=True)
         return outcome
@@ -249,8 +283,9 @@ def write_existing(contract, inbound, claim, attempted, now, trace):
 
 def record_change(conversion, log, now):
     """Keep the conversion's status and payout as of ``now`` in its history."""
-    ConversionChange.create(conversion=conversion, at=now, status=conversion.status,
-                            payout=conversion.payout, inbound=log.id)
+    ConversionChange.create(
+        conversion=conversion, at=now, status=conversion.status, payout=conversion.payout, inbound=log.id
+    )
 
 
 def update_cost(click, cost, operation):
@@ -266,15 +301,27 @@ def update_cost(click, cost, operation):
 
 def log_inbound(inbound, outcome, trace, now, conversion=None):
     """The (unsaved) inbound log row of a request and its outcome."""
-    return InboundRequest(at=now, endpoint=inbound.endpoint, ip=inbound.ip, method=inbound.method,
-                          params=mask_mapping(inbound.params), http_status=outcome.http_status,
-                          accepted=outcome.http_status == 200,
-                          reason=outcome.error or outcome_reason(outcome),
-                          result=outcome.status, flow_id=trace.flow_id, click_id=trace.click_id[:64],
-                          conversion=conversion.id if conversion is not None else outcome.conversion_id)
+    return InboundRequest(
+        at=now,
+        endpoint=inbound.endpoint,
+        ip=inbound.ip,
+        method=inbound.method,
+        params=mask_mapping(inbound.params),
+        http_status=outcome.http_status,
+        accepted=outcome.http_status == 200,
+        reason=outcome.error or outcome_reason(outcome),
+        result=outcome.status,
+        flow_id=trace.flow_id,
+        click_id=trace.click_id[:64],
+        conversion=conversion.id if conversion is not None else outcome.conversion_id,
+    )
 
 
 def outcome_reason(outcome):
     """The log's reason for an accepted request."""
-    return {"ok": "recorded", "fired": "event fired", "updated": "status or payout updated",
-            "duplicate": "duplicate: already recorded, nothing new counted"}.get(outcome.status, "")
+    return {
+        "ok": "recorded",
+        "fired": "event fired",
+        "updated": "status or payout updated",
+        "duplicate": "duplicate: already recorded, nothing new counted",
+    }.get(outcome.status, "")

@@ -3,6 +3,7 @@
 Each turns the request into a plain ``Inbound`` value and hands it to
 ``record.record_conversion``; what comes back is the answer.
 """
+
 import json
 import logging
 
@@ -77,13 +78,12 @@ def json_pairs(raw):
     if len(raw) > MAX_BODY:
         raise BodyError("the body is larger than %d bytes" % MAX_BODY)
     try:
-        data = json.loads(raw.decode("utf-8", "replace"), parse_float=str, parse_int=str,
-                          parse_constant=str)
+        data = json.loads(raw.decode("utf-8", "replace"), parse_float=str, parse_int=str, parse_constant=str)
         if not isinstance(data, dict):
             raise BodyError("the body must be a JSON object")
         return list(flatten(data))
     except (ValueError, RecursionError):
-        raise BodyError("the body is not valid JSON")
+        raise BodyError("the body is not valid JSON") from None
 
 
 def flatten(data, prefix="", depth=0):

@@ -7,6 +7,7 @@ Page groups live in their own route modules: ``login``, ``flows``, ``sources``,
 calls (the postback editor's preview, preset and test) take and answer JSON, and so do their
 errors: a request with a JSON body gets a JSON ``{"error": …}`` back, never an HTML page.
 """
+
 import logging
 
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
@@ -56,9 +57,12 @@ def _error_page(code, title, message):
 
 @bp.errorhandler(CSRFError)
 def _csrf_error(exc):
-    return _error_page(400, "The form expired",
-                       "This form's security token is missing or stale (%s). "
-                       "Go back, reload the page and send it again." % exc.description)
+    return _error_page(
+        400,
+        "The form expired",
+        "This form's security token is missing or stale (%s). "
+        "Go back, reload the page and send it again." % exc.description,
+    )
 
 
 @bp.errorhandler(ValidationError)
@@ -83,6 +87,7 @@ def init_app(app):
     from CSRF by name.
     """
     from . import filters, flows, login, logs, reports, sources  # noqa: F401
+
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     # Flask can't mark the cookie Secure per request: an https public URL means every

@@ -1,4 +1,5 @@
 """Jinja filters of the dashboard: money, times, ratios, and secrets masked on screen."""
+
 import json
 
 from ..masking import mask_mapping, mask_secrets

@@ -1,11 +1,20 @@
 """Flow pages: the list with today's and the week's numbers, the flow page (link, events,
 postbacks), the create / edit / pause / delete forms, and the postback editor with the JSON
 routes its script calls (preview, preset, send test)."""
+
 from flask import flash, jsonify, redirect, render_template, request, url_for
 
-from ..errors import NotFound, ValidationError, found
 from .. import flows as flow_rules
-from ..flows import clean_flow, clean_postback, flow_link, save_flow, save_postback, soft_delete_flow, source_link
+from ..errors import NotFound, ValidationError, found
+from ..flows import (
+    clean_flow,
+    clean_postback,
+    flow_link,
+    save_flow,
+    save_postback,
+    soft_delete_flow,
+    source_link,
+)
 from ..models import PAYOUT_TYPES, STATUSES, TRIGGERS, Flow, FlowEvent, Postback, TrafficSource, utcnow
 from ..postbacks.templates import TemplateError
 from ..reports.queries import Row, flow_numbers
@@ -18,19 +27,26 @@ def _flow_or_404(flow_id):
 
 
 def _postback_or_404(flow, postback_id):
-    return found(Postback, Postback.id == postback_id, Postback.flow == flow,
-                 what="postback %d of flow %d" % (postback_id, flow.id))
+    return found(
+        Postback,
+        Postback.id == postback_id,
+        Postback.flow == flow,
+        what="postback %d of flow %d" % (postback_id, flow.id),
+    )
 
 
 @bp.get("/flows")
 def flows():
     """Every flow with today's and the last 7 days' clicks, conversions, revenue, CR, EPC."""
-    rows = list(Flow
-                .live()
-                .order_by(Flow.id.desc()))
+    rows = list(Flow.live().order_by(Flow.id.desc()))
     numbers = flow_numbers(utcnow().date())
-    return render_template("flows/list.html", flows=rows, numbers=numbers, empty=(Row(None), Row(None)),
-                           links={flow.id: flow_link(flow, base_url()) for flow in rows})
+    return render_template(
+        "flows/list.html",
+        flows=rows,
+        numbers=numbers,
+        empty=(Row(None), Row(None)),
+        links={flow.id: flow_link(flow, base_url()) for flow in rows},
+    )
 
 
 def _sources():
@@ -38,14 +54,21 @@ def _sources():
 
 
 def _flow_form(flow, values, error=None, status=200):
-    return render_template("flows/form.html", flow=flow, values=values, error=error,
-                           sources=_sources()), status
+    return render_template(
+        "flows/form.html", flow=flow, values=values, error=error, sources=_sources()
+    ), status
 
 
 def _values_of(flow):
-    return {"name": flow.name, "offer_url": flow.offer_url, "payout": flow.payout,
-            "currency": flow.currency, "attribution_days": flow.attribution_days or "",
-            "fallback_url": flow.fallback_url, "traffic_source_id": flow.traffic_source_id or ""}
+    return {
+        "name": flow.name,
+        "offer_url": flow.offer_url,
+        "payout": flow.payout,
+        "currency": flow.currency,
+        "attribution_days": flow.attribution_days or "",
+        "fallback_url": flow.fallback_url,
+        "traffic_source_id": flow.traffic_source_id or "",
+    }
 
 
 @bp.route("/flows/new", methods=["GET", "POST"])
@@ -78,10 +101,16 @@ def flow(flow_id):
     """The flow page: its tracking link, numbers, events and postbacks."""
     flow = _flow_or_404(flow_id)
     today, week = flow_numbers(utcnow().date()).get(flow.id, (Row(None), Row(None)))
-    return render_template("flows/detail.html", flow=flow, today=today, week=week,
-                           link=flow_link(flow, base_url()), source_link=source_link(flow, base_url()),
-                           events=list(flow.events.order_by(FlowEvent.id)),
-                           postbacks=list(flow.postbacks.order_by(Postback.id)))
+    return render_template(
+        "flows/detail.html",
+        flow=flow,
+        today=today,
+        week=week,
+        link=flow_link(flow, base_url()),
+        source_link=source_link(flow, base_url()),
+        events=list(flow.events.order_by(FlowEvent.id)),
+        postbacks=list(flow.postbacks.order_by(Postback.id)),
+    )
 
 
 @bp.post("/flows/<int:flow_id>/pause")
@@ -111,7 +140,7 @@ def save_events(flow_id):
     except ValidationError as exc:
         flash("Events not saved: %s" % exc.message, "error")
     else:
-            flash("Events saved.")
+        flash("Events saved.")
     return redirect(url_for("dashboard.flow", flow_id=flow.id) + "#events")
 
 
@@ -121,17 +150,34 @@ def postback_form(flow, postback, values, error=None, status=200, notice=None, t
     reference. ``values`` are the form's fields; ``test_delivery`` a test just queued."""
     groups, preset_inputs = postback_editor.preset_choices()
     preview = postback_editor.preview(flow, values.get("url", ""), values.get("trigger"))
-    return render_template("flows/postback_form.html", flow=flow, postback=postback, values=values,
-                           error=error, notice=notice, test_delivery=test_delivery, preview=preview,
-                           triggers=TRIGGERS, statuses=STATUSES, payout_types=PAYOUT_TYPES,
-                           reference=postback_editor.token_rows(), preset_groups=groups,
-                           preset_inputs=preset_inputs), status
+    return render_template(
+        "flows/postback_form.html",
+        flow=flow,
+        postback=postback,
+        values=values,
+        error=error,
+        notice=notice,
+        test_delivery=test_delivery,
+        preview=preview,
+        triggers=TRIGGERS,
+        statuses=STATUSES,
+        payout_types=PAYOUT_TYPES,
+        reference=postback_editor.token_rows(),
+        preset_groups=groups,
+        preset_inputs=preset_inputs,
+    ), status
 
 
 def _postback_values(postback):
-    return {"trigger": postback.trigger, "name": postback.name, "url": postback.url,
-            "events": ", ".join(postback.events), "statuses": postback.statuses,
-            "payout_type": postback.payout_type, "enabled": postback.enabled}
+    return {
+        "trigger": postback.trigger,
+        "name": postback.name,
+        "url": postback.url,
+        "events": ", ".join(postback.events),
+        "statuses": postback.statuses,
+        "payout_type": postback.payout_type,
+        "enabled": postback.enabled,
+    }
 
 
 def _submitted(form):
@@ -150,7 +196,9 @@ def _editor_post(flow, postback):
             values.update(postback_editor.build_preset(values["preset"], values["preset_fields"]))
         except (ValidationError, NotFound) as exc:
             return postback_form(flow, postback, values, "Preset not applied: %s" % exc.message, 422)
-        return postback_form(flow, postback, values, notice="Preset filled in below. Check the preview, then save.")
+        return postback_form(
+            flow, postback, values, notice="Preset filled in below. Check the preview, then save."
+        )
     if action == "test":
         try:
             delivery = postback_editor.send_test(flow, values["url"])
@@ -171,8 +219,9 @@ def _editor_post(flow, postback):
 def new_postback(flow_id):
     flow = _flow_or_404(flow_id)
     if request.method == "GET":
-        return postback_form(flow, None, {"trigger": "conversion", "payout_type": "all", "enabled": True,
-                                          "statuses": []})
+        return postback_form(
+            flow, None, {"trigger": "conversion", "payout_type": "all", "enabled": True, "statuses": []}
+        )
     return _editor_post(flow, None)
 
 
@@ -209,9 +258,12 @@ def test_postback(flow_id):
         delivery = postback_editor.send_test(flow, body.get("url"))
     except TemplateError as exc:
         return jsonify(error=exc.message), 422
-    return jsonify(id=delivery.id, status=delivery.status,
-                   link=url_for("dashboard.delivery", delivery_id=delivery.id),
-                   html=render_template("flows/_test_result.html", delivery=delivery)), 201
+    return jsonify(
+        id=delivery.id,
+        status=delivery.status,
+        link=url_for("dashboard.delivery", delivery_id=delivery.id),
+        html=render_template("flows/_test_result.html", delivery=delivery),
+    ), 201
 
 
 @bp.post("/flows/<int:flow_id>/postbacks/<int:postback_id>/delete")

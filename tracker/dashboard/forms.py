@@ -3,6 +3,7 @@
 One set of rules validates a flow, a source or a postback, whichever door it came in by;
 these functions only reshape a submitted form (a MultiDict) and never judge it.
 """
+
 from ..models import VAR_NAMES
 
 
@@ -25,12 +26,15 @@ def _checked(form, name):
 
 def flow_fields(form):
     """The flow form as a ``clean_flow`` body."""
-    return {"name": form.get("name", ""), "offer_url": form.get("offer_url", ""),
-            "payout": form.get("payout", "").strip() or "0",
-            "currency": form.get("currency", ""),
-            "attribution_days": _whole_number(form.get("attribution_days")),
-            "fallback_url": form.get("fallback_url", ""),
-            "traffic_source_id": _whole_number(form.get("traffic_source_id"))}
+    return {
+        "name": form.get("name", ""),
+        "offer_url": form.get("offer_url", ""),
+        "payout": form.get("payout", "").strip() or "0",
+        "currency": form.get("currency", ""),
+        "attribution_days": _whole_number(form.get("attribution_days")),
+        "fallback_url": form.get("fallback_url", ""),
+        "traffic_source_id": _whole_number(form.get("traffic_source_id")),
+    }
 
 
 def event_list(form):
@@ -40,33 +44,48 @@ def event_list(form):
     while "events-%d-name" % index in form:
         prefix = "events-%d-" % index
         if form.get(prefix + "name", "").strip():
-            events.append({"name": form[prefix + "name"],
-                           "conversion": _checked(form, prefix + "conversion"),
-                           "allow_duplicates": _checked(form, prefix + "allow_duplicates")})
+            events.append(
+                {
+                    "name": form[prefix + "name"],
+                    "conversion": _checked(form, prefix + "conversion"),
+                    "allow_duplicates": _checked(form, prefix + "allow_duplicates"),
+                }
+            )
         index += 1
     return events
 
 
 def postback_fields(form):
     """The postback form as a ``clean_postback`` body."""
-    return {"trigger": form.get("trigger", ""), "name": form.get("name", ""),
-            "url": form.get("url", ""), "events": _names(form.get("events")),
-            "statuses": form.getlist("statuses"), "payout_type": form.get("payout_type", "all"),
-            "enabled": _checked(form, "enabled")}
+    return {
+        "trigger": form.get("trigger", ""),
+        "name": form.get("name", ""),
+        "url": form.get("url", ""),
+        "events": _names(form.get("events")),
+        "statuses": form.getlist("statuses"),
+        "payout_type": form.get("payout_type", "all"),
+        "enabled": _checked(form, "enabled"),
+    }
 
 
 def source_fields(form):
     """The traffic source form as a ``clean_source`` body."""
-    return {"name": form.get("name", ""), "click_id_param": form.get("click_id_param", ""),
-            "vars": {name: form[name].strip() for name in VAR_NAMES if form.get(name, "").strip()},
-            "postback_url": form.get("postback_url", ""),
-            "postback_events": _names(form.get("postback_events")),
-            "active": _checked(form, "active")}
+    return {
+        "name": form.get("name", ""),
+        "click_id_param": form.get("click_id_param", ""),
+        "vars": {name: form[name].strip() for name in VAR_NAMES if form.get(name, "").strip()},
+        "postback_url": form.get("postback_url", ""),
+        "postback_events": _names(form.get("postback_events")),
+        "active": _checked(form, "active"),
+    }
 
 
 def preset_choice(form):
     """The editor's preset picker: ``(preset id, {input name: value})`` from the ``preset``
     select and its ``preset-<name>`` inputs."""
-    fields = {name[len("preset-"):]: value for name, value in form.items()
-              if name.startswith("preset-") and value.strip()}
+    fields = {
+        name[len("preset-") :]: value
+        for name, value in form.items()
+        if name.startswith("preset-") and value.strip()
+    }
     return form.get("preset", ""), fields

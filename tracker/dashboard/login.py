@@ -1,4 +1,5 @@
 """Login, logout, and the first-run setup page."""
+
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 
 from .. import accounts
@@ -41,8 +42,11 @@ def login():
     user = check_password(username, request.form.get("password", ""))
     if user is None:
         wait = accounts.record_login_failure(username, ip, now)
-        message = ("Too many failed attempts. Wait %d s and try again." % wait if wait
-                   else "Wrong username or password.")
+        message = (
+            "Too many failed attempts. Wait %d s and try again." % wait
+            if wait
+            else "Wrong username or password."
+        )
         return _refuse(username, message, 429 if wait else 401)
     accounts.clear_login_failures(username, ip)
     _log_in(user)
@@ -67,8 +71,11 @@ def setup():
     if not accounts.setup_token_valid(token):
         if accounts.users_exist() and not token:
             return redirect(url_for("dashboard.login"))
-        abort(403, "This setup link is not valid: it was used already, or a newer one was printed "
-                   "when the server restarted. Use the latest link from the server's output.")
+        abort(
+            403,
+            "This setup link is not valid: it was used already, or a newer one was printed "
+            "when the server restarted. Use the latest link from the server's output.",
+        )
     if accounts.users_exist():
         accounts.forget_setup_token()  # a user was made another way (tracker user create)
         return redirect(url_for("dashboard.login"))
@@ -76,8 +83,9 @@ def setup():
         return render_template("setup.html", token=token, username="")
     username, password = request.form.get("username", ""), request.form.get("password", "")
     if password != request.form.get("confirm", ""):
-        return render_template("setup.html", token=token, username=username,
-                               error="The two passwords differ."), 422
+        return render_template(
+            "setup.html", token=token, username=username, error="The two passwords differ."
+        ), 422
     try:
         user = accounts.complete_setup(token, username, password)
     except ValueError as exc:

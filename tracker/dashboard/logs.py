@@ -1,6 +1,7 @@
 """Log pages, newest first, a page at a time: clicks, conversions, inbound postbacks and
 outgoing deliveries, each with a detail page. The queries are ``tracker.logs``', shared
 with the API's lists."""
+
 from flask import flash, redirect, render_template, request, url_for
 
 from .. import logs
@@ -8,15 +9,38 @@ from ..db import keyset_page
 from ..delivery.queue import retry
 from ..errors import ValidationError, found
 from ..flows import flow_link
-from ..models import (DELIVERY_STATUSES, STATUSES, Click, Conversion, ConversionChange, Delivery,
-                      DeliveryAttempt, Flow, InboundRequest, utcnow)
+from ..models import (
+    DELIVERY_STATUSES,
+    STATUSES,
+    Click,
+    Conversion,
+    ConversionChange,
+    Delivery,
+    DeliveryAttempt,
+    Flow,
+    InboundRequest,
+    utcnow,
+)
 from ..web import base_url, bool_arg, int_arg
 from . import bp
 
 PAGE_SIZE = 50
-CLICK_COLUMNS = (Click.click_id, Click.flow, Click.created_at, Click.ip, Click.country, Click.city,
-                 Click.device_type, Click.os, Click.browser, Click.sub1, Click.utm_source,
-                 Click.external_id, Click.is_unique, Click.is_bot)
+CLICK_COLUMNS = (
+    Click.click_id,
+    Click.flow,
+    Click.created_at,
+    Click.ip,
+    Click.country,
+    Click.city,
+    Click.device_type,
+    Click.os,
+    Click.browser,
+    Click.sub1,
+    Click.utm_source,
+    Click.external_id,
+    Click.is_unique,
+    Click.is_bot,
+)
 
 
 def _flows():
@@ -39,8 +63,14 @@ def clicks():
     rows, next_url = _page(query, Click.click_id, (request.args.get("cursor") or "")[:64] or None)
     flows = _flows()
     first = next((f for f in flows.values() if not f.deleted), None)
-    return render_template("logs/clicks.html", rows=rows, next_url=next_url, flows=flows, flow_id=flow_id,
-                           example_link=flow_link(first, base_url()) if first else None)
+    return render_template(
+        "logs/clicks.html",
+        rows=rows,
+        next_url=next_url,
+        flows=flows,
+        flow_id=flow_id,
+        example_link=flow_link(first, base_url()) if first else None,
+    )
 
 
 @bp.get("/logs/clicks/<click_id>")
@@ -49,16 +79,24 @@ def click(click_id):
     row = found(Click, Click.click_id == click_id[:64], what="click %s" % click_id[:64])
     conversions = list(logs.conversions(click_id=row.click_id).order_by(Conversion.id))
     deliveries = list(logs.deliveries(click_id=row.click_id).order_by(Delivery.id))
-    return render_template("logs/click.html", click=row, flow=row.flow, conversions=conversions,
-                           deliveries=deliveries)
+    return render_template(
+        "logs/click.html", click=row, flow=row.flow, conversions=conversions, deliveries=deliveries
+    )
 
 
 @bp.get("/logs/conversions")
 def conversions():
     flow_id, status = int_arg("flow_id"), request.args.get("status") or None
     rows, next_url = _page(logs.conversions(flow_id, status=status), Conversion.id, int_arg("cursor"))
-    return render_template("logs/conversions.html", rows=rows, next_url=next_url, flows=_flows(),
-                           flow_id=flow_id, status=status, statuses=STATUSES)
+    return render_template(
+        "logs/conversions.html",
+        rows=rows,
+        next_url=next_url,
+        flows=_flows(),
+        flow_id=flow_id,
+        status=status,
+        statuses=STATUSES,
+    )
 
 
 @bp.get("/logs/conversions/<int:conversion_id>")
@@ -66,13 +104,18 @@ def conversion(conversion_id):
     """One conversion: its fields, lead data, history, the requests behind it, its deliveries."""
     row = found(Conversion, Conversion.id == conversion_id, what="conversion %d" % conversion_id)
     changes = list(row.changes.order_by(ConversionChange.at, ConversionChange.id))
-    inbound = list(InboundRequest
-                   .select()
-                   .where(InboundRequest.conversion == row.id)
-                   .order_by(InboundRequest.id))
+    inbound = list(
+        InboundRequest.select().where(InboundRequest.conversion == row.id).order_by(InboundRequest.id)
+    )
     deliveries = list(logs.deliveries(conversion_id=row.id).order_by(Delivery.id))
-    return render_template("logs/conversion.html", conversion=row, flow=row.flow, changes=changes,
-                           inbound=inbound, deliveries=deliveries)
+    return render_template(
+        "logs/conversion.html",
+        conversion=row,
+        flow=row.flow,
+        changes=changes,
+        inbound=inbound,
+        deliveries=deliveries,
+    )
 
 
 @bp.get("/logs/postbacks")
@@ -80,16 +123,30 @@ def inbound():
     """Inbound postbacks and events, accepted and rejected, with the reason."""
     flow_id, accepted = int_arg("flow_id"), bool_arg("accepted")
     rows, next_url = _page(logs.inbound(flow_id, accepted), InboundRequest.id, int_arg("cursor"))
-    return render_template("logs/inbound.html", rows=rows, next_url=next_url, flows=_flows(),
-                           flow_id=flow_id, accepted=accepted, base=base_url())
+    return render_template(
+        "logs/inbound.html",
+        rows=rows,
+        next_url=next_url,
+        flows=_flows(),
+        flow_id=flow_id,
+        accepted=accepted,
+        base=base_url(),
+    )
 
 
 @bp.get("/logs/deliveries")
 def deliveries():
     flow_id, status = int_arg("flow_id"), request.args.get("status") or None
     rows, next_url = _page(logs.deliveries(flow_id, status=status), Delivery.id, int_arg("cursor"))
-    return render_template("logs/deliveries.html", rows=rows, next_url=next_url, flows=_flows(),
-                           flow_id=flow_id, status=status, statuses=DELIVERY_STATUSES)
+    return render_template(
+        "logs/deliveries.html",
+        rows=rows,
+        next_url=next_url,
+        flows=_flows(),
+        flow_id=flow_id,
+        status=status,
+        statuses=DELIVERY_STATUSES,
+    )
 
 
 def _delivery_or_404(delivery_id):

@@ -2,6 +2,7 @@
 preview with its error and warnings, the send-test delivery, and the preset picker's
 choices. The editor page and its JSON routes both call these, so a template previews the
 same whether the page was rendered or refreshed as the user typed."""
+
 import logging
 
 from ..errors import ValidationError
@@ -24,9 +25,15 @@ FILTER_DOCS = {
     "raw": "insert as it is, without encoding (a value that is already encoded)",
 }
 # Preset ids start with the name of who receives them; the picker groups them by it.
-PRESET_GROUPS = (("facebook", "Facebook"), ("snapchat", "Snapchat"), ("tiktok", "TikTok"),
-                 ("lendingtree", "LendingTree"), ("momentscience", "MomentScience"),
-                 ("traffic_source", "ClickFlare"), ("generic", "Generic"))
+PRESET_GROUPS = (
+    ("facebook", "Facebook"),
+    ("snapchat", "Snapchat"),
+    ("tiktok", "TikTok"),
+    ("lendingtree", "LendingTree"),
+    ("momentscience", "MomentScience"),
+    ("traffic_source", "ClickFlare"),
+    ("generic", "Generic"),
+)
 CONVERSION_ONLY_FAMILIES = ("req.sessiondata.", "req.session.")
 
 
@@ -34,8 +41,10 @@ def token_rows():
     """The token reference: every token with its aliases and the triggers that provide it,
     then the families of names, then the filters."""
     tokens = [{"name": t.name, "aliases": t.aliases, "doc": t.doc, "triggers": t.triggers} for t in TOKENS]
-    families = [{"name": prefix + "NAME", "doc": doc,
-                 "conversion_only": prefix in CONVERSION_ONLY_FAMILIES} for prefix, doc in FAMILIES.items()]
+    families = [
+        {"name": prefix + "NAME", "doc": doc, "conversion_only": prefix in CONVERSION_ONLY_FAMILIES}
+        for prefix, doc in FAMILIES.items()
+    ]
     filters = [{"name": name, "doc": FILTER_DOCS.get(name, "")} for name in FILTERS]
     return {"tokens": tokens, "families": families, "filters": filters}
 
@@ -51,8 +60,9 @@ def preset_choices():
             entry = fields.setdefault(field["name"], dict(field, presets=[]))
             entry["presets"].append(preset["id"])
     for entry in fields.values():
-        entry["used_by"] = sorted({label for prefix, label in PRESET_GROUPS
-                                   if any(p.startswith(prefix) for p in entry["presets"])})
+        entry["used_by"] = sorted(
+            {label for prefix, label in PRESET_GROUPS if any(p.startswith(prefix) for p in entry["presets"])}
+        )
     return [(label, items) for label, items in groups if items], list(fields.values())
 
 
@@ -69,19 +79,22 @@ def preview_subject(flow):
     """``(click, conversion, description)`` a preview of ``flow`` fills its tokens from: the
     flow's latest conversion and its click; else its latest click (with sample conversion
     values); else ``(None, None, …)`` for sample values throughout."""
-    conversion = (Conversion
-                  .select()
-                  .where(Conversion.flow == flow.id)
-                  .order_by(Conversion.created_at.desc(), Conversion.id.desc())
-                  .first())
+    conversion = (
+        Conversion.select()
+        .where(Conversion.flow == flow.id)
+        .order_by(Conversion.created_at.desc(), Conversion.id.desc())
+        .first()
+    )
     if conversion is not None:
-        return conversion.click, conversion, ("this flow's latest conversion (%d, %s) and its click %s"
-                                              % (conversion.id, conversion.event, conversion.click_id))
-    click = (Click
-             .select()
-             .where(Click.flow == flow.id)
-             .order_by(Click.created_at.desc())
-             .first())
+        return (
+            conversion.click,
+            conversion,
+            (
+                "this flow's latest conversion (%d, %s) and its click %s"
+                % (conversion.id, conversion.event, conversion.click_id)
+            ),
+        )
+    click = Click.select().where(Click.flow == flow.id).order_by(Click.created_at.desc()).first()
     if click is not None:
         return click, None, "this flow's latest click %s, with sample conversion values" % click.click_id
     return None, None, "sample values (this flow has no clicks yet)"
@@ -94,12 +107,15 @@ def _trigger_warnings(template, trigger):
     names = []
     for _, name, _ in iter_tokens(template):
         token, lowered = REGISTRY.get(name.lower()), name.lower()
-        conversion_only = (token is not None and "click" not in token.triggers) or \
-            lowered.startswith(CONVERSION_ONLY_FAMILIES)
+        conversion_only = (token is not None and "click" not in token.triggers) or lowered.startswith(
+            CONVERSION_ONLY_FAMILIES
+        )
         if conversion_only and name not in names:
             names.append(name)
-    return ["{%s} is empty on the click trigger: only conversion, status and payout postbacks know it"
-            % name for name in names]
+    return [
+        "{%s} is empty on the click trigger: only conversion, status and payout postbacks know it" % name
+        for name in names
+    ]
 
 
 def template_problem(template):
@@ -127,8 +143,9 @@ def preview(flow, template, trigger):
     _, warnings = postback_templates.check(template)
     warnings += _trigger_warnings(template, trigger)
     try:
-        request = postback_templates.preview(template, click=click, conversion=conversion, flow=flow,
-                                             now=utcnow())
+        request = postback_templates.preview(
+            template, click=click, conversion=conversion, flow=flow, now=utcnow()
+        )
         error = None
     except postback_templates.TemplateError as exc:
         request = exc.request.to_dict() if exc.request is not None else None

@@ -1,5 +1,6 @@
 """The reports page (a table, a chart, filters) and its CSV export; the same queries as
 ``GET /api/v1/stats``."""
+
 import csv
 import datetime
 import io
@@ -35,12 +36,29 @@ def reports():
     try:
         query = parse_query(args)
     except ValidationError as exc:
-        return render_template("reports.html", error=exc.message, args=args, flows=flows,
-                               dimensions=DIMENSIONS, rows=[], total=None, chart=None), 400
+        return render_template(
+            "reports.html",
+            error=exc.message,
+            args=args,
+            flows=flows,
+            dimensions=DIMENSIONS,
+            rows=[],
+            total=None,
+            chart=None,
+        ), 400
     rows = run_report(query)
     chart = chart_geometry(chart_series(query, today)) if rows else None
-    return render_template("reports.html", args=args, query=query, flows=flows, dimensions=DIMENSIONS,
-                           rows=rows, total=total(rows), chart=chart, error=None)
+    return render_template(
+        "reports.html",
+        args=args,
+        query=query,
+        flows=flows,
+        dimensions=DIMENSIONS,
+        rows=rows,
+        total=total(rows),
+        chart=chart,
+        error=None,
+    )
 
 
 @bp.get("/reports.csv")
@@ -49,8 +67,11 @@ def reports_csv():
     flows = _flow_names()
     label = (lambda key: flows.get(key, key)) if query.group_by == "flow" else str
     name = "report-%s-%s-%s.csv" % (query.group_by, query.date_from or "start", query.date_to or "now")
-    return Response(rows_to_csv(run_report(query), label), mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="%s"' % name})
+    return Response(
+        rows_to_csv(run_report(query), label),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="%s"' % name},
+    )
 
 
 def rows_to_csv(rows, label=str):

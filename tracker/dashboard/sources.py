@@ -1,4 +1,5 @@
 """Traffic source pages: the list, and the create / edit form."""
+
 from flask import flash, redirect, render_template, request, url_for
 from peewee import fn
 
@@ -9,14 +10,19 @@ from . import bp, forms
 
 
 def _source_form(source, values, error=None, status=200):
-    return render_template("sources/form.html", source=source, values=values, error=error,
-                           var_names=VAR_NAMES), status
+    return render_template(
+        "sources/form.html", source=source, values=values, error=error, var_names=VAR_NAMES
+    ), status
 
 
 def _values_of(source):
-    values = {"name": source.name, "click_id_param": source.click_id_param,
-              "postback_url": source.postback_url, "postback_events": ", ".join(source.postback_events),
-              "active": source.active}
+    values = {
+        "name": source.name,
+        "click_id_param": source.click_id_param,
+        "postback_url": source.postback_url,
+        "postback_events": ", ".join(source.postback_events),
+        "active": source.active,
+    }
     values.update(source.vars or {})
     return values
 
@@ -24,11 +30,12 @@ def _values_of(source):
 @bp.get("/sources")
 def sources():
     rows = list(TrafficSource.select().order_by(TrafficSource.name))
-    in_use = dict(Flow
-                  .live(Flow.traffic_source, fn.COUNT(Flow.id))
-                  .where(Flow.traffic_source.is_null(False))
-                  .group_by(Flow.traffic_source)
-                  .tuples())
+    in_use = dict(
+        Flow.live(Flow.traffic_source, fn.COUNT(Flow.id))
+        .where(Flow.traffic_source.is_null(False))
+        .group_by(Flow.traffic_source)
+        .tuples()
+    )
     return render_template("sources/list.html", sources=rows, in_use=in_use)
 
 

@@ -12,6 +12,7 @@ retried after the next of ``TRACKER_RETRY_DELAYS`` (±10% jitter; a 429's or 503
 3xx included: a redirect is not followed, since a postback URL that redirects is a
 configuration error the user should see, and following it could send the data elsewhere.
 """
+
 import datetime
 import logging
 import random
@@ -34,6 +35,7 @@ LEASE_LOST = "no answer recorded: the worker stopped while sending (its lease ex
 @dataclass(frozen=True)
 class Settings:
     """The worker's knobs, read from the app config."""
+
     retry_delays: tuple
     connect_timeout: float
     read_timeout: float
@@ -45,10 +47,16 @@ class Settings:
 
     @classmethod
     def from_config(cls, config):
-        return cls(tuple(config["TRACKER_RETRY_DELAYS"]), config["TRACKER_DELIVERY_CONNECT_TIMEOUT"],
-                   config["TRACKER_DELIVERY_READ_TIMEOUT"], config["TRACKER_DELIVERY_LEASE"],
-                   config["TRACKER_DELIVERY_CONCURRENCY"], config["TRACKER_DELIVERY_PER_HOST"],
-                   config["TRACKER_DELIVERY_BATCH"], config["TRACKER_WORKER_INTERVAL"])
+        return cls(
+            tuple(config["TRACKER_RETRY_DELAYS"]),
+            config["TRACKER_DELIVERY_CONNECT_TIMEOUT"],
+            config["TRACKER_DELIVERY_READ_TIMEOUT"],
+            config["TRACKER_DELIVERY_LEASE"],
+            config["TRACKER_DELIVERY_CONCURRENCY"],
+            config["TRACKER_DELIVERY_PER_HOST"],
+            config["TRACKER_DELIVERY_BATCH"],
+            config["TRACKER_WORKER_INTERVAL"],
+        )
 
 
 def retry_after_seconds(value, now):
@@ -121,33 +129,60 @@ def record(results, settings, clock):
     for result in results:
         code = result.answer.status_code if result.answer is not None else None
         level = logging.DEBUG if code is not None and 200 <= code < 300 else logging.INFO
-        logger.log(level, "delivery %d %s %s → %s", result.delivery.id, result.delivery.method,
-                   mask_secrets(result.delivery.url[:200]), code if code is not None else result.error[:200])
+        logger.log(
+            level,
+            "delivery %d %s %s → %s",
+            result.delivery.id,
+            result.delivery.method,
+            mask_secrets(result.delivery.url[:200]),
+            code if code is not None else result.error[:200],
+        )
 
 
 def _insert_attempts(results):
     """One multi-row INSERT: peewee's query building would cost more than the insert itself."""
     table, fields = DeliveryAttempt._meta.table_name, DeliveryAttempt._meta.fields
-    columns = [fields[name].column_name for name in
-               ("delivery", "at", "status_code", "duration_ms", "error", "response")]
+    columns = [
+        fields[name].column_name
+        for name in ("delivery", "at", "status_code", "duration_ms", "error", "response")
+    ]
     row = "(%s)" % ", ".join([db.param] * len(columns))
-    sql = 'INSERT INTO "%s" (%s) VALUES %s' % (table, ", ".join('"%s"' % c for c in columns),
-                                               ", ".join([row] * len(results)))
+    sql = 'INSERT INTO "%s" (%s) VALUES %s' % (
+        table,
+        ", ".join('"%s"' % c for c in columns),
+        ", ".join([row] * len(results)),
+    )
     at = DeliveryAttempt.at
     params = []
     for r in results:
-        params += [r.delivery.id, at.db_value(r.at), r.answer.status_code if r.answer else None,
-                   r.duration_ms, _error_text(r), _response_text(r.answer)]
+        params += [
+            r.delivery.id,
+            at.db_value(r.at),
+            r.answer.status_code if r.answer else None,
+            r.duration_ms,
+            _error_text(r),
+            _response_text(r.answer),
+        ]
     db.execute_sql(sql, params)
 
 
 def _advance_delivered(results, lease, now):
-    (Delivery.update(status="delivered", next_attempt_at=now, lease_until=None,
-                     attempts_count=Delivery.attempts_count + 1, last_error="", updated_at=now)
-     .where(Delivery.id.in_([r.delivery.id for r in results]),
+    (
+        Delivery.update(
+            status="delivered",
+            next_attempt_at=now,
+            lease_until=None,
+            attempts_count=Delivery.attempts_count + 1,
+            last_error="",
+            updated_at=now,
+        )
+        .where(
+            Delivery.id.in_([r.delivery.id for r in results]),
             Delivery.status == "sending",
-            Delivery.lease_until == lease)
-     .execute())
+            Delivery.lease_until == lease,
+        )
+        .execute()
+    )
 
 
 def _advance(result, settings, now):
@@ -155,32 +190,45 @@ def _advance(result, settings, now):
     code = answer.status_code if answer is not None else None
     retry_after = header(answer, "Retry-After") if answer is not None else None
     status, next_at = next_step(code, delivery.attempts_count + 1, settings.retry_delays, now, retry_after)
-    updated = (Delivery.update(status=status, next_attempt_at=next_at, lease_until=None,
-                               attempts_count=Delivery.attempts_count + 1, last_error=_error_text(result),
-                               updated_at=now)
-               .where(Delivery.id == delivery.id,
-                      Delivery.status == "sending",
-                      Delivery.lease_until == result.lease)
-               .execute())
+    updated = (
+        Delivery.update(
+            status=status,
+            next_attempt_at=next_at,
+            lease_until=None,
+            attempts_count=Delivery.attempts_count + 1,
+            last_error=_error_text(result),
+            updated_at=now,
+        )
+        .where(Delivery.id == delivery.id, Delivery.status == "sending", Delivery.lease_until == result.lease)
+        .execute()
+    )
     if not updated:
         logger.warning("delivery %d was reclaimed while this worker sent it (%s)", delivery.id, status)
 
 
 def reclaim_expired(now):
     """Put back deliveries whose worker died mid-send (lease expired); returns how many."""
-    expired = ((Delivery.status == "sending") & (Delivery.lease_until < now))
+    expired = (Delivery.status == "sending") & (Delivery.lease_until < now)
     if not Delivery.select(Delivery.id).where(expired).exists():
         return 0
     with db.atomic():
-        rows = list(Delivery.update(status="retrying", next_attempt_at=now, lease_until=None,
-                                    attempts_count=Delivery.attempts_count + 1, last_error=LEASE_LOST,
-                                    updated_at=now)
-                    .where(expired)
-                    .returning(Delivery.id)
-                    .execute())
+        rows = list(
+            Delivery.update(
+                status="retrying",
+                next_attempt_at=now,
+                lease_until=None,
+                attempts_count=Delivery.attempts_count + 1,
+                last_error=LEASE_LOST,
+                updated_at=now,
+            )
+            .where(expired)
+            .returning(Delivery.id)
+            .execute()
+        )
         if rows:
-            DeliveryAttempt.insert_many([{"delivery": row.id, "at": now, "error": LEASE_LOST}
-                                         for row in rows]).execute()
+            DeliveryAttempt.insert_many(
+                [{"delivery": row.id, "at": now, "error": LEASE_LOST} for row in rows]
+            ).execute()
     for row in rows:
         logger.warning("delivery %d: %s; sending it again", row.id, LEASE_LOST)
     return len(rows)
@@ -188,11 +236,12 @@ def reclaim_expired(now):
 
 def claim(now, limit, lease_seconds):
     """Lease up to ``limit`` due deliveries to this worker; returns ``(rows, lease_until)``."""
-    due = (Delivery.select(Delivery.id)
-           .where(Delivery.status.in_(("queued", "retrying")),
-                  Delivery.next_attempt_at <= now)
-           .order_by(Delivery.next_attempt_at)
-           .limit(limit))
+    due = (
+        Delivery.select(Delivery.id)
+        .where(Delivery.status.in_(("queued", "retrying")), Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at)
+        .limit(limit)
+    )
     lease = now + datetime.timedelta(seconds=lease_seconds)
     if not due.exists():
         return [], lease
@@ -204,11 +253,19 @@ def claim(now, limit, lease_seconds):
             chosen = Delivery.id.in_(ids)
         else:
             chosen = Delivery.id.in_(due)
-        rows = list(Delivery.update(status="sending", lease_until=lease, updated_at=now)
-                    .where(chosen)
-                    .returning(Delivery.id, Delivery.method, Delivery.url, Delivery.headers,
-                               Delivery.body, Delivery.attempts_count)
-                    .execute())
+        rows = list(
+            Delivery.update(status="sending", lease_until=lease, updated_at=now)
+            .where(chosen)
+            .returning(
+                Delivery.id,
+                Delivery.method,
+                Delivery.url,
+                Delivery.headers,
+                Delivery.body,
+                Delivery.attempts_count,
+            )
+            .execute()
+        )
     return rows, lease
 
 
@@ -264,9 +321,17 @@ def retry(delivery_id, now=None):
     delivery = found(Delivery, Delivery.id == delivery_id, what="delivery %d" % delivery_id)
     if delivery.status == "sending":
         raise ValidationError("delivery %d is being sent right now" % delivery_id, 422)
-    (Delivery.update(status="queued", next_attempt_at=now, attempts_count=0, lease_until=None,
-                     last_error="", updated_at=now)
-     .where(Delivery.id == delivery_id, Delivery.status != "sending")
-     .execute())
+    (
+        Delivery.update(
+            status="queued",
+            next_attempt_at=now,
+            attempts_count=0,
+            lease_until=None,
+            last_error="",
+            updated_at=now,
+        )
+        .where(Delivery.id == delivery_id, Delivery.status != "sending")
+        .execute()
+    )
     logger.info("delivery %d queued again (was %s)", delivery_id, delivery.status)
     return Delivery.get_by_id(delivery_id)

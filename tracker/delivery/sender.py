@@ -1,5 +1,6 @@
 """Sending one stored request: ``send_http`` (requests, no redirects, the first bytes of the
 answer kept) and ``SendPool``, the bounded thread pool with a cap per destination host."""
+
 import datetime
 import logging
 import threading
@@ -20,6 +21,7 @@ USER_AGENT = "tracker-postback/1.0"
 @dataclass(frozen=True)
 class Answer:
     """What a receiver answered: status code, the first bytes of the body, the headers."""
+
     status_code: int
     body: bytes = b""
     headers: dict = None
@@ -29,6 +31,7 @@ class Answer:
 @dataclass
 class Sent:
     """One finished attempt: the delivery, its lease, when, how long, the answer or the error."""
+
     delivery: object
     lease: datetime.datetime
     at: datetime.datetime
@@ -52,9 +55,15 @@ def _session():
 
 def send_http(request, timeout):
     """Send a stored request with ``requests``; return an ``Answer`` or raise on network errors."""
-    response = _session().request(request.method, request.url, headers=request.headers,
-                                  data=request.body.encode("utf-8") if request.body else None,
-                                  timeout=timeout, allow_redirects=False, stream=True)
+    response = _session().request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        data=request.body.encode("utf-8") if request.body else None,
+        timeout=timeout,
+        allow_redirects=False,
+        stream=True,
+    )
     try:
         body, error = _read_start(response)
     finally:

@@ -5,6 +5,7 @@ An APScheduler ``BackgroundScheduler`` runs one sweep (``queue.deliver_due``) ev
 SIGINT stops it cleanly: no new rows are claimed, in-flight sends finish and are recorded.
 A sweep that fails (the database is away, a bug) is logged and the next one runs as usual.
 """
+
 import datetime
 import logging
 import signal
@@ -29,6 +30,7 @@ class _SkippedRunFilter(logging.Filter):
 
 def make_sweep(config, stop, pool):
     """The scheduled job: one sweep on this thread's own database connection, never raising."""
+
     def sweep():
         try:
             db.connect(reuse_if_open=True)
@@ -39,6 +41,7 @@ def make_sweep(config, stop, pool):
                 db.close()
             except Exception:
                 logger.exception("could not close the database connection")
+
     return sweep
 
 
@@ -46,21 +49,33 @@ def run_worker(app=None, stop=None):
     """Run the delivery worker until SIGTERM/SIGINT (or ``stop`` is set); returns an exit code."""
     if app is None:
         from .. import create_app
+
         app = create_app()
     stop = stop or threading.Event()
     settings = Settings.from_config(app.config)
     pool = SendPool(settings.concurrency, settings.per_host)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunFilter())
-    scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)},
-                                    job_defaults={"coalesce": True, "max_instances": 1},
-                                    timezone=datetime.timezone.utc)
-    scheduler.add_job(make_sweep(app.config, stop, pool), "interval", seconds=settings.interval,
-                      next_run_time=datetime.datetime.now(datetime.timezone.utc), id="deliver_due")
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(1)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+        timezone=datetime.timezone.utc,
+    )
+    scheduler.add_job(
+        make_sweep(app.config, stop, pool),
+        "interval",
+        seconds=settings.interval,
+        next_run_time=datetime.datetime.now(datetime.timezone.utc),
+        id="deliver_due",
+    )
     previous = _stop_on_signals(stop)
     scheduler.start()
-    logger.info("delivery worker started: a sweep every %ss, %d concurrent sends, %d per host",
-                settings.interval, settings.concurrency, settings.per_host)
+    logger.info(
+        "delivery worker started: a sweep every %ss, %d concurrent sends, %d per host",
+        settings.interval,
+        settings.concurrency,
+        settings.per_host,
+    )
     try:
         while not stop.wait(0.5):
             pass
@@ -81,5 +96,6 @@ def _stop_on_signals(stop):
     """Set ``stop`` on SIGTERM and SIGINT (main thread only); returns the previous handlers."""
     if threading.current_thread() is not threading.main_thread():
         return {}
-    return {sig: signal.signal(sig, lambda signum, frame: stop.set())
-            for sig in (signal.SIGTERM, signal.SIGINT)}
+    return {
+        sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)
+    }

@@ -4,6 +4,7 @@ Each file's role (geo, ASN, ISP, connection type) is read from its metadata,
 so any file name works. The directory is re-scanned periodically so that new
 databases are picked up by a running server.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,10 +21,8 @@ import maxminddb
 
 logger = logging.getLogger(__name__)
 
-FIELDS = ("country", "country_name", "region", "city", "zip",
-          "isp", "asn", "carrier", "connection_type")
-EMPTY_RESULT: Mapping[str, Any] = MappingProxyType(
-    {name: (None if name == "asn" else "") for name in FIELDS})
+FIELDS = ("country", "country_name", "region", "city", "zip", "isp", "asn", "carrier", "connection_type")
+EMPTY_RESULT: Mapping[str, Any] = MappingProxyType({name: (None if name == "asn" else "") for name in FIELDS})
 
 CACHE_SIZE = 10_000
 
@@ -61,8 +60,14 @@ def not_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """True for private, loopback, link-local, multicast, unspecified and reserved addresses."""
     if addr.version == 4 and int(addr) >> 24 not in SPECIAL_IPV4_FIRST_BYTES:
         return False
-    return (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
-            or addr.is_unspecified or addr.is_reserved)
+    return (
+        addr.is_private
+        or addr.is_loopback
+        or addr.is_link_local
+        or addr.is_multicast
+        or addr.is_unspecified
+        or addr.is_reserved
+    )
 
 
 def _role_for(database_type: str) -> str | None:
@@ -160,12 +165,18 @@ class GeoIP:
         # they are closed when garbage-collected.
         self._cached_lookup = self._make_cache(state)
         self._state = state
-        logger.info("GeoIP databases in %s: %s", self.directory,
-                    {role: os.path.basename(db.path) for role, db in state.roles.items()} or "none")
+        logger.info(
+            "GeoIP databases in %s: %s",
+            self.directory,
+            {role: os.path.basename(db.path) for role, db in state.roles.items()} or "none",
+        )
         if missing := _missing(state.roles):
-            self._warn_once("missing:" + ",".join(missing),
-                            "GeoIP databases missing in %s: %s (those click fields stay empty)",
-                            self.directory, ", ".join(missing))
+            self._warn_once(
+                "missing:" + ",".join(missing),
+                "GeoIP databases missing in %s: %s (those click fields stay empty)",
+                self.directory,
+                ", ".join(missing),
+            )
 
     def _list_files(self) -> list[tuple[str, int, int]]:
         try:
@@ -187,8 +198,9 @@ class GeoIP:
                 continue
             role = db.role
             if role is None:
-                self._warn_once("type:" + path, "Ignoring %s: unsupported database type %r",
-                                path, db.database_type)
+                self._warn_once(
+                    "type:" + path, "Ignoring %s: unsupported database type %r", path, db.database_type
+                )
                 continue
             current = roles.get(role)
             if current is None or _preference(db) > _preference(current):
@@ -199,8 +211,14 @@ class GeoIP:
         try:
             reader = maxminddb.open_database(path)
             meta = reader.metadata()
-            return _Database(reader, meta.database_type, path, os.path.getmtime(path),
-                             meta.ip_version, _role_for(meta.database_type))
+            return _Database(
+                reader,
+                meta.database_type,
+                path,
+                os.path.getmtime(path),
+                meta.ip_version,
+                _role_for(meta.database_type),
+            )
         except Exception as exc:  # corrupt or half-copied file
             self._warn_once("open:" + path, "Cannot open GeoIP database %s: %s", path, exc)
             return None
@@ -211,6 +229,7 @@ class GeoIP:
         @functools.lru_cache(maxsize=CACHE_SIZE)
         def cached(ip: str) -> Mapping[str, Any]:
             return self._lookup_uncached(state, ip)
+
         return cached
 
     def _lookup_uncached(self, state: _State, ip: str) -> Mapping[str, Any]:

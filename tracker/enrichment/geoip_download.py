@@ -1,5 +1,6 @@
 """``tracker geoip update``: download MaxMind's GeoLite2 databases into the GeoIP folder,
 each unpacked from its archive and checked before it replaces the old file."""
+
 from __future__ import annotations
 
 import logging
@@ -22,10 +23,14 @@ class GeoIPDownloadError(Exception):
     """A MaxMind database could not be downloaded or unpacked."""
 
 
-def download_databases(account_id: str, license_key: str, directory: str | os.PathLike,
-                       editions: Iterable[str] = ("GeoLite2-City", "GeoLite2-ASN"),
-                       base_url: str = "https://download.maxmind.com/geoip/databases",
-                       session: requests.Session | None = None) -> list[str]:
+def download_databases(
+    account_id: str,
+    license_key: str,
+    directory: str | os.PathLike,
+    editions: Iterable[str] = ("GeoLite2-City", "GeoLite2-ASN"),
+    base_url: str = "https://download.maxmind.com/geoip/databases",
+    session: requests.Session | None = None,
+) -> list[str]:
     """Download MaxMind editions into ``directory/<edition>.mmdb``; return the paths written.
 
     Raises GeoIPDownloadError on HTTP errors, network errors or bad archives.
@@ -45,12 +50,10 @@ def download_databases(account_id: str, license_key: str, directory: str | os.Pa
     return written
 
 
-def _fetch(session: requests.Session, url: str, auth: tuple[str, str],
-           edition: str, directory: str) -> str:
+def _fetch(session: requests.Session, url: str, auth: tuple[str, str], edition: str, directory: str) -> str:
     """Stream ``url`` to a temp file in ``directory`` and return its path."""
     try:
-        with session.get(url, auth=auth, timeout=DOWNLOAD_TIMEOUT, stream=True,
-                         allow_redirects=True) as resp:
+        with session.get(url, auth=auth, timeout=DOWNLOAD_TIMEOUT, stream=True, allow_redirects=True) as resp:
             if resp.status_code != 200:
                 raise GeoIPDownloadError(_http_error_message(edition, resp))
             fd, tmp = tempfile.mkstemp(prefix=f".{edition}.", suffix=".tar.gz.part", dir=directory)
@@ -85,11 +88,13 @@ def _install_mmdb(archive: str, edition: str, directory: str) -> str:
     target = os.path.join(directory, f"{edition}.mmdb")
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            members = [m for m in tar.getmembers()
-                       if m.isfile() and os.path.basename(m.name).endswith(".mmdb")]
+            members = [
+                m for m in tar.getmembers() if m.isfile() and os.path.basename(m.name).endswith(".mmdb")
+            ]
             if len(members) != 1:
                 raise GeoIPDownloadError(
-                    f"Expected one .mmdb file in the {edition} archive, found {len(members)}")
+                    f"Expected one .mmdb file in the {edition} archive, found {len(members)}"
+                )
             # Only the member's content is used; its path is never touched on disk.
             source = tar.extractfile(members[0])
             fd, tmp = tempfile.mkstemp(prefix=f".{edition}.", suffix=".mmdb.part", dir=directory)

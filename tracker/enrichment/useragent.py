@@ -5,6 +5,7 @@ Keeps the device classification of the ``user_agents`` package
 ``ua_parser`` API, which uses the fast ua-parser-rs backend when installed,
 instead of ``user_agents``' slow legacy pure-Python parser.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,16 +20,18 @@ logger = logging.getLogger(__name__)
 
 MAX_UA_LENGTH = 1000
 
-_EMPTY = MappingProxyType({
-    "device_type": "other",
-    "brand": "",
-    "model": "",
-    "os": "",
-    "os_version": "",
-    "browser": "",
-    "browser_version": "",
-    "is_bot": False,
-})
+_EMPTY = MappingProxyType(
+    {
+        "device_type": "other",
+        "brand": "",
+        "model": "",
+        "os": "",
+        "os_version": "",
+        "browser": "",
+        "browser_version": "",
+        "is_bot": False,
+    }
+)
 
 
 @functools.cache
@@ -56,12 +59,21 @@ class FastUserAgent(ua_parsers.UserAgent):
         result = _get_parser().parse(safe).with_defaults()
         ua, os_, device = result.user_agent, result.os, result.device
         ua_dict = {
-            "user_agent": {"family": ua.family, "major": ua.major, "minor": ua.minor,
-                           "patch": ua.patch, "patch_minor": ua.patch_minor},
-            "os": {"family": os_.family, "major": os_.major, "minor": os_.minor,
-                   "patch": os_.patch, "patch_minor": os_.patch_minor},
-            "device": {"family": device.family, "brand": device.brand,
-                       "model": device.model},
+            "user_agent": {
+                "family": ua.family,
+                "major": ua.major,
+                "minor": ua.minor,
+                "patch": ua.patch,
+                "patch_minor": ua.patch_minor,
+            },
+            "os": {
+                "family": os_.family,
+                "major": os_.major,
+                "minor": os_.minor,
+                "patch": os_.patch,
+                "patch_minor": os_.patch_minor,
+            },
+            "device": {"family": device.family, "brand": device.brand, "model": device.model},
         }
         self.ua_string = user_agent_string
         self.os = ua_parsers.parse_operating_system(**ua_dict["os"])
@@ -91,16 +103,18 @@ def _parse(ua: str) -> Mapping[str, object]:
     if not ua.strip():
         return _EMPTY
     agent = FastUserAgent(ua)
-    return MappingProxyType({
-        "device_type": _device_type(agent),
-        "brand": agent.device.brand or "",
-        "model": agent.device.model or "",
-        "os": _family(agent.os.family),
-        "os_version": agent.os.version_string,
-        "browser": _family(agent.browser.family),
-        "browser_version": agent.browser.version_string,
-        "is_bot": bool(agent.is_bot),
-    })
+    return MappingProxyType(
+        {
+            "device_type": _device_type(agent),
+            "brand": agent.device.brand or "",
+            "model": agent.device.model or "",
+            "os": _family(agent.os.family),
+            "os_version": agent.os.version_string,
+            "browser": _family(agent.browser.family),
+            "browser_version": agent.browser.version_string,
+            "is_bot": bool(agent.is_bot),
+        }
+    )
 
 
 def parse_user_agent(ua: str) -> dict:

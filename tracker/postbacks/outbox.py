@@ -4,6 +4,7 @@ Deliveries are saved by the caller's transaction, together with the click or con
 triggered them, so a crash can never lose one. Each is rendered here, once: every retry
 resends exactly this request (a stable ``{now}``, stable event ids).
 """
+
 import logging
 
 from ..models import CONVERSION_TRIGGERS, Delivery, Postback, utcnow
@@ -51,8 +52,13 @@ def payout_matches(payout_type, payout):
 
 def source_fires(source, conversion, previous):
     """True when the traffic source's own postback fires: a new conversion of a listed event."""
-    return (source is not None and source.active and bool(source.postback_url) and previous is None
-            and (not source.postback_events or conversion.event in source.postback_events))
+    return (
+        source is not None
+        and source.active
+        and bool(source.postback_url)
+        and previous is None
+        and (not source.postback_events or conversion.event in source.postback_events)
+    )
 
 
 def enqueue_for_conversion(conversion, previous=None, now=None):
@@ -64,14 +70,19 @@ def enqueue_for_conversion(conversion, previous=None, now=None):
     """
     now = now or utcnow()
     flow, click = conversion.flow, conversion.click
-    postbacks = (Postback.select()
-                 .where(Postback.flow == flow.id,
-                        Postback.enabled == True,  # noqa: E712
-                        Postback.trigger.in_(CONVERSION_TRIGGERS))
-                 .order_by(Postback.id))
+    postbacks = (
+        Postback.select()
+        .where(
+            Postback.flow == flow.id,
+            Postback.enabled == True,  # noqa: E712
+            Postback.trigger.in_(CONVERSION_TRIGGERS),
+        )
+        .order_by(Postback.id)
+    )
     ctx = templates.context(click, flow, conversion, now)
-    deliveries = [_delivery(p.url, p.trigger, ctx, p, now) for p in postbacks
-                  if fires(p, conversion, previous)]
+    deliveries = [
+        _delivery(p.url, p.trigger, ctx, p, now) for p in postbacks if fires(p, conversion, previous)
+    ]
     if source_fires(ctx.traffic_source, conversion, previous):
         deliveries.append(_delivery(ctx.traffic_source.postback_url, "conversion", ctx, None, now))
     for delivery in deliveries:
@@ -83,33 +94,52 @@ def enqueue_for_conversion(conversion, previous=None, now=None):
 
 def _delivery(template, trigger, ctx, postback, now):
     """An unsaved Delivery: the rendered request, or a failed row saying why it can't be."""
-    fields = {"flow_id": ctx.flow.id, "click_id": ctx.click.click_id, "postback": postback,
-              "trigger": trigger, "next_attempt_at": now, "created_at": now, "updated_at": now}
+    fields = {
+        "flow_id": ctx.flow.id,
+        "click_id": ctx.click.click_id,
+        "postback": postback,
+        "trigger": trigger,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
     try:
         request = templates.render(template, ctx)
     except templates.TemplateError as exc:
-        logger.warning("postback %s of flow %s cannot be rendered: %s",
-                       postback.id if postback else "(traffic source)", ctx.flow.id, exc.message)
+        logger.warning(
+            "postback %s of flow %s cannot be rendered: %s",
+            postback.id if postback else "(traffic source)",
+            ctx.flow.id,
+            exc.message,
+        )
         request = exc.request or templates.Request("GET", template, {}, "")
         fields.update(status="failed", last_error=exc.message)
-    return Delivery(method=request.method, url=request.url, headers=request.headers,
-                    body=request.body, **fields)
+    return Delivery(
+        method=request.method, url=request.url, headers=request.headers, body=request.body, **fields
+    )
 
 
 def _skip_if_already_delivered(delivery):
     """Mark ``delivery`` skipped when the same request was already delivered for its conversion."""
     if delivery.status == "failed":
         return
-    same_postback = (Delivery.postback == delivery.postback_id if delivery.postback_id is not None
-                     else Delivery.postback.is_null())
-    earlier = (Delivery.select(Delivery.id)
-               .where(Delivery.conversion_id == delivery.conversion_id,
-                      same_postback,
-                      Delivery.status == "delivered",
-                      Delivery.method == delivery.method,
-                      Delivery.url == delivery.url,
-                      Delivery.body == delivery.body)
-               .first())
+    same_postback = (
+        Delivery.postback == delivery.postback_id
+        if delivery.postback_id is not None
+        else Delivery.postback.is_null()
+    )
+    earlier = (
+        Delivery.select(Delivery.id)
+        .where(
+            Delivery.conversion_id == delivery.conversion_id,
+            same_postback,
+            Delivery.status == "delivered",
+            Delivery.method == delivery.method,
+            Delivery.url == delivery.url,
+            Delivery.body == delivery.body,
+        )
+        .first()
+    )
     if earlier is not None:
         delivery.status = "skipped"
         delivery.last_error = "identical to delivery %d, already delivered" % earlier.id
@@ -124,7 +154,14 @@ def enqueue_test(template, flow=None, click=None, conversion=None, now=None):
     if click is not None and flow is None:
         flow = click.flow
     request = templates.preview(template, click=click, conversion=conversion, flow=flow, now=now)
-    return Delivery.create(flow_id=flow.id if flow is not None else None,
-                           click_id=click.click_id if click is not None else None,
-                           trigger="test", test=True, status="queued", next_attempt_at=now,
-                           created_at=now, updated_at=now, **request)
+    return Delivery.create(
+        flow_id=flow.id if flow is not None else None,
+        click_id=click.click_id if click is not None else None,
+        trigger="test",
+        test=True,
+        status="queued",
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+        **request,
+    )

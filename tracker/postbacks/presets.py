@@ -7,6 +7,7 @@ emails and names trimmed and lowercased by ``sha256``. IP, user agent, fbc, fbp,
 the platforms' click ids are never hashed. A phone must carry its country code
 (``+1 650 555 1212``): no filter guesses one.
 """
+
 import json
 import re
 from dataclasses import dataclass
@@ -28,51 +29,87 @@ def json_payload(structure):
 
 
 def _meta_user_data():
-    return {"em": "{email|sha256}", "ph": "{phone|digits|sha256}", "fn": "{first_name|sha256}",
-            "ln": "{last_name|sha256}", "ge": "{gender|sha256}", "db": "{dob|digits|sha256}",
-            "ct": "{city|sha256}", "st": "{state|sha256}", "zp": "{zip|sha256}",
-            "country": "{country|sha256}", "external_id": "{external_id|sha256}",
-            "client_ip_address": "{ipaddress}", "client_user_agent": "{useragent}"}
+    return {
+        "em": "{email|sha256}",
+        "ph": "{phone|digits|sha256}",
+        "fn": "{first_name|sha256}",
+        "ln": "{last_name|sha256}",
+        "ge": "{gender|sha256}",
+        "db": "{dob|digits|sha256}",
+        "ct": "{city|sha256}",
+        "st": "{state|sha256}",
+        "zp": "{zip|sha256}",
+        "country": "{country|sha256}",
+        "external_id": "{external_id|sha256}",
+        "client_ip_address": "{ipaddress}",
+        "client_user_agent": "{useragent}",
+    }
 
 
 def facebook(fields, revenue):
     """Meta Conversions API: a Lead, with the revenue in custom_data for the revenue variant."""
-    event = {"event_name": "Lead", "event_time": bare("{event_time}"),
-             "event_id": "{externalidentifier}" if revenue else "{sessionid}",
-             "event_source_url": "{locationurl}", "action_source": "website",
-             "user_data": dict(_meta_user_data(), fbc="{req.cookie._fbc}", fbp="{req.cookie._fbp}")}
+    event = {
+        "event_name": "Lead",
+        "event_time": bare("{event_time}"),
+        "event_id": "{externalidentifier}" if revenue else "{sessionid}",
+        "event_source_url": "{locationurl}",
+        "action_source": "website",
+        "user_data": dict(_meta_user_data(), fbc="{req.cookie._fbc}", fbp="{req.cookie._fbp}"),
+    }
     if revenue:
         event["custom_data"] = {"currency": "{currency}", "value": bare("{publisherrevenue}")}
     event["opt_out"] = False
     url = "https://graph.facebook.com/%s/%s/events?access_token=%s" % (
-        fields["api_version"], fields["pixel_id"], fields["access_token"])
+        fields["api_version"],
+        fields["pixel_id"],
+        fields["access_token"],
+    )
     return url + "|JSON|" + json_payload({"data": [event]})
 
 
 def snapchat(fields, revenue):
     """Snapchat Conversions API v3: SIGN_UP, or PURCHASE with its value."""
-    event = {"event_name": "PURCHASE" if revenue else "SIGN_UP", "event_time": bare("{event_time}"),
-             "event_id": "{externalidentifier}" if revenue else "{sessionid}",
-             "event_source_url": "{locationurl}", "action_source": "website",
-             "user_data": dict(_meta_user_data(), sc_click_id="{req.qs.ScCid}")}
+    event = {
+        "event_name": "PURCHASE" if revenue else "SIGN_UP",
+        "event_time": bare("{event_time}"),
+        "event_id": "{externalidentifier}" if revenue else "{sessionid}",
+        "event_source_url": "{locationurl}",
+        "action_source": "website",
+        "user_data": dict(_meta_user_data(), sc_click_id="{req.qs.ScCid}"),
+    }
     if revenue:
-        event["custom_data"] = {"currency": "{currency}", "value": bare("{publisherrevenue}"),
-                                "referrer_url": "{refererUrl}"}
-    url = "https://tr.snapchat.com/v3/%s/events?access_token=%s" % (fields["pixel_id"], fields["access_token"])
+        event["custom_data"] = {
+            "currency": "{currency}",
+            "value": bare("{publisherrevenue}"),
+            "referrer_url": "{refererUrl}",
+        }
+    url = "https://tr.snapchat.com/v3/%s/events?access_token=%s" % (
+        fields["pixel_id"],
+        fields["access_token"],
+    )
     return url + "|JSON|" + json_payload({"data": [event]})
 
 
 def tiktok(fields, revenue):
     """TikTok Events API: SubmitForm, or CompletePayment with its value."""
-    payload = {"pixel_code": fields["pixel_code"], "event": "CompletePayment" if revenue else "SubmitForm",
-               "event_id": "{externalidentifier}" if revenue else "{sessionid}",
-               "timestamp": "{event_time}",
-               "context": {"ad": {"callback": "{req.cookie.ttclid}"},
-                           "page": {"url": "{locationurl}", "referrer": "{refererUrl}"},
-                           "user": {"external_id": "{external_id|sha256}",
-                                    "phone_number": "{phone|e164|sha256}", "email": "{email|sha256}",
-                                    "ttp": "{req.cookie._ttp}"},
-                           "user_agent": "{useragent}", "ip": "{ipaddress}"}}
+    payload = {
+        "pixel_code": fields["pixel_code"],
+        "event": "CompletePayment" if revenue else "SubmitForm",
+        "event_id": "{externalidentifier}" if revenue else "{sessionid}",
+        "timestamp": "{event_time}",
+        "context": {
+            "ad": {"callback": "{req.cookie.ttclid}"},
+            "page": {"url": "{locationurl}", "referrer": "{refererUrl}"},
+            "user": {
+                "external_id": "{external_id|sha256}",
+                "phone_number": "{phone|e164|sha256}",
+                "email": "{email|sha256}",
+                "ttp": "{req.cookie._ttp}",
+            },
+            "user_agent": "{useragent}",
+            "ip": "{ipaddress}",
+        },
+    }
     if revenue:
         payload["properties"] = {"currency": "{currency}", "value": bare("{publisherrevenue}")}
     return "https://business-api.tiktok.com/open_api/v1.3/pixel/track/|JSON|" + json_payload(payload)
@@ -80,28 +117,48 @@ def tiktok(fields, revenue):
 
 LENDINGTREE_GET = {
     "session": "?sessionid={sessionid}&campaign={campaignid}&clickid={req.qs.clickid}"
-               "&utm_source={req.qs.utm_source}",
+    "&utm_source={req.qs.utm_source}",
     "conversion": "?sessionid={sessionid}&email={email}&phone={phone}&campaign={campaignid}"
-                  "&utm_source={req.qs.utm_source}",
+    "&utm_source={req.qs.utm_source}",
     "payout": "?sessionid={sessionid}&revenue={publisherrevenue}&advertiser={advertisername}"
-              "&campaign={campaignid}&external_id={externalidentifier}",
+    "&campaign={campaignid}&external_id={externalidentifier}",
 }
 
 LENDINGTREE_POST = {
-    "session": {"event_type": "session", "session_id": "{sessionid}", "campaign_id": "{campaignid}",
-                "utm_source": "{req.qs.utm_source}", "timestamp": "{timestamp}",
-                "ip_address": "{ipaddress}", "user_agent": "{useragent}"},
-    "conversion": {"event_type": "conversion", "session_id": "{sessionid}",
-                   "user_data": {"email": "{email}", "phone": "{phone}",
-                                 "first_name": "{req.sessionData.contact.firstName}",
-                                 "last_name": "{req.sessionData.contact.lastName}"},
-                   "campaign_id": "{campaignid}", "utm_source": "{req.qs.utm_source}",
-                   "timestamp": "{timestamp}"},
-    "payout": {"event_type": "payout", "session_id": "{sessionid}",
-               "revenue_data": {"amount": "{publisherrevenue}", "advertiser": "{advertisername}",
-                                "external_id": "{externalidentifier}"},
-               "user_data": {"email": "{email}", "phone": "{phone}"},
-               "campaign_id": "{campaignid}", "timestamp": "{timestamp}"},
+    "session": {
+        "event_type": "session",
+        "session_id": "{sessionid}",
+        "campaign_id": "{campaignid}",
+        "utm_source": "{req.qs.utm_source}",
+        "timestamp": "{timestamp}",
+        "ip_address": "{ipaddress}",
+        "user_agent": "{useragent}",
+    },
+    "conversion": {
+        "event_type": "conversion",
+        "session_id": "{sessionid}",
+        "user_data": {
+            "email": "{email}",
+            "phone": "{phone}",
+            "first_name": "{req.sessionData.contact.firstName}",
+            "last_name": "{req.sessionData.contact.lastName}",
+        },
+        "campaign_id": "{campaignid}",
+        "utm_source": "{req.qs.utm_source}",
+        "timestamp": "{timestamp}",
+    },
+    "payout": {
+        "event_type": "payout",
+        "session_id": "{sessionid}",
+        "revenue_data": {
+            "amount": "{publisherrevenue}",
+            "advertiser": "{advertisername}",
+            "external_id": "{externalidentifier}",
+        },
+        "user_data": {"email": "{email}", "phone": "{phone}"},
+        "campaign_id": "{campaignid}",
+        "timestamp": "{timestamp}",
+    },
 }
 
 
@@ -120,21 +177,29 @@ def lendingtree(fields, kind, post):
 def momentscience(fields, advanced):
     """MomentScience S2S: the click id they sent us is our ``{externalid}``."""
     if advanced:
-        return ("https://track.momentscience.com/postback?measurement=1&click_id={externalid}"
-                "&event={event}&payout={payout}")
+        return (
+            "https://track.momentscience.com/postback?measurement=1&click_id={externalid}"
+            "&event={event}&payout={payout}"
+        )
     return "https://track.momentscience.com/postback?click_id={externalid}"
 
 
 def traffic_source(fields):
     """A traffic source's postback in the ClickFlare style: its click id, payout and txid."""
-    return _join_query(fields["url"], "?%s={externalid}&payout={payout}&txid={transaction.id}"
-                       % fields["click_id_param"])
+    return _join_query(
+        fields["url"], "?%s={externalid}&payout={payout}&txid={transaction.id}" % fields["click_id_param"]
+    )
 
 
 def generic(fields, kind):
     """Plain GET, form POST or JSON POST with the conversion's main values."""
-    values = {"click_id": "{click_id}", "event": "{event}", "payout": "{payout}", "status": "{status}",
-              "txid": "{txid}"}
+    values = {
+        "click_id": "{click_id}",
+        "event": "{event}",
+        "payout": "{payout}",
+        "status": "{status}",
+        "txid": "{txid}",
+    }
     if kind == "json":
         return fields["url"] + "|JSON|" + json_payload(dict(values, payout=bare("{payout}")))
     query = "&".join("%s=%s" % item for item in values.items())
@@ -153,42 +218,120 @@ class Preset:
 
 
 URL_FIELD = ("url", "Endpoint URL", None)
-FB_FIELDS = (("pixel_id", "Pixel ID", None), ("access_token", "Access token", None),
-             ("api_version", "Graph API version", "v21.0"))
+FB_FIELDS = (
+    ("pixel_id", "Pixel ID", None),
+    ("access_token", "Access token", None),
+    ("api_version", "Graph API version", "v21.0"),
+)
 SNAP_FIELDS = (("pixel_id", "Pixel ID", None), ("access_token", "Access token", None))
 TIKTOK_FIELDS = (("pixel_code", "Pixel code", None),)
 
 PRESETS = [
-    Preset("facebook_conversion", "Facebook Conversions API: lead", "conversion", FB_FIELDS,
-           lambda f: facebook(f, False)),
-    Preset("facebook_revenue", "Facebook Conversions API: revenue", "payout", FB_FIELDS,
-           lambda f: facebook(f, True)),
-    Preset("snapchat_conversion", "Snapchat Conversions API: sign-up", "conversion", SNAP_FIELDS,
-           lambda f: snapchat(f, False)),
-    Preset("snapchat_revenue", "Snapchat Conversions API: purchase", "payout", SNAP_FIELDS,
-           lambda f: snapchat(f, True)),
-    Preset("tiktok_conversion", "TikTok Events API: submit form", "conversion", TIKTOK_FIELDS,
-           lambda f: tiktok(f, False)),
-    Preset("tiktok_revenue", "TikTok Events API: complete payment", "payout", TIKTOK_FIELDS,
-           lambda f: tiktok(f, True)),
-    Preset("lendingtree_session_get", "Session postback (GET)", "click", (URL_FIELD,),
-           lambda f: lendingtree(f, "session", False)),
-    Preset("lendingtree_session_post", "Session postback (POST JSON)", "click", (URL_FIELD,),
-           lambda f: lendingtree(f, "session", True)),
-    Preset("lendingtree_conversion_get", "Conversion postback (GET)", "conversion", (URL_FIELD,),
-           lambda f: lendingtree(f, "conversion", False)),
-    Preset("lendingtree_conversion_post", "Conversion postback (POST JSON)", "conversion", (URL_FIELD,),
-           lambda f: lendingtree(f, "conversion", True)),
-    Preset("lendingtree_payout_get", "Payout postback (GET)", "payout", (URL_FIELD,),
-           lambda f: lendingtree(f, "payout", False)),
-    Preset("lendingtree_payout_post", "Payout postback (POST JSON)", "payout", (URL_FIELD,),
-           lambda f: lendingtree(f, "payout", True)),
-    Preset("momentscience_simple", "MomentScience: simple postback", "conversion", (),
-           lambda f: momentscience(f, False)),
-    Preset("momentscience_advanced", "MomentScience: events and payouts", "conversion", (),
-           lambda f: momentscience(f, True)),
-    Preset("traffic_source", "Traffic source postback (ClickFlare style)", "conversion",
-           (URL_FIELD, ("click_id_param", "The source's click id parameter", "clickid")), traffic_source),
+    Preset(
+        "facebook_conversion",
+        "Facebook Conversions API: lead",
+        "conversion",
+        FB_FIELDS,
+        lambda f: facebook(f, False),
+    ),
+    Preset(
+        "facebook_revenue",
+        "Facebook Conversions API: revenue",
+        "payout",
+        FB_FIELDS,
+        lambda f: facebook(f, True),
+    ),
+    Preset(
+        "snapchat_conversion",
+        "Snapchat Conversions API: sign-up",
+        "conversion",
+        SNAP_FIELDS,
+        lambda f: snapchat(f, False),
+    ),
+    Preset(
+        "snapchat_revenue",
+        "Snapchat Conversions API: purchase",
+        "payout",
+        SNAP_FIELDS,
+        lambda f: snapchat(f, True),
+    ),
+    Preset(
+        "tiktok_conversion",
+        "TikTok Events API: submit form",
+        "conversion",
+        TIKTOK_FIELDS,
+        lambda f: tiktok(f, False),
+    ),
+    Preset(
+        "tiktok_revenue",
+        "TikTok Events API: complete payment",
+        "payout",
+        TIKTOK_FIELDS,
+        lambda f: tiktok(f, True),
+    ),
+    Preset(
+        "lendingtree_session_get",
+        "Session postback (GET)",
+        "click",
+        (URL_FIELD,),
+        lambda f: lendingtree(f, "session", False),
+    ),
+    Preset(
+        "lendingtree_session_post",
+        "Session postback (POST JSON)",
+        "click",
+        (URL_FIELD,),
+        lambda f: lendingtree(f, "session", True),
+    ),
+    Preset(
+        "lendingtree_conversion_get",
+        "Conversion postback (GET)",
+        "conversion",
+        (URL_FIELD,),
+        lambda f: lendingtree(f, "conversion", False),
+    ),
+    Preset(
+        "lendingtree_conversion_post",
+        "Conversion postback (POST JSON)",
+        "conversion",
+        (URL_FIELD,),
+        lambda f: lendingtree(f, "conversion", True),
+    ),
+    Preset(
+        "lendingtree_payout_get",
+        "Payout postback (GET)",
+        "payout",
+        (URL_FIELD,),
+        lambda f: lendingtree(f, "payout", False),
+    ),
+    Preset(
+        "lendingtree_payout_post",
+        "Payout postback (POST JSON)",
+        "payout",
+        (URL_FIELD,),
+        lambda f: lendingtree(f, "payout", True),
+    ),
+    Preset(
+        "momentscience_simple",
+        "MomentScience: simple postback",
+        "conversion",
+        (),
+        lambda f: momentscience(f, False),
+    ),
+    Preset(
+        "momentscience_advanced",
+        "MomentScience: events and payouts",
+        "conversion",
+        (),
+        lambda f: momentscience(f, True),
+    ),
+    Preset(
+        "traffic_source",
+        "Traffic source postback (ClickFlare style)",
+        "conversion",
+        (URL_FIELD, ("click_id_param", "The source's click id parameter", "clickid")),
+        traffic_source,
+    ),
     Preset("generic_get", "Generic GET", "conversion", (URL_FIELD,), lambda f: generic(f, "get")),
     Preset("generic_post", "Generic POST (form)", "conversion", (URL_FIELD,), lambda f: generic(f, "post")),
     Preset("generic_json", "Generic POST (JSON)", "conversion", (URL_FIELD,), lambda f: generic(f, "json")),
@@ -198,9 +341,15 @@ BY_ID = {preset.id: preset for preset in PRESETS}
 
 def list_presets():
     """Every preset as ``{id, name, trigger, fields: [{name, label, default}]}``."""
-    return [{"id": p.id, "name": p.name, "trigger": p.trigger,
-             "fields": [{"name": n, "label": label, "default": default} for n, label, default in p.fields]}
-            for p in PRESETS]
+    return [
+        {
+            "id": p.id,
+            "name": p.name,
+            "trigger": p.trigger,
+            "fields": [{"name": n, "label": label, "default": default} for n, label, default in p.fields],
+        }
+        for p in PRESETS
+    ]
 
 
 def _clean(preset, fields):

@@ -5,6 +5,7 @@ Each token's value is encoded for where it stands: percent-encoded in the URL an
 body; JSON-escaped inside a JSON string; inside a JSON body but outside quotes, a number
 stays a bare number and anything else becomes a JSON string. ``raw`` inserts a value as it is.
 """
+
 import json
 import re
 from dataclasses import dataclass
@@ -14,8 +15,17 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from ..models import utcnow
-from ..tokens import (TOKEN_RE, TokenContext, apply_filters, is_builtin, iter_tokens, offer_url,
-                      parse_filters, resolve, to_text)
+from ..tokens import (
+    TOKEN_RE,
+    TokenContext,
+    apply_filters,
+    is_builtin,
+    iter_tokens,
+    offer_url,
+    parse_filters,
+    resolve,
+    to_text,
+)
 from .samples import SAMPLE_TIME, sample_click, sample_conversion, sample_flow
 
 SEPARATORS = {"|POST|": "form", "|JSON|": "json"}
@@ -43,6 +53,7 @@ class Template:
 @dataclass(frozen=True)
 class Request:
     """The exact request a delivery sends, and resends on every retry."""
+
     method: str
     url: str
     headers: dict
@@ -64,7 +75,7 @@ def parse(template):
             return Template(text, "get", "")
         index, sep = min(found)
         if not any(s < index + len(sep) and index < e for s, e in spans):
-            return Template(text[:index].strip(), SEPARATORS[sep], text[index + len(sep):].strip())
+            return Template(text[:index].strip(), SEPARATORS[sep], text[index + len(sep) :].strip())
         start = index + 1
 
 
@@ -73,7 +84,7 @@ def _token_value(name, spec, ctx):
     try:
         filters = parse_filters(spec)
     except ValueError as exc:
-        raise TemplateError("{%s%s}: %s" % (name, spec, exc))
+        raise TemplateError("{%s%s}: %s" % (name, spec, exc)) from None
     raw = resolve(name, ctx)
     text = apply_filters(to_text(raw), filters)
     # Storable anywhere: no lone surrogates, and no NUL for a raw value (PostgreSQL text).
@@ -83,11 +94,13 @@ def _token_value(name, spec, ctx):
 
 def _fill_percent(template, ctx):
     """Fill tokens percent-encoded (the URL and a form body); ``raw`` values go in as they are."""
+
     def replace(match):
         name = match.group("a") or match.group("b")
         spec = match.group("fa") if match.group("a") else match.group("fb")
         _, text, filters = _token_value(name, spec or "", ctx)
         return text.replace("\x00", "") if "raw" in filters else quote(text, safe="")
+
     return TOKEN_RE.sub(replace, template)
 
 
@@ -118,7 +131,7 @@ def _fill_json(template, ctx):
     """Fill tokens of a JSON body, each encoded for where it stands."""
     out, pos, in_string, escaped = [], 0, False, False
     for match, name, spec in iter_tokens(template):
-        literal = template[pos:match.start()]
+        literal = template[pos : match.start()]
         in_string, escaped = _scan_json(literal, in_string, escaped)
         out.append(literal)
         out.append(_json_piece(*_token_value(name, spec, ctx), in_string))
@@ -136,7 +149,7 @@ def prepare_url(url):
     try:
         return requests.Request("GET", url).prepare().url
     except (requests.RequestException, ValueError) as exc:
-        raise TemplateError("the URL is not valid: %s" % exc)
+        raise TemplateError("the URL is not valid: %s" % exc) from None
 
 
 def render(template, ctx):
@@ -153,7 +166,7 @@ def render(template, ctx):
     try:
         json.loads(request.body)
     except ValueError as exc:
-        raise TemplateError("the JSON body is not valid JSON: %s" % exc, request)
+        raise TemplateError("the JSON body is not valid JSON: %s" % exc, request) from None
     return request
 
 
@@ -164,8 +177,14 @@ def context(click=None, flow=None, conversion=None, now=None):
     if source is None and flow is not None and flow.traffic_source_id:
         source = flow.traffic_source
     landing = offer_url(flow, click) if flow is not None and click is not None else ""
-    return TokenContext(click=click, flow=flow, conversion=conversion, traffic_source=source,
-                        now=now or utcnow(), landing_url=landing)
+    return TokenContext(
+        click=click,
+        flow=flow,
+        conversion=conversion,
+        traffic_source=source,
+        now=now or utcnow(),
+        landing_url=landing,
+    )
 
 
 def preview(template, click=None, conversion=None, flow=None, now=None):
@@ -192,8 +211,10 @@ def check(template):
     for _, name, _ in iter_tokens(template):
         if not is_builtin(name) and name.lower() not in seen:
             seen.add(name.lower())
-            warnings.append("{%s} is not a built-in token: it is read from the click's query "
-                            "parameter or the lead data named %r (empty when absent)" % (name, name))
+            warnings.append(
+                "{%s} is not a built-in token: it is read from the click's query "
+                "parameter or the lead data named %r (empty when absent)" % (name, name)
+            )
     try:
         preview(template)
     except TemplateError as exc:

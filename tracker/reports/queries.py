@@ -7,6 +7,7 @@ conversions of exactly the clicks they are divided by. Pending and declined conv
 count nowhere until approved. The dashboard's reports and ``GET /api/v1/stats`` both use
 ``run_report``, so they always agree.
 """
+
 import datetime
 import logging
 from dataclasses import dataclass, field
@@ -21,8 +22,22 @@ from ..money import money_from_db
 
 logger = logging.getLogger(__name__)
 
-DIMENSIONS = ["day", "hour", "flow", "country", "region", "city", "device_type", "os", "browser",
-              "isp", "connection_type", *SUB_NAMES, *UTM_NAMES, "external_id"]
+DIMENSIONS = [
+    "day",
+    "hour",
+    "flow",
+    "country",
+    "region",
+    "city",
+    "device_type",
+    "os",
+    "browser",
+    "isp",
+    "connection_type",
+    *SUB_NAMES,
+    *UTM_NAMES,
+    "external_id",
+]
 ALIASES = {"device": "device_type", "date": "day", "flow_id": "flow", "campaign": "flow"}
 TIME_DIMENSIONS = ("day", "hour")
 METRICS = ["clicks", "unique_clicks", "conversions", "revenue", "cost", "profit", "cr", "epc", "roi"]
@@ -31,6 +46,7 @@ METRICS = ["clicks", "unique_clicks", "conversions", "revenue", "cost", "profit"
 @dataclass(frozen=True)
 class ReportQuery:
     """What to report: a dimension, and filters on the clicks (dates are UTC, inclusive)."""
+
     group_by: str = "day"
     date_from: datetime.date = None
     date_to: datetime.date = None
@@ -41,6 +57,7 @@ class ReportQuery:
 @dataclass
 class Row:
     """One group's numbers; money as Decimal. The ratios are None where they divide by zero."""
+
     key: object
     clicks: int = 0
     unique_clicks: int = 0
@@ -80,7 +97,7 @@ def _parse_date(value, name):
     try:
         return datetime.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValidationError("%s must be a date like 2024-05-31 (UTC)" % name, 400)
+        raise ValidationError("%s must be a date like 2024-05-31 (UTC)" % name, 400) from None
 
 
 def parse_query(args, default_group="day"):
@@ -98,7 +115,7 @@ def parse_query(args, default_group="day"):
         try:
             flow_id = int(flow_id)
         except ValueError:
-            raise ValidationError("flow_id must be a whole number", 400)
+            raise ValidationError("flow_id must be a whole number", 400) from None
     country = (args.get("country") or "").strip().upper()
     if country and (len(country) != 2 or not country.isalpha()):
         raise ValidationError("country must be a two-letter ISO code such as US", 400)
@@ -110,10 +127,12 @@ def dimension_expression(group_by):
     if group_by in TIME_DIMENSIONS:
         # coerce(False): the key is text; the column's datetime converter must not parse it.
         if is_postgres():
-            return fn.to_char(Click.created_at, "YYYY-MM-DD" if group_by == "day"
-                              else "YYYY-MM-DD HH24:00").coerce(False)
-        return fn.strftime("%Y-%m-%d" if group_by == "day" else "%Y-%m-%d %H:00",
-                           Click.created_at).coerce(False)
+            return fn.to_char(
+                Click.created_at, "YYYY-MM-DD" if group_by == "day" else "YYYY-MM-DD HH24:00"
+            ).coerce(False)
+        return fn.strftime("%Y-%m-%d" if group_by == "day" else "%Y-%m-%d %H:00", Click.created_at).coerce(
+            False
+        )
     if group_by == "flow":
         return Click.flow
     return getattr(Click, group_by)
@@ -136,27 +155,29 @@ def _click_filters(query):
 def click_totals(query):
     """``(key, clicks, unique_clicks, cost in millionths)`` per group."""
     key = dimension_expression(query.group_by)
-    return (Click
-            .select(key.alias("key"),
-                    fn.COUNT(Click.click_id),
-                    fn.SUM(Case(None, [(Click.is_unique == True, 1)], 0)),  # noqa: E712
-                    fn.SUM(Click.cost))
-            .where(*_click_filters(query))
-            .group_by(key)
-            .tuples())
+    return (
+        Click.select(
+            key.alias("key"),
+            fn.COUNT(Click.click_id),
+            fn.SUM(Case(None, [(Click.is_unique == True, 1)], 0)),  # noqa: E712
+            fn.SUM(Click.cost),
+        )
+        .where(*_click_filters(query))
+        .group_by(key)
+        .tuples()
+    )
 
 
 def conversion_totals(query):
     """``(key, approved conversions, revenue in millionths)`` per group of their clicks."""
     key = dimension_expression(query.group_by)
-    return (Conversion
-            .select(key.alias("key"),
-                    fn.COUNT(Conversion.id),
-                    fn.SUM(Conversion.payout))
-            .join(Click, on=(Conversion.click == Click.click_id))
-            .where(Conversion.status == "approved", *_click_filters(query))
-            .group_by(key)
-            .tuples())
+    return (
+        Conversion.select(key.alias("key"), fn.COUNT(Conversion.id), fn.SUM(Conversion.payout))
+        .join(Click, on=(Conversion.click == Click.click_id))
+        .where(Conversion.status == "approved", *_click_filters(query))
+        .group_by(key)
+        .tuples()
+    )
 
 
 def run_report(query):
@@ -188,8 +209,10 @@ def chart_series(query, today):
     """Clicks and conversions over the query's dates, a point per day (per hour for a single
     day), gaps filled with zeros: ``[(label, clicks, conversions), ...]``."""
     step = "hour" if query.date_from and query.date_from == query.date_to else "day"
-    by_key = {row.key: row for row in run_report(ReportQuery(step, query.date_from, query.date_to,
-                                                              query.flow_id, query.country))}
+    by_key = {
+        row.key: row
+        for row in run_report(ReportQuery(step, query.date_from, query.date_to, query.flow_id, query.country))
+    }
     first = query.date_from or _first_day(by_key) or today
     last = query.date_to or today
     if step == "hour":
@@ -197,8 +220,14 @@ def chart_series(query, today):
     else:
         days = min((last - first).days, 366)
         labels = [(first + datetime.timedelta(days=n)).isoformat() for n in range(days + 1)]
-    return [(label, by_key[label].clicks if label in by_key else 0,
-             by_key[label].conversions if label in by_key else 0) for label in labels]
+    return [
+        (
+            label,
+            by_key[label].clicks if label in by_key else 0,
+            by_key[label].conversions if label in by_key else 0,
+        )
+        for label in labels
+    ]
 
 
 def _first_day(by_key):
