@@ -1,0 +1,87 @@
+"""Every schema change is a migration step: a database made by version 1, with a row in every
+table (``v1_sqlite.sql``, ``v1_postgresql.sql``, dumped from version-1 code), upgrades to the
+latest schema with its data intact and its tables exactly as the models define them."""
+
+import os
+from decimal import Decimal
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from tracker.db import db, init_db
+from tracker.migrations import LATEST, current_version, upgrade
+from tracker.models import ALL_MODELS, Click, Conversion, Delivery, Flow
+
+from conftest import PG_URL
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture
+def v1_database(tmp_path):
+    """A fresh database holding the version-1 dump, bound to the shared proxy."""
+    if PG_URL:
+        import psycopg2
+
+        parts = urlsplit(PG_URL)
+        name = parts.path.lstrip("/") + "_v1"
+        admin = psycopg2.connect(PG_URL)
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+            cursor.execute('CREATE DATABASE "%s"' % name)
+        admin.close()
+        url, dump = urlunsplit(parts._replace(path="/" + name)), "v1_postgresql.sql"
+    else:
+        url, dump = "sqlite:///" + str(tmp_path / "v1.db"), "v1_sqlite.sql"
+    init_db(url)
+    with open(os.path.join(HERE, dump)) as f:
+        script = f.read()
+    with db.connection_context():
+        if PG_URL:
+            db.execute_sql(script)
+        else:
+            db.execute_sql("PRAGMA foreign_keys = OFF")  # the dump orders tables by name
+            db.connection().executescript(script)
+            db.execute_sql("PRAGMA foreign_keys = ON")
+    yield url
+    if hasattr(db.obj, "close_all"):
+        db.obj.close_all()  # the pool's connections too
+    elif not db.is_closed():
+        db.close()
+
+
+def test_a_version_1_database_upgrades_to_the_latest_schema_with_its_data(v1_database):
+    with db.connection_context():
+        assert current_version() == 1
+    assert upgrade() == (1, LATEST)
+    with db.connection_context():
+        assert current_version() == LATEST
+        for model in ALL_MODELS:
+            table = model._meta.table_name
+            assert {c.name for c in db.get_columns(table)} == {
+                f.column_name for f in model._meta.sorted_fields
+            }, table
+            indexes = {index.name for index in db.get_indexes(table)}
+            wanted = {index.query()[0].split('"')[1] for index in model._schema._create_indexes(safe=False)}
+            assert wanted <= indexes, table
+        click = Click.get_by_id("0lvn2p8q0a1b2c3d4e5f6g7h8")
+        assert (click.flow.key, click.country, click.cost, click.params["zoneid"]) == (
+            "k3J9xQ0aBc",
+            "US",
+            Decimal("0.35"),
+            "zone 42",
+        )
+        conversion = Conversion.get()
+        assert (conversion.click_id, conversion.payout, conversion.data["email"]) == (
+            click.click_id,
+            Decimal("12.50"),
+            "jane@example.com",
+        )
+        assert Delivery.get().status == "delivered"
+        assert [flow.name for flow in Flow.live()] == ["Spring push"]
+
+
+def test_upgrading_twice_changes_nothing(v1_database):
+    upgrade()
+    assert upgrade() == (LATEST, LATEST)
