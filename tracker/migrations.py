@@ -7,7 +7,7 @@ an upgrade keeps the data. A step is ``(version, function(migrator))``; append n
 
 import logging
 
-from peewee import IntegerField, Model
+from peewee import BooleanField, DateTimeField, IntegerField, Model
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 
 from .db import db, is_postgres
@@ -24,8 +24,20 @@ class SchemaVersion(Model):
         table_name = "schema_version"
 
 
+def _step_2(migrator):
+    """Where routing sent a click (route, lander, offer, the lander click), and whether a
+    conversion's event counts as a conversion."""
+    return [
+        migrator.add_column("click", "route_id", IntegerField(null=True)),
+        migrator.add_column("click", "lander_id", IntegerField(null=True)),
+        migrator.add_column("click", "offer_id", IntegerField(null=True)),
+        migrator.add_column("click", "lp_clicked_at", DateTimeField(null=True)),
+        migrator.add_column("conversion", "is_conversion", BooleanField(default=True)),
+    ]
+
+
 STEPS = [
-    # (2, lambda migrator: [migrator.add_column("click", "x", TextField(default=""))]),
+    (2, _step_2),
 ]
 
 LATEST = max([1] + [version for version, _ in STEPS])

@@ -167,6 +167,11 @@ class Click(BaseModel):
     params = JSONField(default=dict)
     cookies = JSONField(default=dict)
     cut = JSONField(default=list)  # names of the values that were cut to fit
+    # Where the flow's routes sent the click (DESIGN §4.7); None for a flow without routes.
+    route_id = IntegerField(null=True)
+    lander_id = IntegerField(null=True)
+    offer_id = IntegerField(null=True)
+    lp_clicked_at = DateTimeField(null=True)  # when the visitor reached /click from the lander
 
     class Meta:
         indexes = (
@@ -198,6 +203,9 @@ class Conversion(BaseModel):
     # The uniqueness key beside (click, event): the txid, '' for "once per event",
     # or a fresh random value for events that allow duplicates without a txid.
     dedup_key = CharField(max_length=255, default="")
+    # The event counts in conversions, CR and EPC (the flow marks it a conversion, or defines
+    # no events); other events are reported as events (DESIGN §4.3).
+    is_conversion = BooleanField(default=True)
     data = JSONField(default=dict)  # lead data, for tokens
     raw = JSONField(default=dict)  # the request as received
     created_at = DateTimeField(default=utcnow)

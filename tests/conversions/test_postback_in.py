@@ -8,7 +8,7 @@ import pytest
 from tracker.conversions.claims import SenderRules, make_inbound
 from tracker.conversions.record import record_conversion
 from tracker.db import db, is_postgres
-from tracker.models import Click
+from tracker.models import Click, Conversion
 
 from conftest import Api
 from conversion_helpers import click_on, conversions, history, inbound_log, last_log, old_click
@@ -495,3 +495,19 @@ def test_head_request_records_nothing_and_is_logged(client, click_id):
         False,
         "HEAD records nothing: send the postback with GET or POST",
     )
+
+
+def test_an_event_the_flow_does_not_mark_a_conversion_is_stored_as_an_event(client, make_flow):
+    flow = make_flow(events=[{"name": "lead", "conversion": False}, {"name": "sale", "conversion": True}])
+    click_id = click_on(client, flow)
+    assert get(client, "click_id=%s&event=lead" % click_id)[0] == 200
+    assert get(client, "click_id=%s&event=sale&payout=40" % click_id)[0] == 200
+    with db.connection_context():
+        stored = {c.event: c.is_conversion for c in Conversion.select()}
+    assert stored == {"lead": False, "sale": True}
+
+
+def test_every_event_counts_as_a_conversion_on_a_flow_without_events(client, click_id):
+    assert get(client, "click_id=%s&event=anything" % click_id)[0] == 200
+    with db.connection_context():
+        assert [c.is_conversion for c in Conversion.select()] == [True]

@@ -1,15 +1,17 @@
 """Report numbers against a known set of clicks and conversions, and the stats API agreeing."""
 
 import datetime
+from decimal import Decimal
 
 import pytest
 
 from tracker.api.shapes import stats_row as row_to_dict
 from tracker.dashboard.reports import rows_to_csv
+from tracker.db import db
 from tracker.errors import ValidationError
 from tracker.reports.queries import ReportQuery, chart_series, parse_query, run_report
 
-from factories import HOSTILE, add_click, add_flow, report_dataset
+from factories import HOSTILE, add_click, add_conversion, add_flow, report_dataset
 
 MAY_1_TO_3 = {"from": "2024-05-01", "to": "2024-05-03"}
 FIELDS = ("key", "clicks", "unique_clicks", "conversions", "revenue", "cost", "profit", "cr", "epc", "roi")
@@ -179,3 +181,15 @@ def test_device_is_an_alias_of_device_type(app, api):
     flow = add_flow()
     add_click(flow, "2024-05-01 10:00", device_type="mobile")
     assert [row["key"] for row in stats_api(api, {"group_by": "device"})] == ["mobile"]
+
+
+def test_events_that_are_not_conversions_count_nowhere_in_conversions(app):
+    with db.connection_context():
+        flow = add_flow("Events")
+        click = add_click(flow, "2024-05-01 10:00")
+        add_conversion(click, "0", event="lead", is_conversion=False)
+        add_conversion(click, "40.00", event="sale")
+        rows = run_report(ReportQuery("flow", flow_id=flow.id))
+    assert [(row.clicks, row.conversions, row.revenue, row.cr) for row in rows] == [
+        (1, 1, Decimal("40.00"), Decimal("100.00"))
+    ]

@@ -224,6 +224,7 @@ def write(contract, inbound, claim, click, flow, event, now, trace):
         status=claim.status or "approved",
         txid=claim.txid,
         dedup_key=dedup_key(claim, event),
+        is_conversion=event is None or event.conversion,
         data=claim.data,
         raw=mask_mapping(inbound.params),
         created_at=now,

@@ -169,12 +169,13 @@ def click_totals(query):
 
 
 def conversion_totals(query):
-    """``(key, approved conversions, revenue in millionths)`` per group of their clicks."""
+    """``(key, approved conversions, revenue in millionths)`` per group of their clicks; only
+    events that count as conversions (DESIGN §4.3)."""
     key = dimension_expression(query.group_by)
     return (
         Conversion.select(key.alias("key"), fn.COUNT(Conversion.id), fn.SUM(Conversion.payout))
         .join(Click, on=(Conversion.click == Click.click_id))
-        .where(Conversion.status == "approved", *_click_filters(query))
+        .where(Conversion.status == "approved", Conversion.is_conversion, *_click_filters(query))
         .group_by(key)
         .tuples()
     )
