@@ -49,4 +49,4 @@ def init_enrichment(app):
 
     app.extensions["tracker.geoip"] = GeoIP(app.config["TRACKER_GEOIP_DIR"])
     app.extensions["tracker.parse_user_agent"] = parse_user_agent
-    app.extensions["tracker.flows"] = FlowCache()
+    app.extensions["tracker.flows"] = FlowCache(timezone=app.config["TRACKER_TIMEZONE"])

@@ -3,6 +3,7 @@
 import os
 import secrets
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULTS = {
     "TRACKER_DATABASE_URL": None,  # sqlite:///<instance>/tracker.db
@@ -17,6 +18,7 @@ DEFAULTS = {
     "TRACKER_POSTBACK_ALLOWED_IPS": None,
     "TRACKER_FALLBACK_URL": None,
     "TRACKER_PUBLIC_URL": None,
+    "TRACKER_TIMEZONE": "UTC",  # IANA zone of reports and of routes' hour and weekday rules
     # Outgoing deliveries: seconds to connect and to wait for each read, how long a claimed
     # row stays leased (longer than a send can take), how many sends run at once, how many
     # of them may go to one host, and how many rows a claim takes.
@@ -61,6 +63,7 @@ def load_config(app, test_config=None):
         app.config[name] = cast(app.config[name])
     app.config["TRACKER_RETRY_DELAYS"] = parse_retry_delays(app.config["TRACKER_RETRY_DELAYS"])
     check_delivery_settings(app.config)
+    check_timezone(app.config["TRACKER_TIMEZONE"])
     app.config["TRACKER_DATABASE_URL"] = app.config["TRACKER_DATABASE_URL"] or "sqlite:///" + os.path.join(
         app.instance_path, "tracker.db"
     )
@@ -88,6 +91,24 @@ def check_delivery_settings(config):
         )
     if config["TRACKER_DELIVERY_CONCURRENCY"] < 1 or config["TRACKER_DELIVERY_PER_HOST"] < 1:
         raise ValueError("TRACKER_DELIVERY_CONCURRENCY and TRACKER_DELIVERY_PER_HOST must be at least 1")
+
+
+def time_zone(name):
+    """The ``ZoneInfo`` of an IANA name; ValueError for anything else."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
+        raise ValueError("%r is not an IANA time zone such as Europe/Berlin" % name) from None
+
+
+def check_timezone(name):
+    """Refuse to start with a time zone that is no IANA name: every hour rule would be wrong."""
+    try:
+        time_zone(name)
+    except ValueError:
+        raise ValueError(
+            "TRACKER_TIMEZONE %r is not an IANA time zone such as Europe/Berlin" % name
+        ) from None
 
 
 def instance_secret_key(instance_path):

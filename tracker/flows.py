@@ -1,21 +1,29 @@
-"""Flows, their postbacks and traffic sources: validation of what users send (by the API or
-the dashboard), and saving. Saving anything a click reads makes the flow caches forget it."""
+"""Flows, their postbacks, routes and traffic sources, offers and landers, the bot lists:
+validation of what users send (by the API or the dashboard), and saving. Saving anything a
+click reads makes the flow caches forget it."""
 
 import secrets
 import string
 from urllib.parse import urlparse
 
 from .clickin.flow_cache import forget_flows
+from .clickin.routing import RuleError, clean_rule
+from .config import time_zone
 from .db import db
-from .errors import ValidationError
+from .enrichment.bots import store_bot_rules
+from .errors import FieldErrors, ValidationError
 from .models import (
     PAYOUT_TYPES,
+    ROUTE_ACTIONS,
     STATUSES,
     TRIGGERS,
     VAR_NAMES,
     Flow,
     FlowEvent,
+    Lander,
+    Offer,
     Postback,
+    Route,
     TrafficSource,
     utcnow,
 )
@@ -23,6 +31,11 @@ from .money import parse_money
 from .postbacks import templates
 
 KEY_ALPHABET = string.ascii_letters + string.digits
+MAX_WINDOW_HOURS = 24 * 365
+MAX_ROUTES = 100
+MAX_RULES = 50
+MAX_WEIGHT = 1_000_000
+ROUTE_KEYS = ("id", "name", "enabled", "rules", "landers", "offers", "action", "default")
 
 
 def new_flow_key():
@@ -135,67 +148,138 @@ def clean_postbacks(value):
     return [clean_postback(item) for item in value]
 
 
-def clean_flow(data, partial=False):
-    """Validate a flow body (all of it, or only the given fields when ``partial``)."""
+FLOW_FIELDS = {
+    "name",
+    "offer_url",
+    "payout",
+    "currency",
+    "attribution_days",
+    "fallback_url",
+    "traffic_source_id",
+    "events",
+    "postbacks",
+    "paused",
+    "timezone",
+    "bind_visitors",
+    "unique_window_hours",
+    "routes",
+}
+
+
+def clean_flow(data, partial=False, flow=None):
+    """Validate a flow body (all of it, or only the given fields when ``partial``; ``flow``
+    is the saved one a partial body changes). Every refused field is named at once."""
     if not isinstance(data, dict):
         raise ValidationError("the body must be a JSON object", 400)
-    unknown = set(data) - {
-        "name",
-        "offer_url",
-        "payout",
-        "currency",
-        "attribution_days",
-        "fallback_url",
-        "traffic_source_id",
-        "events",
-        "postbacks",
-        "paused",
-    }
+    unknown = set(data) - FLOW_FIELDS
     if unknown:
         raise ValidationError("unknown field %r" % sorted(unknown)[0])
-    out = {}
-    if not partial or "name" in data:
-        out["name"] = _text(data, "name", required=True, limit=200)
-    if not partial or "offer_url" in data:
-        out["offer_url"] = _url(data, "offer_url", required=True)
-    if "payout" in data:
-        out["payout"] = parse_money(data["payout"] if data["payout"] is not None else 0, "flow payout")
-    if "currency" in data:
-        currency = _text(data, "currency", default="USD", limit=3).upper() or "USD"
-        if len(currency) != 3 or not currency.isalpha():
-            raise ValidationError("currency must be an ISO 4217 code such as USD")
-        out["currency"] = currency
-    if "attribution_days" in data:
-        days = data["attribution_days"]
-        if days is not None and (
-            isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650
-        ):
-            raise ValidationError("attribution_days must be a whole number of days from 1 to 3650")
-        out["attribution_days"] = days
-    if "fallback_url" in data:
-        out["fallback_url"] = _url(data, "fallback_url")
-    if "traffic_source_id" in data:
-        source_id = data["traffic_source_id"]
-        if source_id is not None:
-            if isinstance(source_id, bool) or not isinstance(source_id, int):
-                raise ValidationError("traffic_source_id must be an id")
-            if TrafficSource.get_or_none(TrafficSource.id == source_id) is None:
-                raise ValidationError("traffic source %s does not exist" % source_id)
-        out["traffic_source"] = source_id
-    if "paused" in data:
-        out["paused"] = _bool(data, "paused", False)
-    if "events" in data:
-        out["events"] = clean_events(data["events"] or [])
-    if "postbacks" in data:
-        out["postbacks"] = clean_postbacks(data["postbacks"] or [])
+    out, errors = {}, FieldErrors()
+    with errors.field("name"):
+        if not partial or "name" in data:
+            out["name"] = _text(data, "name", required=True, limit=200)
+    with errors.field("offer_url"):
+        if not partial or "offer_url" in data:
+            out["offer_url"] = _url(data, "offer_url")
+    with errors.field("payout"):
+        if "payout" in data:
+            out["payout"] = parse_money(data["payout"] if data["payout"] is not None else 0, "flow payout")
+    with errors.field("currency"):
+        if "currency" in data:
+            out["currency"] = _currency(data)
+    with errors.field("attribution_days"):
+        if "attribution_days" in data:
+            days = data["attribution_days"]
+            if days is not None and (
+                isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 3650
+            ):
+                raise ValidationError("attribution_days must be a whole number of days from 1 to 3650")
+            out["attribution_days"] = days
+    with errors.field("fallback_url"):
+        if "fallback_url" in data:
+            out["fallback_url"] = _url(data, "fallback_url")
+    with errors.field("traffic_source_id"):
+        if "traffic_source_id" in data:
+            source_id = data["traffic_source_id"]
+            if source_id is not None:
+                if isinstance(source_id, bool) or not isinstance(source_id, int):
+                    raise ValidationError("traffic_source_id must be an id")
+                if TrafficSource.get_or_none(TrafficSource.id == source_id) is None:
+                    raise ValidationError("traffic source %s does not exist" % source_id)
+            out["traffic_source"] = source_id
+    with errors.field("paused"):
+        if "paused" in data:
+            out["paused"] = _bool(data, "paused", False)
+    with errors.field("events"):
+        if "events" in data:
+            out["events"] = clean_events(data["events"] or [])
+    with errors.field("postbacks"):
+        if "postbacks" in data:
+            out["postbacks"] = clean_postbacks(data["postbacks"] or [])
+    _clean_distribution(data, out, errors)
+    if not partial or "offer_url" in data or "routes" in data:
+        _check_destination(out, flow, errors)
+    errors.raise_any()
     return out
 
 
+def _currency(data, name="currency"):
+    currency = _text(data, name, default="USD", limit=3).upper() or "USD"
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValidationError("%s must be an ISO 4217 code such as USD" % name)
+    return currency
+
+
+def _clean_distribution(data, out, errors):
+    """The fields of DESIGN §4.7 on a flow: time zone, unique window, binding, routes."""
+    with errors.field("timezone"):
+        if "timezone" in data:
+            zone = _text(data, "timezone", limit=64)
+            if zone:
+                try:
+                    time_zone(zone)
+                except ValueError:
+                    raise ValidationError(
+                        "timezone %r is not an IANA time zone such as Europe/Berlin" % zone
+                    ) from None
+            out["timezone"] = zone
+    with errors.field("unique_window_hours"):
+        if "unique_window_hours" in data:
+            hours = data["unique_window_hours"]
+            if hours is None:
+                hours = 24
+            if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= MAX_WINDOW_HOURS:
+                raise ValidationError(
+                    "unique_window_hours must be a whole number of hours from 1 to %d" % MAX_WINDOW_HOURS
+                )
+            out["unique_window_hours"] = hours
+    with errors.field("bind_visitors"):
+        if "bind_visitors" in data:
+            out["bind_visitors"] = _bool(data, "bind_visitors", False)
+    with errors.field("routes"):
+        if "routes" in data:
+            out["routes"] = clean_routes(data["routes"] or [])
+
+
+def _check_destination(out, flow, errors):
+    """A click must have somewhere to go: the offer URL, or a default route."""
+    offer_url = out["offer_url"] if "offer_url" in out else (flow.offer_url if flow is not None else "")
+    if offer_url or "offer_url" in errors.fields:
+        return
+    if "routes" in out:
+        has_default = any(route["default"] for route in out["routes"])
+    else:
+        has_default = flow is not None and Route.live().where(Route.flow == flow, Route.is_default).exists()
+    if not has_default and "routes" not in errors.fields:
+        errors.add("offer_url", "offer_url is required unless a route is the default")
+
+
 def save_flow(fields, flow=None):
-    """Create (``flow`` None) or update a flow from cleaned fields; events and postbacks
-    given are replaced as a whole. Returns the flow."""
+    """Create (``flow`` None) or update a flow from cleaned fields; events, postbacks and
+    routes given are replaced as a whole. Returns the flow."""
     events = fields.pop("events", None)
     postbacks = fields.pop("postbacks", None)
+    routes = fields.pop("routes", None)
     with db.atomic():
         if flow is None:
             flow = Flow.create(key=new_flow_key(), **fields)
@@ -212,6 +296,8 @@ def save_flow(fields, flow=None):
             Postback.delete().where(Postback.flow == flow).execute()
             for postback in postbacks:
                 Postback.create(flow=flow, **postback)
+        if routes is not None:
+            save_routes(flow, routes)
     forget_flows()
     return flow
 
@@ -302,3 +388,288 @@ def source_link(flow, base_url):
     if not names:
         return link
     return link + "?" + "&".join("%s={%s}" % (name, name) for name in names)
+
+
+# ---- routes (DESIGN §4.7) -------------------------------------------------------------------
+
+
+def clean_routes(value):
+    """Validate a flow's ``routes``: every mistake is named at once, by route and rule
+    (``ValidationError.fields``: ``routes.0.rules.1`` and so on)."""
+    if not isinstance(value, list):
+        raise ValidationError("routes must be a list")
+    if len(value) > MAX_ROUTES:
+        raise ValidationError("a flow has at most %d routes" % MAX_ROUTES)
+    errors = FieldErrors()
+    live = {
+        "lander": set(Lander.live(Lander.id).scalars()) if value else set(),
+        "offer": set(Offer.live(Offer.id).scalars()) if value else set(),
+    }
+    routes = [_clean_route(item, index, live, errors) for index, item in enumerate(value)]
+    defaults = [index + 1 for index, route in enumerate(routes) if route["default"]]
+    if len(defaults) > 1:
+        errors.add(
+            "routes", "only one route can be the default (routes %s are)" % ", ".join(map(str, defaults))
+        )
+    errors.raise_any()
+    return routes
+
+
+def _clean_route(item, index, live, errors):
+    key = "routes.%d" % index
+    if not isinstance(item, dict):
+        errors.add(key, "route %d must be an object {name, rules, offers, …}" % (index + 1))
+        return {"default": False}
+    name = item.get("name")
+    label = "route %d" % (index + 1) + (
+        " %r" % name.strip()[:60] if isinstance(name, str) and name.strip() else ""
+    )
+
+    def check(field, reason):
+        errors.add(key + field, "%s: %s" % (label, reason))
+
+    route = {"id": None, "name": "", "enabled": True, "rules": [], "landers": [], "offers": []}
+    route.update(action="redirect", default=False)
+    unknown = sorted(set(item) - set(ROUTE_KEYS))
+    if unknown:
+        check("", "unknown key %r (a route has %s)" % (str(unknown[0])[:60], ", ".join(ROUTE_KEYS)))
+    for field, clean in (
+        ("id", lambda: _route_id(item.get("id"))),
+        ("name", lambda: _text(item, "name", required=True, limit=200)),
+        ("enabled", lambda: _bool(item, "enabled", True)),
+        ("default", lambda: _bool(item, "default", False)),
+        ("action", lambda: _action(item.get("action"))),
+    ):
+        try:
+            route[field] = clean()
+        except ValidationError as exc:
+            check("." + field, exc.message)
+    route["rules"] = _clean_rules(item.get("rules"), check)
+    if route["default"] and route["rules"]:
+        check(".rules", "the default route takes the clicks no other route takes, so it has no rules")
+    for kind in ("lander", "offer"):
+        try:
+            route[kind + "s"] = _clean_weights(item.get(kind + "s"), kind, live[kind])
+        except ValidationError as exc:
+            check("." + kind + "s", exc.message)
+    if route["action"] == "redirect" and not any(offer["weight"] > 0 for offer in route["offers"]):
+        if "%s.offers" % key not in errors.fields:
+            check(".offers", "needs at least one offer with a weight above 0 (or the action not_found)")
+    return route
+
+
+def _route_id(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise ValidationError("id must be the id of one of the flow's routes")
+    return value
+
+
+def _action(value):
+    action = "redirect" if value in (None, "") else value
+    if action not in ROUTE_ACTIONS:
+        raise ValidationError("action must be one of %s" % ", ".join(ROUTE_ACTIONS))
+    return action
+
+
+def _clean_rules(value, check):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        check(".rules", "rules must be a list of {field, op, values}")
+        return []
+    if len(value) > MAX_RULES:
+        check(".rules", "a route has at most %d rules" % MAX_RULES)
+        return []
+    rules = []
+    for number, rule in enumerate(value, 1):
+        try:
+            rules.append(clean_rule(rule))
+        except RuleError as exc:
+            check(".rules.%d" % (number - 1), "rule %d: %s" % (number, exc))
+    return rules
+
+
+def _clean_weights(value, kind, live):
+    """``[{<kind>_id, weight}]``: existing landers or offers, each once, whole weights."""
+    if value is None:
+        return []
+    id_key = kind + "_id"
+    if not isinstance(value, list):
+        raise ValidationError("%ss must be a list of {%s, weight}" % (kind, id_key))
+    out, seen = [], set()
+    for item in value:
+        if not isinstance(item, dict) or set(item) - {id_key, "weight"}:
+            raise ValidationError("%ss must be a list of {%s, weight}" % (kind, id_key))
+        item_id, weight = item.get(id_key), item.get("weight", 1)
+        if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id not in live:
+            raise ValidationError("%s %s does not exist" % (kind, str(item_id)[:40]))
+        if item_id in seen:
+            raise ValidationError("%s %d is listed twice" % (kind, item_id))
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= MAX_WEIGHT:
+            raise ValidationError(
+                "the weight of %s %d must be a whole number from 0 (paused) to %d"
+                % (kind, item_id, MAX_WEIGHT)
+            )
+        seen.add(item_id)
+        out.append({id_key: item_id, "weight": weight})
+    return out
+
+
+def save_routes(flow, routes):
+    """Replace ``flow``'s routes by cleaned ``routes``, in order. A route given with the id
+    of one of the flow's routes updates it in place (its clicks keep pointing at it); the
+    routes left out are marked deleted, so reports still name them."""
+    now = utcnow()
+    existing = set(Route.live(Route.id).where(Route.flow == flow).scalars())
+    kept = []
+    for position, route in enumerate(routes):
+        fields = {
+            "position": position,
+            "name": route["name"],
+            "enabled": route["enabled"],
+            "is_default": route["default"],
+            "action": route["action"],
+            "rules": route["rules"],
+            "landers": route["landers"],
+            "offers": route["offers"],
+            "updated_at": now,
+        }
+        if route["id"] in existing and route["id"] not in kept:
+            Route.update(**fields).where(Route.id == route["id"]).execute()
+            kept.append(route["id"])
+        else:
+            kept.append(Route.create(flow=flow, created_at=now, **fields).id)
+    left_out = Route.live(Route.id).where(Route.flow == flow, Route.id.not_in(kept or [0]))
+    Route.update(deleted=True, updated_at=now).where(Route.id.in_(left_out)).execute()
+
+
+def flow_routes(flow):
+    """The flow's routes in order (not those removed)."""
+    return list(Route.live().where(Route.flow == flow).order_by(Route.position))
+
+
+def clone_flow(flow):
+    """A new flow (its own key and link) with ``flow``'s settings, events, postbacks and
+    routes; clicks and conversions stay with the original."""
+    with db.atomic():
+        copy = Flow.create(
+            **_copied(flow, ("id", "key", "deleted", "created_at", "updated_at")),
+            key=new_flow_key(),
+        )
+        copy.name = (flow.name + " (copy)")[:200]
+        copy.save()
+        for model, rows in (
+            (FlowEvent, flow.events.order_by(FlowEvent.id)),
+            (Postback, flow.postbacks.order_by(Postback.id)),
+            (Route, flow_routes(flow)),
+        ):
+            for row in rows:
+                model.create(**_copied(row, ("id", "flow", "created_at", "updated_at")), flow=copy)
+    return copy
+
+
+def _copied(row, leave_out):
+    """The column values of ``row`` but ``leave_out`` (every column, those added later too)."""
+    return {
+        field.name: getattr(row, field.name)
+        for field in row._meta.sorted_fields
+        if field.name not in leave_out
+    }
+
+
+# ---- offers and landers ---------------------------------------------------------------------
+
+
+def clean_offer(data, partial=False):
+    """Validate an offer ``{name, url, payout?, currency?}``; every refused field at once."""
+    return _clean_target(data, partial, {"name", "url", "payout", "currency"})
+
+
+def clean_lander(data, partial=False):
+    """Validate a lander ``{name, url}``; every refused field at once."""
+    return _clean_target(data, partial, {"name", "url"})
+
+
+def _clean_target(data, partial, fields):
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", 400)
+    unknown = set(data) - fields
+    if unknown:
+        raise ValidationError(
+            "unknown field %r (known: %s)" % (sorted(unknown)[0], ", ".join(sorted(fields)))
+        )
+    out, errors = {}, FieldErrors()
+    with errors.field("name"):
+        if not partial or "name" in data:
+            out["name"] = _text(data, "name", required=True, limit=200)
+    with errors.field("url"):
+        if not partial or "url" in data:
+            out["url"] = _url(data, "url", required=True)
+    with errors.field("payout"):
+        if "payout" in data:
+            out["payout"] = parse_money(data["payout"] if data["payout"] is not None else 0, "payout")
+    with errors.field("currency"):
+        if "currency" in data:
+            out["currency"] = _currency(data)
+    errors.raise_any()
+    return out
+
+
+def save_offer(fields, offer=None):
+    """Create or update an offer from cleaned fields."""
+    return _save_target(Offer, fields, offer)
+
+
+def save_lander(fields, lander=None):
+    """Create or update a lander from cleaned fields."""
+    return _save_target(Lander, fields, lander)
+
+
+def _save_target(model, fields, row):
+    if row is None:
+        return model.create(**fields)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    row.save()
+    forget_flows()
+    return row
+
+
+def routes_using(kind, item_id):
+    """``[(flow name, route name)]`` of the live routes sending clicks to lander or offer
+    ``item_id`` (``kind`` is "lander" or "offer")."""
+    rows = (
+        Route.live(Route, Flow.name)
+        .join(Flow)
+        .where(Flow.deleted == False)  # noqa: E712
+        .order_by(Flow.id, Route.position)
+    )
+    return [
+        (route.flow.name, route.name)
+        for route in rows
+        if any(item[kind + "_id"] == item_id for item in getattr(route, kind + "s"))
+    ]
+
+
+def delete_target(kind, row):
+    """Delete a lander or an offer that no route uses (409 naming one that does); it stays
+    in the database for the reports' names."""
+    users = routes_using(kind, row.id)
+    if users:
+        flow_name, route_name = users[0]
+        raise ValidationError(
+            "%s %d is used by route %r of flow %r: take it out of the route first"
+            % (kind, row.id, route_name, flow_name),
+            409,
+        )
+    type(row).update(deleted=True, updated_at=utcnow()).where(type(row).id == row.id).execute()
+    forget_flows()
+
+
+def save_bot_rules(rules):
+    """Replace the bot lists with cleaned ``rules`` (``enrichment.bots.clean_bot_rules``)."""
+    store_bot_rules(rules)
+    forget_flows()

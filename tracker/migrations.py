@@ -7,11 +7,21 @@ an upgrade keeps the data. A step is ``(version, function(migrator))``; append n
 
 import logging
 
-from peewee import BooleanField, DateTimeField, IntegerField, Model
+from peewee import (
+    SQL,
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 
 from .db import db, is_postgres
-from .models import ALL_MODELS
+from .models import ALL_MODELS, Flow, JSONField, utcnow
+from .money import MoneyField
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +42,92 @@ def _step_2(migrator):
         migrator.add_column("click", "lander_id", IntegerField(null=True)),
         migrator.add_column("click", "offer_id", IntegerField(null=True)),
         migrator.add_column("click", "lp_clicked_at", DateTimeField(null=True)),
-        migrator.add_column("conversion", "is_conversion", BooleanField(default=True)),
+        add_not_null(migrator, "conversion", "is_conversion", BooleanField(default=True)),
+    ]
+
+
+def add_not_null(migrator, table, name, field):
+    """Add a NOT NULL column with its default written into the DDL: one ALTER TABLE on both
+    engines. (peewee's add_column adds it nullable, then rebuilds a SQLite table to make it
+    NOT NULL, and dropping the old table cascades deletes into every table that refers to it.)"""
+    value = field.db_value(field.default)
+    if isinstance(value, bool):
+        literal = "TRUE" if value else "FALSE"
+    elif isinstance(value, int):
+        literal = str(value)
+    else:
+        literal = "'%s'" % str(value).replace("'", "''")
+    field = field.clone()
+    field.constraints = [SQL("DEFAULT " + literal)]
+    return migrator.add_column(table, name, field, allow_not_null=True)
+
+
+class _V5Model(Model):
+    """The tables step 5 creates, frozen as they were then: a later change to the models
+    is a later step, so an old database must not get it here first."""
+
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class _V5Offer(_V5Model):
+    name = CharField(max_length=200)
+    url = TextField()
+    payout = MoneyField(default=0)
+    currency = CharField(max_length=3, default="USD")
+    deleted = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "offer"
+
+
+class _V5Lander(_V5Model):
+    name = CharField(max_length=200)
+    url = TextField()
+    deleted = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "lander"
+
+
+class _V5Route(_V5Model):
+    flow = ForeignKeyField(Flow, on_delete="CASCADE")
+    position = IntegerField(default=0)
+    name = CharField(max_length=200)
+    enabled = BooleanField(default=True)
+    is_default = BooleanField(default=False)
+    action = CharField(max_length=16, default="redirect")
+    rules = JSONField(default=list)
+    landers = JSONField(default=list)
+    offers = JSONField(default=list)
+    deleted = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "route"
+        indexes = ((("flow", "position"), False),)
+
+
+def _step_5(migrator):
+    """Traffic distribution (DESIGN §4.7): offers, landers and a flow's routes; a flow's time
+    zone, visitor binding and unique window. Bot lists live in ``setting`` (no table)."""
+    db.create_tables([_V5Offer, _V5Lander, _V5Route])
+    return [
+        add_not_null(migrator, "flow", "timezone", CharField(max_length=64, default="")),
+        add_not_null(migrator, "flow", "bind_visitors", BooleanField(default=False)),
+        add_not_null(migrator, "flow", "unique_window_hours", IntegerField(default=24)),
     ]
 
 
 STEPS = [
     (2, _step_2),
+    (5, _step_5),
 ]
 
 LATEST = max([1] + [version for version, _ in STEPS])

@@ -30,6 +30,7 @@ CONVERSION_TRIGGERS = ("conversion", "status", "payout")
 STATUSES = ("approved", "pending", "declined")
 PAYOUT_TYPES = ("all", "payout", "debit")
 DELIVERY_STATUSES = ("queued", "sending", "retrying", "delivered", "failed", "skipped")
+ROUTE_ACTIONS = ("redirect", "not_found")  # DESIGN §4.7
 
 
 # json.dumps with options builds a new encoder on every call; every click encodes three.
@@ -74,6 +75,9 @@ class Flow(BaseModel):
     traffic_source = ForeignKeyField(TrafficSource, null=True, backref="flows", on_delete="SET NULL")
     paused = BooleanField(default=False)
     deleted = BooleanField(default=False)
+    timezone = CharField(max_length=64, default="")  # '': TRACKER_TIMEZONE (hour and weekday rules)
+    bind_visitors = BooleanField(default=False)  # the same visitor gets the same lander and offer
+    unique_window_hours = IntegerField(default=24)  # is_unique, visitor binding, the tid cookie
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -108,6 +112,63 @@ class Postback(BaseModel):
     payout_type = CharField(max_length=8, default="all")  # all | payout | debit
     enabled = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
+
+
+class Offer(BaseModel):
+    """An offer a flow's routes send clicks to (DESIGN §4.7); its payout is the default of
+    conversions on the clicks sent to it. Deleted offers stay for the reports' names."""
+
+    name = CharField(max_length=200)
+    url = TextField()
+    payout = MoneyField(default=0)
+    currency = CharField(max_length=3, default="USD")
+    deleted = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def live(cls, *fields):
+        return cls.select(*fields).where(cls.deleted == False)  # noqa: E712
+
+
+class Lander(BaseModel):
+    """A landing page shown before the offer; it links on to ``{click_url}``."""
+
+    name = CharField(max_length=200)
+    url = TextField()
+    deleted = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def live(cls, *fields):
+        return cls.select(*fields).where(cls.deleted == False)  # noqa: E712
+
+
+class Route(BaseModel):
+    """One way down a flow (DESIGN §4.7), in ``position`` order: its rules, weighted landers
+    and offers. A route removed from its flow is kept ``deleted`` for the reports' names."""
+
+    flow = ForeignKeyField(Flow, backref="routes", on_delete="CASCADE")
+    position = IntegerField(default=0)
+    name = CharField(max_length=200)
+    enabled = BooleanField(default=True)
+    is_default = BooleanField(default=False)
+    action = CharField(max_length=16, default="redirect")  # redirect | not_found
+    rules = JSONField(default=list)  # [{field, op, values}]
+    landers = JSONField(default=list)  # [{lander_id, weight}]
+    offers = JSONField(default=list)  # [{offer_id, weight}]
+    deleted = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("flow", "position"), False),)
+
+    @classmethod
+    def live(cls, *fields):
+        """The routes still on their flows."""
+        return cls.select(*fields).where(cls.deleted == False)  # noqa: E712
 
 
 VAR_NAMES = ["var%d" % i for i in range(1, 11)]
@@ -181,11 +242,11 @@ class Click(BaseModel):
 
 
 class OrphanVisit(BaseModel):
-    """A hit on /r/<key> that matched no active flow."""
+    """A hit on /r/<key> that matched no active flow, or on /click that matched no click."""
 
     created_at = DateTimeField(default=utcnow, index=True)
     key = CharField(max_length=255)
-    reason = CharField(max_length=50)  # unknown | paused
+    reason = CharField(max_length=50)  # unknown | paused | unknown click (GET /click)
     ip = CharField(max_length=45, default="")
     user_agent = TextField(default="")
     referrer = TextField(default="")
@@ -319,6 +380,9 @@ ALL_MODELS = [
     Flow,
     FlowEvent,
     Postback,
+    Offer,
+    Lander,
+    Route,
     Click,
     OrphanVisit,
     Conversion,

@@ -33,6 +33,7 @@ class TokenContext:
     traffic_source: object = None
     now: datetime.datetime = None
     landing_url: str = ""
+    public_url: str = ""  # the tracker's base URL, for {click_url}
 
 
 @dataclass(frozen=True)
@@ -123,8 +124,27 @@ register(
     lambda ctx: ctx.flow.name if ctx.flow is not None else None,
     "the flow's name",
 )
-register("offer.id", [], _flow_id, "the offer's id (the flow's id)")
-register("lander.id", [], lambda ctx: "", "the lander's id (empty: flows redirect straight to offers)")
+
+
+def _offer_id(ctx):
+    offer_id = getattr(ctx.click, "offer_id", None) if ctx.click is not None else None
+    return offer_id if offer_id is not None else _flow_id(ctx)
+
+
+def _click_url(ctx):
+    click_id = _click("click_id")(ctx)
+    if click_id is None:
+        return None
+    return ctx.public_url.rstrip("/") + "/click?click_id=" + click_id
+
+
+register("offer.id", [], _offer_id, "the offer's id (routes' offers; the flow's id for a flow without)")
+register(
+    "lander.id", [], _click("lander_id"), "the lander's id (empty for a click sent straight to an offer)"
+)
+register(
+    "click_url", [], _click_url, "the lander's link on to the offer: <tracker>/click?click_id=<click id>"
+)
 register(
     "trafficsource.id",
     ["traffic_source.id"],

@@ -233,12 +233,15 @@ def test_redirect_headers_and_an_iri_offer_url_sent_as_a_uri(client, make_flow):
     flow = make_flow(offer_url="https://Bücher.example/straße?q={sub1}&x=a b")
     response = client.get("/r/%s?sub1=ö" % flow["key"])
     assert response.status_code == 302
+    with db.connection_context():
+        click_id = Click.get().click_id
     assert sorted(response.headers.items()) == sorted(
         [
             ("Location", "https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%B6&x=a%20b"),
             ("Cache-Control", "no-store"),
             ("Content-Type", "text/html; charset=utf-8"),
             ("Content-Length", "0"),
+            ("Set-Cookie", "tid=%s; Max-Age=86400; Path=/; HttpOnly; SameSite=Lax" % click_id),
         ]
     )
     assert response.data == b""

@@ -104,10 +104,10 @@ def test_csv_export_uses_flow_names(user):
     assert response.mimetype == "text/csv"
     assert 'filename="report-flow-2024-05-01-2024-05-03.csv"' in response.headers["Content-Disposition"]
     assert response.get_data(as_text=True).splitlines() == [
-        "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi",
-        "Flow A,3,2,3,3.00,0.40,2.60,100.00,1.00,650.00",
-        "Flow B,2,2,1,3.00,0.35,2.65,50.00,1.50,757.14",
-        "total,5,4,4,6.00,0.75,5.25,80.00,1.20,700.00",
+        "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi,lp_views,lp_clicks,lp_ctr,bot_clicks",
+        "Flow A,3,2,3,3.00,0.40,2.60,100.00,1.00,650.00,0,0,,0",
+        "Flow B,2,2,1,3.00,0.35,2.65,50.00,1.50,757.14,0,0,,0",
+        "total,5,4,4,6.00,0.75,5.25,80.00,1.20,700.00,0,0,,0",
     ]
     assert data["a"].name == "Flow A"
 

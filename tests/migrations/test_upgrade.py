@@ -10,7 +10,7 @@ import pytest
 
 from tracker.db import db, init_db
 from tracker.migrations import LATEST, current_version, upgrade
-from tracker.models import ALL_MODELS, Click, Conversion, Delivery, Flow
+from tracker.models import ALL_MODELS, Click, Conversion, ConversionChange, Delivery, Flow, Offer, Route
 
 from conftest import PG_URL
 
@@ -80,6 +80,13 @@ def test_a_version_1_database_upgrades_to_the_latest_schema_with_its_data(v1_dat
         )
         assert Delivery.get().status == "delivered"
         assert [flow.name for flow in Flow.live()] == ["Spring push"]
+        # Columns added NOT NULL keep every row, of their table and of those referring to it.
+        assert [(c.status, c.payout) for c in ConversionChange.select()] == [("approved", Decimal("12.50"))]
+        flow = Flow.get()
+        assert (flow.timezone, flow.bind_visitors, flow.unique_window_hours) == ("", False, 24)
+        offer = Offer.create(name="Offer", url="https://offer.example/")
+        route = Route.create(flow=flow, name="All", offers=[{"offer_id": offer.id, "weight": 1}])
+        assert Route.get_by_id(route.id).offers == [{"offer_id": offer.id, "weight": 1}]
 
 
 def test_upgrading_twice_changes_nothing(v1_database):

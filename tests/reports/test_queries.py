@@ -17,8 +17,11 @@ MAY_1_TO_3 = {"from": "2024-05-01", "to": "2024-05-03"}
 FIELDS = ("key", "clicks", "unique_clicks", "conversions", "revenue", "cost", "profit", "cr", "epc", "roi")
 
 
+NO_LANDERS_NO_BOTS = {"lp_views": 0, "lp_clicks": 0, "lp_ctr": None, "bot_clicks": 0}
+
+
 def expect(*rows):
-    return [dict(zip(FIELDS, row, strict=True)) for row in rows]
+    return [dict(zip(FIELDS, row, strict=True), **NO_LANDERS_NO_BOTS) for row in rows]
 
 
 def report(args):
@@ -89,6 +92,7 @@ def test_by_flow_over_all_time(data, api):
         "cr": "66.67",
         "epc": "1.00",
         "roi": "242.86",
+        **NO_LANDERS_NO_BOTS,
     }
 
 
@@ -148,9 +152,9 @@ def test_csv_has_header_rows_total_and_defused_formulas(app):
     add_click(flow, "2024-05-01 10:00", sub1="=HYPERLINK(1)")
     text = rows_to_csv(run_report(parse_query({"group_by": "sub1"})))
     assert text.splitlines() == [
-        "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi",
-        "'=HYPERLINK(1),1,1,0,0.00,0.00,0.00,0.00,0.00,",
-        "total,1,1,0,0.00,0.00,0.00,0.00,0.00,",
+        "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi,lp_views,lp_clicks,lp_ctr,bot_clicks",
+        "'=HYPERLINK(1),1,1,0,0.00,0.00,0.00,0.00,0.00,,0,0,,0",
+        "total,1,1,0,0.00,0.00,0.00,0.00,0.00,,0,0,,0",
     ]
 
 

@@ -3,7 +3,15 @@
 from flask import jsonify
 
 from ..errors import found
-from ..flows import clean_flow, clean_source, flow_link, save_flow, save_source, soft_delete_flow
+from ..flows import (
+    clean_flow,
+    clean_source,
+    clone_flow,
+    flow_link,
+    save_flow,
+    save_source,
+    soft_delete_flow,
+)
 from ..models import Flow, TrafficSource
 from ..web import base_url, json_body
 from . import bp, page
@@ -39,8 +47,16 @@ def get_flow(flow_id):
 
 @bp.patch("/flows/<int:flow_id>")
 def update_flow(flow_id):
-    flow = save_flow(clean_flow(json_body(), partial=True), _flow(flow_id))
+    flow = _flow(flow_id)
+    flow = save_flow(clean_flow(json_body(), partial=True, flow=flow), flow)
     return jsonify(_flow_json(flow))
+
+
+@bp.post("/flows/<int:flow_id>/clone")
+def copy_flow(flow_id):
+    """201 with a new flow (its own key and link) with the same settings, routes, events and
+    postbacks."""
+    return jsonify(_flow_json(clone_flow(_flow(flow_id)))), 201
 
 
 @bp.delete("/flows/<int:flow_id>")

@@ -1,8 +1,18 @@
 """Every object of the management API as JSON (DESIGN §4.5): clicks, conversions, inbound
-log entries, deliveries, flows, traffic sources and stats rows. Times are ISO 8601 UTC with
+log entries, deliveries, flows with their routes, offers, landers, traffic sources, bot
+rules and stats rows. Times are ISO 8601 UTC with
 a ``Z``, money is a decimal string, counts are integers, flags are booleans."""
 
-from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, ConversionChange, DeliveryAttempt, FlowEvent, Postback
+from ..models import (
+    SUB_NAMES,
+    UTM_NAMES,
+    VAR_NAMES,
+    ConversionChange,
+    DeliveryAttempt,
+    FlowEvent,
+    Postback,
+    Route,
+)
 from ..money import money_text
 from ..postbacks import templates
 
@@ -41,6 +51,9 @@ CLICK_FIELDS = [
     "params",
     "cookies",
     "cut",
+    "route_id",
+    "lander_id",
+    "offer_id",
 ]
 
 
@@ -58,6 +71,7 @@ def click_to_dict(click):
     out = {name: getattr(click, name) for name in CLICK_FIELDS}
     out["created_at"] = iso(click.created_at)
     out["cost"] = money_text(click.cost)
+    out["lp_clicked_at"] = iso(click.lp_clicked_at)
     return out
 
 
@@ -181,13 +195,57 @@ def flow_to_dict(flow, link):
         "fallback_url": flow.fallback_url,
         "traffic_source_id": flow.traffic_source_id,
         "paused": flow.paused,
+        "unique_window_hours": flow.unique_window_hours,
+        "timezone": flow.timezone or None,
+        "bind_visitors": flow.bind_visitors,
         "events": [
             {"name": e.name, "conversion": e.conversion, "allow_duplicates": e.allow_duplicates}
             for e in flow.events.order_by(FlowEvent.id)
         ],
         "postbacks": [postback_to_dict(p) for p in flow.postbacks.order_by(Postback.id)],
+        "routes": [
+            route_to_dict(r) for r in Route.live().where(Route.flow == flow.id).order_by(Route.position)
+        ],
         "created_at": iso(flow.created_at),
         "updated_at": iso(flow.updated_at),
+    }
+
+
+def route_to_dict(route):
+    """A route of a flow (DESIGN §4.7)."""
+    return {
+        "id": route.id,
+        "name": route.name,
+        "enabled": route.enabled,
+        "default": route.is_default,
+        "action": route.action,
+        "rules": route.rules,
+        "landers": route.landers,
+        "offers": route.offers,
+    }
+
+
+def offer_to_dict(offer):
+    """An offer."""
+    return {
+        "id": offer.id,
+        "name": offer.name,
+        "url": offer.url,
+        "payout": money_text(offer.payout),
+        "currency": offer.currency,
+        "created_at": iso(offer.created_at),
+        "updated_at": iso(offer.updated_at),
+    }
+
+
+def lander_to_dict(lander):
+    """A lander."""
+    return {
+        "id": lander.id,
+        "name": lander.name,
+        "url": lander.url,
+        "created_at": iso(lander.created_at),
+        "updated_at": iso(lander.updated_at),
     }
 
 
@@ -218,6 +276,10 @@ def stats_row(row):
         "cr": _number(row.cr),
         "epc": money_or_none(row.epc),
         "roi": _number(row.roi),
+        "lp_views": row.lp_views,
+        "lp_clicks": row.lp_clicks,
+        "lp_ctr": _number(row.lp_ctr),
+        "bot_clicks": row.bot_clicks,
     }
 
 

@@ -1,13 +1,17 @@
-"""Active flows by key, kept a few seconds per process, so a click costs no lookup.
+"""Active flows by key, kept a few seconds per process, so a click costs no lookup; their
+routes compiled (``routing.load_router``) when loaded; and the bot lists, kept alike.
 
-Saving a flow, a traffic source or a postback calls ``forget_flows()``, which empties
-every cache of this process at once; other processes see the change within the TTL.
+Saving a flow, a traffic source, a postback, an offer, a lander or the bot lists calls
+``forget_flows()``, which empties every cache of this process at once; other processes see
+the change within the TTL.
 """
 
 import threading
 import time
 
+from ..enrichment.bots import load_bot_lists
 from ..models import Flow
+from .routing import load_router
 
 _generation = [0]
 
@@ -20,9 +24,11 @@ def forget_flows():
 class FlowCache:
     """Active flows by key, each kept ``ttl`` seconds."""
 
-    def __init__(self, ttl=2.0):
+    def __init__(self, ttl=2.0, timezone="UTC"):
         self.ttl = ttl
+        self.timezone = timezone  # of routes' hour and weekday rules, unless the flow sets one
         self._items = {}
+        self._bots = (0.0, None)
         self._lock = threading.Lock()
         self._generation = _generation[0]
 
@@ -36,25 +42,39 @@ class FlowCache:
         hit = self._items.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        flow = load_flow(key)
+        flow = load_flow(key, self.timezone)
         with self._lock:
             if len(self._items) > 10000:
                 self._items.clear()
             self._items[key] = (now + self.ttl, flow)
         return flow
 
+    def bot_lists(self):
+        """The user's bot lists, compiled (``enrichment.bots.BotLists``)."""
+        if self._generation != _generation[0]:
+            self.clear()
+        now = time.monotonic()
+        expires, lists = self._bots
+        if lists is None or expires <= now:
+            lists = load_bot_lists()
+            self._bots = (now + self.ttl, lists)
+        return lists
+
     def clear(self):
-        """Forget every cached flow."""
+        """Forget every cached flow and the bot lists."""
         with self._lock:
             self._items.clear()
+            self._bots = (0.0, None)
             self._generation = _generation[0]
 
 
-def load_flow(key):
-    """Read a flow by key, with what the click path needs already attached."""
+def load_flow(key, timezone="UTC"):
+    """Read a flow by key, with what the click path needs already attached: its source, its
+    click postbacks and its compiled routes (``flow.router``, None without routes)."""
     flow = Flow.live().where(Flow.key == key).first()
     if flow is None:
         return None
     flow.source = flow.traffic_source if flow.traffic_source_id else None
     flow.click_postbacks = [p for p in flow.postbacks if p.trigger == "click" and p.enabled]
+    flow.router = load_router(flow, timezone)
     return flow

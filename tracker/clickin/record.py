@@ -2,7 +2,9 @@
 ``Click`` (every field of DESIGN §4.1) and written.
 
 ``record_click`` is the write path of ``GET /r/<key>``: one INSERT (plus, when the flow
-has click postbacks, their delivery rows in the same short transaction).
+has click postbacks, their delivery rows in the same short transaction). The flow's routes
+(``routing``) decide where the click goes before it is written; ``record_lander_click`` notes
+the visitor's way on from a lander (``GET /click``).
 """
 
 import datetime
@@ -14,9 +16,9 @@ from decimal import Decimal, InvalidOperation
 from peewee import SQL, CharField, TextField, fn
 
 from ..db import Prepared, db, has_returning
-from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, OrphanVisit, utcnow
+from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Flow, OrphanVisit, utcnow
 from ..postbacks import outbox
-from ..tokens import offer_url
+from .routing import destination_url, route_click
 from .visitor import clean_text, first_language, visitor_hash
 
 logger = logging.getLogger(__name__)
@@ -48,8 +50,9 @@ def base36(number, width):
     return "".join(reversed(pairs))[-width:]
 
 
-def capture(flow, visitor, click_id, now, geoip=None, parse_user_agent=None):
-    """Build the (unsaved) ``Click`` for ``visitor`` on ``flow``: every field of the click-in."""
+def capture(flow, visitor, click_id, now, geoip=None, parse_user_agent=None, bots=None):
+    """Build the (unsaved) ``Click`` for ``visitor`` on ``flow``: every field of the click-in.
+    ``bots`` (``enrichment.bots.BotLists``) adds the user's bot lists to user-agents' verdict."""
     params = visitor.params
     source = getattr(flow, "source", None)
     fields = {
@@ -83,6 +86,8 @@ def capture(flow, visitor, click_id, now, geoip=None, parse_user_agent=None):
         fields.update(geoip.lookup(visitor.ip))
     if parse_user_agent is not None:
         fields.update(parse_user_agent(visitor.user_agent))
+    if bots is not None:
+        fields["is_bot"] = bots.is_bot(visitor.ip, visitor.user_agent, fields.get("is_bot", False))
     # What Click(**fields) does, without its 50 descriptor calls (a tenth of a click's time)
     # and without computing the defaults that fields replaces.
     click = Click(__no_default__=True)
@@ -141,15 +146,16 @@ CLICK_TO_DB = [
 ]
 
 
-def insert_click(click, returning=None):
+def insert_click(click, returning=None, window=UNIQUE_WINDOW):
     """Save the new ``click`` with one INSERT of every column, and set its ``is_unique``:
-    true when this IP + user agent made no click on this flow in the 24 hours before it.
+    true when this IP + user agent made no click on this flow in the ``window`` before it
+    (the flow's unique window, 24 hours unless it sets another).
 
     ``returning``: whether the engine has INSERT … RETURNING (default: ask it).
     """
     data = click.__data__
     values = {name: data.get(name) if to_db is None else to_db(data.get(name)) for name, to_db in CLICK_TO_DB}
-    values["unique_since"] = Click.created_at.db_value(click.created_at - UNIQUE_WINDOW)
+    values["unique_since"] = Click.created_at.db_value(click.created_at - window)
     if has_returning() if returning is None else returning:
         # fetchall: SQLite commits (and frees the write lock) once the statement is done.
         click.is_unique = bool(INSERT_CLICK.execute(values).fetchall()[0][0])
@@ -158,21 +164,64 @@ def insert_click(click, returning=None):
         click.is_unique = Click.select(Click.is_unique).where(Click.click_id == click.click_id).scalar()
 
 
-def record_click(flow, visitor, now=None, geoip=None, parse_user_agent=None):
-    """Record a click of ``visitor`` on ``flow`` and return ``(click, redirect_url)``.
+def record_click(flow, visitor, now=None, geoip=None, parse_user_agent=None, bots=None, public_url=""):
+    """Record a click of ``visitor`` on ``flow``, routed by its routes, and return
+    ``(click, redirect_url)``; ``redirect_url`` is None when the route says ``not_found``.
+    ``public_url`` is the tracker's base URL, for ``{click_url}`` in a lander's URL.
 
     When the flow has enabled click postbacks, their deliveries are saved in the same
     transaction as the click (they see its ``is_unique``); otherwise the click is one INSERT.
     """
     now = now or utcnow()
-    click = capture(flow, visitor, new_click_id(), now, geoip, parse_user_agent)
+    click = capture(flow, visitor, new_click_id(), now, geoip, parse_user_agent, bots)
+    decision = route_click(flow, click, recall_visit)
+    window = unique_window(flow)
     if getattr(flow, "click_postbacks", None):
         with db.atomic():
-            insert_click(click)
+            insert_click(click, window=window)
             outbox.enqueue_for_click(click, flow, now=now)
     else:
-        insert_click(click)  # one INSERT in autocommit: never a read-then-write lock
-    return click, offer_url(flow, click)
+        insert_click(click, window=window)  # one INSERT in autocommit: never a read-then-write lock
+    return click, destination_url(flow, click, decision, public_url)
+
+
+def unique_window(flow):
+    """How long a visitor's clicks on ``flow`` count as one (is_unique, binding, the cookie)."""
+    return datetime.timedelta(hours=flow.unique_window_hours or 24)
+
+
+def recall_visit(click, window):
+    """``(lander_id, offer_id)`` of the visitor's latest click on the flow within ``window``
+    before ``click``, or None: one read on the (flow, visitor, created_at) index, made only
+    for flows that bind visitors or route on ``is_unique``."""
+    return (
+        Click.select(Click.lander_id, Click.offer_id)
+        .where(
+            Click.flow == click.flow_id,
+            Click.visitor == click.visitor,
+            Click.created_at > click.created_at - window,
+        )
+        .order_by(Click.created_at.desc())
+        .limit(1)
+        .tuples()
+        .first()
+    )
+
+
+def find_lander_click(click_id):
+    """The click ``click_id`` names, with its flow's key (``click.flow.key``), or None."""
+    if not click_id or len(click_id) > 32 or not click_id.isalnum() or not click_id.isascii():
+        return None
+    return Click.select(Click, Flow.key).join(Flow).where(Click.click_id == click_id.lower()).first()
+
+
+def record_lander_click(click, offer_id, now=None):
+    """The visitor went on from the lander: note when, the first time only (``lp_clicked_at``,
+    so a lander click counts once), and the offer chosen (``/click/<n>`` may change it)."""
+    click.offer_id = offer_id
+    Click.update(lp_clicked_at=fn.COALESCE(Click.lp_clicked_at, now or utcnow()), offer_id=offer_id).where(
+        Click.click_id == click.click_id
+    ).execute()
 
 
 def record_orphan(key, visitor, reason, now=None):

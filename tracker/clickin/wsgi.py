@@ -1,5 +1,6 @@
-"""The edge of the click-in, ``GET /r/<key>``: the request becomes a ``Visitor`` here (the
-only code of the stage that reads it), then is recorded and redirected.
+"""The edge of the click-in, ``GET /r/<key>`` and the lander's ``GET /click``: the request
+becomes a ``Visitor`` here (the only code of the stage that reads it), then is recorded and
+redirected.
 
 Clicks are the hot path. ``ClickFastPath`` answers them straight from WSGI, before Flask's
 request machinery (request and app contexts, session, URL map, hooks), which costs as much
@@ -18,9 +19,18 @@ from werkzeug.wrappers import Request
 
 from .. import db
 from ..models import utcnow
-from ..tokens import offer_url
+from ..tokens import TokenContext, fill_url, offer_url
 from ..web import client_ip
-from .record import capture, new_click_id, record_click, record_orphan
+from .record import (
+    capture,
+    find_lander_click,
+    new_click_id,
+    record_click,
+    record_lander_click,
+    record_orphan,
+    unique_window,
+)
+from .routing import destination_url, lander_offer, route_click
 from .visitor import make_visitor
 
 logger = logging.getLogger(__name__)
@@ -72,22 +82,43 @@ def as_uri(url):
 class Redirect:
     """A bare 302 to ``url`` that no browser or proxy caches (a cached redirect is a lost
     click), as a plain WSGI response: the headers werkzeug's Response sends for it, at a
-    fifth of its cost (it was a fifth of a click's time)."""
+    fifth of its cost (it was a fifth of a click's time). ``cookie``: a Set-Cookie value."""
 
-    def __init__(self, url):
+    def __init__(self, url, cookie=None):
         self.location = as_uri(url)
+        self.cookie = cookie
 
     def __call__(self, environ, start_response):
-        start_response(
-            "302 FOUND",
-            [
-                ("Location", self.location),
-                ("Cache-Control", "no-store"),
-                ("Content-Type", "text/html; charset=utf-8"),
-                ("Content-Length", "0"),
-            ],
-        )
+        headers = [
+            ("Location", self.location),
+            ("Cache-Control", "no-store"),
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Length", "0"),
+        ]
+        if self.cookie:
+            headers.append(("Set-Cookie", self.cookie))
+        start_response("302 FOUND", headers)
         return [b""]
+
+
+def tid_cookie(click, flow, secure):
+    """The first-party ``tid`` cookie (DESIGN §4.1) that lets a lander's plain ``/click``
+    link find its click, for the flow's unique window."""
+    seconds = int(unique_window(flow).total_seconds())
+    cookie = "tid=%s; Max-Age=%d; Path=/; HttpOnly; SameSite=Lax" % (click.click_id, seconds)
+    return cookie + "; Secure" if secure else cookie
+
+
+def public_url(config, request):
+    """The tracker's base URL, for ``{click_url}``: ``TRACKER_PUBLIC_URL`` or the request's."""
+    return config["TRACKER_PUBLIC_URL"] or request.host_url
+
+
+def not_found(app, error, **fields):
+    """A JSON 404 (a plain WSGI response, as the fast path answers)."""
+    response = app.json.response(error=error, **fields)
+    response.status_code = 404
+    return response
 
 
 def answer_click(app, request, key):
@@ -106,20 +137,71 @@ def answer_click(app, request, key):
         fallback = (flow.fallback_url if flow is not None else "") or config["TRACKER_FALLBACK_URL"]
         if fallback:
             return Redirect(fallback)
-        response = app.json.response(error="no active flow with this key", reason=reason)
-        response.status_code = 404
-        return response
+        return not_found(app, "no active flow with this key", reason=reason)
+    base = public_url(config, request)
     if request.method == "HEAD":
-        return Redirect(offer_url(flow, capture(flow, visitor, new_click_id(), utcnow())))
+        url = unrecorded_url(flow, capture(flow, visitor, new_click_id(), utcnow()), base)
+        return Redirect(url) if url else not_found(app, "no offer for this click")
     try:
-        _, url = record_click(
-            flow, visitor, geoip=ext["tracker.geoip"], parse_user_agent=ext["tracker.parse_user_agent"]
+        click, url = record_click(
+            flow,
+            visitor,
+            geoip=ext["tracker.geoip"],
+            parse_user_agent=ext["tracker.parse_user_agent"],
+            bots=ext["tracker.flows"].bot_lists(),
+            public_url=base,
         )
     except Exception:
         # The visitor still reaches the offer; the failure is in the log with the whole visitor.
         logger.exception("could not record a click on flow %s: %r", flow.id, visitor)
-        url = offer_url(flow, capture(flow, visitor, new_click_id(), utcnow()))
-    return Redirect(url)
+        click = capture(flow, visitor, new_click_id(), utcnow())
+        url = unrecorded_url(flow, click, base)
+    if url is None:
+        return not_found(app, "no offer for this click")  # a not_found route: recorded, and away
+    return Redirect(url, tid_cookie(click, flow, base.startswith("https://")))
+
+
+def unrecorded_url(flow, click, base):
+    """Where a click that is not recorded (HEAD, a failed write) goes, routed as it would be."""
+    return destination_url(flow, click, route_click(flow, click), base)
+
+
+def offer_position(text):
+    """``/click/<n>``'s n as a number (None when it is none: the click's own offer then)."""
+    if text and len(text) <= 6 and text.isascii() and text.isdigit():
+        return int(text)
+    return None
+
+
+@bp.route("/click", methods=["GET"])
+@bp.route("/click/<path:position>", methods=["GET"])
+def lander_click(position=None):
+    """``GET /click`` (``click_id=`` or the ``tid`` cookie), ``/click/<n>``: from a lander on
+    to the offer (the route's n-th, 1-based), the lander click noted once (DESIGN §4.7)."""
+    app, request = flask.current_app, flask.request
+    click_id = request.args.get("click_id") or request.cookies.get("tid") or ""
+    click = find_lander_click(click_id)
+    flow = app.extensions["tracker.flows"].get(click.flow.key) if click is not None else None
+    if flow is None:
+        visitor = visitor_from_request(request, app.config["TRACKER_TRUSTED_PROXIES"])
+        if request.method == "GET":
+            try:
+                record_orphan(click_id, visitor, "unknown click")
+            except Exception:
+                logger.exception("could not record an orphan visit to /click for %r", click_id[:40])
+        fallback = app.config["TRACKER_FALLBACK_URL"]
+        return Redirect(fallback) if fallback else not_found(app, "no click with this click_id")
+    offer = lander_offer(flow, click, offer_position(position))
+    if request.method == "GET":
+        record_lander_click(click, offer.id if offer is not None else click.offer_id)
+    context = TokenContext(
+        click=click, flow=flow, now=click.created_at, public_url=public_url(app.config, request)
+    )
+    if offer is not None:
+        return Redirect(fill_url(offer.url, context))
+    if flow.offer_url:
+        return Redirect(offer_url(flow, click))
+    return not_found(app, "no offer for this click")
 
 
 @bp.route(PREFIX + "<path:key>", methods=["GET", "HEAD"])

@@ -24,6 +24,7 @@ from ..models import (
     Flow,
     FlowEvent,
     InboundRequest,
+    Offer,
     RequestLock,
     TrafficSource,
     utcnow,
@@ -150,8 +151,18 @@ def settle_event(claim, click, flow, contract):
         )
     if contract.revenue_required and claim.payout is None and event is not None and event.conversion:
         raise Refused(400, "revenue is required: %r is a conversion event" % claim.event)
-    claim.currency = claim.currency or flow.currency
+    claim.currency = claim.currency or offer_defaults(click, flow)[1]
     return event
+
+
+def offer_defaults(click, flow):
+    """``(payout, currency)`` that conversions of ``click`` default to: those of the offer
+    its flow's routes sent it to (DESIGN §4.7), else the flow's."""
+    if click.offer_id is not None:
+        offer = Offer.get_or_none(Offer.id == click.offer_id)
+        if offer is not None:
+            return offer.payout, offer.currency
+    return flow.payout, flow.currency
 
 
 def event_of_txid(click, txid):
@@ -213,7 +224,9 @@ def dedup_key(claim, event):
 def write(contract, inbound, claim, click, flow, event, now, trace):
     """The one transaction: the conversion (new, found or updated), its history, deliveries, log."""
     payout = (
-        claim.payout if claim.payout is not None else (flow.payout if contract.flow_payout_default else 0)
+        claim.payout
+        if claim.payout is not None
+        else (offer_defaults(click, flow)[0] if contract.flow_payout_default else 0)
     )
     conversion = Conversion(
         click=click,

@@ -89,7 +89,7 @@ def edit_flow(flow_id):
     if request.method == "GET":
         return _flow_form(flow, _values_of(flow))
     try:
-        save_flow(clean_flow(forms.flow_fields(request.form), partial=True), flow)
+        save_flow(clean_flow(forms.flow_fields(request.form), partial=True, flow=flow), flow)
     except ValidationError as exc:
         return _flow_form(flow, request.form, exc.message, 422)
     flash("Flow saved.")

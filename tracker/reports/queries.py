@@ -6,12 +6,20 @@ in the click's flow, country and sub ids (a cohort report), so CR and EPC compar
 conversions of exactly the clicks they are divided by. Pending and declined conversions
 count nowhere until approved. The dashboard's reports and ``GET /api/v1/stats`` both use
 ``run_report``, so they always agree.
+
+Bot clicks (DESIGN §4.7) are counted in ``bot_clicks`` and left out of every other figure
+(with their conversions) unless the query includes them; their cost stays in cost, profit
+and ROI. ``lp_views`` are clicks sent to a lander, ``lp_clicks`` those that went on to the
+offer through ``/click``.
 """
 
+import dataclasses
 import datetime
 import logging
+import operator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import reduce
 
 from peewee import Case, fn
 
@@ -37,10 +45,36 @@ DIMENSIONS = [
     *SUB_NAMES,
     *UTM_NAMES,
     "external_id",
+    "route",
+    "lander",
+    "offer",
 ]
-ALIASES = {"device": "device_type", "date": "day", "flow_id": "flow", "campaign": "flow"}
+ALIASES = {
+    "device": "device_type",
+    "date": "day",
+    "flow_id": "flow",
+    "campaign": "flow",
+    "route_id": "route",
+    "lander_id": "lander",
+    "offer_id": "offer",
+}
+ID_DIMENSIONS = {"route": Click.route_id, "lander": Click.lander_id, "offer": Click.offer_id}
 TIME_DIMENSIONS = ("day", "hour")
-METRICS = ["clicks", "unique_clicks", "conversions", "revenue", "cost", "profit", "cr", "epc", "roi"]
+METRICS = [
+    "clicks",
+    "unique_clicks",
+    "conversions",
+    "revenue",
+    "cost",
+    "profit",
+    "cr",
+    "epc",
+    "roi",
+    "lp_views",
+    "lp_clicks",
+    "lp_ctr",
+    "bot_clicks",
+]
 
 
 @dataclass(frozen=True)
@@ -52,6 +86,10 @@ class ReportQuery:
     date_to: datetime.date = None
     flow_id: int = None
     country: str = ""
+    include_bots: bool = False
+    route_id: int = None
+    lander_id: int = None
+    offer_id: int = None
 
 
 @dataclass
@@ -64,6 +102,9 @@ class Row:
     conversions: int = 0
     revenue: Decimal = field(default_factory=Decimal)
     cost: Decimal = field(default_factory=Decimal)
+    lp_views: int = 0
+    lp_clicks: int = 0
+    bot_clicks: int = 0
 
     @property
     def profit(self):
@@ -83,6 +124,11 @@ class Row:
     def roi(self):
         """Profit per 100 of cost."""
         return _ratio(self.profit * 100, self.cost, "0.01")
+
+    @property
+    def lp_ctr(self):
+        """Lander clicks per 100 lander views."""
+        return _ratio(Decimal(self.lp_clicks) * 100, self.lp_views, "0.01")
 
 
 def _ratio(numerator, denominator, places):
@@ -119,7 +165,20 @@ def parse_query(args, default_group="day"):
     country = (args.get("country") or "").strip().upper()
     if country and (len(country) != 2 or not country.isalpha()):
         raise ValidationError("country must be a two-letter ISO code such as US", 400)
-    return ReportQuery(group_by, date_from, date_to, flow_id, country)
+    include_bots = (args.get("include_bots") or "").strip().lower()
+    if include_bots not in ("", "0", "1", "true", "false"):
+        raise ValidationError("include_bots must be 1 or 0", 400)
+    ids = {name: _id_arg(args, name) for name in ("route_id", "lander_id", "offer_id")}
+    return ReportQuery(group_by, date_from, date_to, flow_id, country, include_bots in ("1", "true"), **ids)
+
+
+def _id_arg(args, name):
+    value = (args.get(name) or "").strip()
+    if not value:
+        return None
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise ValidationError("%s must be a whole number" % name, 400)
+    return int(value)
 
 
 def dimension_expression(group_by):
@@ -135,6 +194,8 @@ def dimension_expression(group_by):
         )
     if group_by == "flow":
         return Click.flow
+    if group_by in ID_DIMENSIONS:
+        return ID_DIMENSIONS[group_by]
     return getattr(Click, group_by)
 
 
@@ -149,18 +210,38 @@ def _click_filters(query):
         conditions.append(Click.flow == query.flow_id)
     if query.country:
         conditions.append(Click.country == query.country)
+    for name, column in (
+        ("route_id", Click.route_id),
+        ("lander_id", Click.lander_id),
+        ("offer_id", Click.offer_id),
+    ):
+        if getattr(query, name) is not None:
+            conditions.append(column == getattr(query, name))
     return conditions or [True]
 
 
+def _count(*conditions):
+    """SUM of 1 over the rows where every condition holds."""
+    return fn.SUM(
+        Case(None, [(conditions[0] if len(conditions) == 1 else reduce(operator.and_, conditions), 1)], 0)
+    )
+
+
 def click_totals(query):
-    """``(key, clicks, unique_clicks, cost in millionths)`` per group."""
+    """``(key, clicks, unique_clicks, cost in millionths, lp_views, lp_clicks, bot_clicks)``
+    per group; bots out of the counts unless ``include_bots``, their cost in."""
     key = dimension_expression(query.group_by)
+    counted = [] if query.include_bots else [Click.is_bot == False]  # noqa: E712
+    landed = [Click.lander_id.is_null(False), *counted]
     return (
         Click.select(
             key.alias("key"),
-            fn.COUNT(Click.click_id),
-            fn.SUM(Case(None, [(Click.is_unique == True, 1)], 0)),  # noqa: E712
+            _count(*counted) if counted else fn.COUNT(Click.click_id),
+            _count(Click.is_unique == True, *counted),  # noqa: E712
             fn.SUM(Click.cost),
+            _count(*landed),
+            _count(Click.lp_clicked_at.is_null(False), *landed),
+            _count(Click.is_bot == True),  # noqa: E712
         )
         .where(*_click_filters(query))
         .group_by(key)
@@ -170,12 +251,14 @@ def click_totals(query):
 
 def conversion_totals(query):
     """``(key, approved conversions, revenue in millionths)`` per group of their clicks; only
-    events that count as conversions (DESIGN §4.3)."""
+    events that count as conversions (DESIGN §4.3), and not those of bot clicks unless the
+    query includes bots."""
     key = dimension_expression(query.group_by)
+    bots = [] if query.include_bots else [Click.is_bot == False]  # noqa: E712
     return (
         Conversion.select(key.alias("key"), fn.COUNT(Conversion.id), fn.SUM(Conversion.payout))
         .join(Click, on=(Conversion.click == Click.click_id))
-        .where(Conversion.status == "approved", Conversion.is_conversion, *_click_filters(query))
+        .where(Conversion.status == "approved", Conversion.is_conversion, *bots, *_click_filters(query))
         .group_by(key)
         .tuples()
     )
@@ -184,8 +267,16 @@ def conversion_totals(query):
 def run_report(query):
     """The rows of ``query``: time dimensions in time order, others by clicks, most first."""
     rows = {}
-    for key, clicks, unique, cost in click_totals(query):
-        rows[key] = Row(key, int(clicks), int(unique or 0), cost=money_from_db(cost or 0))
+    for key, clicks, unique, cost, lp_views, lp_clicks, bots in click_totals(query):
+        rows[key] = Row(
+            key,
+            int(clicks or 0),
+            int(unique or 0),
+            cost=money_from_db(cost or 0),
+            lp_views=int(lp_views or 0),
+            lp_clicks=int(lp_clicks or 0),
+            bot_clicks=int(bots or 0),
+        )
     for key, conversions, revenue in conversion_totals(query):
         row = rows.setdefault(key, Row(key))
         row.conversions, row.revenue = int(conversions), money_from_db(revenue or 0)
@@ -203,6 +294,9 @@ def total(rows):
         out.conversions += row.conversions
         out.revenue += row.revenue
         out.cost += row.cost
+        out.lp_views += row.lp_views
+        out.lp_clicks += row.lp_clicks
+        out.bot_clicks += row.bot_clicks
     return out
 
 
@@ -210,10 +304,7 @@ def chart_series(query, today):
     """Clicks and conversions over the query's dates, a point per day (per hour for a single
     day), gaps filled with zeros: ``[(label, clicks, conversions), ...]``."""
     step = "hour" if query.date_from and query.date_from == query.date_to else "day"
-    by_key = {
-        row.key: row
-        for row in run_report(ReportQuery(step, query.date_from, query.date_to, query.flow_id, query.country))
-    }
+    by_key = {row.key: row for row in run_report(dataclasses.replace(query, group_by=step))}
     first = query.date_from or _first_day(by_key) or today
     last = query.date_to or today
     if step == "hour":

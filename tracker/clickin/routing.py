@@ -1,0 +1,412 @@
+"""Traffic distribution (DESIGN §4.7): a flow's routes, their rules and their weighted landers
+and offers.
+
+A rule ``{"field": F, "op": OP, "values": [...]}`` is checked once, on save (``clean_rule``),
+and compiled once, when the flow cache loads the flow (``load_router``), into a plain test
+on the captured click's values. A click then takes the first enabled route whose tests all
+hold, else the default route, else the flow's ``offer_url``; its lander and offer are drawn by
+weight. No database read happens here, except the visitor's previous click on the flow, and
+only for flows that bind visitors or have an ``is_unique`` rule (an indexed lookup).
+"""
+
+import bisect
+import datetime
+import itertools
+import logging
+import random
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from ..enrichment.bots import NetworkSet, clean_networks
+from ..errors import ValidationError
+from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Lander, Offer, Route
+from ..tokens import TokenContext, fill_url, offer_url
+
+logger = logging.getLogger(__name__)
+
+# Click fields a rule may read as text (DESIGN §4.1), compared case-insensitively.
+TEXT_FIELDS = (
+    "country",
+    "country_name",
+    "region",
+    "city",
+    "zip",
+    "language",
+    "device_type",
+    "os",
+    "os_version",
+    "browser",
+    "browser_version",
+    "brand",
+    "model",
+    "isp",
+    "carrier",
+    "connection_type",
+    "referrer",
+    "user_agent",
+    "external_id",
+    *SUB_NAMES,
+    *UTM_NAMES,
+    *VAR_NAMES,
+)
+FLAG_FIELDS = ("is_bot", "is_unique")
+CLOCK_FIELDS = ("hour", "weekday")
+FIELDS = (*TEXT_FIELDS, "asn", "ip", *FLAG_FIELDS, *CLOCK_FIELDS)
+PARAM_PREFIX = "param:"
+OPS = ("in", "not_in", "contains", "not_contains", "empty", "not_empty")
+MATCH_OPS = ("in", "not_in")
+NO_VALUE_OPS = ("empty", "not_empty")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MAX_VALUES = 1000
+MAX_VALUE = 500
+FIELD_HINT = "a click field such as country, device_type, os, isp, ip, sub1, utm_source, param:NAME, hour"
+
+
+class RuleError(ValueError):
+    """A rule that cannot be saved; the message says why."""
+
+
+# ---- checking and compiling one rule ------------------------------------------------------
+
+
+def clean_rule(rule):
+    """The rule as stored, ``{"field", "op", "values"}`` with values as trimmed texts; a
+    ``RuleError`` says what is wrong. Compiling it (``compile_rule``) then cannot fail."""
+    if not isinstance(rule, dict):
+        raise RuleError("a rule must be an object {field, op, values}")
+    unknown = sorted(set(rule) - {"field", "op", "values"})
+    if unknown:
+        raise RuleError("unknown key %r (a rule has field, op, values)" % str(unknown[0])[:60])
+    field, op = rule.get("field"), rule.get("op")
+    if not isinstance(field, str) or not field.strip():
+        raise RuleError("field is required (%s)" % FIELD_HINT)
+    field = field.strip()
+    if field.lower().startswith(PARAM_PREFIX):
+        name = field[len(PARAM_PREFIX) :].strip()
+        if not name or len(name) > 100 or "\x00" in name:
+            raise RuleError("param: needs a query parameter name, like param:zoneid")
+        field = PARAM_PREFIX + name
+    elif field.lower() in FIELDS:
+        field = field.lower()
+    else:
+        raise RuleError("unknown field %r (%s)" % (field[:60], FIELD_HINT))
+    if not isinstance(op, str) or op.strip().lower() not in OPS:
+        raise RuleError("op must be one of %s" % ", ".join(OPS))
+    op = op.strip().lower()
+    if field in FLAG_FIELDS + CLOCK_FIELDS and op not in MATCH_OPS:
+        raise RuleError("%s takes the ops in and not_in" % field)
+    values = [] if op in NO_VALUE_OPS else _clean_values(field, rule.get("values"))
+    compile_rule({"field": field, "op": op, "values": values})  # the field's own checks
+    return {"field": field, "op": op, "values": values}
+
+
+def _clean_values(field, values):
+    if not isinstance(values, list) or not values:
+        raise RuleError("values must be a non-empty list")
+    if len(values) > MAX_VALUES:
+        raise RuleError("values holds more than %d entries" % MAX_VALUES)
+    out = []
+    for value in values:
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            raise RuleError("values must be texts")
+        value = value.strip()
+        if not value or len(value) > MAX_VALUE or "\x00" in value:
+            raise RuleError("each value must be a non-empty text of at most %d characters" % MAX_VALUE)
+        out.append(value)
+    return list(dict.fromkeys(out))
+
+
+def compile_rule(rule):
+    """A cleaned rule as a test ``test(values, clock) -> bool``: ``values`` the click's
+    column values, ``clock`` its ``(hour, isoweekday)`` in the flow's zone (None when no rule
+    of the flow needs it). A ``RuleError`` for values the field cannot hold."""
+    field, op, values = rule["field"], rule["op"], rule["values"]
+    if field in CLOCK_FIELDS:
+        wanted = frozenset(_hours(values) if field == "hour" else _weekdays(values))
+        index = 0 if field == "hour" else 1
+        if op == "in":
+            return lambda data, clock: clock[index] in wanted
+        return lambda data, clock: clock[index] not in wanted
+    if field in FLAG_FIELDS:
+        flags = {value.lower() for value in values}
+        if not flags <= {"true", "false"}:
+            raise RuleError('%s takes the values "true" and "false"' % field)
+        wanted = {flag == "true" for flag in flags}
+        if op == "in":
+            return lambda data, clock: bool(data.get(field)) in wanted
+        return lambda data, clock: bool(data.get(field)) not in wanted
+    read = _reader(field)
+    if field == "ip" and op in MATCH_OPS:
+        try:
+            networks = NetworkSet(clean_networks(values, "values"))
+        except ValidationError as exc:
+            raise RuleError(exc.message) from None
+        if op == "in":
+            return lambda data, clock: read(data) in networks
+        return lambda data, clock: read(data) not in networks
+    if field == "asn" and op in MATCH_OPS:
+        values = [value.upper().removeprefix("AS").strip() for value in values]
+    return _text_test(read, op, tuple(value.lower() for value in values))
+
+
+def _text_test(read, op, values):
+    if op == "empty":
+        return lambda data, clock: not read(data).strip()
+    if op == "not_empty":
+        return lambda data, clock: bool(read(data).strip())
+    if op in MATCH_OPS:
+        wanted = frozenset(values)
+        if op == "in":
+            return lambda data, clock: read(data).lower() in wanted
+        return lambda data, clock: read(data).lower() not in wanted
+    if op == "contains":
+        return lambda data, clock: any(value in read(data).lower() for value in values)
+    return lambda data, clock: not any(value in read(data).lower() for value in values)
+
+
+def _reader(field):
+    """How a rule reads ``field`` from the click's values, as text."""
+    if field.startswith(PARAM_PREFIX):
+        name = field[len(PARAM_PREFIX) :]
+        return lambda data: (data.get("params") or {}).get(name) or ""
+    if field == "asn":
+        return lambda data: "" if data.get("asn") is None else str(data["asn"])
+    return lambda data: data.get(field) or ""
+
+
+def _hours(values):
+    hours = set()
+    for value in values:
+        first, dash, last = value.partition("-")
+        try:
+            start, end = int(first), int(last) if dash else int(first)
+        except ValueError:
+            raise RuleError('hour takes hours 0 to 23 or ranges like "9-17", not %r' % value[:60]) from None
+        if not (0 <= start <= 23 and 0 <= end <= 23):
+            raise RuleError('hour takes hours 0 to 23 or ranges like "9-17", not %r' % value[:60])
+        span = range(start, end + 1) if start <= end else itertools.chain(range(start, 24), range(end + 1))
+        hours.update(span)
+    return hours
+
+
+def _weekdays(values):
+    days = set()
+    for value in values:
+        word = value.lower()
+        if word in WEEKDAYS:
+            days.add(WEEKDAYS.index(word) + 1)
+        elif word in FULL_WEEKDAYS:
+            days.add(FULL_WEEKDAYS.index(word) + 1)
+        elif word in ("1", "2", "3", "4", "5", "6", "7"):
+            days.add(int(word))
+        else:
+            raise RuleError("weekday takes mon…sun (or 1 = Monday … 7 = Sunday), not %r" % value[:60])
+    return days
+
+
+def needs_clock(rules):
+    """True when a rule reads the hour or the weekday."""
+    return any(rule["field"] in CLOCK_FIELDS for rule in rules)
+
+
+def local_clock(created_at, zone):
+    """``(hour, isoweekday)`` of a stored (naive UTC) time in ``zone``."""
+    local = created_at.replace(tzinfo=datetime.timezone.utc).astimezone(zone)
+    return local.hour, local.isoweekday()
+
+
+# ---- the compiled routes of a flow ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A lander or an offer as the click path needs it."""
+
+    id: int
+    url: str
+    payout: object = None
+    currency: str = ""
+
+
+class Weighted:
+    """Items drawn by integer weight (0 pauses one), with ``rand`` in [0, 1)."""
+
+    def __init__(self, pairs):
+        self.items, self.bounds, total = [], [], 0
+        for item, weight in pairs:
+            if weight > 0:
+                total += weight
+                self.items.append(item)
+                self.bounds.append(total)
+        self.total = total
+        self.ids = {item.id: item for item in self.items}
+
+    def pick(self, rand, keep=None):
+        """The item of id ``keep`` while it is still drawn here, else one drawn by weight;
+        None when every weight is 0."""
+        if keep is not None and keep in self.ids:
+            return self.ids[keep]
+        if not self.items:
+            return None
+        return self.items[bisect.bisect_right(self.bounds, rand() * self.total)]
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    id: int
+    name: str
+    tests: tuple
+    landers: Weighted
+    offers: Weighted
+    offer_list: tuple  # every offer, in the route's order (GET /click/<n>)
+    not_found: bool
+
+
+@dataclass(frozen=True)
+class Router:
+    """A flow's routes, compiled: ``routes`` the enabled ones in order, ``default`` the
+    enabled default route (or None), ``by_id`` every route of the flow (for ``/click``)."""
+
+    routes: tuple
+    default: CompiledRoute
+    by_id: dict
+    zone: ZoneInfo
+    bind_visitors: bool
+    needs_clock: bool
+    needs_history: bool
+    window: datetime.timedelta
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where one click goes: its route, and the lander and offer drawn (either may be None)."""
+
+    route: CompiledRoute = None
+    lander: Target = None
+    offer: Target = None
+
+
+def load_router(flow, default_zone="UTC"):
+    """Read and compile ``flow``'s routes (with their landers' and offers' URLs); None for a
+    flow without routes. A route that no longer compiles is skipped, and logged."""
+    routes = list(Route.live().where(Route.flow == flow.id).order_by(Route.position))
+    if not routes:
+        return None
+    lander_ids = {item["lander_id"] for route in routes for item in route.landers}
+    offer_ids = {item["offer_id"] for route in routes for item in route.offers}
+    landers = {row.id: Target(row.id, row.url) for row in Lander.select().where(Lander.id.in_(lander_ids))}
+    offers = {
+        row.id: Target(row.id, row.url, row.payout, row.currency)
+        for row in Offer.select().where(Offer.id.in_(offer_ids))
+    }
+    return compile_router(flow, routes, landers, offers, default_zone)
+
+
+def compile_router(flow, routes, landers, offers, default_zone="UTC"):
+    """Compile ``routes`` (Route rows, in order) of ``flow`` with ``landers`` and ``offers``
+    (``{id: Target}``)."""
+    compiled, clock, unique = {}, False, False
+    for route in routes:
+        try:
+            compiled[route.id] = _compile_route(route, landers, offers)
+        except (RuleError, KeyError, TypeError) as exc:
+            logger.error("flow %s: route %s (%r) is skipped: %s", flow.id, route.id, route.name, exc)
+            continue
+        if route.enabled and not route.is_default:
+            clock = clock or needs_clock(route.rules)
+            unique = unique or any(rule["field"] == "is_unique" for rule in route.rules)
+    enabled = [r for r in routes if r.enabled and r.id in compiled]
+    default = next((compiled[r.id] for r in enabled if r.is_default), None)
+    return Router(
+        routes=tuple(compiled[r.id] for r in enabled if not r.is_default),
+        default=default,
+        by_id=compiled,
+        zone=ZoneInfo(flow.timezone or default_zone),
+        bind_visitors=flow.bind_visitors,
+        needs_clock=clock,
+        needs_history=flow.bind_visitors or unique,
+        window=datetime.timedelta(hours=flow.unique_window_hours),
+    )
+
+
+def _compile_route(route, landers, offers):
+    offer_list = tuple(offers[item["offer_id"]] for item in route.offers)
+    return CompiledRoute(
+        id=route.id,
+        name=route.name,
+        tests=tuple(compile_rule(rule) for rule in route.rules),
+        landers=Weighted((landers[item["lander_id"]], item["weight"]) for item in route.landers),
+        offers=Weighted(zip(offer_list, (item["weight"] for item in route.offers), strict=True)),
+        offer_list=offer_list,
+        not_found=route.action == "not_found",
+    )
+
+
+def route_click(flow, click, recall=None, rand=random.random):
+    """Choose where ``click`` goes by ``flow``'s routes, and note it on the click (its
+    ``route_id``, ``lander_id``, ``offer_id``). ``recall(click, window)`` reads the visitor's
+    previous click on the flow (``(lander_id, offer_id)`` or None), asked only when the flow
+    binds visitors or a rule reads ``is_unique``. Returns the ``Decision``, or None when the
+    flow has no routes (its ``offer_url`` then)."""
+    router = getattr(flow, "router", None)
+    if router is None:
+        return None
+    previous = None
+    if router.needs_history and recall is not None:
+        previous = recall(click, router.window)
+        click.is_unique = previous is None
+    clock = local_clock(click.created_at, router.zone) if router.needs_clock else None
+    data = click.__data__
+    route = router.default
+    for candidate in router.routes:
+        if all(test(data, clock) for test in candidate.tests):
+            route = candidate
+            break
+    if route is None:
+        return Decision()
+    click.route_id = route.id
+    if route.not_found:
+        return Decision(route)
+    keep_lander, keep_offer = previous if (previous and router.bind_visitors) else (None, None)
+    lander = route.landers.pick(rand, keep_lander)
+    offer = route.offers.pick(rand, keep_offer)
+    click.lander_id = lander.id if lander is not None else None
+    click.offer_id = offer.id if offer is not None else None
+    return Decision(route, lander, offer)
+
+
+def destination_url(flow, click, decision, public_url=""):
+    """Where the click's 302 goes: its lander's URL, else its offer's, else the flow's
+    ``offer_url``; tokens filled. None for a ``not_found`` route (or no URL at all)."""
+    if decision is None or decision.route is None:
+        return offer_url(flow, click) if flow.offer_url else None
+    if decision.route.not_found:
+        return None
+    target = decision.lander or decision.offer
+    if target is None:
+        return offer_url(flow, click) if flow.offer_url else None
+    return fill_url(
+        target.url, TokenContext(click=click, flow=flow, now=click.created_at, public_url=public_url)
+    )
+
+
+def lander_offer(flow, click, position=None):
+    """The offer a lander click goes to: the ``position``-th (1-based) of the click's route
+    when given and there, else the click's own offer. None when neither is known."""
+    router = getattr(flow, "router", None)
+    route = router.by_id.get(click.route_id) if router is not None else None
+    if route is not None and position is not None and 1 <= position <= len(route.offer_list):
+        return route.offer_list[position - 1]
+    if click.offer_id is None:
+        return None
+    if route is not None:
+        for offer in route.offer_list:
+            if offer.id == click.offer_id:
+                return offer
+    row = Offer.get_or_none(Offer.id == click.offer_id)
+    return Target(row.id, row.url, row.payout, row.currency) if row is not None else None
