@@ -109,9 +109,19 @@ def tid_cookie(click, flow, secure):
     return cookie + "; Secure" if secure else cookie
 
 
+PLAIN_HOST = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?")
+
+
 def public_url(config, request):
-    """The tracker's base URL, for ``{click_url}``: ``TRACKER_PUBLIC_URL`` or the request's."""
-    return config["TRACKER_PUBLIC_URL"] or request.host_url
+    """The tracker's base URL, for ``{click_url}``: ``TRACKER_PUBLIC_URL``, or the request's
+    (read from the environ when the Host is plain: werkzeug's ``host_url`` costs 40 µs)."""
+    if config["TRACKER_PUBLIC_URL"]:
+        return config["TRACKER_PUBLIC_URL"]
+    environ = request.environ
+    host = environ.get("HTTP_HOST", "")
+    if not PLAIN_HOST.fullmatch(host):
+        return request.host_url
+    return "%s://%s%s/" % (environ.get("wsgi.url_scheme", "http"), host, environ.get("SCRIPT_NAME", ""))
 
 
 def not_found(app, error, **fields):

@@ -9,7 +9,7 @@ cache every few seconds), so the check on a click is a few set lookups and one r
 import ipaddress
 import json
 import logging
-import re
+import socket
 from dataclasses import dataclass
 
 from ..errors import FieldErrors, ValidationError
@@ -33,19 +33,47 @@ class NetworkSet:
             shift = net.max_prefixlen - net.prefixlen
             self._by_version[net.version].setdefault(shift, set()).add(int(net.network_address) >> shift)
         self._lengths = {version: sorted(blocks.items()) for version, blocks in self._by_version.items()}
+        self._any = any(self._lengths.values())
 
     def __bool__(self):
-        return any(self._lengths.values())
+        return self._any
 
     def __contains__(self, ip):
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
+        version, number = ip_number(ip)
+        if version is None:
             return False
-        if address.version == 6 and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        number = int(address)
-        return any(number >> shift in blocks for shift, blocks in self._lengths[address.version])
+        for shift, blocks in self._lengths[version]:
+            if number >> shift in blocks:
+                return True
+        return False
+
+
+_last_ip = ("", (None, None))  # a click's address is checked by several rules and lists
+IPV4_MAPPED = bytes(10) + b"\xff\xff"
+
+
+def ip_number(ip):
+    """``(version, address as int)`` of an IP address text (an IPv4-mapped IPv6 address as
+    IPv4), ``(None, None)`` when it is none. ``inet_pton`` is strict and 10x faster than
+    ``ipaddress``; the last answer is kept, as several rules check one click's address."""
+    global _last_ip
+    last, parsed = _last_ip
+    if ip == last:
+        return parsed
+    try:
+        parsed = (4, int.from_bytes(socket.inet_pton(socket.AF_INET, ip), "big"))
+    except (OSError, ValueError, TypeError):
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, ip)
+        except (OSError, ValueError, TypeError):
+            parsed = (None, None)
+        else:
+            if packed[:12] == IPV4_MAPPED:
+                parsed = (4, int.from_bytes(packed[12:], "big"))
+            else:
+                parsed = (6, int.from_bytes(packed, "big"))
+    _last_ip = (ip, parsed)
+    return parsed
 
 
 def parse_network(text):
@@ -63,23 +91,25 @@ class BotLists:
     """The user's bot lists, compiled."""
 
     ips: NetworkSet
-    agents: re.Pattern = None  # any of the substrings, case-insensitive
+    agents: tuple = ()  # lowercased substrings (str's own search beats a regex alternation)
 
     def is_bot(self, ip, user_agent, detected=False):
         """True when user-agents ``detected`` a bot, the user agent is empty, or a list holds
         the address or a substring of the user agent."""
         if detected or not user_agent.strip():
             return True
-        if self.agents is not None and self.agents.search(user_agent):
-            return True
+        if self.agents:
+            lowered = user_agent.lower()
+            for agent in self.agents:
+                if agent in lowered:
+                    return True
         return bool(self.ips) and ip in self.ips
 
 
 def compile_bot_rules(rules):
     """``{ips, user_agents}`` (as cleaned) → ``BotLists``."""
-    agents = rules.get("user_agents") or []
-    pattern = re.compile("|".join(re.escape(a) for a in agents), re.IGNORECASE) if agents else None
-    return BotLists(NetworkSet(rules.get("ips") or []), pattern)
+    agents = tuple(dict.fromkeys(agent.lower() for agent in rules.get("user_agents") or []))
+    return BotLists(NetworkSet(rules.get("ips") or []), agents)
 
 
 NO_LISTS = compile_bot_rules({})
