@@ -2,8 +2,9 @@
 
 Every page but the login and the setup page needs a logged-in user; every form carries a
 CSRF token (Flask-WTF's CSRFProtect, app-wide, with the machine-facing blueprints exempt).
-Page groups live in their own route modules: ``login``, ``flows``, ``sources``,
-``reports``, ``logs``; they attach their routes to ``bp``. The few routes the pages' script
+Page groups live in their own route modules: ``login``, ``flows`` (and ``routes``, a flow's
+routes), ``sources``, ``offers`` (offers, landers, bot lists), ``reports``, ``logs``; they
+attach their routes to ``bp``. The few routes the pages' script
 calls (the postback editor's preview, preset and test) take and answer JSON, and so do their
 errors: a request with a JSON body gets a JSON ``{"error": …}`` back, never an HTML page.
 """
@@ -86,7 +87,7 @@ def init_app(app):
     Call it after every other blueprint is registered: it exempts the machine-facing ones
     from CSRF by name.
     """
-    from . import filters, flows, login, logs, reports, sources  # noqa: F401
+    from . import filters, flows, login, logs, offers, reports, routes, sources  # noqa: F401
 
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"

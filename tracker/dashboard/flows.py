@@ -2,7 +2,7 @@
 postbacks), the create / edit / pause / delete forms, and the postback editor with the JSON
 routes its script calls (preview, preset, send test)."""
 
-from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from .. import flows as flow_rules
 from ..errors import NotFound, ValidationError, found
@@ -15,11 +15,22 @@ from ..flows import (
     soft_delete_flow,
     source_link,
 )
-from ..models import PAYOUT_TYPES, STATUSES, TRIGGERS, Flow, FlowEvent, Postback, TrafficSource, utcnow
+from ..models import (
+    PAYOUT_TYPES,
+    STATUSES,
+    TRIGGERS,
+    Flow,
+    FlowEvent,
+    Lander,
+    Offer,
+    Postback,
+    TrafficSource,
+    utcnow,
+)
 from ..postbacks.templates import TemplateError
 from ..reports.queries import Row, flow_numbers
 from ..web import base_url, json_body
-from . import bp, forms, postback_editor
+from . import bp, forms, postback_editor, routes
 
 
 def _flow_or_404(flow_id):
@@ -53,9 +64,20 @@ def _sources():
     return list(TrafficSource.select().order_by(TrafficSource.name))
 
 
-def _flow_form(flow, values, error=None, status=200):
+def _flow_form(flow, values, refusal=None, status=200):
+    """The flow form; a ``ValidationError`` ``refusal`` shows each reason next to its field."""
+    errors = dict(refusal.fields) if refusal is not None else {}
+    error = refusal.message if refusal is not None and not errors else None
+    if any(name.startswith("routes") for name in errors):
+        error = "; ".join(message for name, message in errors.items() if name.startswith("routes"))
     return render_template(
-        "flows/form.html", flow=flow, values=values, error=error, sources=_sources()
+        "flows/form.html",
+        flow=flow,
+        values=values,
+        error=error,
+        errors=errors,
+        sources=_sources(),
+        default_timezone=current_app.config["TRACKER_TIMEZONE"],
     ), status
 
 
@@ -68,17 +90,20 @@ def _values_of(flow):
         "attribution_days": flow.attribution_days or "",
         "fallback_url": flow.fallback_url,
         "traffic_source_id": flow.traffic_source_id or "",
+        "timezone": flow.timezone,
+        "unique_window_hours": flow.unique_window_hours,
+        "bind_visitors": flow.bind_visitors,
     }
 
 
 @bp.route("/flows/new", methods=["GET", "POST"])
 def new_flow():
     if request.method == "GET":
-        return _flow_form(None, {"currency": "USD", "payout": "0"})
+        return _flow_form(None, {"currency": "USD", "payout": "0", "unique_window_hours": 24})
     try:
         flow = save_flow(clean_flow(forms.flow_fields(request.form)))
     except ValidationError as exc:
-        return _flow_form(None, request.form, exc.message, 422)
+        return _flow_form(None, request.form, exc, 422)
     flash("Flow created. Copy its tracking link below into your traffic source.")
     return redirect(url_for("dashboard.flow", flow_id=flow.id))
 
@@ -91,7 +116,7 @@ def edit_flow(flow_id):
     try:
         save_flow(clean_flow(forms.flow_fields(request.form), partial=True, flow=flow), flow)
     except ValidationError as exc:
-        return _flow_form(flow, request.form, exc.message, 422)
+        return _flow_form(flow, request.form, exc, 422)
     flash("Flow saved.")
     return redirect(url_for("dashboard.flow", flow_id=flow.id))
 
@@ -110,6 +135,10 @@ def flow(flow_id):
         source_link=source_link(flow, base_url()),
         events=list(flow.events.order_by(FlowEvent.id)),
         postbacks=list(flow.postbacks.order_by(Postback.id)),
+        dist=routes.distribution(flow, utcnow().date()),
+        lander_names=routes.names(Lander),
+        offer_names=routes.names(Offer),
+        default_timezone=current_app.config["TRACKER_TIMEZONE"],
     )
 
 

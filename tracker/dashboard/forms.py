@@ -34,7 +34,76 @@ def flow_fields(form):
         "attribution_days": _whole_number(form.get("attribution_days")),
         "fallback_url": form.get("fallback_url", ""),
         "traffic_source_id": _whole_number(form.get("traffic_source_id")),
+        "timezone": form.get("timezone", ""),
+        "unique_window_hours": _whole_number(form.get("unique_window_hours")),
+        "bind_visitors": _checked(form, "bind_visitors"),
     }
+
+
+def target_fields(form, kind):
+    """The offer or lander form as a ``clean_offer`` / ``clean_lander`` body."""
+    fields = {"name": form.get("name", ""), "url": form.get("url", "")}
+    if kind == "offer":
+        fields["payout"] = form.get("payout", "").strip() or "0"
+        fields["currency"] = form.get("currency", "")
+    return fields
+
+
+def _lines(value, commas=True):
+    """One entry a line (and, with ``commas``, a comma), blanks dropped."""
+    text = (value or "").replace("\r", "")
+    if commas:
+        text = text.replace(",", "\n")
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def bot_fields(form):
+    """The bot lists form as a ``clean_bot_rules`` body: addresses by line or comma, user
+    agent substrings by line (a user agent may hold a comma)."""
+    return {"ips": _lines(form.get("ips")), "user_agents": _lines(form.get("user_agents"), commas=False)}
+
+
+def route_fields(form):
+    """The route editor as a route of ``clean_routes``, and the form row of each rule kept
+    (rows left empty are dropped), so a refused rule is shown next to its row."""
+    rules, rule_rows, index = [], [], 0
+    while "rules-%d-field" % index in form:
+        prefix = "rules-%d-" % index
+        field, op, values = (
+            form.get(prefix + "field", ""),
+            form.get(prefix + "op", ""),
+            form.get(prefix + "values", ""),
+        )
+        if field.strip() or values.strip():
+            rule = {"field": field, "op": op}
+            if op not in ("empty", "not_empty"):
+                rule["values"] = _lines(values)
+            rules.append(rule)
+            rule_rows.append(index)
+        index += 1
+    return {
+        "name": form.get("name", ""),
+        "enabled": _checked(form, "enabled"),
+        "default": _checked(form, "default"),
+        "action": form.get("action", "redirect"),
+        "rules": rules,
+        "landers": _weights(form, "landers", "lander_id"),
+        "offers": _weights(form, "offers", "offer_id"),
+    }, rule_rows
+
+
+def _weights(form, table, id_key):
+    """Rows ``<table>-N-id`` and ``-weight`` as ``[{id_key, weight}]``; rows without an id are
+    dropped, an empty weight is 1."""
+    items, index = [], 0
+    while "%s-%d-id" % (table, index) in form:
+        prefix = "%s-%d-" % (table, index)
+        item_id = _whole_number(form.get(prefix + "id"))
+        if item_id is not None:
+            weight = _whole_number(form.get(prefix + "weight"))
+            items.append({id_key: item_id, "weight": 1 if weight is None else weight})
+        index += 1
+    return items
 
 
 def event_list(form):

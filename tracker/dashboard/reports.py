@@ -9,7 +9,7 @@ from flask import Response, render_template, request
 
 from ..api.shapes import stats_row
 from ..errors import ValidationError
-from ..models import Flow, utcnow
+from ..models import Flow, Lander, Offer, Route, utcnow
 from ..reports.queries import DIMENSIONS, METRICS, chart_series, parse_query, run_report, total
 from . import bp
 from .chart import chart_geometry
@@ -26,6 +26,15 @@ def _query_args(today):
 
 def _flow_names():
     return dict(Flow.select(Flow.id, Flow.name).tuples())
+
+
+NAMED = {"flow": Flow, "route": Route, "lander": Lander, "offer": Offer}
+
+
+def _key_names(group_by):
+    """``{id: name}`` for a dimension whose keys are ids (flow, route, lander, offer)."""
+    model = NAMED.get(group_by)
+    return dict(model.select(model.id, model.name).tuples()) if model is not None else {}
 
 
 @bp.get("/reports")
@@ -45,6 +54,7 @@ def reports():
             rows=[],
             total=None,
             chart=None,
+            names={},
         ), 400
     rows = run_report(query)
     chart = chart_geometry(chart_series(query, today)) if rows else None
@@ -58,14 +68,15 @@ def reports():
         total=total(rows),
         chart=chart,
         error=None,
+        names=_key_names(query.group_by),
     )
 
 
 @bp.get("/reports.csv")
 def reports_csv():
     query = parse_query(_query_args(utcnow().date()))
-    flows = _flow_names()
-    label = (lambda key: flows.get(key, key)) if query.group_by == "flow" else str
+    names = _key_names(query.group_by)
+    label = (lambda key: names.get(key, key)) if query.group_by in NAMED else str
     name = "report-%s-%s-%s.csv" % (query.group_by, query.date_from or "start", query.date_to or "now")
     return Response(
         rows_to_csv(run_report(query), label),
@@ -80,9 +91,9 @@ def rows_to_csv(rows, label=str):
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["key"] + METRICS)
-    for row in rows + [total(rows)]:
+    for number, row in enumerate(rows + [total(rows)]):
         data = stats_row(row)
-        key = "total" if row.key is None else label(row.key)
+        key = "total" if number == len(rows) else ("" if row.key is None else label(row.key))
         writer.writerow([_csv_cell(key)] + ["" if data[m] is None else data[m] for m in METRICS])
     return out.getvalue()
 

@@ -161,10 +161,11 @@ def clean_networks(values, name):
         except ValueError:
             bad.append(value)
     if bad:
-        raise ValidationError(
-            "%s: %s %s not an IP address or CIDR block"
-            % (name, ", ".join(repr(b.strip()[:60]) for b in bad[:5]), "is" if len(bad) == 1 else "are")
+        listed = ", ".join(repr(b.strip()[:60]) for b in bad[:5])
+        what = (
+            "is not an IP address or CIDR block" if len(bad) == 1 else "are not IP addresses or CIDR blocks"
         )
+        raise ValidationError("%s: %s %s" % (name, listed, what))
     return list(dict.fromkeys(networks))
 
 
