@@ -425,8 +425,8 @@ def _clean_route(item, index, live, errors):
         " %r" % name.strip()[:60] if isinstance(name, str) and name.strip() else ""
     )
 
-    def check(field, reason):
-        errors.add(key + field, "%s: %s" % (label, reason))
+    def check(field, reason, separator=": "):
+        errors.add(key + field, label + separator + reason)
 
     route = {"id": None, "name": "", "enabled": True, "rules": [], "landers": [], "offers": []}
     route.update(action="redirect", default=False)
@@ -487,7 +487,7 @@ def _clean_rules(value, check):
         try:
             rules.append(clean_rule(rule))
         except RuleError as exc:
-            check(".rules.%d" % (number - 1), "rule %d: %s" % (number, exc))
+            check(".rules.%d" % (number - 1), "rule %d: %s" % (number, exc), ", ")
     return rules
 
 

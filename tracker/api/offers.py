@@ -3,20 +3,27 @@
 from flask import jsonify
 
 from ..enrichment.bots import clean_bot_rules, load_bot_rules
-from ..errors import found
+from ..errors import NotFound, found
 from ..flows import clean_lander, clean_offer, delete_target, save_bot_rules, save_lander, save_offer
 from ..models import Lander, Offer
-from ..web import json_body
+from ..web import MAX_ID, json_body
 from . import bp, page
 from .shapes import lander_to_dict, offer_to_dict
 
 
+def _live(model, kind, item_id):
+    """The offer or lander ``item_id`` (not deleted); 404 otherwise, ids past 64 bits too."""
+    if item_id > MAX_ID:
+        raise NotFound("%s %d" % (kind, item_id))
+    return found(model, model.id == item_id, model.deleted == False, what="%s %d" % (kind, item_id))  # noqa: E712
+
+
 def _offer(offer_id):
-    return found(Offer, Offer.id == offer_id, Offer.deleted == False, what="offer %d" % offer_id)  # noqa: E712
+    return _live(Offer, "offer", offer_id)
 
 
 def _lander(lander_id):
-    return found(Lander, Lander.id == lander_id, Lander.deleted == False, what="lander %d" % lander_id)  # noqa: E712
+    return _live(Lander, "lander", lander_id)
 
 
 @bp.post("/offers")
