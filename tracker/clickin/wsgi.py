@@ -149,18 +149,16 @@ def answer_click(app, request, key):
             return Redirect(fallback)
         return not_found(app, "no active flow with this key", reason=reason)
     base = public_url(config, request)
+    enrich = {
+        "geoip": ext["tracker.geoip"],
+        "parse_user_agent": ext["tracker.parse_user_agent"],
+        "bots": ext["tracker.flows"].bot_lists(),
+    }
     if request.method == "HEAD":
-        url = unrecorded_url(flow, capture(flow, visitor, new_click_id(), utcnow()), base)
+        url = unrecorded_url(flow, capture(flow, visitor, new_click_id(), utcnow(), **enrich), base)
         return Redirect(url) if url else not_found(app, "no offer for this click")
     try:
-        click, url = record_click(
-            flow,
-            visitor,
-            geoip=ext["tracker.geoip"],
-            parse_user_agent=ext["tracker.parse_user_agent"],
-            bots=ext["tracker.flows"].bot_lists(),
-            public_url=base,
-        )
+        click, url = record_click(flow, visitor, public_url=base, **enrich)
     except Exception:
         # The visitor still reaches the offer; the failure is in the log with the whole visitor.
         logger.exception("could not record a click on flow %s: %r", flow.id, visitor)
