@@ -32,6 +32,11 @@ def table_rows(html):
     ]
 
 
+def lp_and_bots(row):
+    """The report table's last columns, as the page shows a stats row's figures."""
+    return [str(row["lp_views"]), str(row["lp_clicks"]), row["lp_ctr"] or "–", str(row["bot_clicks"])]
+
+
 def test_report_page_shows_the_same_numbers_as_the_stats_api(user, api):
     report_dataset()
     args = {"group_by": "sub1", "from": "2024-05-01", "to": "2024-05-03"}
@@ -49,6 +54,7 @@ def test_report_page_shows_the_same_numbers_as_the_stats_api(user, api):
             row["cr"],
             row["epc"],
             row["roi"],
+            *lp_and_bots(row),
         ]
         for row in body["items"]
     ]
@@ -65,6 +71,7 @@ def test_report_page_shows_the_same_numbers_as_the_stats_api(user, api):
             totals["cr"],
             totals["epc"],
             totals["roi"],
+            *lp_and_bots(totals),
         ]
     )
     rows = table_rows(html)
