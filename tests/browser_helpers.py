@@ -93,16 +93,18 @@ def screenshots(tmp_path):
     return Screenshots(tmp_path)
 
 
-def new_page(browser, base_url, viewport=LAPTOP):
-    """A page in a fresh context that may only reach ``base_url``: any other request is
-    refused and kept in ``page.outside`` (the dashboard must fetch nothing from the internet)."""
+def new_page(browser, base_url, viewport=LAPTOP, also=()):
+    """A page in a fresh context that may only reach ``base_url`` (and the URLs ``also``
+    starts with): any other request is refused and kept in ``page.outside`` (the dashboard
+    must fetch nothing from the internet)."""
     context = browser.new_context(viewport=viewport, base_url=base_url)
     context.set_default_timeout(15000)
     page = context.new_page()
     page.outside = []
+    allowed = (base_url, *also)
 
     def only_loopback(route):
-        if route.request.url.startswith(base_url):
+        if route.request.url.startswith(allowed):
             route.continue_()
         else:
             page.outside.append(route.request.url)
@@ -126,6 +128,23 @@ def setup_link(server, timeout=15):
 def scroll_width(page):
     """How wide the page is drawn: wider than the viewport means it scrolls sideways."""
     return page.evaluate("document.documentElement.scrollWidth")
+
+
+def first_admin(browser, server, password, also=()):
+    """Create the first admin ("buyer") through the setup link, then log in on a fresh page
+    (that may also reach the URLs ``also`` starts with)."""
+    setup = new_page(browser, server.url)
+    setup.goto(setup_link(server))
+    setup.fill("input[name=username]", "buyer")
+    setup.fill("input[name=password]", password)
+    setup.fill("input[name=confirm]", password)
+    setup.click("button[type=submit]")
+    setup.wait_for_url(server.url + "/flows")
+    setup.context.close()
+    page = new_page(browser, server.url, also=also)
+    log_in(page, "buyer", password)
+    page.wait_for_url(server.url + "/flows")
+    return page
 
 
 def log_in(page, username, password):

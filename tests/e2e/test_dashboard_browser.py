@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import requests
 from playwright.sync_api import expect
 
-from browser_helpers import PHONE, log_in, new_page, scroll_width, setup_link
+from browser_helpers import PHONE, first_admin, log_in, new_page, scroll_width, setup_link
 from postback_helpers import catch_all, received
 
 PASSWORD = "browser-pass-123"
@@ -88,22 +88,6 @@ def test_first_run_to_a_click_in_the_report(start_server, browser, screenshots):
         assert phone.outside == []
 
 
-def first_admin(browser, server):  # noqa: F811
-    """Create the first admin through the setup link, then log in on a fresh page."""
-    setup = new_page(browser, server.url)
-    setup.goto(setup_link(server))
-    setup.fill("input[name=username]", "buyer")
-    setup.fill("input[name=password]", PASSWORD)
-    setup.fill("input[name=confirm]", PASSWORD)
-    setup.click("button[type=submit]")
-    setup.wait_for_url(server.url + "/flows")
-    setup.context.close()
-    page = new_page(browser, server.url)
-    log_in(page, "buyer", PASSWORD)
-    page.wait_for_url(server.url + "/flows")
-    return page
-
-
 def facebook_events(receiver):
     """The JSON bodies the receiver got at the Facebook events path, oldest first."""
     return [
@@ -119,7 +103,7 @@ def test_facebook_postback_from_preset_to_receiver_with_preview_test_and_resend(
     catch_all(receiver, body='{"events_received": 1}', headers={"Content-Type": "application/json"})
     server = start_server("serve", workers=2, env=FAST_WORKER)
     receiver_base = receiver.url_for("/").rstrip("/")
-    page = first_admin(browser, server)
+    page = first_admin(browser, server, PASSWORD)
     with screenshots.attached():
         page.click("text=Create your first flow")
         page.fill("input[name=name]", "FB leads")

@@ -202,6 +202,8 @@ def _form_rules(form):
             }
         )
         index += 1
+    while rows and not (rows[-1]["field"].strip() or rows[-1]["text"].strip()):
+        rows.pop()  # the blank rows at the end; those between stay, so errors keep their rows
     return rows
 
 
