@@ -8,9 +8,10 @@ from urllib.parse import urlparse
 
 from .clickin.flow_cache import forget_flows
 from .clickin.routing import RuleError, clean_rule
+from .clickin.visitor import is_text
 from .config import time_zone
 from .db import db
-from .enrichment.bots import store_bot_rules
+from .enrichment.bots import clean_networks, store_bot_rules
 from .errors import FieldErrors, ValidationError
 from .models import (
     PAYOUT_TYPES,
@@ -35,6 +36,8 @@ MAX_WINDOW_HOURS = 24 * 365
 MAX_ROUTES = 100
 MAX_RULES = 50
 MAX_WEIGHT = 1_000_000
+MAX_BOT_ENTRIES = 10000
+MAX_BOT_AGENT = 500
 ROUTE_KEYS = ("id", "name", "enabled", "rules", "landers", "offers", "action", "default")
 
 
@@ -56,6 +59,8 @@ def _text(data, name, required=False, limit=2000, default=""):
         raise ValidationError("%s is longer than %d characters" % (name, limit))
     if "\x00" in value:
         raise ValidationError("%s contains a NUL character" % name)
+    if not is_text(value):
+        raise ValidationError("%s is not valid Unicode text" % name)
     return value
 
 
@@ -669,7 +674,43 @@ def delete_target(kind, row):
     forget_flows()
 
 
+def clean_bot_rules(data):
+    """Validate the bot lists ``{ips: [CIDR, …], user_agents: [substring, …]}``; every mistake
+    is named at once (``ValidationError.fields`` by list). Duplicates are dropped, order kept."""
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object", 400)
+    errors = FieldErrors()
+    unknown = sorted(set(data) - {"ips", "user_agents"})
+    if unknown:
+        errors.add(unknown[0], "unknown field %r (bot rules have ips and user_agents)" % unknown[0])
+    out = {"ips": [], "user_agents": []}
+    with errors.field("ips"):
+        out["ips"] = clean_networks(_bot_entries(data, "ips"), "ips")
+    with errors.field("user_agents"):
+        agents = [agent.strip() for agent in _bot_entries(data, "user_agents")]
+        for agent in agents:
+            if not agent or len(agent) > MAX_BOT_AGENT or "\x00" in agent or not is_text(agent):
+                raise ValidationError(
+                    "user_agents: %r must be a non-empty text of at most %d characters"
+                    % (agent[:60], MAX_BOT_AGENT)
+                )
+        out["user_agents"] = list(dict.fromkeys(agents))
+    errors.raise_any()
+    return out
+
+
+def _bot_entries(data, name):
+    value = data.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValidationError("%s must be a list of texts" % name)
+    if len(value) > MAX_BOT_ENTRIES:
+        raise ValidationError("%s holds more than %d entries" % (name, MAX_BOT_ENTRIES))
+    return value
+
+
 def save_bot_rules(rules):
-    """Replace the bot lists with cleaned ``rules`` (``enrichment.bots.clean_bot_rules``)."""
+    """Replace the bot lists with cleaned ``rules`` (``clean_bot_rules``)."""
     store_bot_rules(rules)
     forget_flows()

@@ -42,6 +42,7 @@ CLICK = {
 @example(rule={"field": "param:zoneid", "op": "contains", "values": ["\x00"]})
 @example(rule={"field": "weekday", "op": "in", "values": ["sun", 7, "Monday"]})
 @example(rule={"field": "country", "op": "in", "values": ["x" * 100000]})
+@example(rule={"field": "param:\ud800", "op": "in", "values": ["\udfff"]})
 @given(rule=RULE)
 def test_any_rule_is_saved_or_refused_with_422(api, make_flow, rule):
     flow = api.get("/api/v1/flows")[1]["items"]
@@ -65,3 +66,30 @@ def test_a_rule_read_at_a_time_in_every_zone_never_fails():
     for zone in ("Europe/Berlin", "America/St_Johns", "Asia/Kathmandu", "Pacific/Kiritimati", "UTC"):
         hour, weekday = local_clock(when, ZoneInfo(zone))
         assert 0 <= hour <= 23 and 1 <= weekday <= 7
+
+
+BODY = (
+    st.dictionaries(
+        st.sampled_from(["name", "url", "payout", "currency", "ips", "user_agents", "routes", "extra"]),
+        ANY_JSON,
+        max_size=5,
+    )
+    | ANY_JSON
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(body={"name": "x", "url": "https://o.example/", "payout": 1e308})
+@example(body={"ips": ["1.2.3.4/99", "::/0", "\x00"], "user_agents": ["\ud800"]})
+@example(body={"name": "\ud800", "url": "https://o.example/\udfff", "currency": "\ud800"})
+@given(body=BODY)
+def test_offers_landers_and_bot_rules_answer_any_body_with_a_4xx_or_success(api, body):
+    for method, path in (
+        ("POST", "/api/v1/offers"),
+        ("POST", "/api/v1/landers"),
+        ("PUT", "/api/v1/bot-rules"),
+    ):
+        status, answer = api.call(method, path, json=body)
+        assert status in (200, 201, 400, 422), (path, status, answer)
+        if status >= 400:
+            assert set(answer) == {"error"}

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from tracker.enrichment.bots import NetworkSet, clean_bot_rules, compile_bot_rules, ip_number
+from tracker.enrichment.bots import NetworkSet, compile_bot_rules, ip_number
 from tracker.errors import ValidationError
+from tracker.flows import clean_bot_rules
 
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0"
 LISTS = compile_bot_rules(

@@ -2,9 +2,17 @@
 
 from flask import jsonify
 
-from ..enrichment.bots import clean_bot_rules, load_bot_rules
+from ..enrichment.bots import load_bot_rules
 from ..errors import NotFound, found
-from ..flows import clean_lander, clean_offer, delete_target, save_bot_rules, save_lander, save_offer
+from ..flows import (
+    clean_bot_rules,
+    clean_lander,
+    clean_offer,
+    delete_target,
+    save_bot_rules,
+    save_lander,
+    save_offer,
+)
 from ..models import Lander, Offer
 from ..web import MAX_ID, json_body
 from . import bp, page

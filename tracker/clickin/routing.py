@@ -22,6 +22,7 @@ from ..enrichment.bots import NetworkSet, clean_networks
 from ..errors import ValidationError
 from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Lander, Offer, Route
 from ..tokens import TokenContext, fill_url, offer_url
+from .visitor import is_text
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def clean_rule(rule):
     field = field.strip()
     if field.lower().startswith(PARAM_PREFIX):
         name = field[len(PARAM_PREFIX) :].strip()
-        if not name or len(name) > 100 or "\x00" in name:
+        if not name or len(name) > 100 or "\x00" in name or not is_text(name):
             raise RuleError("param: needs a query parameter name, like param:zoneid")
         field = PARAM_PREFIX + name
     elif field.lower() in FIELDS:
@@ -117,7 +118,7 @@ def _clean_values(field, values):
         if not isinstance(value, str):
             raise RuleError("values must be texts")
         value = value.strip()
-        if not value or len(value) > MAX_VALUE or "\x00" in value:
+        if not value or len(value) > MAX_VALUE or "\x00" in value or not is_text(value):
             raise RuleError("each value must be a non-empty text of at most %d characters" % MAX_VALUE)
         out.append(value)
     return list(dict.fromkeys(out))

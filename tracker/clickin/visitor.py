@@ -41,6 +41,17 @@ def clean_text(value, limit):
     return cleaned, cut
 
 
+def is_text(value):
+    """True unless ``value`` holds a lone surrogate (valid in JSON, storable nowhere)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def clean_params(params):
     """Keep at most ``MAX_PARAMS`` names of ``(name, value)`` pairs, each cleaned and cut to fit.
 

@@ -5,9 +5,10 @@ import datetime
 
 from flask import flash, redirect, render_template, request, url_for
 
-from ..enrichment.bots import clean_bot_rules, load_bot_rules
+from ..enrichment.bots import load_bot_rules
 from ..errors import NotFound, ValidationError, found
 from ..flows import (
+    clean_bot_rules,
     clean_lander,
     clean_offer,
     delete_target,

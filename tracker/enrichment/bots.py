@@ -2,8 +2,9 @@
 agent, or when its address or user agent is on the user's bot lists (``PUT /api/v1/bot-rules``
 ``{ips: [CIDR, …], user_agents: [substring, …]}``).
 
-The lists are kept as one ``setting`` row and compiled into ``BotLists`` (read by the flow
-cache every few seconds), so the check on a click is a few set lookups and one regex search.
+The lists are kept as one ``setting`` row (``flows.clean_bot_rules`` validates them) and
+compiled into ``BotLists``, read by the flow cache every few seconds, so the check on a click
+is a few set lookups and substring searches.
 """
 
 import ipaddress
@@ -12,14 +13,12 @@ import logging
 import socket
 from dataclasses import dataclass
 
-from ..errors import FieldErrors, ValidationError
+from ..errors import ValidationError
 from ..models import Setting
 
 logger = logging.getLogger(__name__)
 
 SETTING_KEY = "bot_rules"
-MAX_ENTRIES = 10000
-MAX_AGENT = 500
 
 
 class NetworkSet:
@@ -113,42 +112,6 @@ def compile_bot_rules(rules):
 
 
 NO_LISTS = compile_bot_rules({})
-
-
-def clean_bot_rules(data):
-    """Validate ``{ips: [CIDR, …], user_agents: [substring, …]}``; every mistake is named at
-    once (``ValidationError.fields`` by list). Duplicates are dropped, order kept."""
-    if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object", 400)
-    errors = FieldErrors()
-    unknown = sorted(set(data) - {"ips", "user_agents"})
-    if unknown:
-        errors.add(unknown[0], "unknown field %r (bot rules have ips and user_agents)" % unknown[0])
-    out = {"ips": [], "user_agents": []}
-    with errors.field("ips"):
-        out["ips"] = clean_networks(_entries(data, "ips"), "ips")
-    with errors.field("user_agents"):
-        agents = [agent.strip() for agent in _entries(data, "user_agents")]
-        for agent in agents:
-            if not agent or len(agent) > MAX_AGENT or "\x00" in agent:
-                raise ValidationError(
-                    "user_agents: %r must be a non-empty text of at most %d characters"
-                    % (agent[:60], MAX_AGENT)
-                )
-        out["user_agents"] = list(dict.fromkeys(agents))
-    errors.raise_any()
-    return out
-
-
-def _entries(data, name):
-    value = data.get(name)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValidationError("%s must be a list of texts" % name)
-    if len(value) > MAX_ENTRIES:
-        raise ValidationError("%s holds more than %d entries" % (name, MAX_ENTRIES))
-    return value
 
 
 def clean_networks(values, name):
