@@ -344,14 +344,7 @@ def clean_source(data, partial=False):
 
 def save_source(fields, source=None):
     """Create or update a traffic source from cleaned fields."""
-    if source is None:
-        return TrafficSource.create(**fields)
-    for name, value in fields.items():
-        setattr(source, name, value)
-    source.updated_at = utcnow()
-    source.save()
-    forget_flows()
-    return source
+    return _save_row(TrafficSource, fields, source)
 
 
 def save_postback(fields, flow, postback=None):
@@ -624,15 +617,17 @@ def _clean_target(data, partial, fields):
 
 def save_offer(fields, offer=None):
     """Create or update an offer from cleaned fields."""
-    return _save_target(Offer, fields, offer)
+    return _save_row(Offer, fields, offer)
 
 
 def save_lander(fields, lander=None):
     """Create or update a lander from cleaned fields."""
-    return _save_target(Lander, fields, lander)
+    return _save_row(Lander, fields, lander)
 
 
-def _save_target(model, fields, row):
+def _save_row(model, fields, row):
+    """Create a ``model`` row from cleaned fields, or update ``row`` (the flow caches forget
+    what they read of it)."""
     if row is None:
         return model.create(**fields)
     for name, value in fields.items():

@@ -53,6 +53,16 @@ class BaseModel(Model):
         legacy_table_names = False
 
 
+class Removable:
+    """A model whose rows are marked ``deleted`` instead of removed (their clicks and
+    conversions keep pointing at them for the reports)."""
+
+    @classmethod
+    def live(cls, *fields):
+        """The rows that are not deleted."""
+        return cls.select(*fields).where(cls.deleted == False)  # noqa: E712
+
+
 class TrafficSource(BaseModel):
     name = CharField(max_length=200)
     click_id_param = CharField(max_length=100, default="")
@@ -64,7 +74,7 @@ class TrafficSource(BaseModel):
     updated_at = DateTimeField(default=utcnow)
 
 
-class Flow(BaseModel):
+class Flow(Removable, BaseModel):
     name = CharField(max_length=200)
     key = CharField(max_length=32, unique=True)
     offer_url = TextField()
@@ -80,11 +90,6 @@ class Flow(BaseModel):
     unique_window_hours = IntegerField(default=24)  # is_unique, visitor binding, the tid cookie
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
-
-    @classmethod
-    def live(cls, *fields):
-        """The flows that are not deleted (a deleted flow keeps its clicks for the reports)."""
-        return cls.select(*fields).where(cls.deleted == False)  # noqa: E712
 
 
 class FlowEvent(BaseModel):
@@ -114,7 +119,7 @@ class Postback(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-class Offer(BaseModel):
+class Offer(Removable, BaseModel):
     """An offer a flow's routes send clicks to (DESIGN §4.7); its payout is the default of
     conversions on the clicks sent to it. Deleted offers stay for the reports' names."""
 
@@ -126,12 +131,8 @@ class Offer(BaseModel):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
-    @classmethod
-    def live(cls, *fields):
-        return cls.select(*fields).where(cls.deleted == False)  # noqa: E712
 
-
-class Lander(BaseModel):
+class Lander(Removable, BaseModel):
     """A landing page shown before the offer; it links on to ``{click_url}``."""
 
     name = CharField(max_length=200)
@@ -140,12 +141,8 @@ class Lander(BaseModel):
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
-    @classmethod
-    def live(cls, *fields):
-        return cls.select(*fields).where(cls.deleted == False)  # noqa: E712
 
-
-class Route(BaseModel):
+class Route(Removable, BaseModel):
     """One way down a flow (DESIGN §4.7), in ``position`` order: its rules, weighted landers
     and offers. A route removed from its flow is kept ``deleted`` for the reports' names."""
 
@@ -164,11 +161,6 @@ class Route(BaseModel):
 
     class Meta:
         indexes = ((("flow", "position"), False),)
-
-    @classmethod
-    def live(cls, *fields):
-        """The routes still on their flows."""
-        return cls.select(*fields).where(cls.deleted == False)  # noqa: E712
 
 
 VAR_NAMES = ["var%d" % i for i in range(1, 11)]

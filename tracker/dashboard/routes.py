@@ -7,6 +7,7 @@ import datetime
 
 from flask import flash, redirect, render_template, request, url_for
 
+from ..api.shapes import route_to_dict
 from ..clickin.routing import FIELDS, OPS, PARAM_PREFIX
 from ..errors import NotFound, ValidationError, found
 from ..flows import clean_flow, clone_flow, flow_routes, save_flow
@@ -61,20 +62,6 @@ def distribution(flow, today):
     }
 
 
-def route_body(route):
-    """A saved route as ``clean_routes`` takes it (its id keeps it in place)."""
-    return {
-        "id": route.id,
-        "name": route.name,
-        "enabled": route.enabled,
-        "default": route.is_default,
-        "action": route.action,
-        "rules": route.rules,
-        "landers": route.landers,
-        "offers": route.offers,
-    }
-
-
 def save_routes_of(flow, bodies):
     """Save the flow's whole route list (validated as the API's PATCH would)."""
     save_flow(clean_flow({"routes": bodies}, partial=True, flow=flow), flow)
@@ -82,7 +69,7 @@ def save_routes_of(flow, bodies):
 
 def _change(flow, change, done):
     """Apply ``change(bodies)`` to the flow's route list and save it; flash the outcome."""
-    bodies = [route_body(route) for route in flow_routes(flow)]
+    bodies = [route_to_dict(route) for route in flow_routes(flow)]
     change(bodies)
     try:
         save_routes_of(flow, bodies)
@@ -173,7 +160,7 @@ def _form_errors(refusal, index, rule_rows):
 
 def _save_from_form(flow, route):
     submitted, rule_rows = forms.route_fields(request.form)
-    bodies = [route_body(r) for r in flow_routes(flow)]
+    bodies = [route_to_dict(r) for r in flow_routes(flow)]
     if route is None:
         index = len(bodies)
         bodies.append(submitted)
@@ -220,7 +207,7 @@ def edit_route(flow_id, route_id):
     flow = _flow_or_404(flow_id)
     route = _route_or_404(flow, route_id)
     if request.method == "GET":
-        values = route_body(route)
+        values = route_to_dict(route)
         values["rules"] = [
             {"field": rule["field"], "op": rule["op"], "text": ", ".join(rule["values"])}
             for rule in route.rules
