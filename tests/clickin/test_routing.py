@@ -13,11 +13,11 @@ from tracker.clickin.routing import (
     RuleError,
     Target,
     Weighted,
+    choose_lander_offer,
     clean_rule,
     compile_router,
     compile_rule,
     destination_url,
-    lander_offer,
     local_clock,
     route_click,
 )
@@ -373,6 +373,9 @@ def test_the_lander_click_goes_to_the_nth_offer_of_the_route_or_the_clicks_own()
     click = new_click()
     route_click(flow, click, rand=lambda: 0.9)
     assert click.offer_id == 3
-    assert [lander_offer(flow, click, n).id for n in (None, 1, 2, 3, 4, 0)] == [3, 1, 2, 3, 3, 3]
+    chosen = []
+    for position in (None, 1, 4, 2, 0, 3):
+        chosen.append((choose_lander_offer(flow, click, position).id, click.offer_id))
+    assert chosen == [(3, 3), (1, 1), (1, 1), (2, 2), (2, 2), (3, 3)]  # no 4th, no 0th: the click's own
     unrouted = SimpleNamespace(route_id=None, offer_id=None)
-    assert lander_offer(flow, unrouted, 1) is None
+    assert choose_lander_offer(flow, unrouted, 1) is None and unrouted.offer_id is None

@@ -215,13 +215,12 @@ def find_lander_click(click_id):
     return Click.select(Click, Flow.key).join(Flow).where(Click.click_id == click_id.lower()).first()
 
 
-def record_lander_click(click, offer_id, now=None):
+def record_lander_click(click, now=None):
     """The visitor went on from the lander: note when, the first time only (``lp_clicked_at``,
-    so a lander click counts once), and the offer chosen (``/click/<n>`` may change it)."""
-    click.offer_id = offer_id
-    Click.update(lp_clicked_at=fn.COALESCE(Click.lp_clicked_at, now or utcnow()), offer_id=offer_id).where(
-        Click.click_id == click.click_id
-    ).execute()
+    so a lander click counts once), and the click's offer (``/click/<n>`` may change it)."""
+    Click.update(
+        lp_clicked_at=fn.COALESCE(Click.lp_clicked_at, now or utcnow()), offer_id=click.offer_id
+    ).where(Click.click_id == click.click_id).execute()
 
 
 def record_orphan(key, visitor, reason, now=None):

@@ -407,30 +407,35 @@ def _route(router, click, recall, rand):
 def destination_url(flow, click, decision, public_url=""):
     """Where the click's 302 goes: its lander's URL, else its offer's, else the flow's
     ``offer_url``; tokens filled. None for a ``not_found`` route (or no URL at all)."""
-    if decision is None or decision.route is None:
-        return offer_url(flow, click) if flow.offer_url else None
-    if decision.route.not_found:
+    if decision is not None and decision.route is not None and decision.route.not_found:
         return None
-    target = decision.lander or decision.offer
-    if target is None:
-        return offer_url(flow, click) if flow.offer_url else None
-    return fill_url(
-        target.url, TokenContext(click=click, flow=flow, now=click.created_at, public_url=public_url)
-    )
+    target = (decision.lander or decision.offer) if decision is not None else None
+    return target_url(flow, click, target, public_url)
 
 
-def lander_offer(flow, click, position=None):
-    """The offer a lander click goes to: the ``position``-th (1-based) of the click's route
-    when given and there, else the click's own offer. None when neither is known."""
+def target_url(flow, click, target, public_url=""):
+    """``target``'s URL (a lander's or an offer's) with the click's tokens filled, or the
+    flow's ``offer_url`` when there is none; None when that is empty too."""
+    if target is not None:
+        context = TokenContext(click=click, flow=flow, now=click.created_at, public_url=public_url)
+        return fill_url(target.url, context)
+    return offer_url(flow, click) if flow.offer_url else None
+
+
+def choose_lander_offer(flow, click, position=None):
+    """The offer a lander click goes on to, made the click's offer: the ``position``-th
+    (1-based) of the click's route when given and there, else the click's own offer. None
+    when neither is known (the flow's ``offer_url`` then)."""
     router = getattr(flow, "router", None)
     route = router.by_id.get(click.route_id) if router is not None else None
+    offer = None
     if route is not None and position is not None and 1 <= position <= len(route.offer_list):
-        return route.offer_list[position - 1]
-    if click.offer_id is None:
-        return None
-    if route is not None:
-        for offer in route.offer_list:
-            if offer.id == click.offer_id:
-                return offer
-    row = Offer.get_or_none(Offer.id == click.offer_id)
-    return Target(row.id, row.url, row.payout, row.currency) if row is not None else None
+        offer = route.offer_list[position - 1]
+    elif click.offer_id is not None:
+        offer = next((o for o in (route.offer_list if route else ()) if o.id == click.offer_id), None)
+        if offer is None:  # a route since changed or removed: the offer itself
+            row = Offer.get_or_none(Offer.id == click.offer_id)
+            offer = Target(row.id, row.url, row.payout, row.currency) if row is not None else None
+    if offer is not None:
+        click.offer_id = offer.id
+    return offer

@@ -19,7 +19,6 @@ from werkzeug.wrappers import Request
 
 from .. import db
 from ..models import utcnow
-from ..tokens import TokenContext, fill_url, offer_url
 from ..web import client_ip
 from .record import (
     capture,
@@ -30,7 +29,7 @@ from .record import (
     record_orphan,
     unique_window,
 )
-from .routing import destination_url, lander_offer, route_click
+from .routing import choose_lander_offer, destination_url, route_click, target_url
 from .visitor import make_visitor
 
 logger = logging.getLogger(__name__)
@@ -162,7 +161,7 @@ def answer_click(app, request, key):
     except Exception:
         # The visitor still reaches the offer; the failure is in the log with the whole visitor.
         logger.exception("could not record a click on flow %s: %r", flow.id, visitor)
-        click = capture(flow, visitor, new_click_id(), utcnow())
+        click = capture(flow, visitor, new_click_id(), utcnow(), **enrich)
         url = unrecorded_url(flow, click, base)
     if url is None:
         return not_found(app, "no offer for this click")  # a not_found route: recorded, and away
@@ -199,17 +198,11 @@ def lander_click(position=None):
                 logger.exception("could not record an orphan visit to /click for %r", click_id[:40])
         fallback = app.config["TRACKER_FALLBACK_URL"]
         return Redirect(fallback) if fallback else not_found(app, "no click with this click_id")
-    offer = lander_offer(flow, click, offer_position(position))
+    offer = choose_lander_offer(flow, click, offer_position(position))
     if request.method == "GET":
-        record_lander_click(click, offer.id if offer is not None else click.offer_id)
-    context = TokenContext(
-        click=click, flow=flow, now=click.created_at, public_url=public_url(app.config, request)
-    )
-    if offer is not None:
-        return Redirect(fill_url(offer.url, context))
-    if flow.offer_url:
-        return Redirect(offer_url(flow, click))
-    return not_found(app, "no offer for this click")
+        record_lander_click(click)
+    url = target_url(flow, click, offer, public_url(app.config, request))
+    return Redirect(url) if url else not_found(app, "no offer for this click")
 
 
 @bp.route(PREFIX + "<path:key>", methods=["GET", "HEAD"])
