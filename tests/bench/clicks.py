@@ -4,7 +4,7 @@ against a bare Flask 302, under wrk, in the same run.
 Run by hand from the project root (pytest does not collect tests/bench)::
 
     apt-get install -y wrk          # once; wrk must be on PATH
-    python tests/bench/clicks.py [--seconds 10] [--connections 32] [--threads 2] [--runs 1]
+    python tests/bench/clicks.py [--seconds 10] [--slices 5] [--connections 32] [--threads 2] [--runs 1]
 
 Every app is served by gunicorn with the options of ``tracker.server.gunicorn_command``
 (2 sync workers) on a free loopback port. Each tracker measurement runs on its own fresh
@@ -18,7 +18,11 @@ The plain flow sends every click to its ``offer_url``. The routed flow (DESIGN Â
 routes of 4 rules each (country, IP ranges, user agent, a query parameter, device, sub1),
 arranged so that every rule of every route is evaluated and only the last route matches; it
 draws one of 2 landers and one of 3 offers by weight, and its 302 goes to the lander with
-``{click_url}`` filled. The plain and routed measurements swap order from run to run.
+``{click_url}`` filled.
+
+The three apps are served at once and loaded in turn, ``--slices`` slices of ``seconds /
+slices`` each in a rotating order (only one is loaded at a time; the others sit idle), so that
+whatever else the machine runs meanwhile falls on all three alike.
 
 Printed for each app: requests/s, p50 and p99 latency, and the gunicorn workers' CPU time per
 request (less disturbed by whatever else the machine runs); then the ratios plain/bare and
@@ -215,19 +219,16 @@ def count_clicks(db_path):
         return conn.execute("SELECT count(*) FROM click").fetchone()[0]
 
 
-def bench_bare(args, workdir):
+def start_bare(workdir):
+    """The bare Flask 302 app, warmed up; returns ``(server, url)``."""
     command = gunicorn_command("127.0.0.1", 0, 2)
     command[command.index("--pythonpath") + 1] = BENCH_DIR
     command[-1] = "bare302:app"
     server = Served(command, dict(os.environ), os.path.join(workdir, "bare.log"))
-    try:
-        server.wait_ready("/r/warm")
-        for _ in range(50):
-            requests.get(server.url + "/r/warm", allow_redirects=False, timeout=5)
-        result = run_wrk(server, server.url + "/r/bench", args.seconds, args.connections, args.threads)
-    finally:
-        server.stop()
-    return result
+    server.wait_ready("/r/warm")
+    for _ in range(50):
+        requests.get(server.url + "/r/warm", allow_redirects=False, timeout=5)
+    return server, server.url + "/r/bench"
 
 
 def routes(lander_ids, offer_ids):
@@ -280,7 +281,9 @@ def create_flow(server, routed):
     return server.url + "/r/" + flow["key"]
 
 
-def bench_tracker(args, workdir, routed):
+def start_tracker(workdir, routed):
+    """A tracker on its own fresh SQLite database with the plain or the routed flow, warmed
+    up; returns ``(server, link, database path)``."""
     name = "routed" if routed else "plain"
     instance = os.path.join(workdir, name, "instance")
     geoip = os.path.join(workdir, name, "geoip")
@@ -299,45 +302,71 @@ def bench_tracker(args, workdir, routed):
         [sys.executable, "-m", "tracker", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
     )
     server = Served(gunicorn_command("127.0.0.1", 0, 2), env, os.path.join(workdir, name + ".log"))
-    try:
-        server.wait_ready("/healthz")
-        link = create_flow(server, routed)
-        warm = requests.get(
-            link + "?sub1=banner1&utm_source=bench",
-            allow_redirects=False,
-            timeout=10,
-            headers={"X-Forwarded-For": "81.2.69.142"},
-        )
-        location = warm.headers.get("Location", "")
-        if routed:
-            assert location.startswith("https://lander-") and "%2Fclick%3Fclick_id%3D" in location, (
-                warm.headers
-            )
-        else:
-            assert warm.status_code == 302 and "geo=GB" in location, warm.headers
-        for _ in range(49):  # both workers: parsers and caches built before the load
-            requests.get(link, allow_redirects=False, timeout=10)
-        before = count_clicks(db_path)
-        result = run_wrk(server, link, args.seconds, args.connections, args.threads)
-    finally:
-        server.stop()
-    result["stored"] = count_clicks(db_path) - before
-    result["locked"] = "database is locked" in server.log()
-    return result
+    server.wait_ready("/healthz")
+    link = create_flow(server, routed)
+    warm = requests.get(
+        link + "?sub1=banner1&utm_source=bench",
+        allow_redirects=False,
+        timeout=10,
+        headers={"X-Forwarded-For": "81.2.69.142"},
+    )
+    location = warm.headers.get("Location", "")
+    if routed:
+        assert location.startswith("https://lander-") and "%2Fclick%3Fclick_id%3D" in location, warm.headers
+    else:
+        assert warm.status_code == 302 and "geo=GB" in location, warm.headers
+    for _ in range(49):  # both workers: parsers and caches built before the load
+        requests.get(link, allow_redirects=False, timeout=10)
+    return server, link, db_path
+
+
+def add_up(slices, seconds):
+    """One app's figures over its slices: counts summed, CPU per request over all of them,
+    p50 and p99 the median of the slices'."""
+    requests_ = sum(r["requests"] for r in slices)
+    total = {
+        name: sum(r[name] for r in slices) for name in ("requests", "sent", "found", "other", "socket_errors")
+    }
+    total["rps"] = requests_ / (seconds * len(slices))
+    total["cpu_ms"] = sum(r["cpu_ms"] * r["requests"] for r in slices) / max(requests_, 1)
+    total["p50"] = statistics.median(r["p50"] for r in slices)
+    total["p99"] = statistics.median(r["p99"] for r in slices)
+    return total
 
 
 def one_run(args, run):
-    """Bare, then plain and routed (in turn first, so that neither always runs second)."""
+    """Bare, plain and routed served at once (idle while not measured) and loaded in turn, a
+    slice of ``seconds / slices`` each, in a rotating order: what else the machine does then
+    falls on all three alike."""
     workdir = tempfile.mkdtemp(prefix="tracker-bench-")
+    servers, slices = {}, {"bare": [], "plain": [], "routed": []}
     try:
-        bare = bench_bare(args, workdir)
-        results = {}
-        for routed in (False, True) if run % 2 == 0 else (True, False):
-            results["routed" if routed else "plain"] = bench_tracker(args, workdir, routed)
+        bare, bare_link = start_bare(workdir)
+        servers["bare"] = (bare, bare_link, None)
+        for routed in (False, True):
+            servers["routed" if routed else "plain"] = start_tracker(workdir, routed)
+        before = {name: count_clicks(db) for name, (_, _, db) in servers.items() if db}
+        seconds = max(1, args.seconds // args.slices)
+        order = list(slices)
+        for number in range(args.slices):
+            shift = (number + run) % len(order)
+            for name in order[shift:] + order[:shift]:
+                server, link, _ = servers[name]
+                slices[name].append(run_wrk(server, link, seconds, args.connections, args.threads))
+        results = {name: add_up(parts, seconds) for name, parts in slices.items()}
+        for server, _, _ in servers.values():
+            server.stop()
+        for name, (server, _, db) in servers.items():
+            if db:
+                results[name]["stored"] = count_clicks(db) - before[name]
+                results[name]["locked"] = "database is locked" in server.log()
     finally:
+        for server, _, _ in servers.values():
+            if server.process.poll() is None:
+                server.stop()
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    return bare, results["plain"], results["routed"]
+    return results["bare"], results["plain"], results["routed"]
 
 
 def report(bare, plain, routed):
@@ -395,6 +424,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1, help="repeat, and print the medians")
+    parser.add_argument("--slices", type=int, default=5, help="load each app in this many turns per run")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, database)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -402,8 +432,8 @@ def main():
     runs, ok = [], True
     for run in range(args.runs):
         print(
-            "== run %d/%d (%d cores, wrk %d s, %d connections, %d threads)"
-            % (run + 1, args.runs, os.cpu_count(), args.seconds, args.connections, args.threads)
+            "== run %d/%d (%d cores, wrk %d s in %d slices, %d connections, %d threads)"
+            % (run + 1, args.runs, os.cpu_count(), args.seconds, args.slices, args.connections, args.threads)
         )
         bare, plain, routed = one_run(args, run)
         runs.append((bare, plain, routed, report(bare, plain, routed)))
@@ -415,6 +445,9 @@ def main():
     routed_ratio = statistics.median(r[3][1] for r in runs)
     print("ratio plain/bare   %s" % spread([r[3][0] for r in runs]))
     print("ratio routed/plain %s" % spread([r[3][1] for r in runs]))
+    print(
+        "worker CPU per request, plain/routed: %s" % spread([r[1]["cpu_ms"] / r[2]["cpu_ms"] for r in runs])
+    )
     met = ok and plain_ratio >= 0.5 and routed_ratio >= 0.9
     print(
         "targets (plain/bare >= 0.50, routed/plain >= 0.90, every click stored, no error, not locked): %s"
