@@ -29,7 +29,7 @@ request (less disturbed by whatever else the machine runs); then the ratios plai
 routed/plain, the clicks stored against the 302s answered, non-302 responses, socket errors,
 and whether "database is locked" appears in the gunicorn log. With ``--runs N``, the medians
 and the spread (min–max). Targets (2 cores): the plain click at no less than half the bare
-app's throughput, the routed click at no less than 0.9 of the plain one, every click stored,
+app's throughput, the routed click at no less than 0.9 of the plain one, every answered click stored,
 no error, no "database is locked".
 """
 
@@ -379,15 +379,10 @@ def report(bare, plain, routed):
         % (*ratios, bare["cpu_ms"] / plain["cpu_ms"], plain["cpu_ms"] / routed["cpu_ms"])
     )
     for name, r in (("plain", plain), ("routed", routed)):
-        equal = r["stored"] == r["found"]
+        verdict = "equal" if r["stored"] == r["found"] else "MISSING" if r["stored"] < r["found"] else "more"
         print(
-            "%s: clicks stored %d, 302s answered %d (%s)"
-            % (
-                name,
-                r["stored"],
-                r["found"],
-                "equal" if equal else "DIFFERENT; wrk's script sent %d" % r["sent"],
-            )
+            "%s: clicks stored %d, 302s answered %d (%s), requests sent %d"
+            % (name, r["stored"], r["found"], verdict, r["sent"])
         )
     print(
         "non-302 responses: bare %d, plain %d, routed %d; socket errors: bare %d, plain %d, routed %d"
@@ -406,9 +401,13 @@ def report(bare, plain, routed):
 
 
 def clean(bare, *trackers):
-    """Every click stored, no error, no lock."""
+    """Every answered click stored, no error, no lock. A click may be stored whose 302 wrk no
+    longer counted (it stops waiting GRACE seconds after a slice), never one more than sent."""
     return bare["socket_errors"] == 0 and all(
-        t["stored"] == t["found"] and t["other"] == 0 and t["socket_errors"] == 0 and not t["locked"]
+        t["found"] <= t["stored"] <= t["sent"]
+        and t["other"] == 0
+        and t["socket_errors"] == 0
+        and not t["locked"]
         for t in trackers
     )
 
@@ -450,8 +449,8 @@ def main():
     )
     met = ok and plain_ratio >= 0.5 and routed_ratio >= 0.9
     print(
-        "targets (plain/bare >= 0.50, routed/plain >= 0.90, every click stored, no error, not locked): %s"
-        % ("met" if met else "NOT met")
+        "targets (plain/bare >= 0.50, routed/plain >= 0.90, every answered click stored, no error, "
+        "not locked): %s" % ("met" if met else "NOT met")
     )
     return 0 if met else 1
 
