@@ -7,7 +7,15 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tracker.clickin.routing import FIELDS, OPS, clean_rule, compile_rule, local_clock
+from tracker.clickin.routing import (
+    FIELDS,
+    OPS,
+    clean_rule,
+    compile_rule,
+    fact_readers,
+    local_clock,
+    read_facts,
+)
 
 JSON_LEAVES = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
 ANY_JSON = st.recursive(
@@ -56,8 +64,8 @@ def test_any_rule_is_saved_or_refused_with_422(api, make_flow, rule):
         assert set(body) == {"error"} and body["error"].startswith("route 1 'first'")
         return
     [saved] = body["routes"][0]["rules"]
-    test = compile_rule(saved)
-    assert test(CLICK, (12, 3)) in (True, False)
+    key, test = compile_rule(saved)
+    assert test(read_facts(fact_readers([key]), CLICK, (12, 3))) in (True, False)
     assert clean_rule(saved) == saved  # stored as cleaned: saving it again changes nothing
 
 

@@ -18,7 +18,9 @@ from tracker.clickin.routing import (
     compile_router,
     compile_rule,
     destination_url,
+    fact_readers,
     local_clock,
+    read_facts,
     route_click,
 )
 from tracker.models import Click, Flow, Route
@@ -51,7 +53,8 @@ TUESDAY_EARLY = local_clock(datetime.datetime(2024, 5, 6, 22, 30), ZoneInfo("Eur
 
 def holds(rule, clock=MONDAY_LATE, **changes):
     """Whether ``rule`` holds for CLICK (with ``changes``) at ``clock``."""
-    return compile_rule(clean_rule(rule))({**CLICK, **changes}, clock)
+    key, test = compile_rule(clean_rule(rule))
+    return test(read_facts(fact_readers([key]), {**CLICK, **changes}, clock))
 
 
 def rule(field, op, *values):

@@ -11,6 +11,7 @@ only for flows that bind visitors or have an ``is_unique`` rule (an indexed look
 
 import bisect
 import datetime
+import functools
 import itertools
 import logging
 import random
@@ -125,70 +126,86 @@ def _clean_values(field, values):
 
 
 def compile_rule(rule):
-    """A cleaned rule as a test ``test(values, clock) -> bool``: ``values`` the click's
-    column values, ``clock`` its ``(hour, isoweekday)`` in the flow's zone (None when no rule
-    of the flow needs it). A ``RuleError`` for values the field cannot hold."""
+    """A cleaned rule as ``(key, test)``: ``test(facts) -> bool`` reads ``facts[key]``, the
+    click's value the rule is about as ``read_facts`` gives it. A ``RuleError`` for values the
+    field cannot hold."""
     field, op, values = rule["field"], rule["op"], rule["values"]
     if field in CLOCK_FIELDS:
         wanted = frozenset(_hours(values) if field == "hour" else _weekdays(values))
-        index = 0 if field == "hour" else 1
-        if op == "in":
-            return lambda data, clock: clock[index] in wanted
-        return lambda data, clock: clock[index] not in wanted
-    if field in FLAG_FIELDS:
+    elif field in FLAG_FIELDS:
         flags = {value.lower() for value in values}
         if not flags <= {"true", "false"}:
             raise RuleError('%s takes the values "true" and "false"' % field)
         wanted = {flag == "true" for flag in flags}
-        if op == "in":
-            return lambda data, clock: bool(data.get(field)) in wanted
-        return lambda data, clock: bool(data.get(field)) not in wanted
-    if field == "ip" and op in MATCH_OPS:
-        try:
-            networks = NetworkSet(clean_networks(values, "values"))
-        except ValidationError as exc:
-            raise RuleError(exc.message) from None
-        if op == "in":
-            return lambda data, clock: data.get("ip", "") in networks
-        return lambda data, clock: data.get("ip", "") not in networks
-    if field == "asn" and op in MATCH_OPS:
-        values = [value.upper().removeprefix("AS").strip() for value in values]
-    return _text_test(_reader(field), op, [value.lower() for value in values])
+    elif field == "ip" and op in MATCH_OPS:
+        wanted = networks(tuple(values))
+    elif field == "asn" and op in MATCH_OPS:
+        wanted = frozenset(value.upper().removeprefix("AS").strip() for value in values)
+    elif op in MATCH_OPS:
+        wanted = frozenset(value.lower() for value in values)
+    else:
+        wanted = tuple(value.lower() for value in values)
+    return field, _test(field, op, wanted)
 
 
-def _text_test(read, op, values):
-    """The test of a text field; each a single closure, as the click path runs 20 of them."""
+@functools.lru_cache(maxsize=256)
+def networks(values):
+    """The ``NetworkSet`` of an ``ip`` rule's values; one for the same values, so that the
+    routes checking a click against the same list share its last answer."""
+    try:
+        return NetworkSet(clean_networks(values, "values"))
+    except ValidationError as exc:
+        raise RuleError(exc.message) from None
+
+
+def _test(key, op, wanted):
+    """One closure a rule, as the click path runs twenty of them: ``wanted`` is what
+    ``facts[key]`` is tested against (a set, a NetworkSet, or the substrings)."""
+    if op == "in":
+        return lambda facts: facts[key] in wanted
+    if op == "not_in":
+        return lambda facts: facts[key] not in wanted
     if op == "empty":
-        return lambda data, clock: not read(data).strip()
+        return lambda facts: not facts[key].strip()
     if op == "not_empty":
-        return lambda data, clock: bool(read(data).strip())
-    if op in MATCH_OPS:
-        wanted = frozenset(values)
-        if op == "in":
-            return lambda data, clock: read(data).lower() in wanted
-        return lambda data, clock: read(data).lower() not in wanted
-    values = tuple(values)  # str's own search beats a regex alternation threefold
+        return lambda facts: bool(facts[key].strip())
 
-    def contains(data, clock):
-        text = read(data).lower()
-        for value in values:
+    def contains(facts):
+        text = facts[key]
+        for value in wanted:  # str's own search beats a regex alternation threefold
             if value in text:
                 return True
         return False
 
-    if op == "contains":
-        return contains
-    return lambda data, clock: not contains(data, clock)
+    return contains if op == "contains" else lambda facts: not contains(facts)
 
 
-def _reader(field):
-    """How a rule reads ``field`` from the click's values, as text."""
-    if field.startswith(PARAM_PREFIX):
-        name = field[len(PARAM_PREFIX) :]
-        return lambda data: (data.get("params") or NO_PARAMS).get(name) or ""
-    if field == "asn":
+def fact_reader(key):
+    """How the fact ``key`` is read from the click's values: a text field (``ip`` too) or a
+    query parameter lowercased, ``asn`` as text, ``is_bot`` and ``is_unique`` as booleans.
+    (``hour`` and ``weekday`` come from the clock.)"""
+    if key.startswith(PARAM_PREFIX):
+        name = key[len(PARAM_PREFIX) :]
+        return lambda data: ((data.get("params") or NO_PARAMS).get(name) or "").lower()
+    if key == "asn":
         return lambda data: "" if data.get("asn") is None else str(data["asn"])
-    return lambda data: data.get(field) or ""
+    if key in FLAG_FIELDS:
+        return lambda data: bool(data.get(key))
+    return lambda data: (data.get(key) or "").lower()
+
+
+def fact_readers(keys):
+    """``((key, reader), …)`` for the facts ``keys`` (but the clock's: ``read_facts`` adds them)."""
+    return tuple((key, fact_reader(key)) for key in sorted(set(keys) - set(CLOCK_FIELDS)))
+
+
+def read_facts(readers, data, clock=None):
+    """The click's values its flow's rules read, each once: ``readers`` is ``[(key, reader)]``;
+    ``clock`` is ``(hour, isoweekday)`` in the flow's zone, when a rule needs it."""
+    facts = {key: read(data) for key, read in readers}
+    if clock is not None:
+        facts["hour"], facts["weekday"] = clock
+    return facts
 
 
 def _hours(values):
@@ -219,11 +236,6 @@ def _weekdays(values):
         else:
             raise RuleError("weekday takes mon…sun (or 1 = Monday … 7 = Sunday), not %r" % value[:60])
     return days
-
-
-def needs_clock(rules):
-    """True when a rule reads the hour or the weekday."""
-    return any(rule["field"] in CLOCK_FIELDS for rule in rules)
 
 
 def local_clock(created_at, zone):
@@ -282,10 +294,12 @@ class CompiledRoute:
 @dataclass(frozen=True)
 class Router:
     """A flow's routes, compiled: ``routes`` the enabled ones in order, ``default`` the
-    enabled default route (or None), ``by_id`` every route of the flow (for ``/click``)."""
+    enabled default route (or None), ``by_id`` every route of the flow (for ``/click``),
+    ``readers`` what the rules read of a click (``read_facts``)."""
 
     routes: tuple
     default: CompiledRoute
+    readers: tuple
     by_id: dict
     zone: ZoneInfo
     bind_visitors: bool
@@ -321,26 +335,24 @@ def load_router(flow, default_zone="UTC"):
 def compile_router(flow, routes, landers, offers, default_zone="UTC"):
     """Compile ``routes`` (Route rows, in order) of ``flow`` with ``landers`` and ``offers``
     (``{id: Target}``)."""
-    compiled, clock, unique = {}, False, False
+    compiled = {}
     for route in routes:
         try:
             compiled[route.id] = _compile_route(route, landers, offers)
         except (RuleError, KeyError, TypeError) as exc:
             logger.error("flow %s: route %s (%r) is skipped: %s", flow.id, route.id, route.name, exc)
-            continue
-        if route.enabled and not route.is_default:
-            clock = clock or needs_clock(route.rules)
-            unique = unique or any(rule["field"] == "is_unique" for rule in route.rules)
     enabled = [r for r in routes if r.enabled and r.id in compiled]
+    keys = {rule["field"] for r in enabled if not r.is_default for rule in r.rules}
     default = next((compiled[r.id] for r in enabled if r.is_default), None)
     return Router(
         routes=tuple(compiled[r.id] for r in enabled if not r.is_default),
         default=default,
+        readers=fact_readers(keys),
         by_id=compiled,
         zone=ZoneInfo(flow.timezone or default_zone),
         bind_visitors=flow.bind_visitors,
-        needs_clock=clock,
-        needs_history=flow.bind_visitors or unique,
+        needs_clock=bool(keys & set(CLOCK_FIELDS)),
+        needs_history=flow.bind_visitors or "is_unique" in keys,
         window=datetime.timedelta(hours=flow.unique_window_hours),
     )
 
@@ -350,7 +362,7 @@ def _compile_route(route, landers, offers):
     return CompiledRoute(
         id=route.id,
         name=route.name,
-        tests=tuple(compile_rule(rule) for rule in route.rules),
+        tests=tuple(compile_rule(rule)[1] for rule in route.rules),
         landers=Weighted((landers[item["lander_id"]], item["weight"]) for item in route.landers),
         offers=Weighted(zip(offer_list, (item["weight"] for item in route.offers), strict=True)),
         offer_list=offer_list,
@@ -382,11 +394,11 @@ def _route(router, click, recall, rand):
         previous = recall(click, router.window)
         click.is_unique = previous is None
     clock = local_clock(click.created_at, router.zone) if router.needs_clock else None
-    data = click.__data__
+    facts = read_facts(router.readers, click.__data__, clock)
     route = router.default
     for candidate in router.routes:
         for test in candidate.tests:
-            if not test(data, clock):
+            if not test(facts):
                 break
         else:
             route = candidate

@@ -23,7 +23,8 @@ SETTING_KEY = "bot_rules"
 
 class NetworkSet:
     """Addresses and CIDR blocks, matched in as many set lookups as there are distinct
-    prefix lengths (not one comparison per block): a bot list may hold thousands."""
+    prefix lengths (not one comparison per block): a bot list may hold thousands. The last
+    answer is kept: the routes of a flow often check one click's address against one list."""
 
     def __init__(self, networks=()):
         self._by_version = {4: {}, 6: {}}  # version -> {prefix length: {network as int >> host bits}}
@@ -33,18 +34,21 @@ class NetworkSet:
             self._by_version[net.version].setdefault(shift, set()).add(int(net.network_address) >> shift)
         self._lengths = {version: sorted(blocks.items()) for version, blocks in self._by_version.items()}
         self._any = any(self._lengths.values())
+        self._last = ("", False)
 
     def __bool__(self):
         return self._any
 
     def __contains__(self, ip):
+        last, hit = self._last
+        if ip == last:
+            return hit
         version, number = ip_number(ip)
-        if version is None:
-            return False
-        for shift, blocks in self._lengths[version]:
-            if number >> shift in blocks:
-                return True
-        return False
+        hit = version is not None and any(
+            number >> shift in blocks for shift, blocks in self._lengths[version]
+        )
+        self._last = (ip, hit)  # one assignment: a thread reading it sees an address with its own answer
+        return hit
 
 
 _last_ip = ("", (None, None))  # a click's address is checked by several rules and lists
