@@ -40,7 +40,7 @@ def test_create_flow_returns_id_key_and_link(api):
     assert flow["payout"] == "12.50" and flow["currency"] == "USD"
     assert flow["events"] == [
         {"name": "lead", "conversion": True, "allow_duplicates": False},
-        {"name": "deposit", "conversion": True, "allow_duplicates": True},
+        {"name": "deposit", "conversion": False, "allow_duplicates": True},
     ]
     assert flow["postbacks"][0]["url"] == "https://ts.example/pb?c={externalid}"
     assert api.get("/api/v1/flows/%d" % flow["id"]) == (200, flow)

@@ -83,7 +83,9 @@ def test_preset_button_without_script_fills_trigger_and_template_and_saves_nothi
     assert textarea(page) == expected["url"] and expected["url"].startswith(
         "https://graph.facebook.com/v21.0/123456789012345/events?access_token=EAAG-secret-1|JSON|"
     )
-    assert selected_trigger(page) == ["payout"]
+    assert selected_trigger(page) == ["status"]  # revenue presets: approved, positive payouts only
+    assert 'name="statuses" value="approved" checked' in page
+    assert '<option value="payout" selected>' in page
     assert 'value="FB revenue"' in page and 'value="facebook_revenue" selected' in page
     assert "Preset filled in below" in page
     assert (
@@ -123,7 +125,7 @@ def test_preset_route_answers_the_presets_template_or_the_reason(user):
     response = user.post(path, json={"preset": "snapchat_conversion", "fields": FB_FIELDS})
     assert (response.status_code, response.get_json()) == (
         200,
-        presets.build("snapchat_conversion", **FB_FIELDS),
+        dict(presets.build("snapchat_conversion", **FB_FIELDS), headers_text=""),
     )
     response = user.post(path, json={"preset": "generic_json", "fields": {"url": "ftp://x"}})
     assert (response.status_code, response.get_json()) == (
@@ -206,8 +208,8 @@ def test_preview_shows_errors_and_warnings_inline(user):
     flow = add_flow()
     body = preview(user, flow, "https://pb.example/?e={email|sha257}")
     assert (
-        body["error"]
-        == "{email|sha257}: unknown filter 'sha257' (known: sha256, digits, e164, lower, upper, trim, raw)"
+        body["error"] == "{email|sha257}: unknown filter 'sha257' "
+        "(known: sha256, digits, e164, lower, upper, trim, raw, required)"
     )
     assert body["request"] is None and 'id="preview-error"' in body["html"]
     body = preview(user, flow, 'https://pb.example/|JSON|{"a":{sub1}')
@@ -250,7 +252,8 @@ def test_the_editor_renders_the_preview_of_a_saved_postback(user):
         url="https://pb.example/?x=</textarea><img src=x onerror=alert(1)>",
     )
     page = user.get("/flows/%d/postbacks/%d/edit" % (flow.id, postback.id)).get_data(as_text=True)
-    assert HOSTILE not in page and "<img src=x" not in page and page.count("</textarea>") == 1
+    assert HOSTILE not in page and "<img src=x" not in page
+    assert page.count("</textarea>") == 2  # the template and the headers
     assert textarea(page) == postback.url
     assert "<b>GET</b> https://pb.example/?x=%3C/textarea%3E%3Cimg%20src=x%20onerror=alert(1)%3E" in page
 

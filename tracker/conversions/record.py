@@ -219,7 +219,7 @@ def check_source(source):
     if found is None:
         raise Refused(400, "pid %r is invalid: no traffic source has this id or name" % source[:80])
     if not found.active:
-        raise Refused(403, "source %r is inactive" % source[:80])
+        raise Refused(403, "source %s is inactive" % source[:80])
 
 
 def claim_pair(key, now, seconds):
