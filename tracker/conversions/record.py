@@ -237,8 +237,8 @@ def claim_pair(key, now, seconds):
         if not taken:
             raise Refused(
                 403,
-                "the same transaction_id and event_id was sent less than %g s ago and is "
-                "claimed by that request; retry later" % seconds,
+                "the same transaction_id and event_id is claimed for %g s by an earlier "
+                "request; retry later" % seconds,
             ) from None
         return expires
     RequestLock.delete().where(RequestLock.expires_at < now).execute()

@@ -27,7 +27,7 @@ from email.utils import parsedate_to_datetime
 
 from ..db import db, is_postgres
 from ..errors import ValidationError, found
-from ..masking import mask_secrets
+from ..masking import mask_headers, mask_secrets
 from ..models import Delivery, DeliveryAttempt, utcnow
 from .sender import SendPool, header, send_http
 
@@ -157,15 +157,16 @@ def record(results, settings, clock):
         for result in others:
             _advance(result, settings, now)
     for result in results:
-        code = result.answer.status_code if result.answer is not None else None
-        level = logging.DEBUG if accepted(result) else logging.INFO
+        ok = accepted(result)
+        headers = mask_headers(result.delivery.headers) if not ok and result.delivery.headers else ""
         logger.log(
-            level,
-            "delivery %d %s %s → %s",
+            logging.DEBUG if ok else logging.INFO,
+            "delivery %d %s %s%s → %s",
             result.delivery.id,
             result.delivery.method,
             mask_secrets(result.delivery.url[:200]),
-            code if code is not None else result.error[:200],
+            " %s" % headers if headers else "",
+            result.answer.status_code if ok else _error_text(result)[:300],
         )
 
 
