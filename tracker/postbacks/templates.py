@@ -32,7 +32,7 @@ from ..tokens import (
     to_text,
 )
 from . import leads, platforms
-from .samples import SAMPLE_TIME, sample_click, sample_conversion, sample_flow
+from .samples import sample_click, sample_conversion, sample_flow
 
 SEPARATORS = {"|POST|": "form", "|JSON|": "json"}
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -266,7 +266,7 @@ def preview(
     conversion = conversion if conversion is not None else sample_conversion(click, flow)
     if sample and lead is None:
         lead = conversion.data  # a sample click has no stored profile to read
-    ctx = context(click, flow, conversion, now or SAMPLE_TIME, lead)
+    ctx = context(click, flow, conversion, now or utcnow(), lead)
     return render(template, ctx, headers, test_event_code).to_dict()
 
 
