@@ -4,8 +4,10 @@ the platforms' own hosts, with Meta's Business SDK as the oracle), and carry wha
 needs besides: TikTok's Access-Token header, the success_body a 200 must match, the test event
 code, and the revenue presets' filters. What a receiver gets is checked on loopback."""
 
+import datetime
 import hashlib
 import json
+import time
 
 import pytest
 
@@ -142,9 +144,11 @@ def test_facebook_presets_send_user_data_hashed_the_meta_way(api, make_flow, pre
         "POST",
         "https://graph.facebook.com/v21.0/1234567890/events?access_token=EAAGm0PX4ZCps",
     )
+    [sent] = json.loads(request["body"])["data"]
+    assert abs(sent["event_time"] - time.time()) < 60  # a preview is rendered now
     event = {
         "event_name": "Lead",
-        "event_time": NOW_UNIX,
+        "event_time": sent["event_time"],
         "event_id": "TX-1001" if revenue else click.click_id,
         "event_source_url": "https://offer.example/lp?cid=" + click.click_id,
         "action_source": "website",
@@ -191,11 +195,13 @@ def test_tiktok_presets_hash_the_phone_in_e164_and_send_the_access_token(api, ma
     )
     assert request["headers"] == {"Content-Type": "application/json", "Access-Token": "***"}
     body = json.loads(request["body"])
+    sent_at = datetime.datetime.strptime(body["timestamp"], "%Y-%m-%dT%H:%M:%SZ")  # ISO 8601 UTC
+    assert abs((sent_at - utcnow()).total_seconds()) < 60
     assert body == {
         "pixel_code": "C4PIXEL77",
         "event": "CompletePayment" if revenue else "SubmitForm",
         "event_id": "TX-1001" if revenue else click.click_id,
-        "timestamp": "2024-05-01T12:00:00Z",
+        "timestamp": body["timestamp"],
         "context": {
             "ad": {"callback": "E.C.P.tt123"},
             "page": {

@@ -752,12 +752,13 @@ def test_the_altercpa_pixel_pasted_verbatim_sends_its_external_id_hashed(api, ma
     assert request["body"].startswith('access_token=TOKEN&data=[{"action_source":"website"')
     form = dict(parse_qsl(request["body"]))
     [event] = json.loads(form["data"])
+    now = event["event_time"]  # a preview is rendered at the current time
     assert event["user_data"] == {
         "external_id": sha(click.click_id),
         "client_ip_address": "198.51.100.23",
         "client_user_agent": UA,
-        "fbc": "fb.1.%d.ad-991" % NOW_UNIX,
-        "fbp": "fb.1.%d.%s" % (NOW_UNIX, click.click_id),
+        "fbc": "fb.1.%d.ad-991" % now,
+        "fbp": "fb.1.%d.%s" % (now, click.click_id),
     }
 
 

@@ -75,11 +75,13 @@ def _options(body):
 
 
 def _lead(body, click, conversion):
-    """The lead data a preview renders: the click's lead profile, with the preview's own
-    ``conversion.data`` over it."""
-    if conversion is None or "data" not in (body.get("conversion") or {}):
+    """The lead data a preview renders: a real click's lead profile, with the preview's own
+    ``conversion.data`` over it (or sample values under it); None for a sample click."""
+    if click is None:
         return None
-    return leads.merge(leads.profile_of(click.click_id) if click is not None else {}, conversion.data)
+    if "data" in (body.get("conversion") or {}):
+        return leads.merge(leads.profile_of(click.click_id), conversion.data)
+    return templates.stored_lead(click, conversion or samples.sample_conversion(click))
 
 
 @bp.post("/postbacks/preview")

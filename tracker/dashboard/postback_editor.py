@@ -11,6 +11,7 @@ from ..models import Click, Conversion, utcnow
 from ..postbacks import presets
 from ..postbacks import templates as postback_templates
 from ..postbacks.outbox import enqueue_test
+from ..postbacks.samples import sample_conversion
 from ..tokens import FAMILIES, FILTERS, REGISTRY, TOKENS, iter_tokens
 
 logger = logging.getLogger(__name__)
@@ -144,9 +145,12 @@ def preview(flow, template, trigger, headers=None):
     click, conversion, subject = preview_subject(flow)
     _, warnings = postback_templates.check(template, headers)
     warnings += _trigger_warnings(template, trigger)
+    lead = None
+    if click is not None:
+        lead = postback_templates.stored_lead(click, conversion or sample_conversion(click, flow))
     try:
         request = postback_templates.preview(
-            template, click=click, conversion=conversion, flow=flow, now=utcnow(), headers=headers
+            template, click=click, conversion=conversion, flow=flow, now=utcnow(), headers=headers, lead=lead
         )
         error = None
     except postback_templates.TemplateError as exc:

@@ -9,6 +9,7 @@ import logging
 
 from ..models import CONVERSION_TRIGGERS, Delivery, Postback, utcnow
 from . import templates
+from .samples import sample_conversion
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ def enqueue_for_conversion(conversion, previous=None, now=None, lead=None):
         )
         .order_by(Postback.id)
     )
+    if lead is None:
+        lead = templates.stored_lead(click, conversion)
     ctx = templates.context(click, flow, conversion, now, lead)
     deliveries = [
         _delivery(p.url, p.trigger, ctx, p, now) for p in postbacks if fires(p, conversion, previous)
@@ -160,9 +163,12 @@ def enqueue_test(template, flow=None, click=None, conversion=None, now=None, opt
     not linked to it). ``options`` are the postback's ``headers``, ``success_body``,
     ``retry_4xx`` and ``test_event_code`` (which the test sends). Raises
     ``templates.TemplateError``."""
-    now, options = now or utcnow(), options or {}
+    now, options, lead = now or utcnow(), options or {}, None
     if click is not None and flow is None:
         flow = click.flow
+    if click is not None:
+        conversion = conversion if conversion is not None else sample_conversion(click, flow)
+        lead = templates.stored_lead(click, conversion)
     request = templates.preview(
         template,
         click=click,
@@ -171,6 +177,7 @@ def enqueue_test(template, flow=None, click=None, conversion=None, now=None, opt
         now=now,
         headers=options.get("headers"),
         test_event_code=options.get("test_event_code", ""),
+        lead=lead,
     )
     return Delivery.create(
         flow_id=flow.id if flow is not None else None,

@@ -230,16 +230,12 @@ def with_test_event_code(request, kind, code):
 
 def context(click=None, flow=None, conversion=None, now=None, lead=None):
     """The token context of a delivery: the click, its flow and source, the conversion, the time,
-    and the lead data. ``lead`` None: the click's stored lead profile, with the conversion's
-    own data filling what the profile lacks (a preview's sample conversion)."""
+    and the lead data (``lead``: the click's lead profile; None: the conversion's own data)."""
     flow = flow if flow is not None else (click.flow if click is not None else None)
     source = getattr(flow, "source", None) if flow is not None else None
     if source is None and flow is not None and flow.traffic_source_id:
         source = flow.traffic_source
     landing = offer_url(flow, click) if flow is not None and click is not None else ""
-    if lead is None:
-        stored = leads.profile_of(click.click_id) if click is not None else {}
-        lead = leads.merge(conversion.data if conversion is not None else {}, stored)
     return TokenContext(
         click=click,
         flow=flow,
@@ -251,21 +247,25 @@ def context(click=None, flow=None, conversion=None, now=None, lead=None):
     )
 
 
+def stored_lead(click, conversion=None):
+    """The lead data of a saved click: its stored lead profile, with the conversion's own data
+    filling what the profile lacks (a sample conversion's, in a preview)."""
+    return leads.merge(conversion.data if conversion is not None else {}, leads.profile_of(click.click_id))
+
+
 def preview(
     template, click=None, conversion=None, flow=None, now=None, headers=None, test_event_code="", lead=None
 ):
     """The request ``template`` (with its ``headers``) would send, as a dict
     ``{method, url, headers, body}``.
 
-    Sample values stand in for a missing click or conversion. Raises TemplateError.
+    Sample values stand in for a missing click or conversion; ``lead`` None reads the
+    conversion's own data (``stored_lead`` gives a saved click's profile). Raises TemplateError.
     """
-    sample = click is None
-    if sample:
+    if click is None:
         flow = flow or sample_flow()
         click = sample_click(flow)
     conversion = conversion if conversion is not None else sample_conversion(click, flow)
-    if sample and lead is None:
-        lead = conversion.data  # a sample click has no stored profile to read
     ctx = context(click, flow, conversion, now or utcnow(), lead)
     return render(template, ctx, headers, test_event_code).to_dict()
 
