@@ -409,7 +409,9 @@ def fill_url(template, ctx):
             out.append(part)
             continue
         name, names = part
-        text = apply_filters(to_text(resolve(name, ctx)), names, phone_region(names, ctx))
+        text = to_text(resolve(name, ctx))
+        if names:
+            text = apply_filters(text, names, phone_region(names, ctx))
         out.append(text if "raw" in names else quote(text, safe=""))
     return "".join(out)
 
