@@ -20,7 +20,7 @@ from peewee import (
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 
 from .db import db, is_postgres
-from .models import ALL_MODELS, Flow, JSONField, utcnow
+from .models import ALL_MODELS, Flow, JSONField, LeadProfile, utcnow
 from .money import MoneyField
 
 logger = logging.getLogger(__name__)
@@ -125,8 +125,24 @@ def _step_5(migrator):
     ]
 
 
+def _step_3(migrator):
+    """Postbacks the ad platforms accept: headers, the answer a 2xx must carry, retries on 4xx,
+    a test event code (and the delivery's copy of the first two), and the click's lead profile.
+    (FlowEvent.conversion now defaults to false: a default of the model, not of the column.)"""
+    LeadProfile.create_table(safe=True)
+    return [
+        migrator.add_column("postback", "headers", JSONField(default=dict)),
+        migrator.add_column("postback", "success_body", TextField(default="")),
+        migrator.add_column("postback", "retry_4xx", BooleanField(default=False)),
+        migrator.add_column("postback", "test_event_code", CharField(max_length=100, default="")),
+        migrator.add_column("delivery", "success_body", TextField(default="")),
+        migrator.add_column("delivery", "retry_4xx", BooleanField(default=False)),
+    ]
+
+
 STEPS = [
     (2, _step_2),
+    (3, _step_3),
     (5, _step_5),
 ]
 
