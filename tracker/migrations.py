@@ -50,7 +50,7 @@ def add_not_null(migrator, table, name, field):
     """Add a NOT NULL column with its default written into the DDL: one ALTER TABLE on both
     engines. (peewee's add_column adds it nullable, then rebuilds a SQLite table to make it
     NOT NULL, and dropping the old table cascades deletes into every table that refers to it.)"""
-    value = field.db_value(field.default)
+    value = field.db_value(field.default() if callable(field.default) else field.default)
     if isinstance(value, bool):
         literal = "TRUE" if value else "FALSE"
     elif isinstance(value, int):
@@ -131,12 +131,12 @@ def _step_3(migrator):
     (FlowEvent.conversion now defaults to false: a default of the model, not of the column.)"""
     LeadProfile.create_table(safe=True)
     return [
-        migrator.add_column("postback", "headers", JSONField(default=dict)),
-        migrator.add_column("postback", "success_body", TextField(default="")),
-        migrator.add_column("postback", "retry_4xx", BooleanField(default=False)),
-        migrator.add_column("postback", "test_event_code", CharField(max_length=100, default="")),
-        migrator.add_column("delivery", "success_body", TextField(default="")),
-        migrator.add_column("delivery", "retry_4xx", BooleanField(default=False)),
+        add_not_null(migrator, "postback", "headers", JSONField(default=dict)),
+        add_not_null(migrator, "postback", "success_body", TextField(default="")),
+        add_not_null(migrator, "postback", "retry_4xx", BooleanField(default=False)),
+        add_not_null(migrator, "postback", "test_event_code", CharField(max_length=100, default="")),
+        add_not_null(migrator, "delivery", "success_body", TextField(default="")),
+        add_not_null(migrator, "delivery", "retry_4xx", BooleanField(default=False)),
     ]
 
 

@@ -10,7 +10,18 @@ import pytest
 
 from tracker.db import db, init_db
 from tracker.migrations import LATEST, current_version, upgrade
-from tracker.models import ALL_MODELS, Click, Conversion, ConversionChange, Delivery, Flow, Offer, Route
+from tracker.models import (
+    ALL_MODELS,
+    Click,
+    Conversion,
+    ConversionChange,
+    Delivery,
+    DeliveryAttempt,
+    Flow,
+    Offer,
+    Postback,
+    Route,
+)
 
 from conftest import PG_URL
 
@@ -82,6 +93,14 @@ def test_a_version_1_database_upgrades_to_the_latest_schema_with_its_data(v1_dat
         assert [flow.name for flow in Flow.live()] == ["Spring push"]
         # Columns added NOT NULL keep every row, of their table and of those referring to it.
         assert [(c.status, c.payout) for c in ConversionChange.select()] == [("approved", Decimal("12.50"))]
+        delivery = Delivery.get()
+        assert (delivery.postback_id, delivery.success_body, delivery.retry_4xx) == (
+            Postback.get().id,
+            "",
+            False,
+        )
+        assert [a.status_code for a in DeliveryAttempt.select()] == [200]
+        assert (Postback.get().headers, Postback.get().test_event_code) == ({}, "")
         flow = Flow.get()
         assert (flow.timezone, flow.bind_visitors, flow.unique_window_hours) == ("", False, 24)
         offer = Offer.create(name="Offer", url="https://offer.example/")
