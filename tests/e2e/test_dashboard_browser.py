@@ -223,7 +223,7 @@ def test_a_tiktok_revenue_preset_fills_its_header_answer_test_code_and_filters(
 ):  # noqa: F811
     catch_all(receiver, body='{"code":0,"message":"OK"}', headers={"Content-Type": "application/json"})
     server = start_server("serve", workers=1, env=FAST_WORKER)
-    page = first_admin(browser, server)
+    page = first_admin(browser, server, PASSWORD)
     with screenshots.attached():
         page.click("text=Create your first flow")
         page.fill("input[name=name]", "TikTok sales")
