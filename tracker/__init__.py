@@ -44,9 +44,10 @@ def create_app(test_config=None):
 def init_enrichment(app):
     """Attach the GeoIP databases, the user-agent parser and the flow cache to the app."""
     from .clickin.flow_cache import FlowCache
-    from .enrichment.geoip import GeoIP
+    from .enrichment.geoip import GeoIP, announce_geoip
     from .enrichment.useragent import parse_user_agent
 
     app.extensions["tracker.geoip"] = GeoIP(app.config["TRACKER_GEOIP_DIR"])
+    app.extensions.setdefault("tracker.on_serve", []).append(announce_geoip)
     app.extensions["tracker.parse_user_agent"] = parse_user_agent
     app.extensions["tracker.flows"] = FlowCache()

@@ -96,9 +96,8 @@ def cmd_geoip_lookup(args):
     app = _app()
     geoip = GeoIP(app.config["TRACKER_GEOIP_DIR"])
     print(json.dumps(geoip.lookup(args.ip), indent=2))
-    missing = geoip.missing()
-    if missing:
-        print("missing databases: %s (run: tracker geoip update)" % ", ".join(missing), file=sys.stderr)
+    if notice := geoip.notice():
+        print(notice, file=sys.stderr)
 
 
 def cmd_serve(args):

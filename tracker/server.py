@@ -5,9 +5,11 @@ Ctrl-C is passed on to every child, which finish in-flight work; if one child di
 others are stopped too.
 """
 
+import errno
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +61,21 @@ def worker_command():
     return [sys.executable, "-m", "tracker", "worker"]
 
 
+def port_in_use(host, port):
+    """The reason ``host:port`` can't be listened on (e.g. another ``tracker serve`` has it),
+    or None when it is free. gunicorn binds it right after, with the same SO_REUSEADDR."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return "port %d on %s is already in use (is another tracker running? stop it first)" % (
+                port,
+                host,
+            )
+        return "cannot listen on %s port %d: %s" % (host, port, exc.strerror or exc)
+    return None
+
+
 def prepare(url=None):
     """Create or upgrade the schema and say what a first start needs to say.
 
@@ -90,7 +107,8 @@ def supervise(commands):
             exited = [child for child in children if child.poll() is not None]
             if exited:
                 code = exited[0].returncode or 1
-                logger.error("%s exited with %s; stopping", exited[0].args[2:4], exited[0].returncode)
+                name = "gunicorn" if "gunicorn" in exited[0].args else "the delivery worker"
+                logger.error("%s exited with %s; stopping", name, exited[0].returncode)
                 break
             time.sleep(0.2)
     finally:
@@ -114,6 +132,9 @@ def serve(args, web=True, worker=True):
 
     ``worker`` alone runs in this process; with ``web`` it is a supervised child.
     """
+    if web and (problem := port_in_use(args.host, args.port)):
+        print("error: %s" % problem, file=sys.stderr, flush=True)
+        return 1
     app = prepare("http://%s:%d" % (args.host, args.port) if web else None)
     if worker and not web:
         from .delivery.worker import run_worker

@@ -15,6 +15,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from ..accounts import announce_setup_link
+from ..enrichment.geoip import ADDS
 from ..errors import NotFound, ValidationError
 from ..models import User
 
@@ -44,8 +45,12 @@ def login_required():
 
 @bp.context_processor
 def _layout():
-    missing = current_app.extensions["tracker.geoip"].missing()
-    return {"geoip_missing": [kind for kind in GEOIP_FREE if kind in missing]}
+    geoip = current_app.extensions["tracker.geoip"]
+    missing = geoip.missing()
+    return {
+        "geoip_source": geoip.source(),
+        "geoip_missing": [(kind, ADDS[kind]) for kind in GEOIP_FREE if kind in missing],
+    }
 
 
 def _error_page(code, title, message):
