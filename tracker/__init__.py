@@ -20,10 +20,11 @@ def create_app(test_config=None):
     db.init_app(app)
     init_enrichment(app)
 
-    from . import api, clickin, dashboard, health
+    from . import api, clickin, dashboard, health, operations
     from .conversions import routes as conversions
 
     clickin.init_app(app)
+    operations.init_app(app)  # after the click fast path: its timer wraps clicks too
     app.register_blueprint(health.bp)
     app.register_blueprint(conversions.bp)
     api.init_app(app)

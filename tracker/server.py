@@ -6,12 +6,15 @@ others are stopped too.
 """
 
 import errno
+import glob
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 from .config import PROJECT_ROOT
@@ -76,6 +79,22 @@ def port_in_use(host, port):
     return None
 
 
+def use_metrics_folder():
+    """Point prometheus_client's multiprocess mode at an empty folder, for this process and
+    the children it starts (gunicorn's workers each write their figures there; ``/metrics``
+    adds them up). Returns the folder when it was made here (to remove at the end), else None.
+
+    Set before anything imports prometheus_client: it picks its mode when imported."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:  # the operator's own: it must start empty, as prometheus_client requires
+        os.makedirs(folder, exist_ok=True)
+        for path in glob.glob(os.path.join(folder, "*.db")):
+            os.unlink(path)
+        return None
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tracker-metrics-")
+    return folder
+
+
 def prepare(url=None):
     """Create or upgrade the schema and say what a first start needs to say.
 
@@ -135,13 +154,18 @@ def serve(args, web=True, worker=True):
     if web and (problem := port_in_use(args.host, args.port)):
         print("error: %s" % problem, file=sys.stderr, flush=True)
         return 1
-    app = prepare("http://%s:%d" % (args.host, args.port) if web else None)
     if worker and not web:
         from .delivery.worker import run_worker
 
-        return run_worker(app)
-    commands = [gunicorn_command(args.host, args.port, args.workers)]
-    print("tracker listening on http://%s:%d" % (args.host, args.port), flush=True)
-    if worker:
-        commands.append(worker_command())
-    return supervise(commands)
+        return run_worker(prepare(None))
+    metrics_folder = use_metrics_folder()
+    try:
+        prepare("http://%s:%d" % (args.host, args.port))
+        commands = [gunicorn_command(args.host, args.port, args.workers)]
+        print("tracker listening on http://%s:%d" % (args.host, args.port), flush=True)
+        if worker:
+            commands.append(worker_command())
+        return supervise(commands)
+    finally:
+        if metrics_folder:
+            shutil.rmtree(metrics_folder, ignore_errors=True)

@@ -38,6 +38,12 @@ def request_ip():
     )
 
 
+def bearer_token():
+    """The token of the request's ``Authorization: Bearer <token>`` header, or ''."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def json_body():
     """The request's JSON object, or a 400 ValidationError naming what is wrong."""
     data = request.get_json(silent=True)

@@ -10,16 +10,14 @@ from werkzeug.exceptions import HTTPException
 from ..accounts import check_api_token
 from ..db import keyset_page
 from ..errors import NotFound, ValidationError
-from ..web import int_arg
+from ..web import bearer_token, int_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 @bp.before_request
 def _authenticate():
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and check_api_token(token.strip(), current_app.config["TRACKER_API_TOKEN"]):
+    if check_api_token(bearer_token(), current_app.config["TRACKER_API_TOKEN"]):
         return None
     return jsonify(error="a valid 'Authorization: Bearer <token>' header is required"), 401
 

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Request
 
 from .. import db
 from ..models import utcnow
+from ..operations.metrics import CLICK_FAILED, CLICK_ORPHAN, CLICK_RECORDED
 from ..tokens import offer_url
 from ..web import client_ip
 from .record import capture, new_click_id, record_click, record_orphan
@@ -99,6 +100,7 @@ def answer_click(app, request, key):
     if flow is None or flow.paused:
         reason = "paused" if flow is not None else "unknown"
         if request.method == "GET":
+            CLICK_ORPHAN.inc()
             try:
                 record_orphan(key, visitor, reason)
             except Exception:
@@ -115,7 +117,9 @@ def answer_click(app, request, key):
         _, url = record_click(
             flow, visitor, geoip=ext["tracker.geoip"], parse_user_agent=ext["tracker.parse_user_agent"]
         )
+        CLICK_RECORDED.inc()
     except Exception:
+        CLICK_FAILED.inc()
         # The visitor still reaches the offer; the failure is in the log with the whole visitor.
         logger.exception("could not record a click on flow %s: %r", flow.id, visitor)
         url = offer_url(flow, capture(flow, visitor, new_click_id(), utcnow()))
