@@ -17,6 +17,7 @@ def create_app(test_config=None):
     )
     config.load_config(app, test_config)
     app.session_interface = web.LazySessionInterface()
+    app.url_value_preprocessor(web.refuse_impossible_ids)
     db.init_app(app)
     init_enrichment(app)
 
