@@ -65,7 +65,7 @@ def load_config(app, test_config=None):
         app.config[name] = cast(app.config[name])
     app.config["TRACKER_RETRY_DELAYS"] = parse_retry_delays(app.config["TRACKER_RETRY_DELAYS"])
     check_delivery_settings(app.config)
-    if (app.config["TRACKER_RETENTION_DAYS"] or 1) < 1:
+    if app.config["TRACKER_RETENTION_DAYS"] is not None and app.config["TRACKER_RETENTION_DAYS"] < 1:
         raise ValueError("TRACKER_RETENTION_DAYS must be at least 1 (unset it to keep every click)")
     app.config["TRACKER_DATABASE_URL"] = app.config["TRACKER_DATABASE_URL"] or "sqlite:///" + os.path.join(
         app.instance_path, "tracker.db"
