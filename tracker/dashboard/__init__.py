@@ -25,7 +25,7 @@ bp = Blueprint("dashboard", __name__)
 csrf = CSRFProtect()
 
 # Called by machines (ad clicks, advertisers, API clients), never from our forms.
-MACHINE_BLUEPRINTS = ("clickin", "health", "api", "conversions")
+MACHINE_BLUEPRINTS = ("clickin", "health", "api", "conversions", "metrics")
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.setup"}
 # The GeoIP kinds `tracker geoip update` installs; ISP and Connection-Type are paid extras.
 GEOIP_FREE = ("City", "ASN")
