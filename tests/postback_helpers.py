@@ -78,14 +78,22 @@ CLICK = {
 }
 
 
-@pytest.fixture
-def receiver():
-    """A real HTTP receiver on loopback (threaded: a hanging handler blocks nobody else)."""
+@pytest.fixture(scope="session")
+def receiver_server():
+    """One real HTTP server on loopback for the session (stopping one takes half a second)."""
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
     yield server
-    server.clear()
     server.stop()
+
+
+@pytest.fixture
+def receiver(receiver_server):
+    """A real HTTP receiver on loopback (threaded: a hanging handler blocks nobody else), with
+    no expectation and an empty log at the start of each test."""
+    receiver_server.clear()
+    yield receiver_server
+    receiver_server.clear()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tracker.postbacks import templates as pt
+from tracker.postbacks.samples import SAMPLE_TIME
 from tracker.tokens import FILTERS, TOKENS, apply_filters
 
 CLICK = pt.sample_click()
@@ -18,7 +19,7 @@ def render(template, **params):
     """Render against the sample click, with extra query parameters on it."""
     click = pt.sample_click()
     click.params = dict(click.params, **params)
-    return pt.preview(template, click=click, flow=click.flow, now=pt.SAMPLE_TIME)
+    return pt.preview(template, click=click, flow=click.flow, now=SAMPLE_TIME)
 
 
 def test_plain_url_is_a_get_without_body():

@@ -26,7 +26,7 @@ from ..tokens import (
     resolve,
     to_text,
 )
-from .samples import SAMPLE_TIME, sample_click, sample_conversion, sample_flow
+from .samples import sample_click, sample_conversion, sample_flow
 
 SEPARATORS = {"|POST|": "form", "|JSON|": "json"}
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -196,7 +196,7 @@ def preview(template, click=None, conversion=None, flow=None, now=None):
         flow = flow or sample_flow()
         click = sample_click(flow)
     conversion = conversion if conversion is not None else sample_conversion(click, flow)
-    return render(template, context(click, flow, conversion, now or SAMPLE_TIME)).to_dict()
+    return render(template, context(click, flow, conversion, now or utcnow())).to_dict()
 
 
 def check(template):
