@@ -17,6 +17,8 @@ DEFAULTS = {
     "TRACKER_POSTBACK_ALLOWED_IPS": None,
     "TRACKER_FALLBACK_URL": None,
     "TRACKER_PUBLIC_URL": None,
+    # How long a transaction_id + event_id pair stays claimed on /api/v1/events (DESIGN §4.3).
+    "TRACKER_EVENT_CLAIM_SECONDS": 2.0,
     # Outgoing deliveries: seconds to connect and to wait for each read, how long a claimed
     # row stays leased (longer than a send can take), how many sends run at once, how many
     # of them may go to one host, and how many rows a claim takes.
@@ -34,6 +36,7 @@ CASTS = {
     "TRACKER_ATTRIBUTION_DAYS": int,
     "TRACKER_TRUSTED_PROXIES": int,
     "TRACKER_WORKER_INTERVAL": float,
+    "TRACKER_EVENT_CLAIM_SECONDS": float,
     "TRACKER_DELIVERY_CONNECT_TIMEOUT": float,
     "TRACKER_DELIVERY_READ_TIMEOUT": float,
     "TRACKER_DELIVERY_LEASE": float,

@@ -1,6 +1,7 @@
 """Flows, their postbacks and traffic sources: validation of what users send (by the API or
 the dashboard), and saving. Saving anything a click reads makes the flow caches forget it."""
 
+import re
 import secrets
 import string
 from urllib.parse import urlparse
@@ -8,6 +9,7 @@ from urllib.parse import urlparse
 from .clickin.flow_cache import forget_flows
 from .db import db
 from .errors import ValidationError
+from .masking import MASK
 from .models import (
     PAYOUT_TYPES,
     STATUSES,
@@ -23,6 +25,9 @@ from .money import parse_money
 from .postbacks import templates
 
 KEY_ALPHABET = string.ascii_letters + string.digits
+# The seeds' words for the contract's (DESIGN §4.4): LendingTree's "session" postback is ours on click.
+TRIGGER_ALIASES = {"session": "click"}
+MAX_HEADERS = 20
 
 
 def new_flow_key():
@@ -62,11 +67,11 @@ def _bool(data, name, default):
     return value
 
 
-def _string_list(data, name, allowed=None):
+def _string_list(data, name, allowed=None, fold=False):
     value = data.get(name) or []
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ValidationError("%s must be a list of names" % name)
-    value = [v.strip() for v in value]
+    value = [v.strip().lower() if fold else v.strip() for v in value]
     if allowed is not None:
         bad = [v for v in value if v not in allowed]
         if bad:
@@ -75,7 +80,9 @@ def _string_list(data, name, allowed=None):
 
 
 def clean_events(value):
-    """Validate ``events: [{name, conversion?, allow_duplicates?}]``."""
+    """Validate ``events: [{name, conversion?, allow_duplicates?}]``; ``isDuplicate`` (the
+    Pingtree seed's word) is accepted for ``allow_duplicates``. An event is a conversion only
+    when marked ``conversion: true``."""
     if not isinstance(value, list):
         raise ValidationError("events must be a list")
     events, seen = [], set()
@@ -88,44 +95,109 @@ def clean_events(value):
         if name in seen:
             raise ValidationError("event %r is listed twice" % name)
         seen.add(name)
+        duplicates_name = "isDuplicate" if "isDuplicate" in item and "allow_duplicates" not in item else None
         events.append(
             {
                 "name": name,
-                "conversion": _bool(item, "conversion", True),
-                "allow_duplicates": _bool(item, "allow_duplicates", False),
+                "conversion": _bool(item, "conversion", False),
+                "allow_duplicates": _bool(item, duplicates_name or "allow_duplicates", False),
             }
         )
     return events
 
 
 def clean_postback(item):
-    """Validate one postback ``{trigger, url, events?, statuses?, payout_type?, enabled?}``."""
+    """Validate one postback ``{trigger, url, headers?, success_body?, retry_4xx?,
+    test_event_code?, events?, statuses?, payout_type?, enabled?, name?}``. The seeds' words
+    are taken in any case: ``Session`` for the click trigger, ``All``/``Payout``/``Debit``."""
     if not isinstance(item, dict):
         raise ValidationError("each postback must be an object")
-    trigger = _text(item, "trigger", required=True, limit=16)
+    trigger = _text(item, "trigger", required=True, limit=16).lower()
+    trigger = TRIGGER_ALIASES.get(trigger, trigger)
     if trigger not in TRIGGERS:
-        raise ValidationError("trigger must be one of %s" % ", ".join(TRIGGERS))
-    payout_type = _text(item, "payout_type", default="all", limit=8) or "all"
+        raise ValidationError("trigger must be one of %s (or session, for click)" % ", ".join(TRIGGERS))
+    payout_type = (_text(item, "payout_type", default="all", limit=8) or "all").lower()
     if payout_type not in PAYOUT_TYPES:
         raise ValidationError("payout_type must be one of %s" % ", ".join(PAYOUT_TYPES))
     url = _url(item, "url", required=True)
-    _check_template(url, "postback url")
+    options = clean_request_options(item)
+    _check_template(url, "postback url", options["headers"])
     return {
         "trigger": trigger,
         "url": url,
+        **options,
         "name": _text(item, "name", limit=200),
         "events": _string_list(item, "events"),
-        "statuses": _string_list(item, "statuses", STATUSES),
+        "statuses": _string_list(item, "statuses", STATUSES, fold=True),
         "payout_type": payout_type,
         "enabled": _bool(item, "enabled", True),
     }
 
 
-def _check_template(url, name):
+def clean_request_options(item):
+    """Validate what a postback adds to its template: ``headers``, ``success_body``,
+    ``retry_4xx``, ``test_event_code`` (defaults for those absent)."""
+    return {
+        "headers": _headers(item),
+        "success_body": _regex(item, "success_body"),
+        "retry_4xx": _bool(item, "retry_4xx", False),
+        "test_event_code": _text(item, "test_event_code", limit=100),
+    }
+
+
+def _headers(item):
+    """``headers: {"Name": "template"}``: header names HTTP allows, values one line of text."""
+    value = item.get("headers") or {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValidationError('headers must be an object of names and texts, like {"Access-Token": "…"}')
+    if len(value) > MAX_HEADERS:
+        raise ValidationError("headers: at most %d" % MAX_HEADERS)
+    headers = {}
+    for name, template in value.items():
+        name = name.strip()
+        if not templates.HEADER_NAME.fullmatch(name):
+            raise ValidationError("headers: %r is not a valid HTTP header name" % name[:100])
+        if len(template) > 4000 or any(c in template for c in "\r\n\x00"):
+            raise ValidationError(
+                "headers: the value of %s must be one line of at most 4000 characters" % name
+            )
+        headers[name] = template.strip()
+    return headers
+
+
+def _regex(item, name):
+    """A regular expression (``success_body``), checked to compile; '' for none."""
+    value = _text(item, name, limit=500)
+    if value:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValidationError("%s is not a valid regular expression: %s" % (name, exc)) from None
+    return value
+
+
+def _check_template(url, name, headers=None):
     """Refuse a postback template that cannot render (a JSON body that won't parse, ...)."""
-    errors, _ = templates.check(url)
+    errors, _ = templates.check(url, headers)
     if errors:
         raise ValidationError("%s: %s" % (name, errors[0]))
+
+
+def keep_masked_headers(headers, old_postbacks):
+    """``headers`` with each value the API showed masked (``***``) replaced by the stored one
+    of the same name, so a flow read and sent back keeps its secrets; a masked value nothing
+    stored matches is refused."""
+    kept = {}
+    for name, value in headers.items():
+        if value == MASK:
+            stored = [
+                v for p in old_postbacks for n, v in (p.headers or {}).items() if n.lower() == name.lower()
+            ]
+            if not stored:
+                raise ValidationError("headers: %s is %s (masked): send its real value" % (name, MASK))
+            value = stored[0]
+        kept[name] = value
+    return kept
 
 
 def clean_postbacks(value):
@@ -209,6 +281,9 @@ def save_flow(fields, flow=None):
             for event in events:
                 FlowEvent.create(flow=flow, **event)
         if postbacks is not None:
+            old = list(Postback.select().where(Postback.flow == flow))
+            for postback in postbacks:
+                postback["headers"] = keep_masked_headers(postback["headers"], old)
             Postback.delete().where(Postback.flow == flow).execute()
             for postback in postbacks:
                 Postback.create(flow=flow, **postback)
@@ -266,6 +341,9 @@ def save_source(fields, source=None):
 def save_postback(fields, flow, postback=None):
     """Add a cleaned postback to ``flow``, or update ``postback`` in place (its id stays,
     so the deliveries it made still point at it). Returns the postback."""
+    if "headers" in fields:
+        old = [postback] if postback is not None else list(flow.postbacks)
+        fields["headers"] = keep_masked_headers(fields["headers"], old)
     if postback is None:
         postback = Postback.create(flow=flow, **fields)
     else:

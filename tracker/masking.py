@@ -25,6 +25,8 @@ SECRET_NAMES = {
     "license_key",
 }
 SECRET_SUFFIXES = ("_token", "-token", "_key", "-key", "_secret", "-secret", "_password", "apikey")
+# A header is secret when its name holds one of these (Access-Token, X-Api-Key, Authorization…).
+SECRET_HEADER_WORDS = ("token", "key", "secret", "authorization", "password", "cookie", "signature")
 
 # name=value in a query string or form body (the value runs to the next & or #)
 PAIR_RE = re.compile(r"(?P<head>(?:^|[?&;])(?P<name>[^=&?#;\s]+)=)(?P<value>[^&#;\s]*)")
@@ -52,5 +54,19 @@ def mask_secrets(text):
 
 
 def mask_mapping(mapping):
-    """A dict (query parameters, headers) with the values of secret-named keys masked."""
+    """A dict (query parameters, lead data) with the values of secret-named keys masked."""
     return {name: (MASK if is_secret(name) and value else value) for name, value in (mapping or {}).items()}
+
+
+def is_secret_header(name):
+    """True for header names that look secret: ``*token*``, ``*key*``, ``*secret*``,
+    ``authorization`` and the like (DESIGN §4.4)."""
+    lowered = str(name).lower()
+    return is_secret(name) or any(word in lowered for word in SECRET_HEADER_WORDS)
+
+
+def mask_headers(headers):
+    """Request headers with the values of secret-looking names masked."""
+    return {
+        name: (MASK if is_secret_header(name) and value else value) for name, value in (headers or {}).items()
+    }

@@ -7,11 +7,11 @@ an upgrade keeps the data. A step is ``(version, function(migrator))``; append n
 
 import logging
 
-from peewee import BooleanField, DateTimeField, IntegerField, Model
+from peewee import BooleanField, CharField, DateTimeField, IntegerField, Model, TextField
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 
 from .db import db, is_postgres
-from .models import ALL_MODELS
+from .models import ALL_MODELS, JSONField, LeadProfile
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,24 @@ def _step_2(migrator):
     ]
 
 
+def _step_3(migrator):
+    """Postbacks the ad platforms accept: headers, the answer a 2xx must carry, retries on 4xx,
+    a test event code (and the delivery's copy of the first two), and the click's lead profile.
+    (FlowEvent.conversion now defaults to false: a default of the model, not of the column.)"""
+    LeadProfile.create_table(safe=True)
+    return [
+        migrator.add_column("postback", "headers", JSONField(default=dict)),
+        migrator.add_column("postback", "success_body", TextField(default="")),
+        migrator.add_column("postback", "retry_4xx", BooleanField(default=False)),
+        migrator.add_column("postback", "test_event_code", CharField(max_length=100, default="")),
+        migrator.add_column("delivery", "success_body", TextField(default="")),
+        migrator.add_column("delivery", "retry_4xx", BooleanField(default=False)),
+    ]
+
+
 STEPS = [
     (2, _step_2),
+    (3, _step_3),
 ]
 
 LATEST = max([1] + [version for version, _ in STEPS])

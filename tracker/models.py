@@ -84,11 +84,12 @@ class Flow(BaseModel):
 
 
 class FlowEvent(BaseModel):
-    """An event a flow accepts; ``conversion`` events need a payout, ``allow_duplicates`` may repeat."""
+    """An event a flow accepts. Only ``conversion`` events count as conversions (and need a
+    revenue on the event API); ``allow_duplicates`` ones may repeat."""
 
     flow = ForeignKeyField(Flow, backref="events", on_delete="CASCADE")
     name = CharField(max_length=100)
-    conversion = BooleanField(default=True)
+    conversion = BooleanField(default=False)
     allow_duplicates = BooleanField(default=False)
 
     class Meta:
@@ -107,6 +108,10 @@ class Postback(BaseModel):
     statuses = JSONField(default=list)
     payout_type = CharField(max_length=8, default="all")  # all | payout | debit
     enabled = BooleanField(default=True)
+    headers = JSONField(default=dict)  # {"Access-Token": "{template}"}
+    success_body = TextField(default="")  # a regex a 2xx answer's body must match
+    retry_4xx = BooleanField(default=False)  # retry any answer but 2xx (MomentScience)
+    test_event_code = CharField(max_length=100, default="")  # added to test deliveries only
     created_at = DateTimeField(default=utcnow)
 
 
@@ -218,6 +223,15 @@ class Conversion(BaseModel):
         )
 
 
+class LeadProfile(BaseModel):
+    """The click's lead profile: the lead data of every conversion and event of the click,
+    merged (later values win, empty ones never overwrite). Postbacks read lead tokens from it."""
+
+    click = ForeignKeyField(Click, primary_key=True, on_delete="CASCADE", column_name="click_id")
+    data = JSONField(default=dict)
+    updated_at = DateTimeField(default=utcnow)
+
+
 class ConversionChange(BaseModel):
     """The history of a conversion: its creation and every status or payout change."""
 
@@ -267,6 +281,8 @@ class Delivery(BaseModel):
     url = TextField()
     headers = JSONField(default=dict)
     body = TextField(default="")
+    success_body = TextField(default="")  # the postback's, as it was when this was rendered
+    retry_4xx = BooleanField(default=False)
     status = CharField(max_length=10, default="queued")
     test = BooleanField(default=False)
     attempts_count = IntegerField(default=0)
@@ -322,6 +338,7 @@ ALL_MODELS = [
     Click,
     OrphanVisit,
     Conversion,
+    LeadProfile,
     ConversionChange,
     InboundRequest,
     RequestLock,

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlparse
 
 from .models import CONVERSION_TRIGGERS, SUB_NAMES, TRIGGERS, UTM_NAMES, VAR_NAMES
 from .money import money_text
+from .postbacks.platforms import TEMPLATE_FILTERS as PHONE_FILTERS
 
 # {name} or <name>, with optional filters: {phone|digits|sha256}
 TOKEN_RE = re.compile(
@@ -25,7 +26,10 @@ TOKEN_RE = re.compile(
 
 @dataclass
 class TokenContext:
-    """What a token can be read from. Any part may be missing (a preview, a click postback)."""
+    """What a token can be read from. Any part may be missing (a preview, a click postback).
+
+    ``lead`` is the click's lead profile (DESIGN §4.2); None reads the conversion's own data.
+    """
 
     click: object = None
     flow: object = None
@@ -33,6 +37,13 @@ class TokenContext:
     traffic_source: object = None
     now: datetime.datetime = None
     landing_url: str = ""
+    lead: dict = None
+
+    def lead_data(self):
+        """The lead data tokens read: the click's lead profile, else the conversion's data."""
+        if self.lead is not None:
+            return self.lead
+        return self.conversion.data if self.conversion is not None else {}
 
 
 @dataclass(frozen=True)
@@ -83,10 +94,10 @@ def _referrer_domain(ctx):
 
 
 def _lead(*names):
-    """Read lead data from the conversion (any of ``names``), else the click's parameters."""
+    """Read lead data (any of ``names``), else the click's parameters."""
 
     def read(ctx):
-        data = ctx.conversion.data if ctx.conversion is not None else {}
+        data = ctx.lead_data()
         for name in names:
             if data.get(name) not in (None, ""):
                 return data[name]
@@ -97,6 +108,23 @@ def _lead(*names):
         return None
 
     return read
+
+
+def _lead_or_geo(attr, *names):
+    """The lead's own value (any of ``names``) wins over the click's GeoIP ``attr``."""
+
+    def read(ctx):
+        data = ctx.lead_data()
+        for name in names:
+            if data.get(name) not in (None, ""):
+                return data[name]
+        return getattr(ctx.click, attr) if ctx.click is not None else None
+
+    return read
+
+
+def _iso(value):
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
 
 
 def _device(ctx):
@@ -137,11 +165,26 @@ register("referrer", ["refererUrl", "referer"], _click("referrer"), "the referri
 register("referrerdomain", [], _referrer_domain, "the referring page's host")
 register("locationurl", [], lambda ctx: ctx.landing_url or None, "the offer page the visitor was sent to")
 register("language", [], _click("language"), "the first Accept-Language tag")
-register("country", ["geo"], _click("country"), "ISO country code")
+register(
+    "country",
+    ["geo"],
+    _lead_or_geo("country", "country", "country_code"),
+    "ISO country code (the lead's own, else GeoIP's)",
+)
 register("countryname", ["country_name"], _click("country_name"), "country name")
-register("region", ["state"], _click("region"), "region / state")
-register("city", [], _click("city"), "city")
-register("zip", ["postal"], _click("zip"), "postal code")
+register(
+    "region",
+    ["state"],
+    _lead_or_geo("region", "state", "region"),
+    "region / state (the lead's own, else GeoIP's)",
+)
+register("city", [], _lead_or_geo("city", "city"), "city (the lead's own, else GeoIP's)")
+register(
+    "zip",
+    ["postal"],
+    _lead_or_geo("zip", "zip", "zip_code", "zipcode", "postal_code", "postal"),
+    "postal code (the lead's own, else GeoIP's)",
+)
 register("isp", [], _click("isp"), "ISP")
 register("asn", [], _click("asn"), "autonomous system number")
 register("carrier", [], _click("carrier"), "mobile carrier")
@@ -161,6 +204,12 @@ register(
 )
 register(
     "now", ["timestamp", "event_time"], lambda ctx: _unix(ctx.now), "the time of the event, unix seconds"
+)
+register(
+    "event_time_iso",
+    [],
+    lambda ctx: _iso(ctx.now),
+    "the time of the event, ISO 8601 UTC (TikTok's timestamp)",
 )
 register("click_time", [], lambda ctx: _unix(_click("created_at")(ctx)), "the click's time, unix seconds")
 register(
@@ -213,9 +262,9 @@ register("pixelCode", ["pixel_code"], _lead("pixelCode", "pixel_code"), "the Tik
 FAMILIES = {
     "var:": "a click query parameter by name (as a custom variable)",
     "req.qs.": "a click query parameter by name",
-    "req.cookie.": "a click cookie (_fbc, _fbp, ttclid, _ttp, _scid)",
-    "req.sessiondata.": "the conversion's lead data (dotted paths reach nested values)",
-    "req.session.": "the conversion's lead data (same as req.sessionData)",
+    "req.cookie.": "a click cookie (_fbc, _fbp, ttclid, _ttp, _scid; URL click ids stand in)",
+    "req.sessiondata.": "the click's lead profile (dotted paths reach nested values)",
+    "req.session.": "the click's lead profile (same as req.sessionData)",
 }
 
 
@@ -247,8 +296,7 @@ def _family(prefix, rest, ctx):
         return _lookup(click_params, rest)
     if prefix == "req.cookie.":
         return _lookup(ctx.click.cookies if ctx.click is not None else {}, rest)
-    data = ctx.conversion.data if ctx.conversion is not None else {}
-    return _lookup(data, rest)
+    return _lookup(ctx.lead_data(), rest)
 
 
 def is_builtin(name):
@@ -261,7 +309,7 @@ def resolve(name, ctx):
     """The raw value of token ``name`` (str, Decimal, int or None) in ``ctx``.
 
     A name that is no built-in token is read from the click's query parameters, then
-    (for a conversion) from its lead data: AlterCPA's ``{adid}``, ``{name}``.
+    from the lead data: AlterCPA's ``{adid}``, ``{name}``.
     """
     lowered = name.lower()
     token = REGISTRY.get(lowered)
@@ -271,8 +319,8 @@ def resolve(name, ctx):
         if lowered.startswith(prefix) and len(lowered) > len(prefix):
             return _family(prefix, name[len(prefix) :], ctx)
     value = _lookup(ctx.click.params if ctx.click is not None else {}, name)
-    if value is None and ctx.conversion is not None:
-        value = _lookup(ctx.conversion.data, name)
+    if value is None:
+        value = _lookup(ctx.lead_data(), name)
     return value
 
 
@@ -289,19 +337,18 @@ def to_text(value):
     return str(value)
 
 
-def _e164(text):
-    digits = re.sub(r"\D", "", text)
-    return "+" + digits if digits else ""
-
-
+# Filters of one text value. ``digits`` and ``e164`` are phones (PHONE_FILTERS, which also
+# take the country that completes a number without its code); ``required`` fails an outgoing
+# delivery whose value is empty (postbacks.templates) and changes nothing.
 FILTERS = {
     "sha256": lambda s: hashlib.sha256(s.strip().lower().encode("utf-8")).hexdigest() if s.strip() else "",
-    "digits": lambda s: re.sub(r"\D", "", s),
-    "e164": _e164,
+    "digits": PHONE_FILTERS["digits"],
+    "e164": PHONE_FILTERS["e164"],
     "lower": str.lower,
     "upper": str.upper,
     "trim": str.strip,
     "raw": lambda s: s,
+    "required": lambda s: s,
 }
 
 
@@ -314,11 +361,20 @@ def parse_filters(spec):
     return names
 
 
-def apply_filters(text, names):
-    """Run the filters left to right over a text value."""
+def apply_filters(text, names, region=""):
+    """Run the filters left to right over a text value; ``region`` (a country) completes
+    phone numbers written without their country code."""
     for name in names:
-        text = FILTERS[name](text)
+        text = PHONE_FILTERS[name](text, region) if name in PHONE_FILTERS else FILTERS[name](text)
     return text
+
+
+def phone_region(names, ctx):
+    """The country that completes phones for filters ``names``: ``{country}`` (the lead's, else
+    the click's); '' when no phone filter asks (the click path does not pay for the lookup)."""
+    if not any(name in PHONE_FILTERS for name in names):
+        return ""
+    return to_text(resolve("country", ctx))
 
 
 def iter_tokens(template):
@@ -353,7 +409,9 @@ def fill_url(template, ctx):
             out.append(part)
             continue
         name, names = part
-        text = apply_filters(to_text(resolve(name, ctx)), names)
+        text = to_text(resolve(name, ctx))
+        if names:
+            text = apply_filters(text, names, phone_region(names, ctx))
         out.append(text if "raw" in names else quote(text, safe=""))
     return "".join(out)
 

@@ -232,7 +232,12 @@ def test_presets_list_and_build(api, app):
     assert "facebook_conversion" in ids and "momentscience_advanced" in ids
     facebook = next(p for p in body["items"] if p["id"] == "facebook_conversion")
     assert facebook["trigger"] == "conversion"
-    assert [f["name"] for f in facebook["fields"]] == ["pixel_id", "access_token", "api_version"]
+    assert [(f["name"], f["required"]) for f in facebook["fields"]] == [
+        ("pixel_id", True),
+        ("access_token", True),
+        ("api_version", True),
+        ("test_event_code", False),
+    ]
     status, built = api.post(
         "/api/v1/postbacks/presets/facebook_conversion",
         json={"pixel_id": "123", "access_token": "EAAB", "api_version": "v19.0"},

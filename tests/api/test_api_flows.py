@@ -40,7 +40,7 @@ def test_create_flow_returns_id_key_and_link(api):
     assert flow["payout"] == "12.50" and flow["currency"] == "USD"
     assert flow["events"] == [
         {"name": "lead", "conversion": True, "allow_duplicates": False},
-        {"name": "deposit", "conversion": True, "allow_duplicates": True},
+        {"name": "deposit", "conversion": False, "allow_duplicates": True},
     ]
     assert flow["postbacks"][0]["url"] == "https://ts.example/pb?c={externalid}"
     assert api.get("/api/v1/flows/%d" % flow["id"]) == (200, flow)
@@ -188,3 +188,25 @@ def test_clicks_are_read_back_by_id_and_listed(client, api, make_flow):
     page = api.get("/api/v1/clicks?limit=2")[1]
     rest = api.get("/api/v1/clicks?limit=2&cursor=" + page["next"])[1]
     assert [c["sub1"] for c in page["items"] + rest["items"]] == ["elsewhere", "two", "one"]
+
+
+def test_the_seeds_words_for_triggers_and_payout_types(api):
+    """Issue 9, point 12: ``All``, ``Debit`` and ``session`` were refused with 422."""
+    postbacks = [
+        {"trigger": "Session", "url": "https://pb.example/s?c={sessionid}"},
+        {"trigger": "payout", "payout_type": "All", "url": "https://pb.example/a"},
+        {"trigger": "Payout", "payout_type": "Payout", "url": "https://pb.example/p"},
+        {"trigger": "PAYOUT", "payout_type": "Debit", "url": "https://pb.example/d"},
+        {"trigger": "status", "statuses": ["Approved"], "url": "https://pb.example/st"},
+    ]
+    status, flow = api.post(
+        "/api/v1/flows", json={"name": "seeds", "offer_url": "https://o.example/", "postbacks": postbacks}
+    )
+    assert status == 201, flow
+    assert [(p["trigger"], p["payout_type"], p["statuses"]) for p in flow["postbacks"]] == [
+        ("click", "all", []),
+        ("payout", "all", []),
+        ("payout", "payout", []),
+        ("payout", "debit", []),
+        ("status", "all", ["approved"]),
+    ]

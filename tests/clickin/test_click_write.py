@@ -99,7 +99,8 @@ def test_every_field_is_stored_with_geoip_and_device(make_app, tmp_path):
     assert (click.sub1, click.utm_term, click.var3, click.external_id) == ("s1", "t", "v3", "F")
     assert click.cost == Decimal("1.25")
     assert click.params == {"sub1": "s1", "utm_term": "t", "var3": "v3", "cost": "1.25", "fbclid": "F"}
-    assert (click.cookies, click.cut, click.is_unique) == ({}, [], True)
+    fbc = "fb.1.%d.F" % (click.created_at.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+    assert (click.cookies, click.cut, click.is_unique) == ({"_fbc": fbc}, [], True)
 
 
 def test_unique_means_no_click_of_this_ip_and_agent_on_this_flow_in_24_hours(app, make_flow):

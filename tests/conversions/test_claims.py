@@ -231,11 +231,11 @@ def test_event_api_fields():
             "first_name": "Ann",
         }
     )
-    assert (claim.flow_key, claim.event, claim.click_id, claim.source_id, claim.payout) == (
+    assert (claim.flow_key, claim.event, claim.click_id, claim.source, claim.payout) == (
         "Key1",
         "sale",
         CLICK,
-        4,
+        "4",
         Decimal("12.5"),
     )
     assert (claim.cost, claim.cost_operation) == (Decimal("0.4"), "subtract")
@@ -249,8 +249,8 @@ def test_event_api_fields():
         ({"cid": "k", "transaction_id": CLICK}, "event_id is required: an event defined on the flow"),
         ({"cid": "k", "event_id": "e"}, "transaction_id is required: the click id of the lead"),
         (
-            {"cid": "k", "event_id": "e", "transaction_id": CLICK, "pid": "x1"},
-            "pid 'x1' is invalid: it is a traffic source id",
+            {"cid": "k", "event_id": "e", "transaction_id": CLICK, "pid": "x" * 201},
+            "pid is longer than 200 characters: it is a traffic source's id or name",
         ),
         (
             {"cid": "k", "event_id": "e", "transaction_id": CLICK, "revenue": "ten"},

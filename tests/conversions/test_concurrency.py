@@ -8,6 +8,9 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
+from tracker.db import db
+from tracker.models import LeadProfile
+
 
 def serve_flow_and_click(start_server, **flow_fields):
     server = start_server("serve", workers=2)
@@ -68,3 +71,33 @@ def test_identical_events_in_flight_fire_once(start_server):
     assert len(conversions) == 1
     log = server.api("GET", "/api/v1/postbacks?flow_id=%d&limit=100" % flow["id"]).json()["items"]
     assert Counter(entry["http_status"] for entry in log) == counts
+
+
+def test_sixteen_identical_events_at_once_count_once_even_when_duplicates_are_allowed(start_server):
+    """Issue 9, point 4: the claim covers events that allow duplicates (16 at once stored 14–15)."""
+    events = [{"name": "upsell", "conversion": True, "allow_duplicates": True}]
+    server, flow, click_id = serve_flow_and_click(start_server, events=events)
+    body = {"cid": flow["key"], "event_id": "upsell", "transaction_id": click_id, "revenue": "10"}
+
+    def send():
+        return requests.post(server.url + "/api/v1/events", json=body, timeout=30).status_code
+
+    assert Counter(send_together(16, 16, send)) == {200: 1, 403: 15}
+    conversions = server.api("GET", "/api/v1/conversions?flow_id=%d" % flow["id"]).json()["items"]
+    assert len(conversions) == 1
+
+
+def test_concurrent_conversions_of_one_click_all_land_in_its_lead_profile(start_server):
+    """Two workers merging one click's lead profile at the same instant lose nothing."""
+    server, flow, click_id = serve_flow_and_click(start_server)
+    fields = iter(range(24))
+
+    def send():
+        n = next(fields)
+        url = server.url + "/postback?click_id=%s&event=e%d&field%d=v%d" % (click_id, n, n, n)
+        return requests.get(url, timeout=30).status_code
+
+    assert Counter(send_together(24, 12, send)) == {200: 24}
+    with db.connection_context():
+        profile = LeadProfile.get_by_id(click_id).data
+    assert profile == {"field%d" % n: "v%d" % n for n in range(24)}

@@ -20,6 +20,13 @@ EVENTS = [
 
 
 @pytest.fixture
+def app(make_app):
+    """Requests here repeat one after the other, each past the previous one's claim (its
+    window is tested in test_event_claims.py)."""
+    return make_app(TRACKER_EVENT_CLAIM_SECONDS=0)
+
+
+@pytest.fixture
 def flow(make_flow):
     return make_flow(offer_url="https://offer.example/lp?cid={clickid}&cost=0.35", events=EVENTS)
 
@@ -137,7 +144,7 @@ REFUSALS = [
     (
         {"cid": "%(key)s", "event_id": "lead", "transaction_id": "%(click)s", "pid": "99"},
         400,
-        "pid 99 is invalid: no traffic source has this id",
+        "pid '99' is invalid: no traffic source has this id or name",
     ),
     (
         {"cid": "%(key)s", "event_id": "lead", "transaction_id": "{transaction_id}"},
@@ -214,7 +221,7 @@ def test_event_in_flight_is_403_and_an_expired_claim_is_taken_over(client, flow,
     status, body = fire(client, **fields)
     assert (status, body["error"]) == (
         403,
-        "the same transaction_id and event_id is already in progress; retry later",
+        "the same transaction_id and event_id is claimed for 0 s by an earlier request; retry later",
     )
     assert (last_log().http_status, last_log().reason) == (403, body["error"])
     assert conversions() == []
@@ -222,8 +229,8 @@ def test_event_in_flight_is_403_and_an_expired_claim_is_taken_over(client, flow,
         RequestLock.update(expires_at=utcnow() - datetime.timedelta(seconds=1)).execute()
     assert fire(client, **fields)[0] == 200
     with db.connection_context():
-        assert RequestLock.select().count() == 0
-    assert fire(client, **fields)[0] == 400  # done: now a duplicate, not in flight
+        assert RequestLock.select().count() == 1  # a claim lasts its window, recorded or not
+    assert fire(client, **fields)[0] == 400  # past the window: now a duplicate
 
 
 @pytest.mark.parametrize(
@@ -308,3 +315,45 @@ def test_broken_bodies_are_refused_and_logged(client, flow):
     )
     assert response.status_code == 400
     assert [(log.endpoint, log.http_status) for log in inbound_log()] == [("events", 400), ("events", 400)]
+
+
+def test_only_events_marked_as_conversions_count_as_conversions(client, api, make_flow):
+    """Issue 9, point 5: an event defined without ``conversion`` was a conversion type (it
+    demanded revenue) and counted in conversions and CR (lead + sale on one click: 2, 200 %)."""
+    flow = make_flow(events=[{"name": "lead"}, {"name": "sale", "conversion": True}])
+    assert [e["conversion"] for e in flow["events"]] == [False, True]
+    click_id = click_on(client, flow)
+    assert fire(client, cid=flow["key"], event_id="lead", transaction_id=click_id) == (
+        200,
+        {"status": "fired", "conversion_id": 1, "error": None},
+    )
+    assert fire(client, cid=flow["key"], event_id="sale", transaction_id=click_id, revenue="10")[0] == 200
+    assert [(c.event, c.is_conversion) for c in conversions()] == [("lead", False), ("sale", True)]
+    status, stats = api.get("/api/v1/stats?flow_id=%d" % flow["id"])
+    assert status == 200
+    totals = stats["totals"]
+    assert (totals["clicks"], totals["conversions"], totals["revenue"], totals["cr"]) == (
+        1,
+        1,
+        "10.00",
+        "100.00",
+    )
+
+
+def test_the_seeds_words_amount_and_pid_by_name(client, api, make_flow):
+    """Issue 9, point 12: ``amount`` was not read as revenue; a text ``pid`` got 400."""
+    source = api.post("/api/v1/traffic-sources", json={"name": "Native Ads", "click_id_param": "c"})[1]
+    flow = make_flow(events=[{"name": "sale", "conversion": True}, {"name": "upsell", "isDuplicate": True}])
+    assert flow["events"][1] == {"name": "upsell", "conversion": False, "allow_duplicates": True}
+    click_id = click_on(client, flow)
+    fields = dict(cid=flow["key"], event_id="sale", transaction_id=click_id, amount="12.5", pid="native ads")
+    assert fire(client, **fields)[0] == 200
+    assert (
+        fire(client, cid=flow["key"], event_id="upsell", transaction_id=click_id, pid=str(source["id"]))[0]
+        == 200
+    )
+    assert fire(client, cid=flow["key"], event_id="upsell", transaction_id=click_id, pid="Other")[1][
+        "error"
+    ] == ("pid 'Other' is invalid: no traffic source has this id or name")
+    assert [(c.event, c.payout) for c in conversions()] == [("sale", Decimal("12.5")), ("upsell", Decimal(0))]
+    assert conversions()[0].data == {}  # amount and pid are the contract's, not lead data

@@ -8,10 +8,11 @@ import pytest
 from tracker.conversions.claims import SenderRules, make_inbound
 from tracker.conversions.record import record_conversion
 from tracker.db import db, is_postgres
-from tracker.models import Click, Conversion
+from tracker.models import Click, Conversion, Delivery, utcnow
 
 from conftest import Api
 from conversion_helpers import click_on, conversions, history, inbound_log, last_log, old_click
+from postback_helpers import at_receiver, catch_all, received, sweep
 
 
 @pytest.fixture
@@ -511,3 +512,20 @@ def test_every_event_counts_as_a_conversion_on_a_flow_without_events(client, cli
     assert get(client, "click_id=%s&event=anything" % click_id)[0] == 200
     with db.connection_context():
         assert [c.is_conversion for c in Conversion.select()] == [True]
+
+
+def test_approved_declined_approved_sends_three_status_postbacks(client, make_flow, receiver, delivery_app):
+    """Issue 9, point 6: the re-approval was saved as "skipped as identical", leaving the
+    receiver at "declined"."""
+    catch_all(receiver)
+    url = at_receiver(receiver, "https://pb.example/status?c={clickid}&s={status}&p={payout}")
+    flow = make_flow(postbacks=[{"trigger": "status", "url": url}])
+    click_id = click_on(client, flow)
+    for status in ("approved", "declined", "approved"):
+        assert get(client, "click_id=%s&txid=ORD-9&payout=20&status=%s" % (click_id, status))[0] == 200
+        sweep(delivery_app, now=utcnow())
+    assert [r.args["s"] for r in received(receiver)] == ["approved", "declined", "approved"]
+    assert [d.status for d in Delivery.select().order_by(Delivery.id)] == ["delivered"] * 3
+    assert (
+        get(client, "click_id=%s&txid=ORD-9&payout=20&status=approved" % click_id)[1]["status"] == "duplicate"
+    )

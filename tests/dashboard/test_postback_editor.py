@@ -83,7 +83,9 @@ def test_preset_button_without_script_fills_trigger_and_template_and_saves_nothi
     assert textarea(page) == expected["url"] and expected["url"].startswith(
         "https://graph.facebook.com/v21.0/123456789012345/events?access_token=EAAG-secret-1|JSON|"
     )
-    assert selected_trigger(page) == ["payout"]
+    assert selected_trigger(page) == ["status"]  # revenue presets: approved, positive payouts only
+    assert 'name="statuses" value="approved" checked' in page
+    assert '<option value="payout" selected>' in page
     assert 'value="FB revenue"' in page and 'value="facebook_revenue" selected' in page
     assert "Preset filled in below" in page
     assert (
@@ -123,7 +125,7 @@ def test_preset_route_answers_the_presets_template_or_the_reason(user):
     response = user.post(path, json={"preset": "snapchat_conversion", "fields": FB_FIELDS})
     assert (response.status_code, response.get_json()) == (
         200,
-        presets.build("snapchat_conversion", **FB_FIELDS),
+        dict(presets.build("snapchat_conversion", **FB_FIELDS), headers_text=""),
     )
     response = user.post(path, json={"preset": "generic_json", "fields": {"url": "ftp://x"}})
     assert (response.status_code, response.get_json()) == (
@@ -206,8 +208,8 @@ def test_preview_shows_errors_and_warnings_inline(user):
     flow = add_flow()
     body = preview(user, flow, "https://pb.example/?e={email|sha257}")
     assert (
-        body["error"]
-        == "{email|sha257}: unknown filter 'sha257' (known: sha256, digits, e164, lower, upper, trim, raw)"
+        body["error"] == "{email|sha257}: unknown filter 'sha257' "
+        "(known: sha256, digits, e164, lower, upper, trim, raw, required)"
     )
     assert body["request"] is None and 'id="preview-error"' in body["html"]
     body = preview(user, flow, 'https://pb.example/|JSON|{"a":{sub1}')
@@ -250,7 +252,8 @@ def test_the_editor_renders_the_preview_of_a_saved_postback(user):
         url="https://pb.example/?x=</textarea><img src=x onerror=alert(1)>",
     )
     page = user.get("/flows/%d/postbacks/%d/edit" % (flow.id, postback.id)).get_data(as_text=True)
-    assert HOSTILE not in page and "<img src=x" not in page and page.count("</textarea>") == 1
+    assert HOSTILE not in page and "<img src=x" not in page
+    assert page.count("</textarea>") == 2  # the template and the headers
     assert textarea(page) == postback.url
     assert "<b>GET</b> https://pb.example/?x=%3C/textarea%3E%3Cimg%20src=x%20onerror=alert(1)%3E" in page
 
@@ -388,3 +391,66 @@ def test_anonymous_json_calls_get_a_json_401(client):
     )
     response = client.post("/flows/%d/postbacks/preview" % flow.id, data={"url": "https://x.example/"})
     assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+
+
+def test_a_tiktok_preset_saved_from_the_editor_keeps_its_header_answer_and_test_code(user, app, receiver):
+    flow = add_flow()
+    fields = {"pixel_code": "C4PIXEL77", "access_token": "tt-secret-7", "test_event_code": "TEST77"}
+    response = user.post(
+        "/flows/%d/postbacks/preset" % flow.id, json={"preset": "tiktok_conversion", "fields": fields}
+    )
+    built = response.get_json()
+    assert built["headers_text"] == "Access-Token: tt-secret-7"
+    page = editor(
+        user,
+        flow,
+        action="preset",
+        trigger="click",
+        url="",
+        preset="tiktok_conversion",
+        **{"preset-" + k: v for k, v in fields.items()},
+    ).get_data(as_text=True)
+    assert ">Access-Token: tt-secret-7</textarea>" in page and 'value="TEST77"' in page
+    assert "Access-Token: tt-secret-7" in page  # the preview shows what the user typed
+    form = {
+        "action": "save",
+        "trigger": built["trigger"],
+        "url": built["url"],
+        "headers": built["headers_text"],
+        "success_body": built["success_body"],
+        "test_event_code": "TEST77",
+        "enabled": "1",
+    }
+    assert editor(user, flow, **form).status_code == 302
+    postback = Postback.get()
+    assert (postback.headers, postback.success_body, postback.test_event_code) == (
+        {"Access-Token": "tt-secret-7"},
+        presets.TIKTOK_SUCCESS,
+        "TEST77",
+    )
+    edit = user.get("/flows/%d/postbacks/%d/edit" % (flow.id, postback.id)).get_data(as_text=True)
+    assert ">Access-Token: tt-secret-7</textarea>" in edit
+    detail = user.get("/flows/%d" % flow.id).get_data(as_text=True)
+    assert "tt-secret-7" not in detail
+
+    catch_all(receiver, body='{"code":0,"message":"OK"}')
+    test = user.post(
+        "/flows/%d/postbacks/test" % flow.id,
+        json={
+            "url": receiver.url_for("/tt") + "|JSON|{}",
+            "headers": "Access-Token: tt-secret-7",
+            "success_body": presets.TIKTOK_SUCCESS,
+            "test_event_code": "TEST77",
+        },
+    )
+    delivery = Delivery.get_by_id(test.get_json()["id"])
+    assert (delivery.body, delivery.headers["Access-Token"], delivery.success_body) == (
+        '{"test_event_code":"TEST77"}',
+        "tt-secret-7",
+        presets.TIKTOK_SUCCESS,
+    )
+    assert deliver_due(now=utcnow() + datetime.timedelta(seconds=1), config=app.config) == 1
+    [request] = received(receiver)
+    assert request.headers["Access-Token"] == "tt-secret-7"
+    page = user.get("/logs/deliveries/%d" % delivery.id).get_data(as_text=True)
+    assert "Access-Token: ***" in page and "tt-secret-7" not in page

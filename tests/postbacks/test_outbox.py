@@ -156,19 +156,43 @@ def test_a_template_that_cannot_render_is_saved_as_a_failed_delivery(app, make_f
     assert delivery.body == '{"a":s1}'
 
 
-def test_identical_resend_for_the_same_conversion_and_postback_is_skipped(delivery_app, receiver, make_flow):
+def test_a_request_identical_to_the_last_of_its_postback_is_skipped(delivery_app, receiver, make_flow):
+    catch_all(receiver)
+    flow = make_flow(postbacks=[pb("status", url=receiver.url_for("/s") + "?c={clickid}")])
+    conversion, _ = convert(make_click(flow["id"]), status="approved")
+    sweep(delivery_app)
+    skipped = change(conversion, status="pending", now=utc_from(1))  # the receiver has this request
+    assert [d.status for d in skipped] == ["skipped"]
+    assert skipped[0].last_error == "identical to delivery 1, the last one of this postback"
+    assert statuses() == ["delivered", "skipped"]
+    assert sweep(delivery_app, now=utc_from(3)) == 0
+    assert [r.query_string for r in received(receiver)] == [b"c=" + conversion.click_id.encode()]
+
+
+def test_a_reapproval_is_sent_after_a_decline(delivery_app, receiver, make_flow):
+    """Issue 9, point 6: approved, declined, approved again sends three requests, the last one
+    identical to the first (skipping it left the receiver at "declined")."""
     catch_all(receiver)
     flow = make_flow(postbacks=[pb("status", url=receiver.url_for("/s") + "?c={clickid}&s={status}")])
     conversion, _ = convert(make_click(flow["id"]), status="approved")
     sweep(delivery_app)
-    change(conversion, status="pending", now=utc_from(1))
+    change(conversion, status="declined", now=utc_from(1))
     sweep(delivery_app, now=utc_from(1))
-    skipped = change(conversion, status="approved", now=utc_from(2))  # the same request again
-    assert [d.status for d in skipped] == ["skipped"]
-    assert skipped[0].last_error.startswith("identical to delivery 1")
-    assert statuses() == ["delivered", "delivered", "skipped"]
-    assert sweep(delivery_app, now=utc_from(3)) == 0
-    assert [r.args["s"] for r in received(receiver)] == ["approved", "pending"]
+    again = change(conversion, status="approved", now=utc_from(2))
+    assert [d.status for d in again] == ["queued"]
+    assert sweep(delivery_app, now=utc_from(2)) == 1
+    assert statuses() == ["delivered", "delivered", "delivered"]
+    assert [r.args["s"] for r in received(receiver)] == ["approved", "declined", "approved"]
+    assert len({r.url for r in received(receiver)}) == 2  # the third is byte for byte the first
+
+
+def test_a_reapproval_is_sent_even_before_the_decline_went_out(app, make_flow):
+    flow = make_flow(postbacks=[pb("status", url="https://pb.example/?c={clickid}&s={status}")])
+    conversion, _ = convert(make_click(flow["id"]), status="approved")
+    Delivery.update(status="delivered").execute()
+    change(conversion, status="declined", now=utc_from(1))  # still queued
+    change(conversion, status="approved", now=utc_from(2))
+    assert statuses() == ["delivered", "queued", "queued"]
 
 
 def test_deliveries_are_rendered_once_and_keep_their_request(app, make_flow):

@@ -6,13 +6,17 @@ and where a seed says "set your data instead of texts" (API version, pixel id, t
 test sets them as a user would.
 """
 
+import datetime
+import hashlib
 import json
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import pytest
 
-from tracker.models import Delivery
+from tracker.models import Click, Delivery
 
 from postback_helpers import (
+    LEAD,
     NOW_UNIX,
     UA,
     at_receiver,
@@ -666,3 +670,173 @@ def test_clickflare_token_table_on_the_traffic_source_postback(send):
         "offer.id": str(click.flow_id),
     }
     assert request.args.to_dict(flat=False) == {name: [value] for name, value in expected.items()}
+
+
+# --- The platforms' own hosts: what graph.facebook.com, tr.snapchat.com and -------------------
+# business-api.tiktok.com get from the seeds' payloads pasted verbatim (the preview API shows
+# the exact request; the loopback tests above see the same templates unhashed, since only those
+# hosts are the platforms).
+
+
+def sha(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def platform_preview(api, template, click_id, data=LEAD):
+    status, request = api.post(
+        "/api/v1/postbacks/preview",
+        json={
+            "url": template,
+            "click_id": click_id,
+            "conversion": {"event": "lead", "payout": "49.99", "txid": "TX-1001", "data": data},
+        },
+    )
+    assert status == 200, request
+    return request
+
+
+HASHED_LEAD = {
+    "em": sha("john_smith@gmail.com"),
+    "ph": sha("16505551212"),
+    "fn": sha("mary"),
+    "ln": sha("obrien jr"),
+    "ge": sha("f"),
+    "db": sha("19900131"),
+    "ct": sha("mountainview"),
+    "st": sha("ca"),
+    "zp": sha("94043"),
+    "country": sha("us"),
+}
+
+
+@pytest.mark.parametrize(
+    "url,payload",
+    [
+        (FACEBOOK_URL, FACEBOOK_CONVERSION),
+        (FACEBOOK_URL, FACEBOOK_REVENUE),
+        (SNAPCHAT_URL, SNAPCHAT_CONVERSION),
+        (SNAPCHAT_URL, SNAPCHAT_REVENUE),
+    ],
+)
+def test_meta_and_snapchat_seeds_pasted_verbatim_send_no_raw_pii(api, make_flow, url, payload):
+    """Issue 9, point 2: the seed's JSON sent "em": "Jane.Doe@Example.com" as it was."""
+    click = make_click(make_flow()["id"])
+    request = platform_preview(api, fill_placeholders(url) + "|JSON|" + payload, click.click_id)
+    [event] = json.loads(request["body"])["data"]
+    expected = dict(HASHED_LEAD, external_id=sha("ts-7781"), client_ip_address="198.51.100.23")
+    expected["client_user_agent"] = UA
+    if "facebook" in url:
+        expected.update(fbc="fb.1.1714560000.IwAR2abc", fbp="fb.1.1714560000.987654321")
+    else:
+        expected["sc_click_id"] = "sc-5150"
+    assert event["user_data"] == expected
+    for raw in ("John_Smith", "650", "Mary", "Mountain View", "1990-01-31"):
+        assert raw not in request["body"]
+
+
+@pytest.mark.parametrize("payload", [TIKTOK_CONVERSION, TIKTOK_REVENUE])
+def test_tiktok_seeds_pasted_verbatim_send_no_raw_pii(api, make_flow, payload):
+    click = make_click(make_flow()["id"])
+    request = platform_preview(api, TIKTOK_URL + "|JSON|" + payload, click.click_id)
+    assert json.loads(request["body"])["context"]["user"] == {
+        "external_id": sha("ts-7781"),
+        "phone_number": sha("+16505551212"),
+        "email": sha("john_smith@gmail.com"),
+        "ttp": "ttp-456",
+    }
+
+
+def test_the_altercpa_pixel_pasted_verbatim_sends_its_external_id_hashed(api, make_flow):
+    click = make_click(make_flow()["id"])
+    request = platform_preview(api, ALTERCPA_FACEBOOK, click.click_id)
+    assert request["body"].startswith('access_token=TOKEN&data=[{"action_source":"website"')
+    form = dict(parse_qsl(request["body"]))
+    [event] = json.loads(form["data"])
+    now = event["event_time"]  # a preview is rendered at the current time
+    assert event["user_data"] == {
+        "external_id": sha(click.click_id),
+        "client_ip_address": "198.51.100.23",
+        "client_user_agent": UA,
+        "fbc": "fb.1.%d.ad-991" % now,
+        "fbp": "fb.1.%d.%s" % (now, click.click_id),
+    }
+
+
+def test_empty_user_fields_are_left_out_not_sent_empty(api, make_flow):
+    """Issue 9, point 12: missing user fields were sent as ""."""
+    click = make_click(make_flow()["id"], external_id="", city="", region="", zip="")
+    request = platform_preview(
+        api,
+        fill_placeholders(FACEBOOK_URL) + "|JSON|" + FACEBOOK_CONVERSION,
+        click.click_id,
+        {"email": "a@b.co"},
+    )
+    user = json.loads(request["body"])["data"][0]["user_data"]
+    assert user == {
+        "em": sha("a@b.co"),
+        "country": sha("us"),
+        "client_ip_address": "198.51.100.23",
+        "client_user_agent": UA,
+        "fbc": "fb.1.1714560000.IwAR2abc",
+        "fbp": "fb.1.1714560000.987654321",
+    }
+    assert '""' not in request["body"]
+
+
+def test_the_leads_own_address_wins_over_geoip_in_metas_normalization(api, make_flow):
+    """Issue 9, point 11: city, state, zip and country came from GeoIP, and "California" was
+    hashed as such instead of Meta's "ca"."""
+    template = fill_placeholders(FACEBOOK_URL) + "|JSON|" + FACEBOOK_CONVERSION
+    geo_only = make_click(make_flow()["id"], region="California", city="Mountain View")
+    user = json.loads(platform_preview(api, template, geo_only.click_id)["body"])["data"][0]["user_data"]
+    assert (user["st"], user["ct"]) == (sha("ca"), sha("mountainview"))
+    lead = dict(LEAD, city="San Francisco", state="New York", zip="10001-1234", country="Canada")
+    lead["phone"] = "(416) 555-0199"  # no country code: completed from the lead's country
+    user = json.loads(platform_preview(api, template, geo_only.click_id, lead)["body"])["data"][0][
+        "user_data"
+    ]
+    assert (user["ct"], user["st"], user["zp"], user["country"], user["ph"]) == (
+        sha("sanfrancisco"),
+        sha("ny"),
+        sha("10001"),
+        sha("ca"),
+        sha("14165550199"),
+    )
+
+
+def test_platform_click_ids_come_from_the_url_on_redirect_traffic(api, client, make_flow):
+    """Issue 9, point 7: fbclid and ttclid in the URL were lost without the cookies."""
+    flow = make_flow(offer_url="https://offer.example/lp?cid={clickid}")
+    response = client.get("/r/%s?fbclid=IwAR1fb&ttclid=E.C.P.tt9&ScCid=sc-77" % flow["key"])
+    click = Click.get_by_id(parse_qs(urlsplit(response.headers["Location"]).query)["cid"][0])
+    ms = int(click.created_at.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+    assert click.cookies == {"_fbc": "fb.1.%d.IwAR1fb" % ms, "ttclid": "E.C.P.tt9", "ScCid": "sc-77"}
+    facebook = platform_preview(
+        api, fill_placeholders(FACEBOOK_URL) + "|JSON|" + FACEBOOK_CONVERSION, click.click_id
+    )
+    assert json.loads(facebook["body"])["data"][0]["user_data"]["fbc"] == "fb.1.%d.IwAR1fb" % ms
+    tiktok = platform_preview(api, TIKTOK_URL + "|JSON|" + TIKTOK_CONVERSION, click.click_id)
+    assert json.loads(tiktok["body"])["context"]["ad"] == {"callback": "E.C.P.tt9"}
+    snapchat = platform_preview(
+        api, fill_placeholders(SNAPCHAT_URL) + "|JSON|" + SNAPCHAT_CONVERSION, click.click_id
+    )
+    assert json.loads(snapchat["body"])["data"][0]["user_data"]["sc_click_id"] == "sc-77"
+
+
+def test_a_real_fbc_cookie_wins_over_the_fbclid(client, make_flow):
+    flow = make_flow()
+    client.set_cookie("_fbc", "fb.1.1700000000000.FromCookie")
+    client.get("/r/%s?fbclid=IwAR1fb" % flow["key"])
+    assert Click.get().cookies == {"_fbc": "fb.1.1700000000000.FromCookie"}
+
+
+def test_phone_filters_complete_a_number_from_the_clicks_country(delivery_app, receiver, make_flow):
+    catch_all(receiver)
+    url = at_receiver(
+        receiver, "https://pb.example/p?d={phone|digits}&e={phone|e164}&h={phone|digits|sha256}"
+    )
+    flow = make_flow(postbacks=[{"trigger": "conversion", "url": url}])
+    convert(make_click(flow["id"], country="GB"), data={"phone": "07911 123456"})
+    sweep(delivery_app)
+    [request] = received(receiver)
+    assert request.args.to_dict() == {"d": "447911123456", "e": "+447911123456", "h": sha("447911123456")}

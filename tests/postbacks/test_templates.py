@@ -218,7 +218,7 @@ def test_filters_chain_left_to_right_and_empty_stays_empty():
     assert apply_filters("  MiXed ", ["lower"]) == "  mixed "
     assert apply_filters("   ", ["sha256"]) == ""
     assert apply_filters("", ["e164"]) == ""
-    assert set(FILTERS) == {"sha256", "digits", "e164", "lower", "upper", "trim", "raw"}
+    assert set(FILTERS) == {"sha256", "digits", "e164", "lower", "upper", "trim", "raw", "required"}
 
 
 def test_filters_apply_in_every_position():

@@ -42,6 +42,13 @@ CLICK_TYPED = {
     "cut",
 }
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
+# What a postback adds to its template (the request's headers, when it counts as delivered).
+REQUEST_OPTIONS = {
+    "headers": {**STRING_MAP, "description": 'header templates, like {"Access-Token": "{token}"}'},
+    "success_body": {"type": "string", "description": "a regular expression a 2xx body must match"},
+    "retry_4xx": {"type": "boolean", "description": "retry on any answer but 2xx"},
+    "test_event_code": {"type": "string", "description": "the platform's test code (Meta, TikTok)"},
+}
 
 
 def obj(required, properties, **extra):
@@ -161,6 +168,7 @@ SCHEMAS = {
             "statuses": {"type": "array", "items": {"enum": list(STATUSES)}},
             "payout_type": {"enum": list(PAYOUT_TYPES)},
             "enabled": BOOLEAN,
+            **REQUEST_OPTIONS,
         },
     ),
     "Postback": obj(
@@ -174,6 +182,7 @@ SCHEMAS = {
             "statuses": {"type": "array", "items": STRING},
             "payout_type": {"enum": list(PAYOUT_TYPES)},
             "enabled": BOOLEAN,
+            **REQUEST_OPTIONS,
             "warnings": {"type": "array", "items": STRING},
         },
     ),
@@ -327,13 +336,22 @@ SCHEMAS = {
             },
         },
     ),
-    "BuiltPostback": obj(["trigger", "url"], {"trigger": STRING, "url": STRING}),
+    "BuiltPostback": obj(
+        ["trigger", "url"],
+        {
+            "trigger": STRING,
+            "url": STRING,
+            **REQUEST_OPTIONS,
+            "statuses": {"type": "array", "items": STRING},
+            "payout_type": STRING,
+        },
+    ),
     "PreviewInput": {
         "type": "object",
         "required": ["url"],
         "properties": {
             "url": STRING,
-            "headers": STRING_MAP,
+            **REQUEST_OPTIONS,
             "click_id": nullable("string"),
             "flow_id": {"type": ["integer", "null"]},
             "conversion": obj(

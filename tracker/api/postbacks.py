@@ -3,9 +3,11 @@
 from flask import jsonify
 
 from ..errors import ValidationError, found
+from ..flows import clean_request_options
+from ..masking import mask_headers
 from ..models import Click, Flow
 from ..money import parse_money
-from ..postbacks import presets, samples, templates
+from ..postbacks import leads, presets, samples, templates
 from ..postbacks.outbox import enqueue_test
 from ..web import json_body
 from . import bp
@@ -65,27 +67,54 @@ def _conversion(body, click):
     return conversion
 
 
+def _options(body):
+    try:
+        return clean_request_options(body)
+    except ValidationError as exc:
+        raise ValidationError(exc.message, 400) from None
+
+
+def _lead(body, click, conversion):
+    """The lead data a preview renders: a real click's lead profile, with the preview's own
+    ``conversion.data`` over it (or sample values under it); None for a sample click."""
+    if click is None:
+        return None
+    if "data" in (body.get("conversion") or {}):
+        return leads.merge(leads.profile_of(click.click_id), conversion.data)
+    return templates.stored_lead(click, conversion or samples.sample_conversion(click))
+
+
 @bp.post("/postbacks/preview")
 def preview_postback():
-    """The exact request a template would send: ``{method, url, headers, body, warnings}``."""
+    """The exact request a template would send: ``{method, url, headers, body, warnings}``
+    (secret-looking headers masked). ``test_event_code`` shows what "send test" adds."""
     body = json_body()
-    template, click, flow = _template(body), _click(body), _flow(body)
+    template, click, flow, options = _template(body), _click(body), _flow(body), _options(body)
     conversion = _conversion(body, click)
-    _, warnings = templates.check(template)
+    _, warnings = templates.check(template, options["headers"])
     try:
-        request = templates.preview(template, click=click, conversion=conversion, flow=flow)
+        request = templates.preview(
+            template,
+            click=click,
+            conversion=conversion,
+            flow=flow,
+            headers=options["headers"],
+            test_event_code=options["test_event_code"],
+            lead=_lead(body, click, conversion),
+        )
     except templates.TemplateError as exc:
         return jsonify(error=exc.message, warnings=warnings), 422
-    return jsonify(dict(request, warnings=warnings))
+    return jsonify(dict(request, headers=mask_headers(request["headers"]), warnings=warnings))
 
 
 @bp.post("/postbacks/test")
 def test_postback():
-    """Queue a real delivery of the template, marked ``test``."""
+    """Queue a real delivery of the template (with its ``headers``, ``success_body``,
+    ``retry_4xx`` and ``test_event_code``), marked ``test``."""
     body = json_body()
-    template, click, flow = _template(body), _click(body), _flow(body)
+    template, click, flow, options = _template(body), _click(body), _flow(body), _options(body)
     try:
-        delivery = enqueue_test(template, flow=flow, click=click)
+        delivery = enqueue_test(template, flow=flow, click=click, options=options)
     except templates.TemplateError as exc:
         return jsonify(error=exc.message), 422
     return jsonify(delivery_to_dict(delivery)), 201
@@ -98,6 +127,7 @@ def list_presets():
 
 @bp.post("/postbacks/presets/<preset_id>")
 def build_preset(preset_id):
-    """``{trigger, url}`` of a preset filled with the body's fields."""
+    """The postback of a preset filled with the body's fields: ``{trigger, url, headers?,
+    success_body?, retry_4xx?, test_event_code?, statuses?, payout_type?}``."""
     fields = {k: v for k, v in json_body().items() if k != "preset_id"}
     return jsonify(presets.build(preset_id, **fields))

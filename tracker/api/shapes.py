@@ -2,6 +2,7 @@
 log entries, deliveries, flows, traffic sources and stats rows. Times are ISO 8601 UTC with
 a ``Z``, money is a decimal string, counts are integers, flags are booleans."""
 
+from ..masking import mask_headers
 from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, ConversionChange, DeliveryAttempt, FlowEvent, Postback
 from ..money import money_text
 from ..postbacks import templates
@@ -139,7 +140,7 @@ def delivery_to_dict(delivery):
         "trigger": delivery.trigger,
         "method": delivery.method,
         "url": delivery.url,
-        "headers": delivery.headers,
+        "headers": mask_headers(delivery.headers),
         "body": delivery.body,
         "status": delivery.status,
         "test": delivery.test,
@@ -159,11 +160,15 @@ def postback_to_dict(postback):
         "trigger": postback.trigger,
         "name": postback.name,
         "url": postback.url,
+        "headers": mask_headers(postback.headers),
+        "success_body": postback.success_body,
+        "retry_4xx": postback.retry_4xx,
+        "test_event_code": postback.test_event_code,
         "events": postback.events,
         "statuses": postback.statuses,
         "payout_type": postback.payout_type,
         "enabled": postback.enabled,
-        "warnings": templates.check(postback.url)[1],
+        "warnings": templates.check(postback.url, postback.headers)[1],
     }
 
 

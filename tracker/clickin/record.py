@@ -21,7 +21,10 @@ from .visitor import clean_text, first_language, visitor_hash
 
 logger = logging.getLogger(__name__)
 
-EXTERNAL_ID_PARAMS = ("external_id", "clickid", "fbclid", "gclid", "ttclid", "ScCid")
+# With no traffic source, the first of these is the click's external_id (MomentScience's own
+# click id arrives as click_id).
+EXTERNAL_ID_PARAMS = ("external_id", "clickid", "click_id", "fbclid", "gclid", "ttclid", "ScCid")
+MAX_COOKIE = 500
 UNIQUE_WINDOW = datetime.timedelta(hours=24)
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -62,7 +65,7 @@ def capture(flow, visitor, click_id, now, geoip=None, parse_user_agent=None):
         "language": first_language(visitor.accept_language),
         "visitor": visitor_hash(visitor.ip, visitor.user_agent),
         "params": params,
-        "cookies": visitor.cookies,
+        "cookies": platform_cookies(visitor.cookies, params, now),
         "cut": list(visitor.cut),
     }
     mapping = dict(source.vars or {}) if source is not None else {}
@@ -88,6 +91,25 @@ def capture(flow, visitor, click_id, now, geoip=None, parse_user_agent=None):
     click = Click(__no_default__=True)
     click.__data__ = {**CLICK_DEFAULTS, **fields}
     return click
+
+
+def platform_cookies(cookies, params, now):
+    """The ad platforms' cookies, with the click ids of the URL standing in for those missing
+    (DESIGN §4.1): on the tracker's own domain the visitor has none, so ``{req.cookie._fbc}``
+    and ``{req.cookie.ttclid}`` would be empty. ``fbclid`` gives Meta's documented
+    ``fb.1.<click time in ms>.<fbclid>``; ``ttclid`` and ``ScCid`` stand as they are."""
+    fbclid, ttclid, sccid = params.get("fbclid"), params.get("ttclid"), params.get("ScCid")
+    if not (fbclid or ttclid or sccid):
+        return cookies  # the common click: nothing to add, nothing copied
+    cookies = dict(cookies)
+    if fbclid and not cookies.get("_fbc"):
+        ms = int(now.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+        cookies["_fbc"] = ("fb.1.%d.%s" % (ms, fbclid))[:MAX_COOKIE]
+    if ttclid and not cookies.get("ttclid"):
+        cookies["ttclid"] = ttclid[:MAX_COOKIE]
+    if sccid and not cookies.get("ScCid"):
+        cookies["ScCid"] = sccid[:MAX_COOKIE]
+    return cookies
 
 
 # The columns' constant defaults; those computed per row (a time, an empty dict or list)

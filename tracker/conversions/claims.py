@@ -5,10 +5,12 @@ both are read here into one ``Claim`` that ``record.record_conversion`` records.
 Every refusal is a ``Refused`` carrying the HTTP status and a reason the sender can act on.
 """
 
+import datetime
 import hmac
 import ipaddress
 import logging
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import unquote
@@ -29,10 +31,14 @@ POSTBACK_ALIASES = {
     "currency": ("currency",),
     "measurement": ("measurement",),
 }
-EVENT_FIELDS = ("cid", "event_id", "transaction_id", "pid", "revenue", "cost", "cost_operation")
+EVENT_FIELDS = ("cid", "event_id", "transaction_id", "pid", "revenue", "amount", "cost", "cost_operation")
+REVENUE_NAMES = ("revenue", "amount")  # the event API's revenue, and the seed's "amount"
+TIME_NAMES = ("conversion_date", "conversion_timezone")
 SECRET_PARAM = "secret"
-POSTBACK_NAMES = frozenset([name for names in POSTBACK_ALIASES.values() for name in names] + [SECRET_PARAM])
-EVENT_NAMES = frozenset(EVENT_FIELDS + ("currency", SECRET_PARAM))
+POSTBACK_NAMES = frozenset(
+    [name for names in POSTBACK_ALIASES.values() for name in names] + [SECRET_PARAM, *TIME_NAMES]
+)
+EVENT_NAMES = frozenset(EVENT_FIELDS + ("currency", SECRET_PARAM, *TIME_NAMES))
 CONTRACT_NAMES = POSTBACK_NAMES | EVENT_NAMES
 
 STATUS_ALIASES = {
@@ -51,6 +57,9 @@ STATUS_ALIASES = {
     "trash": "declined",
 }
 COST_OPERATIONS = {"add": "add", "subtract": "subtract", "substract": "subtract", "override": "override"}
+# Pingtree's conversion_timezone values: fixed offsets from UTC, in hours (seed 001).
+FIXED_ZONES = {"PST": -8, "EST": -5, "CST": -6, "MST": -7, "AKST": -9, "SST": -11, "HST": -10, "AST": -4}
+DATE_FORMATS = (("%Y-%m-%d %H:%M:%S", False), ("%Y-%m-%dT%H:%M:%S", False), ("%Y-%m-%d", True))
 
 CLICK_ID_RE = re.compile(r"[0-9a-z]{1,64}")
 NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -86,6 +95,15 @@ class Inbound:
     body_error: tuple = ()  # (status, reason) when the body could not be read
 
 
+@dataclass(frozen=True)
+class ConversionTime:
+    """When the sender says the conversion happened (``conversion_date``), in UTC."""
+
+    at: datetime.datetime  # naive UTC
+    date_only: bool  # a day without a time: its midnight in the sender's zone
+    text: str  # as sent, for the log
+
+
 @dataclass
 class Claim:
     """A conversion as the sender claims it, validated but not yet attributed."""
@@ -98,18 +116,21 @@ class Claim:
     txid: str = ""
     data: dict = field(default_factory=dict)
     flow_key: str = None  # the event API's cid
-    source_id: int = None  # the event API's pid
+    source: str = None  # the event API's pid: a traffic source's id or name
+    occurred: ConversionTime = None  # conversion_date (+ conversion_timezone), None: now
     cost: Decimal = None
     cost_operation: str = None
 
 
 @dataclass(frozen=True)
 class SenderRules:
-    """Who may send conversions: the shared secret, the allowed networks, the default window."""
+    """Who may send conversions: the shared secret, the allowed networks, the default window,
+    and how long the event API claims a transaction_id + event_id pair."""
 
     secret: str = None
     allowed_networks: tuple = ()
     attribution_days: int = 30
+    claim_seconds: float = 2.0
 
 
 def make_inbound(endpoint, method, ip, pairs, body_error=()):
@@ -131,6 +152,7 @@ def rules_from_config(config):
         secret=config.get("TRACKER_POSTBACK_SECRET") or None,
         allowed_networks=parse_networks(config.get("TRACKER_POSTBACK_ALLOWED_IPS")),
         attribution_days=int(config.get("TRACKER_ATTRIBUTION_DAYS") or 30),
+        claim_seconds=float(config.get("TRACKER_EVENT_CLAIM_SECONDS", 2)),
     )
 
 
@@ -302,6 +324,7 @@ def parse_postback(params):
         status=parse_status(first(params, POSTBACK_ALIASES["status"])),
         txid=parse_name(first(params, POSTBACK_ALIASES["txid"]), "txid", MAX_TXID) or "",
         data=lead_data(params, POSTBACK_NAMES),
+        occurred=parse_conversion_time(params),
     )
 
 
@@ -322,23 +345,60 @@ def parse_event_request(params):
         click_id=click_id,
         event=event,
         flow_key=flow_key[:32],
-        payout=parse_payout(first(params, ("revenue",)), "revenue"),
+        payout=parse_payout(first(params, REVENUE_NAMES), "revenue"),
         currency=parse_currency(first(params, POSTBACK_ALIASES["currency"])),
-        source_id=parse_source_id(first(params, ("pid",))),
+        source=parse_source(first(params, ("pid",))),
         cost=cost,
         cost_operation=operation,
         data=lead_data(params, EVENT_NAMES),
+        occurred=parse_conversion_time(params),
     )
 
 
-def parse_source_id(value):
-    """``pid``: a traffic source id, or None (organic) when absent."""
+def parse_source(value):
+    """``pid``: a traffic source's id or name, or None (organic) when absent."""
     if value is None or value.lower() == "organic":
         return None
     refuse_macro("pid", value)
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise Refused(400, "pid %r is invalid: it is a traffic source id" % value[:80])
-    return int(value)
+    if len(value) > 200:
+        raise Refused(400, "pid is longer than 200 characters: it is a traffic source's id or name")
+    return value
+
+
+def parse_zone(value):
+    """``conversion_timezone``: Pingtree's fixed offsets (PST, EST, …) or an IANA name; UTC
+    when absent."""
+    if value is None:
+        return datetime.timezone.utc
+    hours = FIXED_ZONES.get(value.upper())
+    if hours is not None:
+        return datetime.timezone(datetime.timedelta(hours=hours), value.upper())
+    try:
+        return zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise Refused(
+            400,
+            "conversion_timezone %r is not one of %s nor an IANA time zone such as America/New_York"
+            % (value[:80], ", ".join(FIXED_ZONES)),
+        ) from None
+
+
+def parse_conversion_time(params):
+    """``conversion_date`` (``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM:SS``) in ``conversion_timezone``,
+    as a ``ConversionTime`` in UTC; None when no date is given."""
+    text = first(params, ("conversion_date",))
+    zone = parse_zone(first(params, ("conversion_timezone",)))
+    if text is None:
+        return None
+    refuse_macro("conversion_date", text)
+    for pattern, date_only in DATE_FORMATS:
+        try:
+            local = datetime.datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+        at = local.replace(tzinfo=zone).astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        return ConversionTime(at, date_only, text)
+    raise Refused(400, "conversion_date %r is not YYYY-MM-DD or YYYY-MM-DD HH:MM:SS" % text[:80])
 
 
 def parse_cost(value, operation):

@@ -3,9 +3,15 @@
 ``record_conversion`` is the one write path of ``/postback`` and ``/api/v1/events``: it checks
 the sender, reads the claim, attributes it to a click within the attribution window, and in
 one short transaction writes the conversion (or finds the one already there), its history
-row, the outgoing deliveries it triggers and the inbound log row. Exactly-once comes from the
-unique index on (click, event, dedup_key): the INSERT is attempted, and a conflict means the
-conversion exists. Every request leaves an ``InboundRequest`` row, refused ones included.
+row, the click's merged lead profile, the outgoing deliveries it triggers and the inbound log
+row. Exactly-once comes from the unique index on (click, event, dedup_key): the INSERT is
+attempted, and a conflict means the conversion exists. Every request leaves an
+``InboundRequest`` row, refused ones included.
+
+On the event API, every ``transaction_id`` + ``event_id`` pair is claimed for
+``TRACKER_EVENT_CLAIM_SECONDS`` from its first request (``RequestLock``): the others within
+that time get 403, so identical requests sent together count once however they are queued;
+a first request that records nothing gives its claim back at once.
 """
 
 import datetime
@@ -13,7 +19,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from ..db import db, is_postgres
 from ..masking import mask_mapping
@@ -28,13 +34,16 @@ from ..models import (
     TrafficSource,
     utcnow,
 )
-from ..postbacks import outbox
+from ..postbacks import leads, outbox
 from .claims import Refused, check_sender, first
 from .contracts import CONTRACTS
 
 logger = logging.getLogger(__name__)
 
-LOCK_SECONDS = 10
+# How far a conversion_date may stand before its click, or ahead of now, and still be taken
+# (as the click's time, or as now): clock skew, a date-only value, summer time sent as EST.
+BEFORE_CLICK = datetime.timedelta(hours=1)
+AHEAD_OF_NOW = datetime.timedelta(minutes=5)
 
 
 @dataclass
@@ -57,6 +66,7 @@ class Trace:
 
     click_id: str = ""
     flow_id: int = None
+    notes: list = None  # what the log should say beside the outcome
 
 
 def record_conversion(inbound, rules, now=None):
@@ -65,7 +75,7 @@ def record_conversion(inbound, rules, now=None):
     Never raises: a refusal or a failure is answered and logged like any other outcome.
     """
     now = now or utcnow()
-    trace = Trace()
+    trace = Trace(notes=[])
     try:
         return _record(inbound, rules, now, trace)
     except Refused as refusal:
@@ -88,17 +98,19 @@ def _record(inbound, rules, now, trace):
     check_sender(inbound, rules)
     claim = contract.parse(inbound.params)
     click, flow = find_click(claim, trace)
-    check_window(click, flow, rules, now, contract)
+    occurred = settle_time(claim, click, now, trace)
+    check_window(click, flow, rules, occurred, contract)
     event = settle_event(claim, click, flow, contract)
-    check_source(claim.source_id)
+    check_source(claim.source)
     if not contract.claims_in_flight:
-        return write(contract, inbound, claim, click, flow, event, now, trace)
+        return write(contract, inbound, claim, click, flow, event, now, occurred, trace)
     key = "events:%s:%s" % (claim.click_id, claim.event)
-    expires = claim_lock(key, now)
+    expires = claim_pair(key, now, rules.claim_seconds)
     try:
-        return write(contract, inbound, claim, click, flow, event, now, trace)
-    finally:
-        release_lock(key, expires)
+        return write(contract, inbound, claim, click, flow, event, now, occurred, trace)
+    except BaseException:
+        release_claim(key, expires)  # nothing recorded: a corrected resend must not be refused
+        raise
 
 
 def find_click(claim, trace):
@@ -121,10 +133,37 @@ def find_click(claim, trace):
     return click, flow
 
 
-def check_window(click, flow, rules, now, contract):
-    """Refuse a click older than the flow's (or the default) attribution window."""
+def settle_time(claim, click, now, trace):
+    """When the conversion happened: ``conversion_date`` if given (DESIGN §4.2), else now.
+
+    A time up to an hour before the click (or a date-only value on the click's own day) is
+    taken as the click's time, and up to 5 minutes ahead as now, each noted in the log;
+    further before the click or ahead is refused with 400.
+    """
+    occurred = claim.occurred
+    if occurred is None:
+        return now
+    at, shown = occurred.at, "conversion_date %r (%s UTC)" % (occurred.text, occurred.at.isoformat(" "))
+    if at > now + AHEAD_OF_NOW:
+        raise Refused(400, "%s is in the future" % shown)
+    if at > now:
+        trace.notes.append("%s is ahead of now by %d s: taken as now" % (shown, (at - now).total_seconds()))
+        return now
+    if at >= click.created_at:
+        return at
+    same_day = occurred.date_only and click.created_at < at + datetime.timedelta(days=1)
+    if same_day or click.created_at - at <= BEFORE_CLICK:
+        trace.notes.append("%s is before the click: taken as the click's time" % shown)
+        return click.created_at
+    raise Refused(
+        400, "%s is before the click (%s UTC)" % (shown, click.created_at.isoformat(" ", "seconds"))
+    )
+
+
+def check_window(click, flow, rules, occurred, contract):
+    """Refuse a conversion that happened after the flow's (or the default) attribution window."""
     days = flow.attribution_days or rules.attribution_days
-    age = now - click.created_at
+    age = occurred - click.created_at
     if age > datetime.timedelta(days=days):
         raise Refused(
             contract.window_status,
@@ -164,41 +203,54 @@ def event_of_txid(click, txid):
     return events[0].event if len(events) == 1 else None
 
 
-def check_source(source_id):
-    """The event API's ``pid``: an unknown source is 400, an inactive one 403."""
-    if source_id is None:
-        return
-    source = TrafficSource.get_or_none(TrafficSource.id == source_id)
+def check_source(source):
+    """The event API's ``pid``, a traffic source's id or name: an unknown one is 400, an
+    inactive one 403."""
     if source is None:
-        raise Refused(400, "pid %d is invalid: no traffic source has this id" % source_id)
-    if not source.active:
-        raise Refused(403, "source %d is inactive" % source_id)
+        return
+    found = None
+    if source.isascii() and source.isdigit() and len(source) <= 18:
+        found = TrafficSource.get_or_none(TrafficSource.id == int(source))
+    if found is None:
+        named = list(TrafficSource.select().where(fn.LOWER(TrafficSource.name) == source.lower()).limit(2))
+        if len(named) > 1:
+            raise Refused(400, "pid %r is ambiguous: several traffic sources have this name" % source[:80])
+        found = named[0] if named else None
+    if found is None:
+        raise Refused(400, "pid %r is invalid: no traffic source has this id or name" % source[:80])
+    if not found.active:
+        raise Refused(403, "source %s is inactive" % source[:80])
 
 
-def claim_lock(key, now):
-    """Claim ``key`` for ``LOCK_SECONDS`` (an expired claim is taken over); 403 when held."""
-    expires = now + datetime.timedelta(seconds=LOCK_SECONDS)
+def claim_pair(key, now, seconds):
+    """Claim ``key`` for ``seconds`` from now (an expired claim is taken over); 403 when another
+    request holds it. Expired claims of other pairs are cleared on the way."""
+    expires = now + datetime.timedelta(seconds=seconds)
     try:
         RequestLock.insert(key=key, expires_at=expires).execute()
-        return expires
     except IntegrityError:
-        pass
-    taken = (
-        RequestLock.update(expires_at=expires)
-        .where(RequestLock.key == key, RequestLock.expires_at < now)
-        .execute()
-    )
-    if not taken:
-        raise Refused(403, "the same transaction_id and event_id is already in progress; retry later")
+        taken = (
+            RequestLock.update(expires_at=expires)
+            .where(RequestLock.key == key, RequestLock.expires_at <= now)
+            .execute()
+        )
+        if not taken:
+            raise Refused(
+                403,
+                "the same transaction_id and event_id is claimed for %g s by an earlier "
+                "request; retry later" % seconds,
+            ) from None
+        return expires
+    RequestLock.delete().where(RequestLock.expires_at < now).execute()
     return expires
 
 
-def release_lock(key, expires):
-    """Drop our claim on ``key`` (not one that took ours over after it expired)."""
+def release_claim(key, expires):
+    """Give back our claim on ``key`` (not one that took ours over after it expired)."""
     try:
-        (RequestLock.delete().where(RequestLock.key == key, RequestLock.expires_at == expires).execute())
+        RequestLock.delete().where(RequestLock.key == key, RequestLock.expires_at == expires).execute()
     except Exception:
-        logger.exception("could not release the request lock %r", key)
+        logger.exception("could not release the claim %r", key)
 
 
 def dedup_key(claim, event):
@@ -210,8 +262,9 @@ def dedup_key(claim, event):
     return ""
 
 
-def write(contract, inbound, claim, click, flow, event, now, trace):
-    """The one transaction: the conversion (new, found or updated), its history, deliveries, log."""
+def write(contract, inbound, claim, click, flow, event, now, occurred, trace):
+    """The one transaction: the conversion (new, found or updated), its history, the click's
+    lead profile, deliveries, log."""
     payout = (
         claim.payout if claim.payout is not None else (flow.payout if contract.flow_payout_default else 0)
     )
@@ -227,7 +280,7 @@ def write(contract, inbound, claim, click, flow, event, now, trace):
         is_conversion=event is None or event.conversion,
         data=claim.data,
         raw=mask_mapping(inbound.params),
-        created_at=now,
+        created_at=occurred,
         updated_at=now,
     )
     with db.atomic():
@@ -240,7 +293,8 @@ def write(contract, inbound, claim, click, flow, event, now, trace):
         log = log_inbound(inbound, outcome, trace, now, conversion)
         log.save(force_insert=True)
         record_change(conversion, log, now)
-        outbox.enqueue_for_conversion(conversion, previous=None, now=now)
+        lead = leads.merge_into_profile(click.click_id, claim.data, now)
+        outbox.enqueue_for_conversion(conversion, previous=None, now=now, lead=lead)
         if claim.cost is not None:
             update_cost(click, claim.cost, claim.cost_operation)
     return outcome
@@ -278,7 +332,8 @@ def write_existing(contract, inbound, claim, attempted, now, trace):
     log = log_inbound(inbound, outcome, trace, now, existing)
     log.save(force_insert=True)
     record_change(existing, log, now)
-    outbox.enqueue_for_conversion(existing, previous=previous, now=now)
+    lead = leads.merge_into_profile(existing.click_id, claim.data, now)
+    outbox.enqueue_for_conversion(existing, previous=previous, now=now, lead=lead)
     return outcome
 
 
@@ -310,7 +365,7 @@ def log_inbound(inbound, outcome, trace, now, conversion=None):
         params=mask_mapping(inbound.params),
         http_status=outcome.http_status,
         accepted=outcome.http_status == 200,
-        reason=outcome.error or outcome_reason(outcome),
+        reason="; ".join([outcome.error or outcome_reason(outcome), *(trace.notes or [])]),
         result=outcome.status,
         flow_id=trace.flow_id,
         click_id=trace.click_id[:64],

@@ -2,12 +2,15 @@
 
 import json
 
-from ..masking import mask_mapping, mask_secrets
+from ..masking import mask_headers, mask_mapping, mask_secrets
 from ..money import money_text
 from . import bp
+from .forms import headers_text
 
 bp.add_app_template_filter(mask_secrets, "mask_secrets")
 bp.add_app_template_filter(mask_mapping, "mask_mapping")
+bp.add_app_template_filter(mask_headers, "mask_headers")
+bp.add_app_template_filter(headers_text, "headers_text")
 
 
 @bp.app_template_filter("money")

@@ -26,6 +26,17 @@ def _flow_or_404(flow_id):
     return found(Flow, Flow.id == flow_id, Flow.deleted == False, what="flow %d" % flow_id)  # noqa: E712
 
 
+# What a preset replaces: the settings it does not name go back to their defaults.
+PRESET_RESETS = {
+    "headers": {},
+    "success_body": "",
+    "retry_4xx": False,
+    "test_event_code": "",
+    "statuses": [],
+    "payout_type": "all",
+}
+
+
 def _postback_or_404(flow, postback_id):
     return found(
         Postback,
@@ -149,7 +160,9 @@ def postback_form(flow, postback, values, error=None, status=200, notice=None, t
     URL template (``id="postback-url"``) and the preview of its request, beside the token
     reference. ``values`` are the form's fields; ``test_delivery`` a test just queued."""
     groups, preset_inputs = postback_editor.preset_choices()
-    preview = postback_editor.preview(flow, values.get("url", ""), values.get("trigger"))
+    preview = postback_editor.preview(
+        flow, values.get("url", ""), values.get("trigger"), values.get("headers")
+    )
     return render_template(
         "flows/postback_form.html",
         flow=flow,
@@ -177,6 +190,10 @@ def _postback_values(postback):
         "statuses": postback.statuses,
         "payout_type": postback.payout_type,
         "enabled": postback.enabled,
+        "headers": postback.headers,
+        "success_body": postback.success_body,
+        "retry_4xx": postback.retry_4xx,
+        "test_event_code": postback.test_event_code,
     }
 
 
@@ -193,7 +210,9 @@ def _editor_post(flow, postback):
     action, values = request.form.get("action", "save"), _submitted(request.form)
     if action == "preset":
         try:
-            values.update(postback_editor.build_preset(values["preset"], values["preset_fields"]))
+            values.update(
+                PRESET_RESETS, **postback_editor.build_preset(values["preset"], values["preset_fields"])
+            )
         except (ValidationError, NotFound) as exc:
             return postback_form(flow, postback, values, "Preset not applied: %s" % exc.message, 422)
         return postback_form(
@@ -201,7 +220,7 @@ def _editor_post(flow, postback):
         )
     if action == "test":
         try:
-            delivery = postback_editor.send_test(flow, values["url"])
+            delivery = postback_editor.send_test(flow, values["url"], forms.request_options(request.form))
         except TemplateError as exc:
             return postback_form(flow, postback, values, "Test not sent: %s" % exc.message, 422)
         return postback_form(flow, postback, values, test_delivery=delivery)
@@ -238,24 +257,28 @@ def edit_postback(flow_id, postback_id):
 def preview_postback(flow_id):
     """JSON ``{url, trigger}`` → the editor's preview: ``{request, error, warnings, subject, html}``."""
     flow, body = _flow_or_404(flow_id), json_body()
-    preview = postback_editor.preview(flow, body.get("url"), body.get("trigger"))
+    headers = forms.parse_headers(body.get("headers"))
+    preview = postback_editor.preview(flow, body.get("url"), body.get("trigger"), headers)
     return jsonify(dict(preview, html=render_template("flows/_preview.html", preview=preview)))
 
 
 @bp.post("/flows/<int:flow_id>/postbacks/preset")
 def fill_preset(flow_id):
-    """JSON ``{preset, fields}`` → ``{trigger, url}`` of that preset, or ``{error}``."""
+    """JSON ``{preset, fields}`` → the postback of that preset (``{trigger, url, headers?, …}``,
+    with ``headers_text`` as the editor shows them), or ``{error}``."""
     _flow_or_404(flow_id)
     body = json_body()
-    return jsonify(postback_editor.build_preset(body.get("preset"), body.get("fields", {})))
+    built = postback_editor.build_preset(body.get("preset"), body.get("fields", {}))
+    return jsonify(dict(built, headers_text=forms.headers_text(built.get("headers"))))
 
 
 @bp.post("/flows/<int:flow_id>/postbacks/test")
 def test_postback(flow_id):
-    """JSON ``{url}`` → 201 ``{id, status, link, html}`` of the test delivery queued, or 422 ``{error}``."""
+    """JSON ``{url, headers?, success_body?, retry_4xx?, test_event_code?}`` → 201
+    ``{id, status, link, html}`` of the test delivery queued, or 422 ``{error}``."""
     flow, body = _flow_or_404(flow_id), json_body()
     try:
-        delivery = postback_editor.send_test(flow, body.get("url"))
+        delivery = postback_editor.send_test(flow, body.get("url"), forms.request_options(body))
     except TemplateError as exc:
         return jsonify(error=exc.message), 422
     return jsonify(

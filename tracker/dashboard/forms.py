@@ -65,7 +65,38 @@ def postback_fields(form):
         "statuses": form.getlist("statuses"),
         "payout_type": form.get("payout_type", "all"),
         "enabled": _checked(form, "enabled"),
+        **request_options(form),
     }
+
+
+def request_options(form):
+    """The editor's request options (headers, success_body, retry_4xx, test_event_code) as the
+    ``clean_request_options`` body; ``form`` is the submitted form or the script's JSON."""
+    retry = form.get("retry_4xx")
+    return {
+        "headers": parse_headers(form.get("headers")),
+        "success_body": form.get("success_body", "") or "",
+        "retry_4xx": retry if isinstance(retry, bool) else _checked(form, "retry_4xx"),
+        "test_event_code": form.get("test_event_code", "") or "",
+    }
+
+
+def parse_headers(text):
+    """``"Access-Token: abc"`` lines → ``{"Access-Token": "abc"}`` (a dict passes through; a
+    line without a colon becomes a name for the cleaner to refuse)."""
+    if isinstance(text, dict):
+        return text
+    headers = {}
+    for line in (text or "").splitlines() if isinstance(text, str) else []:
+        if line.strip():
+            name, _, value = line.partition(":")
+            headers[name.strip()] = value.strip()
+    return headers
+
+
+def headers_text(headers):
+    """A postback's headers as the editor's lines."""
+    return "\n".join("%s: %s" % item for item in (headers or {}).items())
 
 
 def source_fields(form):

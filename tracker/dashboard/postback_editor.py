@@ -6,10 +6,12 @@ same whether the page was rendered or refreshed as the user typed."""
 import logging
 
 from ..errors import ValidationError
+from ..flows import clean_request_options
 from ..models import Click, Conversion, utcnow
 from ..postbacks import presets
 from ..postbacks import templates as postback_templates
 from ..postbacks.outbox import enqueue_test
+from ..postbacks.samples import sample_conversion
 from ..tokens import FAMILIES, FILTERS, REGISTRY, TOKENS, iter_tokens
 
 logger = logging.getLogger(__name__)
@@ -17,8 +19,9 @@ logger = logging.getLogger(__name__)
 MAX_TEMPLATE = 20000  # the API's limit: a preview of anything longer is refused, not rendered
 FILTER_DOCS = {
     "sha256": "trim, lowercase, then hex SHA-256 (empty stays empty)",
-    "digits": "digits only: Meta and Snapchat phones",
-    "e164": "+ and digits: TikTok phones",
+    "digits": "a phone as digits with its country code (the click's when missing): Meta, Snapchat",
+    "e164": "a phone in E.164, + and digits (completed the same way): TikTok",
+    "required": "the delivery fails, instead of being sent, when the value is empty",
     "lower": "lowercase",
     "upper": "uppercase",
     "trim": "strip surrounding spaces",
@@ -129,8 +132,8 @@ def template_problem(template):
     return None
 
 
-def preview(flow, template, trigger):
-    """The request ``template`` would send for ``flow`` as the editor shows it:
+def preview(flow, template, trigger, headers=None):
+    """The request ``template`` (with ``headers``) would send for ``flow`` as the editor shows it:
     ``{request, error, warnings, subject}``. ``request`` is ``{method, url, headers, body}``
     (with an error: what was rendered before it, if anything), or None for an empty template.
     Secrets stay visible: the user typed them."""
@@ -140,11 +143,14 @@ def preview(flow, template, trigger):
     if problem:
         return {"request": None, "error": problem, "warnings": [], "subject": ""}
     click, conversion, subject = preview_subject(flow)
-    _, warnings = postback_templates.check(template)
+    _, warnings = postback_templates.check(template, headers)
     warnings += _trigger_warnings(template, trigger)
+    lead = None
+    if click is not None:
+        lead = postback_templates.stored_lead(click, conversion or sample_conversion(click, flow))
     try:
         request = postback_templates.preview(
-            template, click=click, conversion=conversion, flow=flow, now=utcnow()
+            template, click=click, conversion=conversion, flow=flow, now=utcnow(), headers=headers, lead=lead
         )
         error = None
     except postback_templates.TemplateError as exc:
@@ -153,13 +159,18 @@ def preview(flow, template, trigger):
     return {"request": request, "error": error, "warnings": warnings, "subject": subject}
 
 
-def send_test(flow, template):
-    """Queue a real delivery of ``template``, marked test, with the preview's data; returns the
-    Delivery. Raises ``postback_templates.TemplateError``."""
+def send_test(flow, template, options=None):
+    """Queue a real delivery of ``template``, marked test, with the preview's data and the
+    postback's ``options`` (headers, success_body, retry_4xx, and the test_event_code the test
+    adds); returns the Delivery. Raises ``postback_templates.TemplateError``."""
     problem = template_problem(template)
     if problem:
         raise postback_templates.TemplateError(problem)
+    try:
+        options = clean_request_options(options or {})
+    except ValidationError as exc:
+        raise postback_templates.TemplateError(exc.message) from None
     click, conversion, _ = preview_subject(flow)
-    delivery = enqueue_test(template, flow=flow, click=click, conversion=conversion)
+    delivery = enqueue_test(template, flow=flow, click=click, conversion=conversion, options=options)
     logger.info("test delivery %d queued for flow %d (%s)", delivery.id, flow.id, delivery.method)
     return delivery

@@ -6,16 +6,20 @@ LOCKED`` then the update, in one transaction), so several workers never send one
 It sends them on a bounded thread pool with a cap per destination host, with connect and
 read timeouts and without following redirects, and records each attempt.
 
-The outcome of an attempt: 2xx is delivered. Network errors, timeouts, 5xx, 408 and 429 are
-retried after the next of ``TRACKER_RETRY_DELAYS`` (±10% jitter; a 429's or 503's
-``Retry-After`` replaces it), and fail after the last. Any other status fails at once,
-3xx included: a redirect is not followed, since a postback URL that redirects is a
-configuration error the user should see, and following it could send the data elsewhere.
+The outcome of an attempt: 2xx is delivered, unless the delivery has a ``success_body`` its
+answer's body does not match (TikTok answers 200 with an error code), which fails at once.
+Network errors, timeouts, 5xx, 408 and 429 (and every 4xx with ``retry_4xx``) are retried
+after the next of ``TRACKER_RETRY_DELAYS`` (±10% jitter; a 429's or 503's ``Retry-After``
+replaces it), and fail after the last. Any other status fails at once, 3xx included: a
+redirect is not followed, since a postback URL that redirects is a configuration error the
+user should see, and following it could send the data elsewhere.
 """
 
 import datetime
+import functools
 import logging
 import random
+import re
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
@@ -23,7 +27,7 @@ from email.utils import parsedate_to_datetime
 
 from ..db import db, is_postgres
 from ..errors import ValidationError, found
-from ..masking import mask_secrets
+from ..masking import mask_headers, mask_secrets
 from ..models import Delivery, DeliveryAttempt, utcnow
 from .sender import SendPool, header, send_http
 
@@ -73,14 +77,21 @@ def retry_after_seconds(value, now):
     return max(0.0, (when - now).total_seconds())
 
 
-def next_step(status_code, attempt_number, delays, now, retry_after=None, rand=random.random):
+def next_step(
+    status_code, attempt_number, delays, now, retry_after=None, rand=random.random, retry_4xx=False
+):
     """``(status, next_attempt_at)`` after attempt number ``attempt_number`` (1-based).
 
-    ``status_code`` None means a network error or timeout.
+    ``status_code`` None means a network error or timeout; ``retry_4xx`` retries every 4xx.
     """
     if status_code is not None and 200 <= status_code < 300:
         return "delivered", now
-    retryable = status_code is None or status_code in (408, 429) or not 100 <= status_code < 500
+    retryable = (
+        status_code is None
+        or status_code in (408, 429)
+        or not 100 <= status_code < 500
+        or (retry_4xx and status_code >= 400)
+    )
     if not retryable or attempt_number > len(delays):
         return "failed", now
     delay = delays[attempt_number - 1] * (0.9 + 0.2 * rand())
@@ -91,11 +102,31 @@ def next_step(status_code, attempt_number, delays, now, retry_after=None, rand=r
     return "retrying", now + datetime.timedelta(seconds=delay)
 
 
+@functools.lru_cache(maxsize=256)
+def _pattern(success_body):
+    return re.compile(success_body)
+
+
+def accepted(result):
+    """True when an attempt delivered: a 2xx whose body matches the delivery's ``success_body``."""
+    answer = result.answer
+    if answer is None or not 200 <= answer.status_code < 300:
+        return False
+    pattern = result.delivery.success_body
+    return not pattern or _pattern(pattern).search(_response_text(answer)) is not None
+
+
 def _error_text(result):
     if result.answer is None:
         return result.error
     code = result.answer.status_code
     if 200 <= code < 300:
+        if not accepted(result):
+            return "HTTP %d, but the answer does not match success_body %s: %s" % (
+                code,
+                result.delivery.success_body,
+                _response_text(result.answer)[:1000] or "(empty)",
+            )
         return result.answer.error
     if 300 <= code < 400:
         location = header(result.answer, "Location") or ""
@@ -115,8 +146,7 @@ def record(results, settings, clock):
     now = clock()
     delivered, others = {}, []
     for result in results:
-        code = result.answer.status_code if result.answer is not None else None
-        if code is not None and 200 <= code < 300:
+        if accepted(result):
             delivered.setdefault(result.lease, []).append(result)
         else:
             others.append(result)
@@ -127,15 +157,16 @@ def record(results, settings, clock):
         for result in others:
             _advance(result, settings, now)
     for result in results:
-        code = result.answer.status_code if result.answer is not None else None
-        level = logging.DEBUG if code is not None and 200 <= code < 300 else logging.INFO
+        ok = accepted(result)
+        headers = mask_headers(result.delivery.headers) if not ok and result.delivery.headers else ""
         logger.log(
-            level,
-            "delivery %d %s %s → %s",
+            logging.DEBUG if ok else logging.INFO,
+            "delivery %d %s %s%s → %s",
             result.delivery.id,
             result.delivery.method,
             mask_secrets(result.delivery.url[:200]),
-            code if code is not None else result.error[:200],
+            " %s" % headers if headers else "",
+            result.answer.status_code if ok else _error_text(result)[:300],
         )
 
 
@@ -189,7 +220,17 @@ def _advance(result, settings, now):
     delivery, answer = result.delivery, result.answer
     code = answer.status_code if answer is not None else None
     retry_after = header(answer, "Retry-After") if answer is not None else None
-    status, next_at = next_step(code, delivery.attempts_count + 1, settings.retry_delays, now, retry_after)
+    if code is not None and 200 <= code < 300:  # a 2xx that says it failed: resending won't help
+        status, next_at = "failed", now
+    else:
+        status, next_at = next_step(
+            code,
+            delivery.attempts_count + 1,
+            settings.retry_delays,
+            now,
+            retry_after,
+            retry_4xx=delivery.retry_4xx,
+        )
     updated = (
         Delivery.update(
             status=status,
@@ -263,6 +304,8 @@ def claim(now, limit, lease_seconds):
                 Delivery.headers,
                 Delivery.body,
                 Delivery.attempts_count,
+                Delivery.success_body,
+                Delivery.retry_4xx,
             )
             .execute()
         )

@@ -9,6 +9,7 @@ import logging
 
 from ..models import CONVERSION_TRIGGERS, Delivery, Postback, utcnow
 from . import templates
+from .samples import sample_conversion
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +20,7 @@ def enqueue_for_click(click, flow, now=None):
     postbacks = getattr(flow, "click_postbacks", None)
     if postbacks is None:
         postbacks = list(flow.postbacks.where(Postback.trigger == "click", Postback.enabled == True))  # noqa: E712
-    ctx = templates.context(click, flow, None, now)
+    ctx = templates.context(click, flow, None, now, lead={})  # a new click has no lead yet
     deliveries = [_delivery(p.url, "click", ctx, p, now) for p in postbacks]
     for delivery in deliveries:
         delivery.save(force_insert=True)
@@ -27,17 +28,20 @@ def enqueue_for_click(click, flow, now=None):
 
 
 def fires(postback, conversion, previous):
-    """True when ``postback`` (a flow's) fires for this new (``previous`` None) or changed conversion."""
+    """True when ``postback`` (a flow's) fires for this new (``previous`` None) or changed
+    conversion: its trigger happened, and every filter it sets holds (DESIGN §4.4)."""
     if postback.events and conversion.event not in postback.events:
+        return False
+    if postback.statuses and conversion.status not in postback.statuses:
+        return False
+    if not payout_matches(postback.payout_type, conversion.payout):
         return False
     if postback.trigger == "conversion":
         return previous is None
     if postback.trigger == "status":
-        changed = previous is None or previous[0] != conversion.status
-        return changed and (not postback.statuses or conversion.status in postback.statuses)
+        return previous is None or previous[0] != conversion.status
     if postback.trigger == "payout":
-        changed = conversion.payout != 0 if previous is None else previous[1] != conversion.payout
-        return changed and payout_matches(postback.payout_type, conversion.payout)
+        return conversion.payout != 0 if previous is None else previous[1] != conversion.payout
     return False
 
 
@@ -61,12 +65,13 @@ def source_fires(source, conversion, previous):
     )
 
 
-def enqueue_for_conversion(conversion, previous=None, now=None):
+def enqueue_for_conversion(conversion, previous=None, now=None, lead=None):
     """Save and return the Delivery rows that ``conversion`` triggers.
 
     ``previous`` is None for a new conversion, else ``(status, payout)`` before this change.
-    A delivery identical to one already delivered for the same conversion and postback
-    (same method, URL and body) is saved as ``skipped``.
+    ``lead`` is the click's lead profile (None: read it). A delivery identical (same method,
+    URL, headers and body) to the last one of the same conversion and postback is saved as
+    ``skipped``: the receiver has that state already.
     """
     now = now or utcnow()
     flow, click = conversion.flow, conversion.click
@@ -79,7 +84,9 @@ def enqueue_for_conversion(conversion, previous=None, now=None):
         )
         .order_by(Postback.id)
     )
-    ctx = templates.context(click, flow, conversion, now)
+    if lead is None:
+        lead = templates.stored_lead(click, conversion)
+    ctx = templates.context(click, flow, conversion, now, lead)
     deliveries = [
         _delivery(p.url, p.trigger, ctx, p, now) for p in postbacks if fires(p, conversion, previous)
     ]
@@ -87,7 +94,7 @@ def enqueue_for_conversion(conversion, previous=None, now=None):
         deliveries.append(_delivery(ctx.traffic_source.postback_url, "conversion", ctx, None, now))
     for delivery in deliveries:
         delivery.conversion_id = conversion.id
-        _skip_if_already_delivered(delivery)
+        _skip_if_identical_to_last(delivery)
         delivery.save(force_insert=True)
     return deliveries
 
@@ -99,12 +106,14 @@ def _delivery(template, trigger, ctx, postback, now):
         "click_id": ctx.click.click_id,
         "postback": postback,
         "trigger": trigger,
+        "success_body": postback.success_body if postback else "",
+        "retry_4xx": postback.retry_4xx if postback else False,
         "next_attempt_at": now,
         "created_at": now,
         "updated_at": now,
     }
     try:
-        request = templates.render(template, ctx)
+        request = templates.render(template, ctx, postback.headers if postback else None)
     except templates.TemplateError as exc:
         logger.warning(
             "postback %s of flow %s cannot be rendered: %s",
@@ -119,8 +128,10 @@ def _delivery(template, trigger, ctx, postback, now):
     )
 
 
-def _skip_if_already_delivered(delivery):
-    """Mark ``delivery`` skipped when the same request was already delivered for its conversion."""
+def _skip_if_identical_to_last(delivery):
+    """Mark ``delivery`` skipped when the last delivery of its conversion and postback (one that
+    did not fail) is the same request: the same state sent twice. One identical to an older
+    delivery but not to the last is sent (approved, declined, then approved again)."""
     if delivery.status == "failed":
         return
     same_postback = (
@@ -128,37 +139,53 @@ def _skip_if_already_delivered(delivery):
         if delivery.postback_id is not None
         else Delivery.postback.is_null()
     )
-    earlier = (
-        Delivery.select(Delivery.id)
-        .where(
-            Delivery.conversion_id == delivery.conversion_id,
-            same_postback,
-            Delivery.status == "delivered",
-            Delivery.method == delivery.method,
-            Delivery.url == delivery.url,
-            Delivery.body == delivery.body,
-        )
+    last = (
+        Delivery.select()
+        .where(Delivery.conversion_id == delivery.conversion_id, same_postback, Delivery.status != "failed")
+        .order_by(Delivery.id.desc())
         .first()
     )
-    if earlier is not None:
-        delivery.status = "skipped"
-        delivery.last_error = "identical to delivery %d, already delivered" % earlier.id
-        logger.info("skipped a resend of delivery %d for conversion %s", earlier.id, delivery.conversion_id)
+    if last is None or (last.method, last.url, last.headers, last.body) != (
+        delivery.method,
+        delivery.url,
+        delivery.headers,
+        delivery.body,
+    ):
+        return
+    delivery.status = "skipped"
+    delivery.last_error = "identical to delivery %d, the last one of this postback" % last.id
+    logger.info("skipped a repeat of delivery %d for conversion %s", last.id, delivery.conversion_id)
 
 
-def enqueue_test(template, flow=None, click=None, conversion=None, now=None):
+def enqueue_test(template, flow=None, click=None, conversion=None, now=None, options=None):
     """Queue a real delivery of ``template``, marked ``test``; sample values stand in for a
     missing click or conversion (a given conversion lends its values only: the delivery is
-    not linked to it). Raises ``templates.TemplateError``."""
-    now = now or utcnow()
+    not linked to it). ``options`` are the postback's ``headers``, ``success_body``,
+    ``retry_4xx`` and ``test_event_code`` (which the test sends). Raises
+    ``templates.TemplateError``."""
+    now, options, lead = now or utcnow(), options or {}, None
     if click is not None and flow is None:
         flow = click.flow
-    request = templates.preview(template, click=click, conversion=conversion, flow=flow, now=now)
+    if click is not None:
+        conversion = conversion if conversion is not None else sample_conversion(click, flow)
+        lead = templates.stored_lead(click, conversion)
+    request = templates.preview(
+        template,
+        click=click,
+        conversion=conversion,
+        flow=flow,
+        now=now,
+        headers=options.get("headers"),
+        test_event_code=options.get("test_event_code", ""),
+        lead=lead,
+    )
     return Delivery.create(
         flow_id=flow.id if flow is not None else None,
         click_id=click.click_id if click is not None else None,
         trigger="test",
         test=True,
+        success_body=options.get("success_body", ""),
+        retry_4xx=options.get("retry_4xx", False),
         status="queued",
         next_attempt_at=now,
         created_at=now,

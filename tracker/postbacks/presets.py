@@ -1,11 +1,14 @@
 """Postback presets for the editor: the seeds' ad-platform, LendingTree, MomentScience,
 ClickFlare and generic templates, built from a few inputs (pixel id, access token, ...).
 
-User data is hashed through filters with each platform's normalization: Meta and Snapchat
-phones as digits (``{phone|digits|sha256}``), TikTok phones in E.164 (``{phone|e164|sha256}``),
-emails and names trimmed and lowercased by ``sha256``. IP, user agent, fbc, fbp, ttclid and
-the platforms' click ids are never hashed. A phone must carry its country code
-(``+1 650 555 1212``): no filter guesses one.
+The ad platforms' payloads are the seeds' own, with raw user-data tokens: the renderer
+normalizes and hashes them by each platform's rules for graph.facebook.com, tr.snapchat.com
+and business-api.tiktok.com (``platforms.protect_body``), and leaves out the empty ones. Each
+platform preset also sets what the platform needs beyond the URL: TikTok's ``Access-Token``
+header, the ``success_body`` its 200 must carry (TikTok and Snapchat answer 200 with an
+error in the body), and the optional ``test_event_code`` that "send test" adds. Revenue
+presets fire on ``status`` ``approved`` with a positive payout only (DESIGN §4.4), so a
+pending lead or a chargeback is never reported as revenue.
 """
 
 import json
@@ -16,6 +19,11 @@ from ..errors import NotFound, ValidationError
 
 SAFE_VALUE = re.compile(r"[A-Za-z0-9._~-]{1,500}")
 BARE = re.compile(r'"@bare:([^"@]+)@"')
+# What each platform answers when it took the events (a 200 without it is a failure).
+META_SUCCESS = r'"events_received"\s*:\s*[1-9]'
+SNAPCHAT_SUCCESS = r'"status"\s*:\s*"(VALID|SUCCESS)"'
+TIKTOK_SUCCESS = r'"code"\s*:\s*0\s*[,}]'
+REVENUE = {"trigger": "status", "statuses": ["approved"], "payout_type": "payout"}
 
 
 def bare(token):
@@ -30,17 +38,17 @@ def json_payload(structure):
 
 def _meta_user_data():
     return {
-        "em": "{email|sha256}",
-        "ph": "{phone|digits|sha256}",
-        "fn": "{first_name|sha256}",
-        "ln": "{last_name|sha256}",
-        "ge": "{gender|sha256}",
-        "db": "{dob|digits|sha256}",
-        "ct": "{city|sha256}",
-        "st": "{state|sha256}",
-        "zp": "{zip|sha256}",
-        "country": "{country|sha256}",
-        "external_id": "{external_id|sha256}",
+        "em": "{email}",
+        "ph": "{phone}",
+        "fn": "{first_name}",
+        "ln": "{last_name}",
+        "ge": "{gender}",
+        "db": "{dob}",
+        "ct": "{city}",
+        "st": "{state}",
+        "zp": "{zip}",
+        "country": "{country}",
+        "external_id": "{external_id}",
         "client_ip_address": "{ipaddress}",
         "client_user_agent": "{useragent}",
     }
@@ -64,7 +72,11 @@ def facebook(fields, revenue):
         fields["pixel_id"],
         fields["access_token"],
     )
-    return url + "|JSON|" + json_payload({"data": [event]})
+    return {
+        "url": url + "|JSON|" + json_payload({"data": [event]}),
+        "success_body": META_SUCCESS,
+        **_test_code(fields),
+    }
 
 
 def snapchat(fields, revenue):
@@ -87,23 +99,24 @@ def snapchat(fields, revenue):
         fields["pixel_id"],
         fields["access_token"],
     )
-    return url + "|JSON|" + json_payload({"data": [event]})
+    return {"url": url + "|JSON|" + json_payload({"data": [event]}), "success_body": SNAPCHAT_SUCCESS}
 
 
 def tiktok(fields, revenue):
-    """TikTok Events API: SubmitForm, or CompletePayment with its value."""
+    """TikTok Events API (``pixel/track``): SubmitForm, or CompletePayment with its value; the
+    access token goes in the ``Access-Token`` header, as TikTok requires."""
     payload = {
         "pixel_code": fields["pixel_code"],
         "event": "CompletePayment" if revenue else "SubmitForm",
         "event_id": "{externalidentifier}" if revenue else "{sessionid}",
-        "timestamp": "{event_time}",
+        "timestamp": "{event_time_iso}",
         "context": {
             "ad": {"callback": "{req.cookie.ttclid}"},
             "page": {"url": "{locationurl}", "referrer": "{refererUrl}"},
             "user": {
-                "external_id": "{external_id|sha256}",
-                "phone_number": "{phone|e164|sha256}",
-                "email": "{email|sha256}",
+                "external_id": "{external_id}",
+                "phone_number": "{phone}",
+                "email": "{email}",
                 "ttp": "{req.cookie._ttp}",
             },
             "user_agent": "{useragent}",
@@ -112,7 +125,16 @@ def tiktok(fields, revenue):
     }
     if revenue:
         payload["properties"] = {"currency": "{currency}", "value": bare("{publisherrevenue}")}
-    return "https://business-api.tiktok.com/open_api/v1.3/pixel/track/|JSON|" + json_payload(payload)
+    return {
+        "url": "https://business-api.tiktok.com/open_api/v1.3/pixel/track/|JSON|" + json_payload(payload),
+        "headers": {"Access-Token": fields["access_token"]},
+        "success_body": TIKTOK_SUCCESS,
+        **_test_code(fields),
+    }
+
+
+def _test_code(fields):
+    return {"test_event_code": fields["test_event_code"]} if fields.get("test_event_code") else {}
 
 
 LENDINGTREE_GET = {
@@ -170,25 +192,31 @@ def _join_query(url, query):
 def lendingtree(fields, kind, post):
     """LendingTree's session, conversion and payout postbacks, GET or POST (JSON)."""
     if post:
-        return fields["url"] + "|JSON|" + json_payload(LENDINGTREE_POST[kind])
-    return _join_query(fields["url"], LENDINGTREE_GET[kind])
+        return {"url": fields["url"] + "|JSON|" + json_payload(LENDINGTREE_POST[kind])}
+    return {"url": _join_query(fields["url"], LENDINGTREE_GET[kind])}
 
 
 def momentscience(fields, advanced):
-    """MomentScience S2S: the click id they sent us is our ``{externalid}``."""
+    """MomentScience S2S: the click id they sent us (``click_id`` on their click) is our
+    ``{externalid}``; a conversion whose click has none fails instead of being sent without
+    it. They ask to be retried on any answer but 200."""
+    url = "https://track.momentscience.com/postback?click_id={externalid|required}"
     if advanced:
-        return (
-            "https://track.momentscience.com/postback?measurement=1&click_id={externalid}"
+        url = (
+            "https://track.momentscience.com/postback?measurement=1&click_id={externalid|required}"
             "&event={event}&payout={payout}"
         )
-    return "https://track.momentscience.com/postback?click_id={externalid}"
+    return {"url": url, "retry_4xx": True}
 
 
 def traffic_source(fields):
     """A traffic source's postback in the ClickFlare style: its click id, payout and txid."""
-    return _join_query(
-        fields["url"], "?%s={externalid}&payout={payout}&txid={transaction.id}" % fields["click_id_param"]
-    )
+    return {
+        "url": _join_query(
+            fields["url"],
+            "?%s={externalid}&payout={payout}&txid={transaction.id}" % fields["click_id_param"],
+        )
+    }
 
 
 def generic(fields, kind):
@@ -201,11 +229,11 @@ def generic(fields, kind):
         "txid": "{txid}",
     }
     if kind == "json":
-        return fields["url"] + "|JSON|" + json_payload(dict(values, payout=bare("{payout}")))
+        return {"url": fields["url"] + "|JSON|" + json_payload(dict(values, payout=bare("{payout}")))}
     query = "&".join("%s=%s" % item for item in values.items())
     if kind == "post":
-        return fields["url"] + "|POST|" + query
-    return _join_query(fields["url"], "?" + query)
+        return {"url": fields["url"] + "|POST|" + query}
+    return {"url": _join_query(fields["url"], "?" + query)}
 
 
 @dataclass(frozen=True)
@@ -213,18 +241,26 @@ class Preset:
     id: str
     name: str
     trigger: str
-    fields: tuple  # (name, label, default or None)
-    make: object  # function(fields) -> template
+    fields: tuple  # (name, label, default or None, required)
+    make: object  # function(fields) -> {url, headers?, success_body?, retry_4xx?, test_event_code?}
+    settings: tuple = ()  # more of the postback: (("statuses", [...]), ...)
 
 
-URL_FIELD = ("url", "Endpoint URL", None)
+URL_FIELD = ("url", "Endpoint URL", None, True)
+TEST_CODE_FIELD = ("test_event_code", "Test event code (used by Send test)", None, False)
 FB_FIELDS = (
-    ("pixel_id", "Pixel ID", None),
-    ("access_token", "Access token", None),
-    ("api_version", "Graph API version", "v21.0"),
+    ("pixel_id", "Pixel ID", None, True),
+    ("access_token", "Access token", None, True),
+    ("api_version", "Graph API version", "v21.0", True),
+    TEST_CODE_FIELD,
 )
-SNAP_FIELDS = (("pixel_id", "Pixel ID", None), ("access_token", "Access token", None))
-TIKTOK_FIELDS = (("pixel_code", "Pixel code", None),)
+SNAP_FIELDS = (("pixel_id", "Pixel ID", None, True), ("access_token", "Access token", None, True))
+TIKTOK_FIELDS = (
+    ("pixel_code", "Pixel code", None, True),
+    ("access_token", "Access token", None, True),
+    TEST_CODE_FIELD,
+)
+REVENUE_SETTINGS = (("statuses", ["approved"]), ("payout_type", "payout"))
 
 PRESETS = [
     Preset(
@@ -237,9 +273,10 @@ PRESETS = [
     Preset(
         "facebook_revenue",
         "Facebook Conversions API: revenue",
-        "payout",
+        "status",
         FB_FIELDS,
         lambda f: facebook(f, True),
+        REVENUE_SETTINGS,
     ),
     Preset(
         "snapchat_conversion",
@@ -251,9 +288,10 @@ PRESETS = [
     Preset(
         "snapchat_revenue",
         "Snapchat Conversions API: purchase",
-        "payout",
+        "status",
         SNAP_FIELDS,
         lambda f: snapchat(f, True),
+        REVENUE_SETTINGS,
     ),
     Preset(
         "tiktok_conversion",
@@ -265,9 +303,10 @@ PRESETS = [
     Preset(
         "tiktok_revenue",
         "TikTok Events API: complete payment",
-        "payout",
+        "status",
         TIKTOK_FIELDS,
         lambda f: tiktok(f, True),
+        REVENUE_SETTINGS,
     ),
     Preset(
         "lendingtree_session_get",
@@ -329,7 +368,7 @@ PRESETS = [
         "traffic_source",
         "Traffic source postback (ClickFlare style)",
         "conversion",
-        (URL_FIELD, ("click_id_param", "The source's click id parameter", "clickid")),
+        (URL_FIELD, ("click_id_param", "The source's click id parameter", "clickid", True)),
         traffic_source,
     ),
     Preset("generic_get", "Generic GET", "conversion", (URL_FIELD,), lambda f: generic(f, "get")),
@@ -340,13 +379,16 @@ BY_ID = {preset.id: preset for preset in PRESETS}
 
 
 def list_presets():
-    """Every preset as ``{id, name, trigger, fields: [{name, label, default}]}``."""
+    """Every preset as ``{id, name, trigger, fields: [{name, label, default, required}]}``."""
     return [
         {
             "id": p.id,
             "name": p.name,
             "trigger": p.trigger,
-            "fields": [{"name": n, "label": label, "default": default} for n, label, default in p.fields],
+            "fields": [
+                {"name": n, "label": label, "default": default, "required": required}
+                for n, label, default, required in p.fields
+            ],
         }
         for p in PRESETS
     ]
@@ -354,11 +396,13 @@ def list_presets():
 
 def _clean(preset, fields):
     cleaned = {}
-    for name, label, default in preset.fields:
+    for name, label, default, required in preset.fields:
         value = fields.get(name)
         value = value.strip() if isinstance(value, str) else value
         if value in (None, ""):
             value = default
+        if not required and value in (None, ""):
+            continue
         if not isinstance(value, str) or not value:
             raise ValidationError("%s (%s) is required" % (label, name))
         if name == "url":
@@ -371,8 +415,10 @@ def _clean(preset, fields):
 
 
 def build(preset_id, **fields):
-    """``{trigger, url}`` of preset ``preset_id`` filled with ``fields``; raises ValidationError."""
+    """The postback of preset ``preset_id`` filled with ``fields``: ``{trigger, url}`` and what
+    else the preset sets (``headers, success_body, retry_4xx, test_event_code, statuses,
+    payout_type``); raises ValidationError."""
     preset = BY_ID.get(preset_id)
     if preset is None:
         raise NotFound("preset %r" % preset_id)
-    return {"trigger": preset.trigger, "url": preset.make(_clean(preset, fields))}
+    return {"trigger": preset.trigger, **preset.make(_clean(preset, fields)), **dict(preset.settings)}

@@ -1,9 +1,13 @@
-"""Outgoing postback templates: ``URL``, ``URL|POST|form`` or ``URL|JSON|json``, rendered
-into the exact request a delivery sends.
+"""Outgoing postback templates: ``URL``, ``URL|POST|form`` or ``URL|JSON|json``, and header
+templates, rendered into the exact request a delivery sends.
 
 Each token's value is encoded for where it stands: percent-encoded in the URL and in a form
 body; JSON-escaped inside a JSON string; inside a JSON body but outside quotes, a number
-stays a bare number and anything else becomes a JSON string. ``raw`` inserts a value as it is.
+stays a bare number and anything else becomes a JSON string; in a header, as it is (without
+line breaks). ``raw`` inserts a value as it is.
+
+A body bound for an ad platform (Meta, Snapchat, TikTok) then has its user data normalized and
+hashed by that platform's rules (``platforms.protect_body``), whatever the template says.
 """
 
 import json
@@ -23,15 +27,19 @@ from ..tokens import (
     iter_tokens,
     offer_url,
     parse_filters,
+    phone_region,
     resolve,
     to_text,
 )
+from . import leads, platforms
 from .samples import sample_click, sample_conversion, sample_flow
 
 SEPARATORS = {"|POST|": "form", "|JSON|": "json"}
 FORM_TYPE = "application/x-www-form-urlencoded"
 JSON_TYPE = "application/json"
 JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")
+TEST_EVENT_CODE = "test_event_code"
 
 
 class TemplateError(ValueError):
@@ -86,7 +94,11 @@ def _token_value(name, spec, ctx):
     except ValueError as exc:
         raise TemplateError("{%s%s}: %s" % (name, spec, exc)) from None
     raw = resolve(name, ctx)
-    text = apply_filters(to_text(raw), filters)
+    text = apply_filters(to_text(raw), filters, phone_region(filters, ctx))
+    if "required" in filters and not text.strip():
+        raise TemplateError(
+            "{%s%s} is empty for this click, and the postback requires it: not sent" % (name, spec)
+        )
     # Storable anywhere: no lone surrogates, and no NUL for a raw value (PostgreSQL text).
     text = text.encode("utf-8", "replace").decode("utf-8")
     return raw, text, filters
@@ -102,6 +114,27 @@ def _fill_percent(template, ctx):
         return text.replace("\x00", "") if "raw" in filters else quote(text, safe="")
 
     return TOKEN_RE.sub(replace, template)
+
+
+def _fill_header(template, ctx):
+    """Fill the tokens of a header value as they are: not percent-encoded, no line breaks."""
+
+    def replace(match):
+        name = match.group("a") or match.group("b")
+        spec = match.group("fa") if match.group("a") else match.group("fb")
+        return _token_value(name, spec or "", ctx)[1]
+
+    return re.sub(r"[\r\n\x00]+", " ", TOKEN_RE.sub(replace, template)).strip()
+
+
+def render_headers(headers, ctx):
+    """A postback's ``{"Name": "template"}`` headers, their tokens filled."""
+    rendered = {}
+    for name, template in (headers or {}).items():
+        if not HEADER_NAME.fullmatch(name):
+            raise TemplateError("header name %r is not a valid HTTP header name" % name[:100])
+        rendered[name] = _fill_header(template, ctx)
+    return rendered
 
 
 def _scan_json(literal, in_string, escaped):
@@ -152,26 +185,52 @@ def prepare_url(url):
         raise TemplateError("the URL is not valid: %s" % exc) from None
 
 
-def render(template, ctx):
-    """Render ``template`` in token context ``ctx`` into a ``Request``; raises TemplateError."""
+def render(template, ctx, headers=None, test_event_code=""):
+    """Render ``template`` (with its ``headers``) in token context ``ctx`` into a ``Request``;
+    ``test_event_code`` (a test delivery's) joins the payload. Raises TemplateError."""
     parsed = parse(template)
     if not parsed.url:
         raise TemplateError("the template has no URL")
     url = prepare_url(_fill_percent(parsed.url, ctx))
     if parsed.kind == "get":
-        return Request("GET", url, {}, "")
-    if parsed.kind == "form":
-        return Request("POST", url, {"Content-Type": FORM_TYPE}, _fill_percent(parsed.body, ctx))
-    request = Request("POST", url, {"Content-Type": JSON_TYPE}, _fill_json(parsed.body, ctx))
-    try:
-        json.loads(request.body)
-    except ValueError as exc:
-        raise TemplateError("the JSON body is not valid JSON: %s" % exc, request) from None
-    return request
+        request = Request("GET", url, {}, "")
+    elif parsed.kind == "form":
+        request = Request("POST", url, {"Content-Type": FORM_TYPE}, _fill_percent(parsed.body, ctx))
+    else:
+        request = Request("POST", url, {"Content-Type": JSON_TYPE}, _fill_json(parsed.body, ctx))
+        try:
+            json.loads(request.body)
+        except ValueError as exc:
+            raise TemplateError("the JSON body is not valid JSON: %s" % exc, request) from None
+    body = platforms.protect_body(url, parsed.kind, request.body, to_text(resolve("country", ctx)))
+    request = Request(request.method, url, {**request.headers, **render_headers(headers, ctx)}, body)
+    return with_test_event_code(request, parsed.kind, test_event_code)
 
 
-def context(click=None, flow=None, conversion=None, now=None):
-    """The token context of a delivery: the click, its flow and source, the conversion, the time."""
+def with_test_event_code(request, kind, code):
+    """``request`` with ``test_event_code`` beside the payload's events (Meta and TikTok read it
+    at the top of the body), so a test shows in the platform's test-events tool, not as live
+    data. A template that sets the field itself is left as it is."""
+    if not code:
+        return request
+    if kind == "json":
+        if not request.body.lstrip().startswith("{") or TEST_EVENT_CODE in json.loads(request.body):
+            return request
+        head, rest = request.body.split("{", 1)
+        pair = "%s:%s" % (json.dumps(TEST_EVENT_CODE), json.dumps(code, ensure_ascii=False))
+        body = head + "{" + pair + ("," if rest.strip() != "}" else "") + rest
+        return Request(request.method, request.url, request.headers, body)
+    pair = "%s=%s" % (TEST_EVENT_CODE, quote(code, safe=""))
+    if kind == "form":
+        body = request.body + ("&" if request.body else "") + pair
+        return Request(request.method, request.url, request.headers, body)
+    url = request.url + ("&" if urlsplit(request.url).query else "?") + pair
+    return Request(request.method, url, request.headers, request.body)
+
+
+def context(click=None, flow=None, conversion=None, now=None, lead=None):
+    """The token context of a delivery: the click, its flow and source, the conversion, the time,
+    and the lead data (``lead``: the click's lead profile; None: the conversion's own data)."""
     flow = flow if flow is not None else (click.flow if click is not None else None)
     source = getattr(flow, "source", None) if flow is not None else None
     if source is None and flow is not None and flow.traffic_source_id:
@@ -184,31 +243,45 @@ def context(click=None, flow=None, conversion=None, now=None):
         traffic_source=source,
         now=now or utcnow(),
         landing_url=landing,
+        lead=lead,
     )
 
 
-def preview(template, click=None, conversion=None, flow=None, now=None):
-    """The request ``template`` would send, as a dict ``{method, url, headers, body}``.
+def stored_lead(click, conversion=None):
+    """The lead data of a saved click: its stored lead profile, with the conversion's own data
+    filling what the profile lacks (a sample conversion's, in a preview)."""
+    return leads.merge(conversion.data if conversion is not None else {}, leads.profile_of(click.click_id))
 
-    Sample values stand in for a missing click or conversion. Raises TemplateError.
+
+def preview(
+    template, click=None, conversion=None, flow=None, now=None, headers=None, test_event_code="", lead=None
+):
+    """The request ``template`` (with its ``headers``) would send, as a dict
+    ``{method, url, headers, body}``.
+
+    Sample values stand in for a missing click or conversion; ``lead`` None reads the
+    conversion's own data (``stored_lead`` gives a saved click's profile). Raises TemplateError.
     """
     if click is None:
         flow = flow or sample_flow()
         click = sample_click(flow)
     conversion = conversion if conversion is not None else sample_conversion(click, flow)
-    return render(template, context(click, flow, conversion, now or utcnow())).to_dict()
+    ctx = context(click, flow, conversion, now or utcnow(), lead)
+    return render(template, ctx, headers, test_event_code).to_dict()
 
 
-def check(template):
-    """``(errors, warnings)`` for a template as the editor and the API validate it on save.
+def check(template, headers=None):
+    """``(errors, warnings)`` for a template (and its headers) as the editor and the API
+    validate it on save.
 
     Errors: no URL, a bad URL, an unknown filter, a JSON body that does not parse with sample
-    values. Warnings: names that are no built-in token (read from the click's parameters).
+    values, a bad header name. Warnings: names that are no built-in token (read from the
+    click's parameters).
     """
     if not isinstance(template, str) or not template.strip():
         return ["the template is empty"], []
     warnings, seen = [], set()
-    for _, name, _ in iter_tokens(template):
+    for _, name, _ in iter_tokens(template + "".join((headers or {}).values())):
         if not is_builtin(name) and name.lower() not in seen:
             seen.add(name.lower())
             warnings.append(
@@ -216,7 +289,7 @@ def check(template):
                 "parameter or the lead data named %r (empty when absent)" % (name, name)
             )
     try:
-        preview(template)
+        preview(template, headers=headers)
     except TemplateError as exc:
         return [exc.message], warnings
     return [], warnings

@@ -10,6 +10,11 @@
 
   var template = document.getElementById("postback-url");
   var trigger = document.getElementById("postback-trigger");
+  var headers = document.getElementById("postback-headers");
+  var successBody = document.getElementById("postback-success-body");
+  var retry4xx = form.querySelector("input[name=retry_4xx]");
+  var testCode = document.getElementById("postback-test-code");
+  var payoutType = form.querySelector("select[name=payout_type]");
   var preview = document.getElementById("postback-preview");
   var presetSelect = document.getElementById("postback-preset");
   var presetError = document.getElementById("preset-error");
@@ -42,7 +47,7 @@
   function refreshPreview() {
     var mine = ++sent;
     form.classList.add("previewing");
-    post(form.dataset.previewUrl, {url: template.value, trigger: trigger.value}).then(function (result) {
+    post(form.dataset.previewUrl, {url: template.value, trigger: trigger.value, headers: headers.value}).then(function (result) {
       if (mine !== sent) { return; }
       form.classList.remove("previewing");
       var data = result[1];
@@ -68,6 +73,7 @@
     template.style.height = Math.min(template.scrollHeight + 2, 480) + "px";
   }
   template.addEventListener("input", function () { fitTemplate(); schedulePreview(); });
+  headers.addEventListener("input", schedulePreview);
   fitTemplate();
   trigger.addEventListener("change", function () { refreshPreview(); markTokens(); });
 
@@ -95,6 +101,18 @@
       showError(presetError, "");
       template.value = data.url;
       trigger.value = data.trigger;
+      /* A preset replaces the request options and filters; what it does not name is reset. */
+      headers.value = data.headers_text || "";
+      successBody.value = data.success_body || "";
+      retry4xx.checked = !!data.retry_4xx;
+      testCode.value = data.test_event_code || "";
+      payoutType.value = data.payout_type || "all";
+      form.querySelectorAll("input[name=statuses]").forEach(function (box) {
+        box.checked = (data.statuses || []).indexOf(box.value) >= 0;
+      });
+      if (headers.value || successBody.value || retry4xx.checked || testCode.value) {
+        document.getElementById("request-options").open = true;
+      }
       fitTemplate();
       markTokens();
       refreshPreview();
@@ -107,7 +125,10 @@
     event.preventDefault();
     var button = event.currentTarget;
     button.disabled = true;
-    post(form.dataset.testUrl, {url: template.value}).then(function (result) {
+    post(form.dataset.testUrl, {
+      url: template.value, headers: headers.value, success_body: successBody.value,
+      retry_4xx: retry4xx.checked, test_event_code: testCode.value
+    }).then(function (result) {
       button.disabled = false;
       var data = result[1];
       if (data.html !== undefined) {

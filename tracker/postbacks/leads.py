@@ -1,0 +1,70 @@
+"""The click's lead profile (DESIGN §4.2): the lead data of every conversion and event of a
+click, merged, so that a ``sale`` or a payout event reaches the platforms with the email and
+phone the ``lead`` event brought. Later values win; an empty value never overwrites one.
+
+``merge_into_profile`` runs in the caller's transaction, the one that records the conversion,
+and holds the profile's row while it merges: on SQLite the write transaction already holds the
+database's write lock (``BEGIN IMMEDIATE``); on PostgreSQL the row is locked ``FOR UPDATE``. So
+two conversions of one click recorded at the same instant both land in the profile.
+"""
+
+import logging
+
+from ..db import is_postgres
+from ..models import LeadProfile
+
+logger = logging.getLogger(__name__)
+
+MAX_KEYS = 200  # as many names as a click keeps of its query
+
+
+def is_empty(value):
+    """True for a value that says nothing: None, blank text, an empty list or object."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, (dict, list)) and not value
+
+
+def merge(base, new):
+    """``base`` with ``new`` merged over it: later values win, empty ones are skipped, nested
+    objects merge key by key. Neither argument is changed."""
+    merged = dict(base or {})
+    for name, value in (new or {}).items():
+        if is_empty(value):
+            continue
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            value = merge(merged[name], value)
+        elif isinstance(value, dict):
+            value = merge({}, value)
+            if not value:
+                continue
+        if name not in merged and len(merged) >= MAX_KEYS:
+            continue
+        merged[name] = value
+    return merged
+
+
+def profile_of(click_id):
+    """The stored lead profile of a click ({} when it has none, or for an unsaved click)."""
+    if not click_id:
+        return {}
+    row = LeadProfile.select(LeadProfile.data).where(LeadProfile.click == click_id).first()
+    return row.data if row is not None else {}
+
+
+def merge_into_profile(click_id, data, now):
+    """Merge ``data`` into the click's profile, inside the caller's transaction; return the
+    profile as it now stands."""
+    if is_postgres():
+        LeadProfile.insert(click=click_id, data={}, updated_at=now).on_conflict_ignore().execute()
+        row = LeadProfile.select().where(LeadProfile.click == click_id).for_update().get()
+    else:  # the transaction holds SQLite's write lock: nobody else reads-then-writes meanwhile
+        row = LeadProfile.get_or_none(LeadProfile.click == click_id)
+        if row is None:
+            row = LeadProfile.create(click=click_id, data={}, updated_at=now)
+    merged = merge(row.data, data)
+    if merged != row.data:
+        LeadProfile.update(data=merged, updated_at=now).where(LeadProfile.click == click_id).execute()
+    return merged
