@@ -17,13 +17,15 @@ def create_app(test_config=None):
     )
     config.load_config(app, test_config)
     app.session_interface = web.LazySessionInterface()
+    app.url_value_preprocessor(web.refuse_impossible_ids)
     db.init_app(app)
     init_enrichment(app)
 
-    from . import api, clickin, dashboard, health
+    from . import api, clickin, dashboard, health, operations
     from .conversions import routes as conversions
 
     clickin.init_app(app)
+    operations.init_app(app)  # after the click fast path: its timer wraps clicks too
     app.register_blueprint(health.bp)
     app.register_blueprint(conversions.bp)
     api.init_app(app)
@@ -44,9 +46,10 @@ def create_app(test_config=None):
 def init_enrichment(app):
     """Attach the GeoIP databases, the user-agent parser and the flow cache to the app."""
     from .clickin.flow_cache import FlowCache
-    from .enrichment.geoip import GeoIP
+    from .enrichment.geoip import GeoIP, announce_geoip
     from .enrichment.useragent import parse_user_agent
 
     app.extensions["tracker.geoip"] = GeoIP(app.config["TRACKER_GEOIP_DIR"])
+    app.extensions.setdefault("tracker.on_serve", []).append(announce_geoip)
     app.extensions["tracker.parse_user_agent"] = parse_user_agent
     app.extensions["tracker.flows"] = FlowCache(timezone=app.config["TRACKER_TIMEZONE"])

@@ -29,6 +29,36 @@ def cmd_db_upgrade(args):
     )
 
 
+def cmd_db_backup(args):
+    """Write a consistent copy of the database while the tracker runs."""
+    from .operations.backup import BackupError, backup
+
+    url = _app().config["TRACKER_DATABASE_URL"]
+    try:
+        print(backup(url, args.path))
+    except BackupError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_db_restore(args):
+    """Bring a backup back into a stopped tracker, then upgrade its schema."""
+    from .migrations import upgrade
+    from .operations.backup import BackupError, restore
+
+    url = _app().config["TRACKER_DATABASE_URL"]
+    try:
+        print(restore(url, args.path))
+    except BackupError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 1
+    before, after = upgrade()
+    print("schema: version %s → version %d" % (before, after))
+    db.close()
+    return 0
+
+
 def cmd_user_create(args):
     """Create a dashboard user; asks for the password when not given."""
     from .accounts import create_user
@@ -96,9 +126,8 @@ def cmd_geoip_lookup(args):
     app = _app()
     geoip = GeoIP(app.config["TRACKER_GEOIP_DIR"])
     print(json.dumps(geoip.lookup(args.ip), indent=2))
-    missing = geoip.missing()
-    if missing:
-        print("missing databases: %s (run: tracker geoip update)" % ", ".join(missing), file=sys.stderr)
+    if notice := geoip.notice():
+        print(notice, file=sys.stderr)
 
 
 def cmd_serve(args):
@@ -147,6 +176,12 @@ def build_parser():
 
     dbp = sub.add_parser("db").add_subparsers(dest="action", required=True)
     dbp.add_parser("upgrade").set_defaults(func=cmd_db_upgrade)
+    p = dbp.add_parser("backup", help="a consistent copy of the database, while the tracker runs")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_db_backup)
+    p = dbp.add_parser("restore", help="bring a backup back (stop the tracker first)")
+    p.add_argument("path")
+    p.set_defaults(func=cmd_db_restore)
 
     geo = sub.add_parser("geoip").add_subparsers(dest="action", required=True)
     geo.add_parser("update").set_defaults(func=cmd_geoip_update)

@@ -30,6 +30,8 @@ DEFAULTS = {
     "TRACKER_DELIVERY_CONCURRENCY": 16,
     "TRACKER_DELIVERY_PER_HOST": 8,
     "TRACKER_DELIVERY_BATCH": 100,
+    "TRACKER_METRICS_PUBLIC": False,  # when 1, /metrics answers without the API token
+    "TRACKER_RETENTION_DAYS": None,  # unset: keep every click
 }
 
 CASTS = {
@@ -43,6 +45,8 @@ CASTS = {
     "TRACKER_DELIVERY_CONCURRENCY": int,
     "TRACKER_DELIVERY_PER_HOST": int,
     "TRACKER_DELIVERY_BATCH": int,
+    "TRACKER_METRICS_PUBLIC": lambda value: str(value).strip().lower() in ("1", "true", "yes", "on"),
+    "TRACKER_RETENTION_DAYS": lambda value: None if value in (None, "") else int(value),
 }
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,6 +71,8 @@ def load_config(app, test_config=None):
     app.config["TRACKER_RETRY_DELAYS"] = parse_retry_delays(app.config["TRACKER_RETRY_DELAYS"])
     check_delivery_settings(app.config)
     check_timezone(app.config["TRACKER_TIMEZONE"])
+    if app.config["TRACKER_RETENTION_DAYS"] is not None and app.config["TRACKER_RETENTION_DAYS"] < 1:
+        raise ValueError("TRACKER_RETENTION_DAYS must be at least 1 (unset it to keep every click)")
     app.config["TRACKER_DATABASE_URL"] = app.config["TRACKER_DATABASE_URL"] or "sqlite:///" + os.path.join(
         app.instance_path, "tracker.db"
     )

@@ -5,11 +5,16 @@ Ctrl-C is passed on to every child, which finish in-flight work; if one child di
 others are stopped too.
 """
 
+import errno
+import glob
 import logging
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 from .config import PROJECT_ROOT
@@ -59,6 +64,37 @@ def worker_command():
     return [sys.executable, "-m", "tracker", "worker"]
 
 
+def port_in_use(host, port):
+    """The reason ``host:port`` can't be listened on (e.g. another ``tracker serve`` has it),
+    or None when it is free. gunicorn binds it right after, with the same SO_REUSEADDR."""
+    try:
+        socket.create_server((host, port)).close()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return "port %d on %s is already in use (is another tracker running? stop it first)" % (
+                port,
+                host,
+            )
+        return "cannot listen on %s port %d: %s" % (host, port, exc.strerror or exc)
+    return None
+
+
+def use_metrics_folder():
+    """Point prometheus_client's multiprocess mode at an empty folder, for this process and
+    the children it starts (gunicorn's workers each write their figures there; ``/metrics``
+    adds them up). Returns the folder when it was made here (to remove at the end), else None.
+
+    Set before anything imports prometheus_client: it picks its mode when imported."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:  # the operator's own: it must start empty, as prometheus_client requires
+        os.makedirs(folder, exist_ok=True)
+        for path in glob.glob(os.path.join(folder, "*.db")):
+            os.unlink(path)
+        return None
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tracker-metrics-")
+    return folder
+
+
 def prepare(url=None):
     """Create or upgrade the schema and say what a first start needs to say.
 
@@ -90,7 +126,8 @@ def supervise(commands):
             exited = [child for child in children if child.poll() is not None]
             if exited:
                 code = exited[0].returncode or 1
-                logger.error("%s exited with %s; stopping", exited[0].args[2:4], exited[0].returncode)
+                name = "gunicorn" if "gunicorn" in exited[0].args else "the delivery worker"
+                logger.error("%s exited with %s; stopping", name, exited[0].returncode)
                 break
             time.sleep(0.2)
     finally:
@@ -114,13 +151,21 @@ def serve(args, web=True, worker=True):
 
     ``worker`` alone runs in this process; with ``web`` it is a supervised child.
     """
-    app = prepare("http://%s:%d" % (args.host, args.port) if web else None)
+    if web and (problem := port_in_use(args.host, args.port)):
+        print("error: %s" % problem, file=sys.stderr, flush=True)
+        return 1
     if worker and not web:
         from .delivery.worker import run_worker
 
-        return run_worker(app)
-    commands = [gunicorn_command(args.host, args.port, args.workers)]
-    print("tracker listening on http://%s:%d" % (args.host, args.port), flush=True)
-    if worker:
-        commands.append(worker_command())
-    return supervise(commands)
+        return run_worker(prepare(None))
+    metrics_folder = use_metrics_folder()
+    try:
+        prepare("http://%s:%d" % (args.host, args.port))
+        commands = [gunicorn_command(args.host, args.port, args.workers)]
+        print("tracker listening on http://%s:%d" % (args.host, args.port), flush=True)
+        if worker:
+            commands.append(worker_command())
+        return supervise(commands)
+    finally:
+        if metrics_folder:
+            shutil.rmtree(metrics_folder, ignore_errors=True)

@@ -6,10 +6,30 @@ import ipaddress
 
 from flask import current_app, request
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import NotFound
 
 from .errors import ValidationError
 
 MAX_ID = 2**63 - 1  # the largest id a database column holds
+
+
+def refuse_impossible_ids(endpoint, values):
+    """A URL value preprocessor: an id beyond what a database column holds, or holding a NUL
+    character, is no id (404), before the database, which refuses it, is asked (a 500)."""
+    for value in (values or {}).values():
+        if isinstance(value, int) and value > MAX_ID:
+            raise NotFound("no such id: %d is beyond 64 bits" % value)
+        if isinstance(value, str) and "\x00" in value:
+            raise NotFound("no such id: it holds a NUL character")
+
+
+def text_arg(name):
+    """A text query parameter, None when absent; a 400 when it holds a NUL character (no
+    database column can hold one)."""
+    value = request.args.get(name)
+    if value is not None and "\x00" in value:
+        raise ValidationError("%s must not contain NUL characters" % name, 400)
+    return value
 
 
 def client_ip(remote_addr, forwarded_for, trusted_proxies):
@@ -36,6 +56,12 @@ def request_ip():
         request.headers.get("X-Forwarded-For", ""),
         current_app.config["TRACKER_TRUSTED_PROXIES"],
     )
+
+
+def bearer_token():
+    """The token of the request's ``Authorization: Bearer <token>`` header, or ''."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def json_body():

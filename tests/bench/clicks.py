@@ -5,6 +5,7 @@ Run by hand from the project root (pytest does not collect tests/bench)::
 
     apt-get install -y wrk          # once; wrk must be on PATH
     python tests/bench/clicks.py [--seconds 10] [--slices 5] [--connections 32] [--threads 2] [--runs 1]
+                                 [--geo none]
 
 Every app is served by gunicorn with the options of ``tracker.server.gunicorn_command``
 (2 sync workers) on a free loopback port. Each tracker measurement runs on its own fresh
@@ -12,7 +13,10 @@ SQLite database in a temporary instance folder, with a GeoIP City and ASN databa
 by mmdb-writer, and ``TRACKER_TRUSTED_PROXIES=1``: wrk sends public addresses in
 ``X-Forwarded-For`` (a GeoIP database cannot cover loopback), so the lookup really runs. The
 wrk script (``clicks.lua``) rotates through 8 real user agents, sub1 values and client
-addresses.
+addresses. ``--geo none`` leaves the GeoIP folder empty, as on a fresh install: country then
+comes from iptocc (the offer URL's ``geo=`` shows it). The trackers run with
+``PROMETHEUS_MULTIPROC_DIR`` set, as ``tracker serve`` runs them (their metrics are written to
+files shared by the workers).
 
 The plain flow sends every click to its ``offer_url``. The routed flow (DESIGN §4.7) has 5
 routes of 4 rules each (country, IP ranges, user agent, a query parameter, device, sub1),
@@ -281,14 +285,17 @@ def create_flow(server, routed):
     return server.url + "/r/" + flow["key"]
 
 
-def start_tracker(workdir, routed):
+def start_tracker(args, workdir, routed):
     """A tracker on its own fresh SQLite database with the plain or the routed flow, warmed
     up; returns ``(server, link, database path)``."""
     name = "routed" if routed else "plain"
     instance = os.path.join(workdir, name, "instance")
     geoip = os.path.join(workdir, name, "geoip")
     os.makedirs(geoip)
-    write_geoip(geoip)
+    if args.geo == "mmdb":
+        write_geoip(geoip)
+    metrics = os.path.join(workdir, name, "metrics")
+    os.makedirs(metrics)
     db_path = os.path.join(instance, "tracker.db")
     env = dict(
         os.environ,
@@ -297,6 +304,7 @@ def start_tracker(workdir, routed):
         TRACKER_GEOIP_DIR=geoip,
         TRACKER_API_TOKEN=API_TOKEN,
         TRACKER_TRUSTED_PROXIES="1",
+        PROMETHEUS_MULTIPROC_DIR=metrics,
     )
     subprocess.run(
         [sys.executable, "-m", "tracker", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
@@ -314,7 +322,7 @@ def start_tracker(workdir, routed):
     if routed:
         assert location.startswith("https://lander-") and "%2Fclick%3Fclick_id%3D" in location, warm.headers
     else:
-        assert warm.status_code == 302 and "geo=GB" in location, warm.headers
+        assert warm.status_code == 302 and ("geo=GB" in location or args.geo == "none"), warm.headers
     for _ in range(49):  # both workers: parsers and caches built before the load
         requests.get(link, allow_redirects=False, timeout=10)
     return server, link, db_path
@@ -344,7 +352,7 @@ def one_run(args, run):
         bare, bare_link = start_bare(workdir)
         servers["bare"] = (bare, bare_link, None)
         for routed in (False, True):
-            servers["routed" if routed else "plain"] = start_tracker(workdir, routed)
+            servers["routed" if routed else "plain"] = start_tracker(args, workdir, routed)
         before = {name: count_clicks(db) for name, (_, _, db) in servers.items() if db}
         seconds = max(1, args.seconds // args.slices)
         order = list(slices)
@@ -425,6 +433,9 @@ def main():
     parser.add_argument("--runs", type=int, default=1, help="repeat, and print the medians")
     parser.add_argument("--slices", type=int, default=5, help="load each app in this many turns per run")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, database)")
+    parser.add_argument(
+        "--geo", choices=("mmdb", "none"), default="mmdb", help="none: no .mmdb file (country from iptocc)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")

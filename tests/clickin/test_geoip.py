@@ -11,7 +11,7 @@ from mmdb_writer import MmdbU32, MMDBWriter
 from netaddr import IPSet
 from werkzeug import Response
 
-from tracker.enrichment.geoip import GeoIP
+from tracker.enrichment.geoip import NOT_COUNTRIES, GeoIP, offline_country, registered_country
 from tracker.enrichment.geoip_download import GeoIPDownloadError, download_databases
 
 EMPTY = {
@@ -236,10 +236,16 @@ def test_asn_only_fills_isp_from_as_organization(tmp_path):
     write_asn(tmp_path / "numbers.mmdb")
     geo = GeoIP(tmp_path)
     assert geo.missing() == ["City", "ISP", "Connection-Type"]
-    assert geo.lookup("216.160.83.56") == {**EMPTY, "isp": "CenturyLink", "asn": 209}
-    assert geo.lookup("81.2.69.142") == {**EMPTY, "isp": "Andrews & Arnold Ltd", "asn": 20712}
-    # IPv6 in an IPv4-only database: empty, not an error.
-    assert geo.lookup("2001:218::1") == EMPTY
+    # The country of registration (iptocc) beside the ASN database's fields.
+    assert geo.lookup("216.160.83.56") == {**EMPTY, "country": "US", "isp": "CenturyLink", "asn": 209}
+    assert geo.lookup("81.2.69.142") == {
+        **EMPTY,
+        "country": "GB",
+        "isp": "Andrews & Arnold Ltd",
+        "asn": 20712,
+    }
+    # IPv6 in an IPv4-only database: no ASN, not an error.
+    assert geo.lookup("2001:218::1") == {**EMPTY, "country": "JP"}
 
 
 def test_isp_db_makes_asn_not_missing(tmp_path):
@@ -279,10 +285,76 @@ def test_newest_file_wins_within_a_role(tmp_path):
 
 
 @pytest.mark.parametrize("make_dir", [lambda p: p, lambda p: p / "does-not-exist"])
-def test_no_databases(tmp_path, make_dir):
+def test_no_databases_gives_the_registered_country_only(tmp_path, make_dir):
     geo = GeoIP(make_dir(tmp_path))
     assert geo.missing() == ALL_MISSING
-    assert geo.lookup("81.2.69.142") == EMPTY
+    assert geo.source() == "iptocc"
+    assert geo.lookup("81.2.69.142") == {**EMPTY, "country": "GB"}
+    assert geo.lookup("8.8.8.8") == {**EMPTY, "country": "US"}
+
+
+@pytest.mark.parametrize(
+    "ip, country",
+    [
+        ("8.8.8.8", "US"),
+        ("::ffff:8.8.8.8", "US"),  # IPv4-mapped: iptocc alone answers nothing
+        ("::FFFF:81.2.69.142", "GB"),
+        ("2001:218::1", "JP"),
+        ("2a02:6b8::2:242", "RU"),
+        (" 8.8.8.8 ", "US"),  # stripped, as a header value may come
+        ("10.1.2.3", ""),
+        ("127.0.0.1", ""),
+        ("::1", ""),
+        ("::ffff:10.0.0.1", ""),
+        ("::ffff:zzz", ""),
+        ("not an ip", ""),
+        ("81.2.69.142\x00", ""),
+        ("1" * 5000, ""),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_registered_country_without_a_geo_database(tmp_path, ip, country):
+    assert GeoIP(tmp_path).lookup(ip) == {**EMPTY, "country": country}
+
+
+def test_rir_pseudo_codes_are_no_country(tmp_path):
+    assert NOT_COUNTRIES == {"EU", "AP", "ZZ"}
+    # 151.175.0.0/16 is registered to "EU" (the European Union's institutions) in iptocc
+    # 3.3.170; its data is refreshed with each release, so the block may move one day.
+    eu = "151.175.56.130"
+    assert offline_country(eu) not in NOT_COUNTRIES
+    if registered_country(eu) == "EU":
+        assert GeoIP(tmp_path).lookup(eu) == EMPTY
+
+
+def test_a_maxmind_geo_database_wins_over_the_registered_country(tmp_path):
+    # 2001:218::/32 is registered in Japan; the City database says Tokyo, and 81.2.69.0/24
+    # is filled from the file whatever the registry says.
+    write_db(
+        tmp_path / "c.mmdb",
+        "GeoIP2-City",
+        {"81.2.69.0/24": {"country": {"iso_code": "FR", "names": _names("France")}}},
+    )
+    geo = GeoIP(tmp_path)
+    assert geo.source() == "MaxMind GeoIP2-City (c.mmdb)"
+    assert geo.lookup("81.2.69.142")["country"] == "FR"
+    # An address the file does not cover stays empty: the file is the geo source.
+    assert geo.lookup("8.8.8.8")["country"] == ""
+
+
+def test_notice_names_the_source_and_what_each_missing_database_adds(tmp_path):
+    geo = GeoIP(tmp_path)
+    assert geo.notice() == (
+        "GeoIP: country from built-in iptocc data (the country each address is registered in); "
+        "not in %s: City adds a located country (not only where the address is registered), its name, "
+        "region, city, zip; ASN adds asn, isp; ISP adds isp, asn, carrier (paid); Connection-Type adds "
+        "connection type (paid). Free ones: tracker geoip update" % tmp_path
+    )
+    write_city(tmp_path / "city.mmdb")
+    write_isp(tmp_path / "isp.mmdb")
+    write_connection_type(tmp_path / "conn.mmdb")
+    assert GeoIP(tmp_path).notice() is None
 
 
 def test_unreadable_and_foreign_files_are_ignored(tmp_path):
@@ -301,15 +373,16 @@ def test_reload_picks_up_new_files(tmp_path):
 
     slow = GeoIP(geo_dir)  # default 60 s interval: does not see the new file yet
     geo = GeoIP(geo_dir, rescan_seconds=0)
-    assert geo.lookup("81.2.69.142") == EMPTY
+    registered = {**EMPTY, "country": "GB"}
+    assert geo.lookup("81.2.69.142") == registered
 
     shutil.copy(source, geo_dir / "whatever.mmdb")
     assert geo.lookup("81.2.69.142")["city"] == "London"
     assert geo.missing() == ["ASN", "ISP", "Connection-Type"]
-    assert slow.lookup("81.2.69.142") == EMPTY
+    assert slow.lookup("81.2.69.142") == registered
 
     (geo_dir / "whatever.mmdb").unlink()
-    assert geo.lookup("81.2.69.142") == EMPTY
+    assert geo.lookup("81.2.69.142") == registered
     assert geo.missing() == ALL_MISSING
 
 

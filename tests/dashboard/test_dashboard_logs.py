@@ -308,9 +308,19 @@ def test_resend_refuses_a_delivery_being_sent_and_an_unknown_one(user):
     assert user.post("/logs/deliveries/999/resend").status_code == 404
 
 
-def test_geoip_banner_names_the_missing_databases_and_the_command(user):
+def test_geoip_banner_names_the_source_and_what_each_missing_database_adds(user):
     html = user.get("/flows").get_data(as_text=True)
-    assert "GeoIP databases missing: <strong>City, ASN</strong>" in html and "tracker geoip update" in html
+    banner = html[html.index('<div class="banner warn" id="geoip-banner">') :]
+    banner = " ".join(banner[: banner.index("</div>")].split())
+    assert (
+        "Geo source: <strong>built-in iptocc data (country only: where each address is registered)" in banner
+    )
+    assert "<code>tracker geoip update</code>" in banner
+    assert (
+        "<strong>City</strong>: a located country (not only where the address is registered), its name, "
+        in (banner)
+    )
+    assert "region, city, zip; <strong>ASN</strong>: asn, isp." in banner
 
 
 @pytest.mark.parametrize(

@@ -118,3 +118,9 @@ def test_python_dash_m_and_help(server_env):
     result = run(["--help"], server_env)
     for command in ("serve", "web", "worker", "user", "token", "db", "geoip"):
         assert command in result.stdout
+
+
+def test_user_create_says_nothing_about_geoip(server_env, app):
+    result = run(["user", "create", "quiet", "--password", "correct horse"], server_env)
+    assert result.stdout == "created user quiet\n"
+    assert "GeoIP" not in result.stderr

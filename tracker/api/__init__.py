@@ -10,16 +10,16 @@ from werkzeug.exceptions import HTTPException
 from ..accounts import check_api_token
 from ..db import keyset_page
 from ..errors import NotFound, ValidationError
-from ..web import int_arg
+from ..web import bearer_token, int_arg, text_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 @bp.before_request
 def _authenticate():
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and check_api_token(token.strip(), current_app.config["TRACKER_API_TOKEN"]):
+    if request.endpoint == "api.openapi":  # the description is public: it names routes, not data
+        return None
+    if check_api_token(bearer_token(), current_app.config["TRACKER_API_TOKEN"]):
         return None
     return jsonify(error="a valid 'Authorization: Bearer <token>' header is required"), 401
 
@@ -38,7 +38,7 @@ def _http_error(exc):
 def page(query, key_field, to_dict, cursor_type=int):
     """Answer ``{"items": [...], "next": cursor}``, newest first, keyed on ``key_field``."""
     limit = int_arg("limit", 50, 1, 500)
-    cursor = request.args.get("cursor") or None
+    cursor = text_arg("cursor") or None
     if cursor is not None:
         try:
             cursor = cursor_type(cursor)
@@ -50,6 +50,6 @@ def page(query, key_field, to_dict, cursor_type=int):
 
 def init_app(app):
     """Load every resource module (their routes attach to ``bp``) and register the blueprint."""
-    from . import clicks, conversions, deliveries, flows, offers, postbacks, stats  # noqa: F401
+    from . import clicks, conversions, deliveries, flows, offers, openapi, postbacks, stats  # noqa: F401
 
     app.register_blueprint(bp)

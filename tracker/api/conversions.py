@@ -1,11 +1,11 @@
 """``/api/v1/conversions`` and ``/api/v1/postbacks`` (the inbound log), newest first."""
 
-from flask import jsonify, request
+from flask import jsonify
 
 from .. import logs
 from ..errors import found
 from ..models import Conversion, InboundRequest
-from ..web import bool_arg, int_arg
+from ..web import bool_arg, int_arg, text_arg
 from . import bp, page
 from .shapes import conversion_to_dict, inbound_to_dict
 
@@ -13,7 +13,7 @@ from .shapes import conversion_to_dict, inbound_to_dict
 @bp.get("/conversions")
 def list_conversions():
     query = logs.conversions(
-        flow_id=int_arg("flow_id"), click_id=request.args.get("click_id"), status=request.args.get("status")
+        flow_id=int_arg("flow_id"), click_id=text_arg("click_id"), status=text_arg("status")
     )
     return page(query, Conversion.id, conversion_to_dict)
 
@@ -30,8 +30,8 @@ def list_inbound():
     query = logs.inbound(
         flow_id=int_arg("flow_id"),
         accepted=bool_arg("accepted"),
-        endpoint=request.args.get("endpoint"),
-        click_id=request.args.get("click_id"),
+        endpoint=text_arg("endpoint"),
+        click_id=text_arg("click_id"),
     )
     return page(query, InboundRequest.id, inbound_to_dict)
 

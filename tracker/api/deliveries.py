@@ -1,12 +1,12 @@
 """``/api/v1/deliveries``: outgoing postbacks with every attempt, and resending one."""
 
-from flask import jsonify, request
+from flask import jsonify
 
 from .. import logs
 from ..delivery.queue import retry
 from ..errors import found
 from ..models import Delivery
-from ..web import bool_arg, int_arg
+from ..web import bool_arg, int_arg, text_arg
 from . import bp, page
 from .shapes import delivery_to_dict
 
@@ -16,8 +16,8 @@ def list_deliveries():
     query = logs.deliveries(
         flow_id=int_arg("flow_id"),
         conversion_id=int_arg("conversion_id"),
-        click_id=request.args.get("click_id"),
-        status=request.args.get("status"),
+        click_id=text_arg("click_id"),
+        status=text_arg("status"),
         test=bool_arg("test"),
     )
     return page(query, Delivery.id, delivery_to_dict)

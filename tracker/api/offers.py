@@ -3,7 +3,7 @@
 from flask import jsonify
 
 from ..enrichment.bots import load_bot_rules
-from ..errors import NotFound, found
+from ..errors import found
 from ..flows import (
     clean_bot_rules,
     clean_lander,
@@ -14,15 +14,13 @@ from ..flows import (
     save_offer,
 )
 from ..models import Lander, Offer
-from ..web import MAX_ID, json_body
+from ..web import json_body
 from . import bp, page
 from .shapes import lander_to_dict, offer_to_dict
 
 
 def _live(model, kind, item_id):
-    """The offer or lander ``item_id`` (not deleted); 404 otherwise, ids past 64 bits too."""
-    if item_id > MAX_ID:
-        raise NotFound("%s %d" % (kind, item_id))
+    """The offer or lander ``item_id`` (not deleted); 404 otherwise."""
     return found(model, model.id == item_id, model.deleted == False, what="%s %d" % (kind, item_id))  # noqa: E712
 
 

@@ -19,6 +19,7 @@ from werkzeug.wrappers import Request
 
 from .. import db
 from ..models import utcnow
+from ..operations.metrics import CLICK_FAILED, CLICK_ORPHAN, CLICK_RECORDED
 from ..web import client_ip
 from .record import (
     capture,
@@ -139,6 +140,7 @@ def answer_click(app, request, key):
     if flow is None or flow.paused:
         reason = "paused" if flow is not None else "unknown"
         if request.method == "GET":
+            CLICK_ORPHAN.inc()
             try:
                 record_orphan(key, visitor, reason)
             except Exception:
@@ -158,7 +160,9 @@ def answer_click(app, request, key):
         return Redirect(url) if url else not_found(app, "no offer for this click")
     try:
         click, url = record_click(flow, visitor, public_url=base, **enrich)
+        CLICK_RECORDED.inc()
     except Exception:
+        CLICK_FAILED.inc()
         # The visitor still reaches the offer; the failure is in the log with the whole visitor.
         logger.exception("could not record a click on flow %s: %r", flow.id, visitor)
         click = capture(flow, visitor, new_click_id(), utcnow(), **enrich)
@@ -192,6 +196,7 @@ def lander_click(position=None):
     if flow is None:
         visitor = visitor_from_request(request, app.config["TRACKER_TRUSTED_PROXIES"])
         if request.method == "GET":
+            CLICK_ORPHAN.inc()
             try:
                 record_orphan(click_id, visitor, "unknown click")
             except Exception:

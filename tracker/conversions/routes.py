@@ -10,6 +10,7 @@ import logging
 from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from ..operations.metrics import count_conversion
 from ..web import request_ip
 from .claims import make_inbound, rules_from_config
 from .record import record_conversion
@@ -45,6 +46,7 @@ def answer(endpoint):
     pairs, body_error = request_pairs()
     inbound = make_inbound(endpoint, request.method, request_ip(), pairs, body_error)
     outcome = record_conversion(inbound, current_app.extensions["tracker.sender_rules"])
+    count_conversion(endpoint, outcome.status)
     return jsonify(outcome.to_json()), outcome.http_status
 
 

@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from ..accounts import announce_setup_link
+from ..enrichment.geoip import ADDS
 from ..errors import NotFound, ValidationError
 from ..models import User
 
@@ -25,7 +26,7 @@ bp = Blueprint("dashboard", __name__)
 csrf = CSRFProtect()
 
 # Called by machines (ad clicks, advertisers, API clients), never from our forms.
-MACHINE_BLUEPRINTS = ("clickin", "health", "api", "conversions")
+MACHINE_BLUEPRINTS = ("clickin", "health", "api", "conversions", "metrics")
 PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.setup"}
 # The GeoIP kinds `tracker geoip update` installs; ISP and Connection-Type are paid extras.
 GEOIP_FREE = ("City", "ASN")
@@ -45,8 +46,12 @@ def login_required():
 
 @bp.context_processor
 def _layout():
-    missing = current_app.extensions["tracker.geoip"].missing()
-    return {"geoip_missing": [kind for kind in GEOIP_FREE if kind in missing]}
+    geoip = current_app.extensions["tracker.geoip"]
+    missing = geoip.missing()
+    return {
+        "geoip_source": geoip.source(),
+        "geoip_missing": [(kind, ADDS[kind]) for kind in GEOIP_FREE if kind in missing],
+    }
 
 
 def _error_page(code, title, message):

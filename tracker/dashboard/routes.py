@@ -9,11 +9,10 @@ from flask import flash, redirect, render_template, request, url_for
 
 from ..api.shapes import route_to_dict
 from ..clickin.routing import FIELDS, OPS, PARAM_PREFIX
-from ..errors import NotFound, ValidationError, found
+from ..errors import ValidationError, found
 from ..flows import clean_flow, clone_flow, flow_routes, save_flow
 from ..models import ROUTE_ACTIONS, Flow, Lander, Offer, Route
 from ..reports.queries import ReportQuery, Row, run_report
-from ..web import MAX_ID
 from . import bp, forms
 
 BLANK_RULES = 3
@@ -25,8 +24,6 @@ def _flow_or_404(flow_id):
 
 
 def _route_or_404(flow, route_id):
-    if route_id > MAX_ID:
-        raise NotFound("route %d of flow %d" % (route_id, flow.id))
     return found(
         Route,
         Route.id == route_id,

@@ -3,6 +3,8 @@
 An APScheduler ``BackgroundScheduler`` runs one sweep (``queue.deliver_due``) every
 ``TRACKER_WORKER_INTERVAL`` seconds (never two at once; missed runs coalesce). SIGTERM or
 SIGINT stops it cleanly: no new rows are claimed, in-flight sends finish and are recorded.
+With ``TRACKER_RETENTION_DAYS`` set, the daily purge of old clicks runs here too, on a
+thread of its own.
 A sweep that fails (the database is away, a bug) is logged and the next one runs as usual.
 """
 
@@ -15,6 +17,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..db import db
+from ..operations.retention import schedule_purge
 from .queue import Settings, deliver_due
 from .sender import SendPool
 
@@ -57,7 +60,7 @@ def run_worker(app=None, stop=None):
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunFilter())
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(1)},
+        executors={"default": ThreadPoolExecutor(1), "retention": ThreadPoolExecutor(1)},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone=datetime.timezone.utc,
     )
@@ -68,6 +71,7 @@ def run_worker(app=None, stop=None):
         next_run_time=datetime.datetime.now(datetime.timezone.utc),
         id="deliver_due",
     )
+    schedule_purge(scheduler, app.config, stop)
     previous = _stop_on_signals(stop)
     scheduler.start()
     logger.info(

@@ -1,8 +1,10 @@
-"""GeoIP enrichment from MaxMind .mmdb files.
+"""GeoIP enrichment from MaxMind .mmdb files, with a built-in country when there is none.
 
 Each file's role (geo, ASN, ISP, connection type) is read from its metadata,
 so any file name works. The directory is re-scanned periodically so that new
-databases are picked up by a running server.
+databases are picked up by a running server. Without a City or Country database,
+``country`` comes from iptocc: the country each address is registered in, from the
+regional internet registries' statistics compiled into its wheel (no file, no download).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from types import MappingProxyType
 from typing import Any, Callable, Iterable, Mapping
 
 import maxminddb
+from iptocc import country_code as registered_country
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,30 @@ FIELDS = ("country", "country_name", "region", "city", "zip", "isp", "asn", "car
 EMPTY_RESULT: Mapping[str, Any] = MappingProxyType({name: (None if name == "asn" else "") for name in FIELDS})
 
 CACHE_SIZE = 10_000
+
+# What each MaxMind database adds to a click (the dashboard and the start-up notice say it).
+ADDS = {
+    "City": "a located country (not only where the address is registered), its name, region, city, zip",
+    "ASN": "asn, isp",
+    "ISP": "isp, asn, carrier (paid)",
+    "Connection-Type": "connection type (paid)",
+}
+# RIR pseudo-codes that name no country: EU (the European Union), AP (Asia/Pacific), ZZ.
+NOT_COUNTRIES = frozenset(("EU", "AP", "ZZ"))
+
+
+def offline_country(ip: str) -> str:
+    """The ISO code of the country ``ip`` is registered in (iptocc); '' for private,
+    unallocated or malformed input. The string goes to iptocc as it is: parsing it with
+    ``ipaddress`` first would cost twenty times the lookup."""
+    code = registered_country(ip)
+    if code is None and ip[:7].lower() == "::ffff:":  # IPv4-mapped, from a dual-stack socket
+        try:
+            mapped = ipaddress.IPv6Address(ip).ipv4_mapped
+        except ValueError:
+            return ""
+        code = registered_country(str(mapped)) if mapped else None
+    return "" if code is None or code in NOT_COUNTRIES else code
 
 
 @dataclass
@@ -133,6 +160,28 @@ class GeoIP:
         self._maybe_rescan()
         return _missing(self._state.roles)
 
+    def source(self) -> str:
+        """Where ``country`` comes from: the MaxMind database's type, or iptocc."""
+        self._maybe_rescan()
+        geo = self._state.roles.get("geo")
+        return "MaxMind %s (%s)" % (geo.database_type, os.path.basename(geo.path)) if geo else "iptocc"
+
+    def notice(self) -> str | None:
+        """One line for whoever runs the tracker: the geo source and what each missing database
+        would add; None when every kind is there."""
+        missing = self.missing()
+        if not missing:
+            return None
+        if self._state.roles.get("geo") is None:
+            source = "built-in iptocc data (the country each address is registered in)"
+        else:
+            source = self.source()
+        return "GeoIP: country from %s; not in %s: %s. Free ones: tracker geoip update" % (
+            source,
+            self.directory,
+            "; ".join("%s adds %s" % (kind, ADDS[kind]) for kind in missing),
+        )
+
     def databases(self) -> dict[str, str]:
         """Map of role (geo, asn, isp, connection_type) to the file path serving it."""
         self._maybe_rescan()
@@ -160,23 +209,20 @@ class GeoIP:
         signature = tuple(sorted(self._list_files()))
         if signature == self._state.signature:
             return
+        first = self._state.signature is None
         state = _State(signature=signature, roles=self._open_roles(p for p, _, _ in signature))
         # Old readers are not closed: other threads may still be using them;
         # they are closed when garbage-collected.
         self._cached_lookup = self._make_cache(state)
         self._state = state
-        logger.info(
+        # Every process scans at start; what is missing is said once, by the process that
+        # serves (see announce_geoip). A change while running is worth a line in each.
+        logger.log(
+            logging.DEBUG if first else logging.INFO,
             "GeoIP databases in %s: %s",
             self.directory,
             {role: os.path.basename(db.path) for role, db in state.roles.items()} or "none",
         )
-        if missing := _missing(state.roles):
-            self._warn_once(
-                "missing:" + ",".join(missing),
-                "GeoIP databases missing in %s: %s (those click fields stay empty)",
-                self.directory,
-                ", ".join(missing),
-            )
 
     def _list_files(self) -> list[tuple[str, int, int]]:
         try:
@@ -234,7 +280,8 @@ class GeoIP:
 
     def _lookup_uncached(self, state: _State, ip: str) -> Mapping[str, Any]:
         if not state.roles:
-            return EMPTY_RESULT
+            country = offline_country(ip)
+            return MappingProxyType({**EMPTY_RESULT, "country": country}) if country else EMPTY_RESULT
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
@@ -247,7 +294,9 @@ class GeoIP:
 
         result = dict(EMPTY_RESULT)
         roles = state.roles
-        if geo := self._record(roles.get("geo"), addr):
+        if "geo" not in roles:
+            result["country"] = offline_country(str(addr))
+        elif geo := self._record(roles.get("geo"), addr):
             self._fill_geo(result, geo)
         if isp := self._record(roles.get("isp"), addr):
             result["isp"] = isp.get("isp") or isp.get("organization") or ""
@@ -288,3 +337,12 @@ class GeoIP:
             return
         self._warned.add(kind)
         logger.warning(msg, *args, **kwargs)
+
+
+def announce_geoip(app) -> None:
+    """The ``tracker.on_serve`` hook: say once, in the process that serves pages, where geo
+    comes from and what is missing (gunicorn's workers and the delivery worker stay quiet)."""
+    if not app.config.get("TRACKER_SERVE_URL"):
+        return
+    if notice := app.extensions["tracker.geoip"].notice():
+        logger.info("%s", notice)

@@ -27,6 +27,7 @@ from ..db import is_postgres
 from ..errors import ValidationError
 from ..models import SUB_NAMES, UTM_NAMES, Click, Conversion
 from ..money import money_from_db
+from ..web import MAX_ID
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,8 @@ def parse_query(args, default_group="day"):
             flow_id = int(flow_id)
         except ValueError:
             raise ValidationError("flow_id must be a whole number", 400) from None
+        if not 0 < flow_id <= MAX_ID:  # the database refuses ids beyond 64 bits (a 500)
+            raise ValidationError("flow_id must be an id from 1 to %d" % MAX_ID, 400)
     country = (args.get("country") or "").strip().upper()
     if country and (len(country) != 2 or not country.isalpha()):
         raise ValidationError("country must be a two-letter ISO code such as US", 400)

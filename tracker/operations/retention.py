@@ -1,0 +1,144 @@
+"""``TRACKER_RETENTION_DAYS``: the daily purge of old clicks and their logs (DESIGN §4.9).
+
+What goes, once older than the cutoff: clicks, and with each its deliveries and their attempts
+(click postbacks, tests), orphan visits, and inbound requests that made no conversion. What
+stays: conversions, with their history and the inbound requests that made them, and so the
+clicks that have a conversion. A conversion belongs to its click (foreign key; deleting the
+click would cascade to it), and the click is what the conversion is attributed and reported
+by (its flow, day, geo, sub ids) and what later status postbacks render their tokens from; the
+clicks that convert are a few percent of all, so keeping them costs little. Rollups, where
+there are, are never touched.
+
+It runs in small batches, each its own short transaction, with a pause between them: on SQLite
+a batch holds the one write lock for milliseconds, so clicks keep being written while a purge
+runs. A click table partitioned by month (PostgreSQL) can drop whole partitions instead; that
+is a separate function, this one works on any table.
+"""
+
+import datetime
+import logging
+import time
+
+from ..db import db
+from ..models import Click, Conversion, Delivery, DeliveryAttempt, Flow, InboundRequest, OrphanVisit, utcnow
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500
+PAUSE = 0.05  # seconds between batches: clicks waiting for the write lock get it
+PURGED = ("clicks", "deliveries", "delivery attempts", "orphan visits", "inbound requests")
+FIRST_RUN_DELAY = 300  # seconds after the worker starts; then every day
+
+
+def purge_old_rows(days, now=None, batch=BATCH, pause=PAUSE, stop=None):
+    """Delete what is older than ``days`` days (see the module's docstring), ``batch`` clicks
+    or log rows a transaction; returns how many rows of each kind (``PURGED``) went.
+    ``stop`` (an Event) ends it between two batches."""
+    cutoff = (now or utcnow()) - datetime.timedelta(days=days)
+    counts = dict.fromkeys(PURGED, 0)
+    for flow_id in [flow_id for (flow_id,) in Flow.select(Flow.id).tuples()]:
+        purge_flow_clicks(flow_id, cutoff, counts, batch, pause, stop)
+    old_orphans = OrphanVisit.created_at < cutoff
+    counts["orphan visits"] += purge_in_batches(OrphanVisit, old_orphans, batch, pause, stop)
+    unconverted = (InboundRequest.at < cutoff) & InboundRequest.conversion.is_null()
+    counts["inbound requests"] += purge_in_batches(InboundRequest, unconverted, batch, pause, stop)
+    return counts
+
+
+def purge_flow_clicks(flow_id, cutoff, counts, batch, pause, stop):
+    """The old clicks of one flow without a conversion, oldest first, along its
+    ``(flow, created_at)`` index; the walk goes on after the last click seen, so the clicks
+    kept (they have conversions) are read once, not once a batch."""
+    after = None
+    while not (stop and stop.is_set()):
+        query = (
+            Click.select(Click.click_id, Click.created_at)
+            .where(Click.flow == flow_id, Click.created_at < cutoff)
+            .order_by(Click.created_at, Click.click_id)
+            .limit(batch)
+        )
+        if after is not None:
+            last_id, last_at = after
+            query = query.where(
+                (Click.created_at > last_at) | ((Click.created_at == last_at) & (Click.click_id > last_id))
+            )
+        rows = list(query.tuples())
+        if not rows:
+            return
+        after = rows[-1]
+        with db.atomic():
+            candidates = [row[0] for row in rows]
+            converted = Conversion.select(Conversion.click).where(Conversion.click.in_(candidates))
+            kept = {click_id for (click_id,) in converted.tuples()}
+            ids = [click_id for click_id in candidates if click_id not in kept]
+            if ids:
+                for name, count in delete_clicks(ids).items():
+                    counts[name] += count
+        if len(rows) < batch:
+            return
+        time.sleep(pause)
+
+
+def delete_clicks(ids):
+    """Delete the clicks ``ids`` with their deliveries and attempts (in the caller's transaction)."""
+    deliveries = Delivery.select(Delivery.id).where(Delivery.click_id.in_(ids))
+    attempts = DeliveryAttempt.delete().where(DeliveryAttempt.delivery.in_(deliveries))
+    return {
+        "delivery attempts": attempts.execute(),
+        "deliveries": Delivery.delete().where(Delivery.click_id.in_(ids)).execute(),
+        "clicks": Click.delete().where(Click.click_id.in_(ids)).execute(),
+    }
+
+
+def purge_in_batches(model, condition, batch, pause, stop):
+    """Delete the rows of ``model`` matching ``condition``, ``batch`` at a time; returns how many."""
+    deleted = 0
+    while not (stop and stop.is_set()):
+        with db.atomic():
+            chosen = model.select(model.id).where(condition).order_by(model.id).limit(batch)
+            count = model.delete().where(model.id.in_(chosen)).execute()
+        deleted += count
+        if count < batch:
+            break
+        time.sleep(pause)
+    return deleted
+
+
+def make_purge_job(days, stop):
+    """The worker's daily job: one purge on this thread's own connection, never raising."""
+
+    def purge():
+        started = time.monotonic()
+        try:
+            db.connect(reuse_if_open=True)
+            counts = purge_old_rows(days, stop=stop)
+            logger.info(
+                "retention: removed what was older than %d days in %.1f s: %s",
+                days,
+                time.monotonic() - started,
+                ", ".join("%d %s" % (counts[name], name) for name in PURGED),
+            )
+        except Exception:
+            logger.exception("retention purge failed; it runs again tomorrow")
+        finally:
+            if not db.is_closed():
+                db.close()
+
+    return purge
+
+
+def schedule_purge(scheduler, config, stop, now=None):
+    """Add the daily purge to the worker's scheduler when ``TRACKER_RETENTION_DAYS`` is set,
+    on an executor of its own, so that a long purge never holds up the delivery sweeps."""
+    days = config["TRACKER_RETENTION_DAYS"]
+    if not days:
+        return None
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return scheduler.add_job(
+        make_purge_job(days, stop),
+        "interval",
+        days=1,
+        next_run_time=now + datetime.timedelta(seconds=FIRST_RUN_DELAY),
+        id="purge_old_rows",
+        executor="retention",
+    )
