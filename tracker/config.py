@@ -19,6 +19,7 @@ DEFAULTS = {
     "TRACKER_FALLBACK_URL": None,
     "TRACKER_PUBLIC_URL": None,
     "TRACKER_TIMEZONE": "UTC",  # IANA zone of reports and of routes' hour and weekday rules
+    "TRACKER_CURRENCY": "USD",  # ISO 4217: reports add money in it (other currencies at stored rates)
     # How long a transaction_id + event_id pair stays claimed on /api/v1/events (DESIGN §4.3).
     "TRACKER_EVENT_CLAIM_SECONDS": 2.0,
     # Outgoing deliveries: seconds to connect and to wait for each read, how long a claimed
@@ -71,6 +72,7 @@ def load_config(app, test_config=None):
     app.config["TRACKER_RETRY_DELAYS"] = parse_retry_delays(app.config["TRACKER_RETRY_DELAYS"])
     check_delivery_settings(app.config)
     check_timezone(app.config["TRACKER_TIMEZONE"])
+    app.config["TRACKER_CURRENCY"] = check_currency(app.config["TRACKER_CURRENCY"])
     if app.config["TRACKER_RETENTION_DAYS"] is not None and app.config["TRACKER_RETENTION_DAYS"] < 1:
         raise ValueError("TRACKER_RETENTION_DAYS must be at least 1 (unset it to keep every click)")
     app.config["TRACKER_DATABASE_URL"] = app.config["TRACKER_DATABASE_URL"] or "sqlite:///" + os.path.join(
@@ -108,6 +110,16 @@ def time_zone(name):
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError, UnicodeError):
         raise ValueError("%r is not an IANA time zone such as Europe/Berlin" % name) from None
+
+
+def check_currency(code):
+    """Refuse to start with a report currency that is no ISO 4217 code."""
+    from .currency import is_iso4217
+
+    code = str(code or "").strip().upper()
+    if not is_iso4217(code):
+        raise ValueError("TRACKER_CURRENCY %r is not an ISO 4217 currency code such as USD" % code)
+    return code
 
 
 def check_timezone(name):

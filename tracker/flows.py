@@ -11,6 +11,7 @@ from .clickin.flow_cache import forget_flows
 from .clickin.routing import RuleError, clean_rule
 from .clickin.visitor import is_text
 from .config import time_zone
+from .currency import is_iso4217
 from .db import db
 from .enrichment.bots import clean_networks, store_bot_rules
 from .errors import FieldErrors, ValidationError
@@ -302,7 +303,7 @@ def clean_flow(data, partial=False, flow=None):
 
 def _currency(data, name="currency"):
     currency = _text(data, name, default="USD", limit=3).upper() or "USD"
-    if len(currency) != 3 or not currency.isalpha():
+    if len(currency) != 3 or not currency.isalpha() or not is_iso4217(currency):
         raise ValidationError("%s must be an ISO 4217 code such as USD" % name)
     return currency
 

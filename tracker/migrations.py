@@ -140,10 +140,76 @@ def _step_3(migrator):
     ]
 
 
+class _V6CurrencyRate(_V5Model):
+    code = CharField(max_length=3, primary_key=True)
+    rate = CharField(max_length=40)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "currency_rate"
+
+
+class _V6RollupClick(_V5Model):
+    hour = DateTimeField()
+    flow_id = IntegerField()
+    dimension = CharField(max_length=20)
+    value = CharField(max_length=255)
+    is_bot = BooleanField()
+    clicks = IntegerField()
+    unique_clicks = IntegerField()
+    cost = MoneyField()
+    lp_views = IntegerField()
+    lp_clicks = IntegerField()
+
+    class Meta:
+        table_name = "rollup_click"
+        indexes = ((("dimension", "hour", "flow_id"), False),)
+
+
+class _V6RollupConversion(_V5Model):
+    hour = DateTimeField()
+    flow_id = IntegerField()
+    dimension = CharField(max_length=20)
+    value = CharField(max_length=255)
+    is_bot = BooleanField()
+    basis = CharField(max_length=10)
+    currency = CharField(max_length=3)
+    conversions = IntegerField()
+    revenue = MoneyField()
+    pending = IntegerField()
+    declined = IntegerField()
+    events = IntegerField()
+
+    class Meta:
+        table_name = "rollup_conversion"
+        indexes = ((("basis", "dimension", "hour", "flow_id"), False),)
+
+
+class _V6RollupDirty(_V5Model):
+    hour = DateTimeField()
+    flow_id = IntegerField()
+
+    class Meta:
+        table_name = "rollup_dirty"
+
+
+def _step_6(migrator):
+    """Reports (DESIGN §4.5, §6): hourly rollups and their dirty hours, stored currency rates,
+    and a conversion's rate and payout in TRACKER_CURRENCY as of when it was recorded. The
+    rollups start empty: the worker rolls up the existing clicks, oldest first, and reports
+    read the raw rows until it has."""
+    db.create_tables([_V6CurrencyRate, _V6RollupClick, _V6RollupConversion, _V6RollupDirty])
+    return [
+        migrator.add_column("conversion", "rate", CharField(max_length=40, null=True)),
+        migrator.add_column("conversion", "report_payout", MoneyField(null=True)),
+    ]
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
     (5, _step_5),
+    (6, _step_6),
 ]
 
 LATEST = max([1] + [version for version, _ in STEPS])

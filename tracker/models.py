@@ -264,6 +264,11 @@ class Conversion(BaseModel):
     # The event counts in conversions, CR and EPC (the flow marks it a conversion, or defines
     # no events); other events are reported as events (DESIGN §4.3).
     is_conversion = BooleanField(default=True)
+    # The rate of ``currency`` in TRACKER_CURRENCY in force when the conversion was recorded,
+    # and the payout at that rate (DESIGN §4.5); None when no rate was stored then (reports
+    # convert it at the current rate, or show it apart as unconverted).
+    rate = CharField(max_length=40, null=True)
+    report_payout = MoneyField(null=True)
     data = JSONField(default=dict)  # lead data, for tokens
     raw = JSONField(default=dict)  # the request as received
     created_at = DateTimeField(default=utcnow)
@@ -274,6 +279,65 @@ class Conversion(BaseModel):
             (("click", "event", "dedup_key"), True),
             (("flow", "created_at"), False),
         )
+
+
+class CurrencyRate(BaseModel):
+    """The value of one unit of ``code`` in TRACKER_CURRENCY (``PUT /api/v1/currency-rates``,
+    ``tracker rates update``)."""
+
+    code = CharField(max_length=3, primary_key=True)
+    rate = CharField(max_length=40)  # a decimal as text: exact, any precision
+    updated_at = DateTimeField(default=utcnow)
+
+
+class RollupClick(BaseModel):
+    """Clicks per UTC hour, flow, reported dimension value and bot flag (DESIGN §6).
+    ``dimension`` '' holds the flow's own totals (value ''). Kept by ``reports.rollups``."""
+
+    hour = DateTimeField()
+    flow_id = IntegerField()
+    dimension = CharField(max_length=20)
+    value = CharField(max_length=255)
+    is_bot = BooleanField()
+    clicks = IntegerField()
+    unique_clicks = IntegerField()
+    cost = MoneyField()
+    lp_views = IntegerField()
+    lp_clicks = IntegerField()
+
+    class Meta:
+        indexes = ((("dimension", "hour", "flow_id"), False),)
+
+
+class RollupConversion(BaseModel):
+    """Conversions and events per hour, flow, dimension value and bot flag of their click, on
+    each ``basis``: ``click`` (the click's hour) and ``conversion`` (the conversion's own).
+    ``currency`` is '' for revenue already in TRACKER_CURRENCY at the conversion's own rate,
+    else the currency of revenue recorded without a rate."""
+
+    hour = DateTimeField()
+    flow_id = IntegerField()
+    dimension = CharField(max_length=20)
+    value = CharField(max_length=255)
+    is_bot = BooleanField()
+    basis = CharField(max_length=10)
+    currency = CharField(max_length=3)
+    conversions = IntegerField()
+    revenue = MoneyField()
+    pending = IntegerField()
+    declined = IntegerField()
+    events = IntegerField()
+
+    class Meta:
+        indexes = ((("basis", "dimension", "hour", "flow_id"), False),)
+
+
+class RollupDirty(BaseModel):
+    """A rolled-up hour of a flow whose raw rows changed since (a late conversion, a status
+    change, a lander click, a cost): reports read it raw until the worker rolls it up again."""
+
+    hour = DateTimeField()
+    flow_id = IntegerField()
 
 
 class LeadProfile(BaseModel):
@@ -396,6 +460,10 @@ ALL_MODELS = [
     Conversion,
     LeadProfile,
     ConversionChange,
+    CurrencyRate,
+    RollupClick,
+    RollupConversion,
+    RollupDirty,
     InboundRequest,
     RequestLock,
     Delivery,

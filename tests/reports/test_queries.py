@@ -24,14 +24,22 @@ def expect(*rows):
     return [dict(zip(FIELDS, row, strict=True), **NO_LANDERS_NO_BOTS) for row in rows]
 
 
+OLD_FIELDS = FIELDS + tuple(NO_LANDERS_NO_BOTS)
+
+
+def first_figures(item):
+    """The figures these tests were written for (the newer ones: tests/reports/test_stats.py)."""
+    return {name: item[name] for name in OLD_FIELDS if name in item}
+
+
 def report(args):
-    return [row_to_dict(row) for row in run_report(parse_query(args))]
+    return [first_figures(row_to_dict(row)) for row in run_report(parse_query(args))]
 
 
 def stats_api(api, args):
     status, body = api.get("/api/v1/stats", query_string=args)
     assert status == 200, body
-    return body["items"]
+    return [first_figures(item) for item in body["items"]]
 
 
 @pytest.fixture
@@ -81,8 +89,8 @@ def test_by_flow_over_all_time(data, api):
     )
     assert report({"group_by": "flow"}) == expected
     status, body = api.get("/api/v1/stats", query_string={"group_by": "flow"})
-    assert body["items"] == expected
-    assert body["totals"] == {
+    assert [first_figures(item) for item in body["items"]] == expected
+    assert first_figures(body["totals"]) == {
         "clicks": 6,
         "unique_clicks": 5,
         "conversions": 4,
@@ -152,9 +160,10 @@ def test_csv_has_header_rows_total_and_defused_formulas(app):
     add_click(flow, "2024-05-01 10:00", sub1="=HYPERLINK(1)")
     text = rows_to_csv(run_report(parse_query({"group_by": "sub1"})))
     assert text.splitlines() == [
-        "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi,lp_views,lp_clicks,lp_ctr,bot_clicks",
-        "'=HYPERLINK(1),1,1,0,0.00,0.00,0.00,0.00,0.00,,0,0,,0",
-        "total,1,1,0,0.00,0.00,0.00,0.00,0.00,,0,0,,0",
+        "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi,events,pending,declined,"
+        "lp_views,lp_clicks,lp_ctr,cpa,cpc,bot_clicks,currency",
+        "'=HYPERLINK(1),1,1,0,0.00,0.00,0.00,0.00,0.00,,0,0,0,0,0,,,0.00,0,USD",
+        "total,1,1,0,0.00,0.00,0.00,0.00,0.00,,0,0,0,0,0,,,0.00,0,USD",
     ]
 
 
@@ -162,8 +171,8 @@ def test_csv_has_header_rows_total_and_defused_formulas(app):
     "args, reason",
     [
         ({"group_by": "colour"}, "group_by must be one of day, hour, flow"),
-        ({"from": "2024-13-01"}, "from must be a date like 2024-05-31 (UTC)"),
-        ({"to": "yesterday"}, "to must be a date like 2024-05-31 (UTC)"),
+        ({"from": "2024-13-01"}, "from must be a date like 2024-05-31"),
+        ({"to": "yesterday"}, "to must be a date like 2024-05-31"),
         ({"from": "2024-05-02", "to": "2024-05-01"}, "from must not be after to"),
         ({"flow_id": "abc"}, "flow_id must be a whole number"),
         ({"country": "USA"}, "country must be a two-letter ISO code such as US"),

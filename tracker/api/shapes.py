@@ -268,10 +268,12 @@ def source_to_dict(source):
     }
 
 
-def stats_row(row):
-    """A report row: decimals as strings, ratios that divide by zero as null."""
-    return {
+def stats_row(row, previous=True):
+    """A report row (DESIGN §4.5): decimals as strings, ratios that divide by zero as null;
+    ``previous`` (with ``compare=previous``) carries the same figures."""
+    out = {
         "key": row.key,
+        "keys": list(row.keys),
         "clicks": row.clicks,
         "unique_clicks": row.unique_clicks,
         "conversions": row.conversions,
@@ -281,11 +283,22 @@ def stats_row(row):
         "cr": _number(row.cr),
         "epc": money_or_none(row.epc),
         "roi": _number(row.roi),
+        "events": row.events,
+        "pending": row.pending,
+        "declined": row.declined,
         "lp_views": row.lp_views,
         "lp_clicks": row.lp_clicks,
         "lp_ctr": _number(row.lp_ctr),
+        "cpa": money_or_none(row.cpa),
+        "cpc": money_or_none(row.cpc),
         "bot_clicks": row.bot_clicks,
+        "currency": row.currency,
+        "unconverted": {code: money_text(amount) for code, amount in sorted(row.unconverted.items())},
     }
+    if previous and row.previous is not None:
+        out["previous"] = stats_row(row.previous, previous=False)
+        del out["previous"]["key"], out["previous"]["keys"]
+    return out
 
 
 def _number(value):

@@ -18,6 +18,7 @@ from peewee import SQL, CharField, TextField, fn
 from ..db import Prepared, db, has_returning
 from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Flow, OrphanVisit, utcnow
 from ..postbacks import outbox
+from ..reports import rollups
 from .routing import destination_url, route_click
 from .visitor import clean_text, first_language, visitor_hash
 
@@ -240,9 +241,13 @@ def find_lander_click(click_id):
 def record_lander_click(click, now=None):
     """The visitor went on from the lander: note when, the first time only (``lp_clicked_at``,
     so a lander click counts once), and the click's offer (``/click/<n>`` may change it)."""
-    Click.update(
-        lp_clicked_at=fn.COALESCE(Click.lp_clicked_at, now or utcnow()), offer_id=click.offer_id
-    ).where(Click.click_id == click.click_id).execute()
+    now = now or utcnow()
+    with db.atomic():
+        Click.update(lp_clicked_at=fn.COALESCE(Click.lp_clicked_at, now), offer_id=click.offer_id).where(
+            Click.click_id == click.click_id
+        ).execute()
+        # a click of an hour already rolled up: its hour is read raw until rolled up again
+        rollups.mark([(click.created_at, click.flow_id)], now)
 
 
 def record_orphan(key, visitor, reason, now=None):

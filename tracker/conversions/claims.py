@@ -16,6 +16,7 @@ from decimal import Decimal
 from urllib.parse import unquote
 
 from ..clickin.visitor import clean_params, clean_text
+from ..currency import is_iso4217
 from ..errors import ValidationError
 from ..models import STATUSES
 from ..money import parse_money
@@ -131,6 +132,7 @@ class SenderRules:
     allowed_networks: tuple = ()
     attribution_days: int = 30
     claim_seconds: float = 2.0
+    report_currency: str = "USD"  # TRACKER_CURRENCY: a conversion stores its rate into it
 
 
 def make_inbound(endpoint, method, ip, pairs, body_error=()):
@@ -153,6 +155,7 @@ def rules_from_config(config):
         allowed_networks=parse_networks(config.get("TRACKER_POSTBACK_ALLOWED_IPS")),
         attribution_days=int(config.get("TRACKER_ATTRIBUTION_DAYS") or 30),
         claim_seconds=float(config.get("TRACKER_EVENT_CLAIM_SECONDS", 2)),
+        report_currency=config.get("TRACKER_CURRENCY") or "USD",
     )
 
 
@@ -296,7 +299,7 @@ def parse_currency(value):
     if value is None:
         return None
     refuse_macro("currency", value)
-    if len(value) != 3 or not value.isascii() or not value.isalpha():
+    if len(value) != 3 or not value.isascii() or not value.isalpha() or not is_iso4217(value):
         raise Refused(400, "currency %r is not an ISO 4217 code such as USD" % value[:80])
     return value.upper()
 

@@ -18,9 +18,11 @@ import datetime
 import logging
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 
 from peewee import IntegrityError, fn
 
+from ..currency import convert, rate_of
 from ..db import db, is_postgres
 from ..masking import mask_mapping
 from ..models import (
@@ -36,6 +38,7 @@ from ..models import (
     utcnow,
 )
 from ..postbacks import leads, outbox
+from ..reports import rollups
 from .claims import Refused, check_sender, first
 from .contracts import CONTRACTS
 
@@ -104,11 +107,11 @@ def _record(inbound, rules, now, trace):
     event = settle_event(claim, click, flow, contract)
     check_source(claim.source)
     if not contract.claims_in_flight:
-        return write(contract, inbound, claim, click, flow, event, now, occurred, trace)
+        return write(contract, inbound, claim, click, flow, event, now, occurred, trace, rules)
     key = "events:%s:%s" % (claim.click_id, claim.event)
     expires = claim_pair(key, now, rules.claim_seconds)
     try:
-        return write(contract, inbound, claim, click, flow, event, now, occurred, trace)
+        return write(contract, inbound, claim, click, flow, event, now, occurred, trace, rules)
     except BaseException:
         release_claim(key, expires)  # nothing recorded: a corrected resend must not be refused
         raise
@@ -273,7 +276,7 @@ def dedup_key(claim, event):
     return ""
 
 
-def write(contract, inbound, claim, click, flow, event, now, occurred, trace):
+def write(contract, inbound, claim, click, flow, event, now, occurred, trace, rules=None):
     """The one transaction: the conversion (new, found or updated), its history, the click's
     lead profile, deliveries, log."""
     payout = (
@@ -296,12 +299,13 @@ def write(contract, inbound, claim, click, flow, event, now, occurred, trace):
         created_at=occurred,
         updated_at=now,
     )
+    conversion.rate, conversion.report_payout = report_payout(payout, claim.currency, rules)
     with db.atomic():
         try:
             with db.atomic():
                 conversion.save(force_insert=True)
         except IntegrityError:
-            return write_existing(contract, inbound, claim, conversion, now, trace)
+            return write_existing(contract, inbound, claim, conversion, now, trace, rules)
         outcome = Outcome(200, contract.recorded, conversion.id)
         log = log_inbound(inbound, outcome, trace, now, conversion)
         log.save(force_insert=True)
@@ -310,10 +314,22 @@ def write(contract, inbound, claim, click, flow, event, now, occurred, trace):
         outbox.enqueue_for_conversion(conversion, previous=None, now=now, lead=lead)
         if claim.cost is not None:
             update_cost(click, claim.cost, claim.cost_operation)
+        rollups.mark_conversion(click.created_at, occurred, click.flow_id, now)
     return outcome
 
 
-def write_existing(contract, inbound, claim, attempted, now, trace):
+def report_payout(payout, currency, rules, rate=None):
+    """``(rate, payout in TRACKER_CURRENCY)`` at ``rate`` or the stored rate in force now;
+    ``(None, None)`` when there is none (reports convert it later, or show it apart)."""
+    base = getattr(rules, "report_currency", None) or "USD"
+    if rate is None:
+        rate = rate_of(currency or "USD", base)
+    if rate is None:
+        return None, None
+    return format(rate, "f"), convert(payout or 0, rate)
+
+
+def write_existing(contract, inbound, claim, attempted, now, trace, rules=None):
     """The conversion exists: a changed status or payout under the same txid updates it,
     anything else is a duplicate (200 on /postback, 400 on the event API)."""
     query = Conversion.select().where(
@@ -338,7 +354,11 @@ def write_existing(contract, inbound, claim, attempted, now, trace):
         log_inbound(inbound, outcome, trace, now, existing).save(force_insert=True)
         return outcome
     existing.status, existing.payout, existing.updated_at = status, payout, now
-    existing.currency = claim.currency if claim.payout is not None else existing.currency
+    currency = claim.currency if claim.payout is not None else existing.currency
+    # the rate in force when the conversion was recorded, unless its currency changed
+    kept = Decimal(existing.rate) if existing.rate and currency == existing.currency else None
+    existing.currency = currency
+    existing.rate, existing.report_payout = report_payout(payout, currency, rules, kept)
     existing.data = {**existing.data, **claim.data}
     existing.save()
     outcome = Outcome(200, "updated", existing.id)
@@ -347,6 +367,7 @@ def write_existing(contract, inbound, claim, attempted, now, trace):
     record_change(existing, log, now)
     lead = leads.merge_into_profile(existing.click_id, claim.data, now)
     outbox.enqueue_for_conversion(existing, previous=previous, now=now, lead=lead)
+    rollups.mark_conversion(existing.click.created_at, existing.created_at, existing.flow_id, now)
     return outcome
 
 
@@ -366,6 +387,7 @@ def update_cost(click, cost, operation):
     else:
         value = cost
     Click.update(cost=value).where(Click.click_id == click.click_id).execute()
+    rollups.mark([(click.created_at, click.flow_id)])
 
 
 def log_inbound(inbound, outcome, trace, now, conversion=None):

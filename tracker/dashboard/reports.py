@@ -90,11 +90,13 @@ def rows_to_csv(rows, label=str):
     turns a key into its cell (a flow id into its name)."""
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["key"] + METRICS)
+    writer.writerow(["key"] + METRICS + ["currency"])
     for number, row in enumerate(rows + [total(rows)]):
         data = stats_row(row)
         key = "total" if number == len(rows) else ("" if row.key is None else label(row.key))
-        writer.writerow([_csv_cell(key)] + ["" if data[m] is None else data[m] for m in METRICS])
+        writer.writerow(
+            [_csv_cell(key)] + ["" if data[m] is None else data[m] for m in METRICS] + [data["currency"]]
+        )
     return out.getvalue()
 
 

@@ -4,7 +4,7 @@ An APScheduler ``BackgroundScheduler`` runs one sweep (``queue.deliver_due``) ev
 ``TRACKER_WORKER_INTERVAL`` seconds (never two at once; missed runs coalesce). SIGTERM or
 SIGINT stops it cleanly: no new rows are claimed, in-flight sends finish and are recorded.
 With ``TRACKER_RETENTION_DAYS`` set, the daily purge of old clicks runs here too, on a
-thread of its own.
+thread of its own; so does the rollup of reports (``reports.rollups``), every minute.
 A sweep that fails (the database is away, a bug) is logged and the next one runs as usual.
 """
 
@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from ..db import db
 from ..operations.retention import schedule_purge
+from ..reports import rollups
 from .queue import Settings, deliver_due
 from .sender import SendPool
 
@@ -60,7 +61,11 @@ def run_worker(app=None, stop=None):
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("apscheduler.scheduler").addFilter(_SkippedRunFilter())
     scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(1), "retention": ThreadPoolExecutor(1)},
+        executors={
+            "default": ThreadPoolExecutor(1),
+            "retention": ThreadPoolExecutor(1),
+            "rollups": ThreadPoolExecutor(1),
+        },
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone=datetime.timezone.utc,
     )
@@ -72,6 +77,7 @@ def run_worker(app=None, stop=None):
         id="deliver_due",
     )
     schedule_purge(scheduler, app.config, stop)
+    rollups.schedule(scheduler, stop, interval=app.config.get("TRACKER_ROLLUP_INTERVAL", 60))
     previous = _stop_on_signals(stop)
     scheduler.start()
     logger.info(

@@ -1,16 +1,28 @@
-"""The read path: clicks and conversions aggregated in the database, by one dimension.
+"""The read path: clicks and conversions aggregated by up to three dimensions.
 
-Two GROUP BY queries, one over clicks and one over approved conversions joined to their
-clicks, are merged by key. A conversion counts in its click's group: on the click's day,
+A report covers a period of whole local days in its time zone (``tz``). It reads the hourly
+rollups (``rollups.py``) for the whole hours they hold, and the raw rows for the rest: the
+edges of the period that are not whole UTC hours, the hours since the last rolled-up point,
+and hours marked dirty. Both give records of ``(keys, is_bot, figures)`` that are added up
+per key here, so the figures equal a direct count of the raw rows. Reports by more than one
+dimension, by ``external_id`` or ``ip``, or filtered on a dimension other than the one
+reported, read the raw rows (by the (flow, created_at) index).
+
+``basis=click`` (the default) counts a conversion in its click's group: on the click's hour,
 in the click's flow, country and sub ids (a cohort report), so CR and EPC compare the
-conversions of exactly the clicks they are divided by. Pending and declined conversions
-count nowhere until approved. The dashboard's reports and ``GET /api/v1/stats`` both use
-``run_report``, so they always agree.
+conversions of exactly the clicks they are divided by. ``basis=conversion`` counts it at its
+own time (``conversion_date``), still in its click's groups. Pending and declined
+conversions are counted apart (``pending``, ``declined``), in revenue only once approved.
+Events that are not conversions count in ``events``.
 
 Bot clicks (DESIGN §4.7) are counted in ``bot_clicks`` and left out of every other figure
 (with their conversions) unless the query includes them; their cost stays in cost, profit
 and ROI. ``lp_views`` are clicks sent to a lander, ``lp_clicks`` those that went on to the
 offer through ``/click``.
+
+Money is added in the report currency (TRACKER_CURRENCY): a conversion at the rate stored
+with it, one recorded without a rate at the current stored rate; with no rate at all it is
+reported apart in ``unconverted``, never summed as if it were in the report currency.
 """
 
 import dataclasses
@@ -23,14 +35,18 @@ from functools import reduce
 
 from peewee import Case, fn
 
+from ..config import time_zone
+from ..currency import stored_rates
 from ..db import is_postgres
 from ..errors import ValidationError
-from ..models import SUB_NAMES, UTM_NAMES, Click, Conversion
-from ..money import money_from_db
+from ..models import SUB_NAMES, UTM_NAMES, Click, Conversion, Flow, RollupClick, RollupConversion
+from ..money import money_from_db, to_money
 from ..web import MAX_ID
+from . import rollups
 
 logger = logging.getLogger(__name__)
 
+TIME_DIMENSIONS = ("day", "hour", "hour_of_day", "weekday")
 DIMENSIONS = [
     "day",
     "hour",
@@ -46,9 +62,12 @@ DIMENSIONS = [
     *SUB_NAMES,
     *UTM_NAMES,
     "external_id",
+    "ip",
     "route",
     "lander",
     "offer",
+    "hour_of_day",
+    "weekday",
 ]
 ALIASES = {
     "device": "device_type",
@@ -60,7 +79,12 @@ ALIASES = {
     "offer_id": "offer",
 }
 ID_DIMENSIONS = {"route": Click.route_id, "lander": Click.lander_id, "offer": Click.offer_id}
-TIME_DIMENSIONS = ("day", "hour")
+# Nearly a value per click: paged (limit, order) instead of answered whole.
+HIGH_CARDINALITY = frozenset(["external_id", "ip", "city", "isp", "region", *SUB_NAMES, *UTM_NAMES])
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+MAX_DIMENSIONS = 3
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 METRICS = [
     "clicks",
     "unique_clicks",
@@ -71,16 +95,23 @@ METRICS = [
     "cr",
     "epc",
     "roi",
+    "events",
+    "pending",
+    "declined",
     "lp_views",
     "lp_clicks",
     "lp_ctr",
+    "cpa",
+    "cpc",
     "bot_clicks",
 ]
+BASES = ("click", "conversion")
 
 
 @dataclass(frozen=True)
 class ReportQuery:
-    """What to report: a dimension, and filters on the clicks (dates are UTC, inclusive)."""
+    """What to report: up to three dimensions (``group_by``, comma-separated), the period in
+    whole local days of ``tz`` (inclusive dates), and filters on the clicks."""
 
     group_by: str = "day"
     date_from: datetime.date = None
@@ -91,6 +122,43 @@ class ReportQuery:
     route_id: int = None
     lander_id: int = None
     offer_id: int = None
+    tz: str = "UTC"
+    basis: str = "click"
+    filters: tuple = ()  # ((dimension, value), ...) from f.<dimension>=<value>
+    traffic_source_id: int = None
+    order: str = ""
+    limit: int = None
+    offset: int = 0
+    compare: str = ""
+    currency: str = "USD"
+
+    @property
+    def dimensions(self):
+        return tuple(self.group_by.split(","))
+
+    def period(self):
+        """``(start, end)`` in naive UTC, ``end`` exclusive; None where open."""
+        zone = time_zone(self.tz)
+        start = _utc_midnight(self.date_from, zone) if self.date_from else None
+        end = _utc_midnight(self.date_to + datetime.timedelta(days=1), zone) if self.date_to else None
+        return start, end
+
+    def previous(self):
+        """The query of the period of the same length just before."""
+        days = (self.date_to - self.date_from).days + 1
+        return dataclasses.replace(
+            self,
+            date_from=self.date_from - datetime.timedelta(days=days),
+            date_to=self.date_from - datetime.timedelta(days=1),
+            compare="",
+            limit=None,
+            offset=0,
+        )
+
+
+def _utc_midnight(day, zone):
+    local = datetime.datetime.combine(day, datetime.time(), tzinfo=zone)
+    return local.astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
 @dataclass
@@ -106,6 +174,13 @@ class Row:
     lp_views: int = 0
     lp_clicks: int = 0
     bot_clicks: int = 0
+    events: int = 0
+    pending: int = 0
+    declined: int = 0
+    keys: tuple = ()
+    unconverted: dict = field(default_factory=dict)  # {currency: Decimal} without a rate
+    currency: str = "USD"
+    previous: object = None
 
     @property
     def profit(self):
@@ -131,11 +206,42 @@ class Row:
         """Lander clicks per 100 lander views."""
         return _ratio(Decimal(self.lp_clicks) * 100, self.lp_views, "0.01")
 
+    @property
+    def cpa(self):
+        """Cost per conversion."""
+        return _ratio(self.cost, self.conversions, "0.0001")
+
+    @property
+    def cpc(self):
+        """Cost per click."""
+        return _ratio(self.cost, self.clicks, "0.0001")
+
+    def add(self, other):
+        for name in (
+            "clicks",
+            "unique_clicks",
+            "conversions",
+            "revenue",
+            "cost",
+            "lp_views",
+            "lp_clicks",
+            "bot_clicks",
+            "events",
+            "pending",
+            "declined",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for code, amount in other.unconverted.items():
+            self.unconverted[code] = self.unconverted.get(code, Decimal(0)) + amount
+
 
 def _ratio(numerator, denominator, places):
     if not denominator:
         return None
     return (Decimal(numerator) / Decimal(denominator)).quantize(Decimal(places), rounding=ROUND_HALF_EVEN)
+
+
+# -- parsing a request ------------------------------------------------------------------------
 
 
 def _parse_date(value, name):
@@ -144,57 +250,144 @@ def _parse_date(value, name):
     try:
         return datetime.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValidationError("%s must be a date like 2024-05-31 (UTC)" % name, 400) from None
+        raise ValidationError("%s must be a date like 2024-05-31" % name, 400) from None
 
 
-def parse_query(args, default_group="day"):
-    """A ``ReportQuery`` from request-like ``args`` (``group_by, from, to, flow_id, country``);
-    a 400 ValidationError names what is wrong."""
-    group_by = (args.get("group_by") or default_group).strip().lower()
-    group_by = ALIASES.get(group_by, group_by)
-    if group_by not in DIMENSIONS:
-        raise ValidationError("group_by must be one of %s" % ", ".join(DIMENSIONS), 400)
+def _dimension(name, what="group_by"):
+    name = ALIASES.get(name.strip().lower(), name.strip().lower())
+    if name not in DIMENSIONS:
+        raise ValidationError("%s must be one of %s" % (what, ", ".join(DIMENSIONS)), 400)
+    return name
+
+
+def parse_query(args, default_group="day", default_tz="UTC", currency="USD"):
+    """A ``ReportQuery`` from request-like ``args`` (``group_by, from, to, tz, basis,
+    flow_id, traffic_source_id, route_id, lander_id, offer_id, country, f.<dimension>,
+    include_bots, compare, order, limit, cursor``); a 400 ValidationError names what is wrong."""
+    names = [part for part in (args.get("group_by") or default_group).split(",")]
+    if len(names) > MAX_DIMENSIONS:
+        raise ValidationError("group_by takes at most %d dimensions" % MAX_DIMENSIONS, 400)
+    dimensions = [_dimension(name) for name in names]
+    if len(set(dimensions)) != len(dimensions):
+        raise ValidationError("group_by names a dimension twice", 400)
     date_from, date_to = _parse_date(args.get("from"), "from"), _parse_date(args.get("to"), "to")
     if date_from and date_to and date_from > date_to:
         raise ValidationError("from must not be after to", 400)
-    flow_id = args.get("flow_id") or None
-    if flow_id is not None:
-        try:
-            flow_id = int(flow_id)
-        except ValueError:
-            raise ValidationError("flow_id must be a whole number", 400) from None
-        if not 0 < flow_id <= MAX_ID:  # the database refuses ids beyond 64 bits (a 500)
-            raise ValidationError("flow_id must be an id from 1 to %d" % MAX_ID, 400)
+    tz = (args.get("tz") or default_tz).strip()
+    try:
+        time_zone(tz)
+    except ValueError:
+        raise ValidationError("tz must be an IANA time zone such as Europe/Berlin", 400) from None
+    basis = (args.get("basis") or "click").strip().lower()
+    if basis not in BASES:
+        raise ValidationError("basis must be click or conversion", 400)
+    flow_id = _id_arg(args, "flow_id")
     country = (args.get("country") or "").strip().upper()
     if country and (len(country) != 2 or not country.isalpha()):
         raise ValidationError("country must be a two-letter ISO code such as US", 400)
     include_bots = (args.get("include_bots") or "").strip().lower()
     if include_bots not in ("", "0", "1", "true", "false"):
         raise ValidationError("include_bots must be 1 or 0", 400)
-    ids = {name: _id_arg(args, name) for name in ("route_id", "lander_id", "offer_id")}
-    return ReportQuery(group_by, date_from, date_to, flow_id, country, include_bots in ("1", "true"), **ids)
+    filters = []
+    for name in _arg_names(args):
+        if name.startswith("f."):
+            dimension = _dimension(name[2:], name)
+            if dimension in ("hour_of_day", "weekday"):
+                raise ValidationError("%s cannot be filtered on; report by it instead" % name, 400)
+            for value in _arg_values(args, name):
+                filters.append((dimension, _filter_value(dimension, value, name)))
+    compare = (args.get("compare") or "").strip().lower()
+    if compare not in ("", "previous"):
+        raise ValidationError("compare must be previous", 400)
+    if compare and not (date_from and date_to):
+        raise ValidationError("compare=previous needs from and to", 400)
+    order = (args.get("order") or "").strip().lower()
+    if order and order not in METRICS and order != "key":
+        raise ValidationError("order must be key or one of %s" % ", ".join(METRICS), 400)
+    limit = (args.get("limit") or "").strip()
+    if limit:
+        if not limit.isascii() or not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+            raise ValidationError("limit must be a whole number from 1 to %d" % MAX_PAGE, 400)
+        limit = int(limit)
+    elif HIGH_CARDINALITY.intersection(dimensions):
+        limit = DEFAULT_PAGE
+    else:
+        limit = None
+    cursor = (args.get("cursor") or "").strip()
+    if cursor and (not cursor.isascii() or not cursor.isdigit() or len(cursor) > 9):
+        raise ValidationError("cursor must be the next of a previous answer", 400)
+    return ReportQuery(
+        group_by=",".join(dimensions),
+        date_from=date_from,
+        date_to=date_to,
+        flow_id=flow_id,
+        country=country,
+        include_bots=include_bots in ("1", "true"),
+        route_id=_id_arg(args, "route_id"),
+        lander_id=_id_arg(args, "lander_id"),
+        offer_id=_id_arg(args, "offer_id"),
+        tz=tz,
+        basis=basis,
+        filters=tuple(filters),
+        traffic_source_id=_id_arg(args, "traffic_source_id"),
+        order=order,
+        limit=limit,
+        offset=int(cursor or 0),
+        compare=compare,
+        currency=currency,
+    )
+
+
+def _arg_names(args):
+    return list(args.keys())
+
+
+def _arg_values(args, name):
+    if hasattr(args, "getlist"):
+        return args.getlist(name)
+    value = args.get(name)
+    return value if isinstance(value, list) else [value]
+
+
+def _filter_value(dimension, value, name):
+    value = "" if value is None else str(value)
+    if len(value) > 255:
+        raise ValidationError("%s is longer than 255 characters" % name, 400)
+    if dimension in ("flow", *ID_DIMENSIONS):
+        value = value.strip()
+        if value == "":
+            return None
+        if not value.isascii() or not value.isdigit() or not 0 < int(value) <= MAX_ID:
+            raise ValidationError("%s must be an id" % name, 400)
+        return int(value)
+    if dimension == "day":
+        return _parse_date(value, name)
+    if dimension == "hour":
+        try:
+            return datetime.datetime.strptime(value.strip(), "%Y-%m-%d %H:00")
+        except ValueError:
+            raise ValidationError("%s must be an hour like 2024-05-31 14:00" % name, 400) from None
+    if dimension == "country":
+        return value.strip().upper()
+    return value
 
 
 def _id_arg(args, name):
     value = (args.get(name) or "").strip()
     if not value:
         return None
-    if not value.isascii() or not value.isdigit() or len(value) > 18:
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
         raise ValidationError("%s must be a whole number" % name, 400)
+    if not 0 < int(value) <= MAX_ID:  # the database refuses ids beyond 64 bits (a 500)
+        raise ValidationError("%s must be an id from 1 to %d" % (name, MAX_ID), 400)
     return int(value)
 
 
+# -- what to read ------------------------------------------------------------------------------
+
+
 def dimension_expression(group_by):
-    """The SQL expression of a dimension, on the click table."""
-    if group_by in TIME_DIMENSIONS:
-        # coerce(False): the key is text; the column's datetime converter must not parse it.
-        if is_postgres():
-            return fn.to_char(
-                Click.created_at, "YYYY-MM-DD" if group_by == "day" else "YYYY-MM-DD HH24:00"
-            ).coerce(False)
-        return fn.strftime("%Y-%m-%d" if group_by == "day" else "%Y-%m-%d %H:00", Click.created_at).coerce(
-            False
-        )
+    """The SQL expression of a (non-time) dimension, on the click table."""
     if group_by == "flow":
         return Click.flow
     if group_by in ID_DIMENSIONS:
@@ -202,137 +395,492 @@ def dimension_expression(group_by):
     return getattr(Click, group_by)
 
 
-def _click_filters(query):
-    conditions = []
-    if query.date_from:
-        conditions.append(Click.created_at >= datetime.datetime.combine(query.date_from, datetime.time()))
-    if query.date_to:
-        end = datetime.datetime.combine(query.date_to + datetime.timedelta(days=1), datetime.time())
-        conditions.append(Click.created_at < end)
-    if query.flow_id is not None:
-        conditions.append(Click.flow == query.flow_id)
+def _bucket(column, fine):
+    """SQL: the UTC hour (or minute, for zones off whole hours) of ``column``, as text."""
+    if is_postgres():
+        return fn.to_char(column, "YYYY-MM-DD HH24:MI" if fine else "YYYY-MM-DD HH24:00").coerce(False)
+    return fn.strftime("%Y-%m-%d %H:%M" if fine else "%Y-%m-%d %H:00", column).coerce(False)
+
+
+def _whole_hours(zone, start, end):
+    """Whether the zone's offset is whole hours over the period (so UTC hours map to local ones)."""
+    moments = [m for m in (start, end) if m is not None] or [datetime.datetime(2000, 1, 1)]
+    moments += [datetime.datetime(m.year, month, 1) for m in moments[:1] for month in (1, 7)]
+    for moment in moments:
+        offset = moment.replace(tzinfo=datetime.timezone.utc).astimezone(zone).utcoffset()
+        if offset.total_seconds() % 3600:
+            return False
+    return True
+
+
+class _Plan:
+    """The flows, period, filters and the split between rollups and raw rows of a query."""
+
+    def __init__(self, query):
+        self.query = query
+        self.zone = time_zone(query.tz)
+        self.dims = query.dimensions
+        start, end = query.period()
+        self.filters = {}
+        for dimension, value in _all_filters(query):
+            self.filters.setdefault(dimension, set()).add(value)
+        # a day or hour filter narrows the period
+        for dimension in ("day", "hour"):
+            for value in self.filters.pop(dimension, ()):
+                if dimension == "day":
+                    low = _utc_midnight(value, self.zone)
+                    high = _utc_midnight(value + datetime.timedelta(days=1), self.zone)
+                else:
+                    low = (
+                        value.replace(tzinfo=self.zone).astimezone(datetime.timezone.utc).replace(tzinfo=None)
+                    )
+                    high = low + rollups.HOUR
+                start = low if start is None else max(start, low)
+                end = high if end is None else min(end, high)
+        self.start, self.end = start, end
+        self.empty = start is not None and end is not None and start >= end
+        self.fine = not _whole_hours(self.zone, start, end)
+        self.flow_ids = self._flows()
+        if self.flow_ids == []:
+            self.empty = True
+
+    def _flows(self):
+        """The ids of the flows reported (flow filters, the traffic source), every flow's when
+        none is named: the raw queries then use the (flow, created_at) index."""
+        query = self.query
+        wanted = self.filters.pop("flow", None)
+        if query.flow_id is not None:
+            wanted = {query.flow_id} if wanted is None else wanted & {query.flow_id}
+        select = Flow.select(Flow.id)
+        if wanted is not None:
+            wanted = sorted(flow_id for flow_id in wanted if flow_id is not None)
+            if not wanted:
+                return []
+            select = select.where(Flow.id.in_(wanted))
+        if query.traffic_source_id is not None:
+            select = select.where(Flow.traffic_source == query.traffic_source_id)
+        return sorted(flow_id for (flow_id,) in select.tuples())
+
+    def rollup_dimension(self):
+        """The rollup dimension that answers the query, or None (read raw)."""
+        if len(self.dims) != 1:
+            return None
+        dim = self.dims[0]
+        if set(self.filters) - {dim}:
+            return None
+        if dim in TIME_DIMENSIONS or dim == "flow":
+            return None if self.fine or self.filters else ""
+        return dim if dim in rollups.DIMENSIONS else None
+
+
+def _all_filters(query):
+    pairs = list(query.filters)
     if query.country:
-        conditions.append(Click.country == query.country)
-    for name, column in (
-        ("route_id", Click.route_id),
-        ("lander_id", Click.lander_id),
-        ("offer_id", Click.offer_id),
-    ):
-        if getattr(query, name) is not None:
-            conditions.append(column == getattr(query, name))
-    return conditions or [True]
+        pairs.append(("country", query.country))
+    for name in ("route", "lander", "offer"):
+        if getattr(query, name + "_id") is not None:
+            pairs.append((name, getattr(query, name + "_id")))
+    return pairs
 
 
-def _count(*conditions):
-    """SUM of 1 over the rows where every condition holds."""
-    return fn.SUM(
-        Case(None, [(conditions[0] if len(conditions) == 1 else reduce(operator.and_, conditions), 1)], 0)
-    )
+# -- reading ----------------------------------------------------------------------------------
 
 
-def click_totals(query):
-    """``(key, clicks, unique_clicks, cost in millionths, lp_views, lp_clicks, bot_clicks)``
-    per group; bots out of the counts unless ``include_bots``, their cost in."""
-    key = dimension_expression(query.group_by)
-    counted = [] if query.include_bots else [Click.is_bot == False]  # noqa: E712
-    landed = [Click.lander_id.is_null(False), *counted]
-    return (
-        Click.select(
-            key.alias("key"),
-            _count(*counted) if counted else fn.COUNT(Click.click_id),
-            _count(Click.is_unique == True, *counted),  # noqa: E712
-            fn.SUM(Click.cost),
-            _count(*landed),
-            _count(Click.lp_clicked_at.is_null(False), *landed),
-            _count(Click.is_bot == True),  # noqa: E712
+class _Totals:
+    """Rows by key tuple, added up from rollup and raw records."""
+
+    def __init__(self, query):
+        self.query = query
+        self.rows = {}
+
+    def row(self, keys):
+        row = self.rows.get(keys)
+        if row is None:
+            row = self.rows[keys] = Row(keys[-1], keys=keys, currency=self.query.currency)
+        return row
+
+    def add_clicks(self, keys, is_bot, clicks, unique, cost, lp_views, lp_clicks):
+        row = self.row(keys)
+        row.cost += money_from_db(cost or 0)
+        clicks = int(clicks or 0)
+        if is_bot:
+            row.bot_clicks += clicks
+            if not self.query.include_bots:
+                return
+        row.clicks += clicks
+        row.unique_clicks += int(unique or 0)
+        row.lp_views += int(lp_views or 0)
+        row.lp_clicks += int(lp_clicks or 0)
+
+    def add_conversions(self, keys, is_bot, currency, conversions, revenue, pending, declined, events):
+        if is_bot and not self.query.include_bots:
+            return
+        row = self.row(keys)
+        row.conversions += int(conversions or 0)
+        amount = money_from_db(revenue or 0)
+        if currency:
+            row.unconverted[currency] = row.unconverted.get(currency, Decimal(0)) + amount
+        else:
+            row.revenue += amount
+        row.pending += int(pending or 0)
+        row.declined += int(declined or 0)
+        row.events += int(events or 0)
+
+
+def _count(condition):
+    return fn.SUM(Case(None, [(condition, 1)], 0))
+
+
+def _raw_click_filters(plan):
+    conditions = []
+    for dimension, values in plan.filters.items():
+        column = dimension_expression(dimension)
+        if None in values:
+            rest = [v for v in values if v is not None]
+            conditions.append(column.is_null() | (column.in_(rest) if rest else False))
+        else:
+            conditions.append(column.in_(sorted(values, key=str)))
+    return conditions
+
+
+def _raw_keys(plan, time_column):
+    """The SQL expressions grouped by, one per dimension (time dimensions share one bucket)."""
+    exprs = []
+    for dim in plan.dims:
+        if dim in TIME_DIMENSIONS:
+            exprs.append(_bucket(time_column, plan.fine))
+        else:
+            exprs.append(dimension_expression(dim))
+    return exprs
+
+
+def _key_maker(plan):
+    """Turn the grouped values of a record into the report's key tuple."""
+    zone = plan.zone
+
+    def local(bucket):
+        if isinstance(bucket, datetime.datetime):
+            moment = bucket
+        else:
+            moment = datetime.datetime.fromisoformat(str(bucket))
+        return moment.replace(tzinfo=datetime.timezone.utc).astimezone(zone)
+
+    def make(values):
+        keys = []
+        for dim, value in zip(plan.dims, values, strict=True):
+            if dim in TIME_DIMENSIONS:
+                moment = local(value)
+                if dim == "day":
+                    value = moment.date().isoformat()
+                elif dim == "hour":
+                    value = moment.strftime("%Y-%m-%d %H:00")
+                elif dim == "hour_of_day":
+                    value = moment.strftime("%H")
+                else:
+                    value = WEEKDAYS[moment.weekday()]
+            elif dim in ID_DIMENSIONS or dim == "flow":
+                value = None if value in (None, "") else int(value)
+            elif value is None:
+                value = ""
+            keys.append(value)
+        return tuple(keys)
+
+    return make
+
+
+def _read_raw(plan, totals, segments):
+    """Add the raw rows of ``segments`` (``(start, end, flow_ids)``, open where None)."""
+    make = _key_maker(plan)
+    filters = _raw_click_filters(plan)
+    landed = Click.lander_id.is_null(False)
+    approved = (Conversion.status == "approved") & Conversion.is_conversion
+    for start, end, flow_ids in segments:
+        if not flow_ids:
+            continue
+        in_range = [Click.flow.in_(flow_ids)]
+        if start is not None:
+            in_range.append(Click.created_at >= start)
+        if end is not None:
+            in_range.append(Click.created_at < end)
+        keys = _raw_keys(plan, Click.created_at)
+        clicks = (
+            Click.select(
+                *keys,
+                Click.is_bot,
+                fn.COUNT(Click.click_id),
+                _count(Click.is_unique == True),  # noqa: E712
+                fn.SUM(Click.cost),
+                _count(landed),
+                _count(landed & Click.lp_clicked_at.is_null(False)),
+            )
+            .where(*in_range, *filters)
+            .group_by(*keys, Click.is_bot)
+            .tuples()
         )
-        .where(*_click_filters(query))
-        .group_by(key)
-        .tuples()
-    )
+        for record in clicks:
+            totals.add_clicks(make(record[: len(keys)]), *record[len(keys) :])
+        if plan.query.basis == "click":
+            where = in_range
+            keys = _raw_keys(plan, Click.created_at)
+        else:
+            where = [Conversion.flow.in_(flow_ids)]
+            if start is not None:
+                where.append(Conversion.created_at >= start)
+            if end is not None:
+                where.append(Conversion.created_at < end)
+            keys = _raw_keys(plan, Conversion.created_at)
+        currency = Case(None, [(Conversion.report_payout.is_null(), Conversion.currency)], "")
+        conversions = (
+            Conversion.select(
+                *keys,
+                Click.is_bot,
+                currency,
+                _count(approved),
+                fn.SUM(Case(None, [(approved, fn.COALESCE(Conversion.report_payout, Conversion.payout))], 0)),
+                _count((Conversion.status == "pending") & Conversion.is_conversion),
+                _count((Conversion.status == "declined") & Conversion.is_conversion),
+                _count((Conversion.status == "approved") & ~Conversion.is_conversion),
+            )
+            .join(Click, on=(Conversion.click == Click.click_id))
+            .where(*where, *filters)
+            .group_by(*keys, Click.is_bot, currency)
+            .tuples()
+        )
+        for record in conversions:
+            totals.add_conversions(make(record[: len(keys)]), *record[len(keys) :])
 
 
-def conversion_totals(query):
-    """``(key, approved conversions, revenue in millionths)`` per group of their clicks; only
-    events that count as conversions (DESIGN §4.3), and not those of bot clicks unless the
-    query includes bots."""
-    key = dimension_expression(query.group_by)
-    bots = [] if query.include_bots else [Click.is_bot == False]  # noqa: E712
-    return (
-        Conversion.select(key.alias("key"), fn.COUNT(Conversion.id), fn.SUM(Conversion.payout))
-        .join(Click, on=(Conversion.click == Click.click_id))
-        .where(Conversion.status == "approved", Conversion.is_conversion, *bots, *_click_filters(query))
-        .group_by(key)
-        .tuples()
+def _read_rollups(plan, totals, dimension, low, high, dirty):
+    """Add the rollup rows of ``dimension`` for the hours ``[low, high)`` but the dirty ones."""
+    make = _key_maker(plan)
+    dim = plan.dims[0]
+    values = plan.filters.get(dim)
+    for model in (RollupClick, RollupConversion):
+        if dimension == "":
+            key = model.hour if dim in TIME_DIMENSIONS else model.flow_id
+        else:
+            key = model.value
+        where = [model.dimension == dimension, model.flow_id.in_(plan.flow_ids)]
+        if low is not None:
+            where.append(model.hour >= low)
+        where.append(model.hour < high)
+        if values is not None:
+            where.append(model.value.in_(sorted("" if v is None else str(v) for v in values)))
+        if dirty:
+            where.append(
+                ~reduce(
+                    operator.or_, [(model.hour == hour) & (model.flow_id == flow) for hour, flow in dirty]
+                )
+            )
+        if model is RollupClick:
+            select = model.select(
+                key,
+                model.is_bot,
+                fn.SUM(model.clicks),
+                fn.SUM(model.unique_clicks),
+                fn.SUM(model.cost),
+                fn.SUM(model.lp_views),
+                fn.SUM(model.lp_clicks),
+            ).group_by(key, model.is_bot)
+            add = totals.add_clicks
+        else:
+            where.append(model.basis == plan.query.basis)
+            select = model.select(
+                key,
+                model.is_bot,
+                model.currency,
+                fn.SUM(model.conversions),
+                fn.SUM(model.revenue),
+                fn.SUM(model.pending),
+                fn.SUM(model.declined),
+                fn.SUM(model.events),
+            ).group_by(key, model.is_bot, model.currency)
+            add = totals.add_conversions
+        for record in select.where(*where).tuples():
+            add(make(record[:1]), *record[1:])
+
+
+def _collect(query):
+    """Every row of ``query``, unsorted, money not yet converted."""
+    plan = _Plan(query)
+    totals = _Totals(query)
+    if plan.empty:
+        return totals.rows
+    dimension = plan.rollup_dimension()
+    until = rollups.rolled_until() if dimension is not None else None
+    start, end = plan.start, plan.end
+    if until is None:
+        _read_raw(plan, totals, [(start, end, plan.flow_ids)])
+        return totals.rows
+    low = rollups.ceil_hour(start) if start is not None else None
+    high = min(rollups.floor_hour(end), until) if end is not None else until
+    if low is not None and low >= high:
+        _read_raw(plan, totals, [(start, end, plan.flow_ids)])
+        return totals.rows
+    flows = set(plan.flow_ids)
+    dirty = sorted(
+        (hour, flow)
+        for hour, flow in rollups.dirty_pairs(until)
+        if flow in flows and (low is None or hour >= low) and hour < high
     )
+    segments = []
+    if start is not None and start < low:
+        segments.append((start, low, plan.flow_ids))
+    if end is None or high < end:
+        segments.append((high, end, plan.flow_ids))
+    by_hour = {}
+    for hour, flow in dirty:
+        by_hour.setdefault(hour, []).append(flow)
+    segments.extend((hour, hour + rollups.HOUR, flow_ids) for hour, flow_ids in sorted(by_hour.items()))
+    _read_rollups(plan, totals, dimension, low, high, dirty)
+    _read_raw(plan, totals, segments)
+    return totals.rows
+
+
+def _convert(rows, currency, rates):
+    """Add revenue recorded without a rate at the current rates; keep the rest apart."""
+    for row in rows:
+        kept = {}
+        for code, amount in row.unconverted.items():
+            if code == currency:
+                row.revenue += amount
+            elif code in rates:
+                row.revenue += to_money(amount * rates[code])
+            elif amount:
+                kept[code] = amount
+        row.unconverted = kept
+
+
+def _sort(rows, query):
+    dims = query.dimensions
+    if not query.order and dims[0] in TIME_DIMENSIONS:
+        return sorted(rows, key=lambda r: _time_order(r.keys, dims))
+    if query.order == "key":
+        return sorted(rows, key=lambda r: tuple(str(k) for k in r.keys))
+    metric = query.order or "clicks"
+
+    def order(row):
+        value = getattr(row, metric)
+        return (value is None, -(value or 0), -row.clicks, -row.conversions, tuple(str(k) for k in row.keys))
+
+    return sorted(rows, key=order)
+
+
+def _time_order(keys, dims):
+    out = []
+    for dim, key in zip(dims, keys, strict=True):
+        out.append(WEEKDAYS.index(key) if dim == "weekday" else str(key))
+    return tuple(out)
 
 
 def run_report(query):
-    """The rows of ``query``: time dimensions in time order, others by clicks, most first."""
-    rows = {}
-    for key, clicks, unique, cost, lp_views, lp_clicks, bots in click_totals(query):
-        rows[key] = Row(
-            key,
-            int(clicks or 0),
-            int(unique or 0),
-            cost=money_from_db(cost or 0),
-            lp_views=int(lp_views or 0),
-            lp_clicks=int(lp_clicks or 0),
-            bot_clicks=int(bots or 0),
-        )
-    for key, conversions, revenue in conversion_totals(query):
-        row = rows.setdefault(key, Row(key))
-        row.conversions, row.revenue = int(conversions), money_from_db(revenue or 0)
-    if query.group_by in TIME_DIMENSIONS:
-        return sorted(rows.values(), key=lambda r: r.key)
-    return sorted(rows.values(), key=lambda r: (-r.clicks, -r.conversions, str(r.key)))
+    """Every row of ``query``: time dimensions in time order, others by ``order`` (default
+    clicks, most first)."""
+    rows = list(_collect(query).values())
+    _convert(rows, query.currency, stored_rates())
+    return _sort(rows, query)
 
 
-def total(rows):
+@dataclass
+class Report:
+    items: list
+    totals: Row
+    next: str = None
+
+
+def run_stats(query):
+    """The page of ``query`` (``limit`` rows from ``offset``), the totals of every row, the
+    cursor of the next page; with ``compare=previous`` each row and the totals carry
+    ``previous``."""
+    rows = run_report(query)
+    totals = total(rows, query.currency)
+    if query.compare == "previous":
+        before = {row.keys: row for row in run_report(query.previous())}
+        for row in rows:
+            row.previous = before.get(row.keys) or Row(row.key, keys=row.keys, currency=query.currency)
+        totals.previous = total(before.values(), query.currency)
+    if query.limit is None:
+        return Report(rows[query.offset :], totals, None)
+    page = rows[query.offset : query.offset + query.limit]
+    more = query.offset + query.limit < len(rows)
+    return Report(page, totals, str(query.offset + query.limit) if more else None)
+
+
+def total(rows, currency="USD"):
     """The sum of ``rows``, as one row keyed ``None``."""
-    out = Row(None)
+    out = Row(None, currency=currency)
     for row in rows:
-        out.clicks += row.clicks
-        out.unique_clicks += row.unique_clicks
-        out.conversions += row.conversions
-        out.revenue += row.revenue
-        out.cost += row.cost
-        out.lp_views += row.lp_views
-        out.lp_clicks += row.lp_clicks
-        out.bot_clicks += row.bot_clicks
+        out.add(row)
     return out
 
 
+# -- the dashboard's views --------------------------------------------------------------------
+
+
 def chart_series(query, today):
-    """Clicks and conversions over the query's dates, a point per day (per hour for a single
-    day), gaps filled with zeros: ``[(label, clicks, conversions), ...]``."""
-    step = "hour" if query.date_from and query.date_from == query.date_to else "day"
-    by_key = {row.key: row for row in run_report(dataclasses.replace(query, group_by=step))}
+    """Clicks and conversions over the query's dates, gaps filled with zeros:
+    ``[(label, clicks, conversions), ...]``; a point per hour for a single day, per day up to
+    92 days, per week (from Monday) up to two years, per month beyond, so any range is drawn
+    whole."""
+    single = query.date_from and query.date_from == query.date_to
+    step = "hour" if single else "day"
+    base = dataclasses.replace(query, group_by=step, order="", limit=None, offset=0, compare="")
+    by_key = {row.key: row for row in run_report(base)}
     first = query.date_from or _first_day(by_key) or today
     last = query.date_to or today
     if step == "hour":
         labels = ["%s %02d:00" % (first.isoformat(), hour) for hour in range(24)]
-    else:
-        days = min((last - first).days, 366)
-        labels = [(first + datetime.timedelta(days=n)).isoformat() for n in range(days + 1)]
-    return [
-        (
-            label,
-            by_key[label].clicks if label in by_key else 0,
-            by_key[label].conversions if label in by_key else 0,
-        )
-        for label in labels
-    ]
+        return [
+            (label, _get(by_key, label, "clicks"), _get(by_key, label, "conversions")) for label in labels
+        ]
+    span = (last - first).days
+    buckets = {}
+    order = []
+    for n in range(span + 1):
+        day = first + datetime.timedelta(days=n)
+        if span <= 92:
+            label = day.isoformat()
+        elif span <= 731:
+            label = (day - datetime.timedelta(days=day.weekday())).isoformat()
+        else:
+            label = day.strftime("%Y-%m")
+        if label not in buckets:
+            buckets[label] = [0, 0]
+            order.append(label)
+        buckets[label][0] += _get(by_key, day.isoformat(), "clicks")
+        buckets[label][1] += _get(by_key, day.isoformat(), "conversions")
+    return [(label, buckets[label][0], buckets[label][1]) for label in order]
+
+
+def _get(by_key, label, name):
+    row = by_key.get(label)
+    return getattr(row, name) if row is not None else 0
 
 
 def _first_day(by_key):
     return datetime.date.fromisoformat(min(by_key)) if by_key else None
 
 
-def flow_numbers(today):
-    """Each flow's numbers for ``today`` and for the last 7 days (today included):
-    ``{flow_id: (today_row, week_row)}``; flows without clicks get empty rows."""
-    week_start = today - datetime.timedelta(days=6)
-    day = {row.key: row for row in run_report(ReportQuery("flow", today, today))}
-    week = {row.key: row for row in run_report(ReportQuery("flow", week_start, today))}
-    return {key: (day.get(key) or Row(key), week[key]) for key in week}
+def flow_numbers(today, date_from=None, date_to=None, tz="UTC", currency="USD"):
+    """Each flow's numbers for ``today``, yesterday and the period (default the last 7 days,
+    today included): ``{flow_id: (today_row, week_row)}`` for the callers that show two, and
+    ``flow_periods`` for all three."""
+    periods = flow_periods(today, date_from, date_to, tz, currency)
+    return {key: (rows[0], rows[2]) for key, rows in periods.items()}
+
+
+def flow_periods(today, date_from=None, date_to=None, tz="UTC", currency="USD"):
+    """``{flow_id: (today, yesterday, period)}`` rows for every flow with clicks in any."""
+    date_from = date_from or today - datetime.timedelta(days=6)
+    date_to = date_to or today
+    yesterday = today - datetime.timedelta(days=1)
+    ranges = [(today, today), (yesterday, yesterday), (date_from, date_to)]
+    found = [
+        {row.key: row for row in run_report(ReportQuery("flow", low, high, tz=tz, currency=currency))}
+        for low, high in ranges
+    ]
+    keys = set().union(*found)
+    return {
+        key: tuple(rows.get(key) or Row(key, keys=(key,), currency=currency) for rows in found)
+        for key in keys
+    }
