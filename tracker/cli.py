@@ -1,4 +1,4 @@
-"""The ``tracker`` command: serve, web, worker, user, token, db, geoip."""
+"""The ``tracker`` command: serve, web, worker, user, token, db, reports, rates, geoip."""
 
 import argparse
 import logging
@@ -130,6 +130,59 @@ def cmd_geoip_lookup(args):
         print(notice, file=sys.stderr)
 
 
+def _moment(text, name):
+    """``YYYY-MM-DD`` or ``YYYY-MM-DD HH:MM`` (UTC) → a naive datetime."""
+    import datetime
+
+    try:
+        return datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise SystemExit(
+            "error: --%s must be a date like 2024-05-31 or 2024-05-31 14:00 (UTC)" % name
+        ) from None
+
+
+def cmd_reports_rebuild(args):
+    """Recompute the report rollups of a period exactly from the raw rows."""
+    import datetime
+
+    from .migrations import upgrade
+    from .reports.rollups import rebuild
+
+    _app()
+    upgrade()
+    start = _moment(args.date_from, "from")
+    end = _moment(args.date_to, "to")
+    if len(args.date_to.strip()) == 10:  # a date: its whole day
+        end += datetime.timedelta(days=1)
+    if end <= start:
+        print("error: --to must be after --from", file=sys.stderr)
+        return 2
+    with db.connection_context():
+        hours = rebuild(start, end)
+    print("rebuilt %d hour(s) of rollups from %s to %s UTC" % (hours, start, end))
+    return 0
+
+
+def cmd_rates_update(args):
+    """Fetch the ECB's daily reference rates into the stored currency rates."""
+    from .currency import ECB_DAILY_URL, fetch_ecb_rates, merge_rates
+    from .migrations import upgrade
+
+    app = _app()
+    upgrade()
+    base = app.config["TRACKER_CURRENCY"]
+    try:
+        day, rates = fetch_ecb_rates(base, args.url or ECB_DAILY_URL)
+    except Exception as exc:  # network, HTTP status, a document without rates
+        print("error: could not read the ECB rates: %s" % exc, file=sys.stderr)
+        return 1
+    with db.connection_context():
+        merge_rates(rates)
+    print("stored %d rates in %s from the ECB (%s)" % (len(rates), base, day or "undated"))
+    return 0
+
+
 def cmd_serve(args):
     from .server import serve
 
@@ -182,6 +235,17 @@ def build_parser():
     p = dbp.add_parser("restore", help="bring a backup back (stop the tracker first)")
     p.add_argument("path")
     p.set_defaults(func=cmd_db_restore)
+
+    reports = sub.add_parser("reports").add_subparsers(dest="action", required=True)
+    p = reports.add_parser("rebuild", help="recompute the report rollups of a period from the raw rows")
+    p.add_argument("--from", dest="date_from", required=True, help="UTC date or time")
+    p.add_argument("--to", dest="date_to", required=True, help="UTC date (the whole day) or time")
+    p.set_defaults(func=cmd_reports_rebuild)
+
+    rates = sub.add_parser("rates").add_subparsers(dest="action", required=True)
+    p = rates.add_parser("update", help="fetch the ECB daily reference rates")
+    p.add_argument("--url", help="where to read them (default: the ECB's daily XML)")
+    p.set_defaults(func=cmd_rates_update)
 
     geo = sub.add_parser("geoip").add_subparsers(dest="action", required=True)
     geo.add_parser("update").set_defaults(func=cmd_geoip_update)

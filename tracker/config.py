@@ -33,6 +33,7 @@ DEFAULTS = {
     "TRACKER_DELIVERY_BATCH": 100,
     "TRACKER_METRICS_PUBLIC": False,  # when 1, /metrics answers without the API token
     "TRACKER_RETENTION_DAYS": None,  # unset: keep every click
+    "TRACKER_ROLLUP_INTERVAL": 60.0,  # seconds between the worker's report rollups
 }
 
 CASTS = {
@@ -46,6 +47,7 @@ CASTS = {
     "TRACKER_DELIVERY_CONCURRENCY": int,
     "TRACKER_DELIVERY_PER_HOST": int,
     "TRACKER_DELIVERY_BATCH": int,
+    "TRACKER_ROLLUP_INTERVAL": float,
     "TRACKER_METRICS_PUBLIC": lambda value: str(value).strip().lower() in ("1", "true", "yes", "on"),
     "TRACKER_RETENTION_DAYS": lambda value: None if value in (None, "") else int(value),
 }

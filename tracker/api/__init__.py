@@ -50,6 +50,6 @@ def page(query, key_field, to_dict, cursor_type=int):
 
 def init_app(app):
     """Load every resource module (their routes attach to ``bp``) and register the blueprint."""
-    from . import clicks, conversions, deliveries, flows, offers, openapi, postbacks, stats  # noqa: F401
+    from . import clicks, conversions, costs, deliveries, flows, offers, openapi, postbacks, stats  # noqa: F401
 
     app.register_blueprint(bp)

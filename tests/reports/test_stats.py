@@ -1,0 +1,327 @@
+"""``GET /api/v1/stats`` of DESIGN §4.5: several dimensions, time zones, basis, filters,
+comparison, paging with totals, currencies, and its 400s; ``POST /api/v1/costs`` and the
+currency rates; ISO 4217 wherever a currency comes in."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from tracker.models import Click, Conversion, InboundRequest
+from tracker.reports import rollups
+
+from conversion_helpers import click_on
+from factories import add_click, add_conversion, add_flow
+
+
+def stats(api, **args):
+    status, body = api.get("/api/v1/stats", query_string=args)
+    assert status == 200, body
+    return body
+
+
+def pick(rows, *names):
+    return [tuple(row[name] for name in names) for row in rows]
+
+
+@pytest.fixture
+def two_days(app):
+    """Flow A: US/Android ×2 (one converts 10.00), US/iOS, DE/Android; flow B: FR/iOS, a bot.
+    May 1 and 2, 2024, plus the same again a week before (for compare)."""
+    a, b = add_flow("A"), add_flow("B")
+    for offset in (0, 7):
+        day = datetime.date(2024, 5, 1) - datetime.timedelta(days=offset)
+
+        def at(hour, minute=0, day=day):
+            return "%s %02d:%02d" % (day.isoformat(), hour, minute)
+
+        c1 = add_click(a, at(10), country="US", os="Android", sub1="s1", cost=Decimal("0.50"))
+        add_click(a, at(11), country="US", os="Android", sub1="s2", cost=Decimal("0.50"))
+        add_click(a, at(23, 30), country="US", os="iOS", sub1="s1", cost=Decimal("0.50"))
+        c4 = add_click(b, at(12), country="FR", os="iOS", sub1="s3", cost=Decimal("1.00"))
+        add_click(b, at(13), country="FR", os="iOS", is_bot=True, cost=Decimal("0.25"))
+        add_conversion(c1, "10.00")
+        add_conversion(c4, "4.00", status="pending")
+        add_conversion(c4, "0", event="lead", is_conversion=False, dedup_key="lead")
+        if offset == 0:
+            add_click(a, "2024-05-02 09:00", country="DE", os="Android", sub1="s2", cost=Decimal("0.20"))
+    return a, b
+
+
+def test_three_dimensions_give_keys_in_order_and_totals(two_days, api):
+    body = stats(api, group_by="country,os,sub1", **{"from": "2024-05-01", "to": "2024-05-02"})
+    assert pick(body["items"], "keys", "key", "clicks", "conversions", "revenue") == [
+        (["US", "Android", "s1"], "s1", 1, 1, "10.00"),
+        (["DE", "Android", "s2"], "s2", 1, 0, "0.00"),
+        (["FR", "iOS", "s3"], "s3", 1, 0, "0.00"),
+        (["US", "Android", "s2"], "s2", 1, 0, "0.00"),
+        (["US", "iOS", "s1"], "s1", 1, 0, "0.00"),
+        (["FR", "iOS", ""], "", 0, 0, "0.00"),  # the bot: no clicks, but its cost and bot_clicks
+    ]
+    totals = body["totals"]
+    assert (totals["clicks"], totals["bot_clicks"], totals["cost"], totals["pending"], totals["events"]) == (
+        5,
+        1,
+        "2.95",
+        1,
+        1,
+    )
+    assert (totals["cpa"], totals["cpc"], totals["currency"], totals["unconverted"]) == (
+        "2.95",
+        "0.59",
+        "USD",
+        {},
+    )
+
+
+def test_bots_are_out_unless_asked_and_their_cost_stays(two_days, api):
+    args = {"group_by": "flow", "from": "2024-05-01", "to": "2024-05-01"}
+    a, b = two_days
+    assert pick(stats(api, **args)["items"], "key", "clicks", "bot_clicks", "cost") == [
+        (a.id, 3, 0, "1.50"),
+        (b.id, 1, 1, "1.25"),
+    ]
+    assert pick(stats(api, include_bots="1", **args)["items"], "key", "clicks", "bot_clicks") == [
+        (a.id, 3, 0),
+        (b.id, 2, 1),
+    ]
+
+
+def test_time_zone_moves_a_late_click_to_the_next_local_day(two_days, api):
+    args = {"group_by": "day", "from": "2024-05-01", "to": "2024-05-02"}
+    assert pick(stats(api, **args)["items"], "key", "clicks") == [("2024-05-01", 4), ("2024-05-02", 1)]
+    tokyo = stats(api, tz="Asia/Tokyo", **args)["items"]  # 23:30 UTC on May 1 is May 2 in Tokyo
+    assert pick(tokyo, "key", "clicks") == [("2024-05-01", 3), ("2024-05-02", 2)]
+    # the period itself is in the zone: New York's May 1 starts at 04:00 UTC
+    ny = stats(api, tz="America/New_York", group_by="hour", **{"from": "2024-05-01", "to": "2024-05-01"})
+    assert pick(ny["items"], "key", "clicks") == [
+        ("2024-05-01 06:00", 1),
+        ("2024-05-01 07:00", 1),
+        ("2024-05-01 08:00", 1),
+        ("2024-05-01 09:00", 0),  # the bot
+        ("2024-05-01 19:00", 1),
+    ]
+
+
+def test_basis_conversion_counts_it_on_its_own_day(app, api):
+    flow = add_flow()
+    click = add_click(flow, "2024-05-01 10:00")
+    add_conversion(click, "5.00", when="2024-05-03 08:00")
+    args = {"group_by": "day", "from": "2024-05-01", "to": "2024-05-03"}
+    assert pick(stats(api, **args)["items"], "key", "clicks", "conversions") == [("2024-05-01", 1, 1)]
+    assert pick(stats(api, basis="conversion", **args)["items"], "key", "clicks", "conversions") == [
+        ("2024-05-01", 1, 0),
+        ("2024-05-03", 0, 1),
+    ]
+
+
+def test_dimension_filters_repeat_and_narrow(two_days, api):
+    args = {"group_by": "sub1", "from": "2024-05-01", "to": "2024-05-02"}
+    body = stats(api, **args, **{"f.country": ["US", "DE"], "f.os": "Android"})
+    assert pick(body["items"], "key", "clicks") == [("s2", 2), ("s1", 1)]
+    assert body["totals"]["clicks"] == 3
+    by_day = stats(
+        api, group_by="country", **{"f.day": "2024-05-02", "from": "2024-04-01", "to": "2024-05-31"}
+    )
+    assert pick(by_day["items"], "key", "clicks") == [("DE", 1)]
+
+
+def test_compare_previous_adds_the_period_before(two_days, api):
+    body = stats(api, group_by="country", compare="previous", **{"from": "2024-05-01", "to": "2024-05-01"})
+    assert [(row["key"], row["clicks"], row["previous"]["clicks"]) for row in body["items"]] == [
+        ("US", 3, 0),
+        ("FR", 1, 0),
+    ]
+    body = stats(api, group_by="country", compare="previous", **{"from": "2024-04-25", "to": "2024-05-01"})
+    assert body["totals"]["previous"]["clicks"] == 4  # April 18–24: one day of clicks (April 24)
+    assert body["totals"]["previous"]["revenue"] == "10.00"
+
+
+def test_limit_order_and_cursor_page_with_totals_of_every_row(two_days, api):
+    args = {"group_by": "sub1", "from": "2024-04-01", "to": "2024-05-31", "order": "revenue", "limit": "1"}
+    first = stats(api, **args)
+    assert pick(first["items"], "key", "revenue") == [("s1", "20.00")]
+    assert first["next"] == "1" and first["totals"]["clicks"] == 9
+    second = stats(api, cursor=first["next"], **args)
+    assert [row["key"] for row in second["items"]] == ["s2"]
+    assert second["next"] == "2"
+    # a high-cardinality dimension is paged by default
+    flow = add_flow("many")
+    for n in range(120):
+        add_click(flow, "2024-05-01 10:00", external_id="x%03d" % n)
+    body = stats(api, group_by="external_id", **{"from": "2024-05-01", "to": "2024-05-01"})
+    assert len(body["items"]) == 100 and body["next"] == "100"
+    assert body["totals"]["clicks"] == 124
+
+
+def test_revenue_in_other_currencies_uses_rates_or_stays_apart(app, api):
+    flow = add_flow()
+    status, _ = api.call("PUT", "/api/v1/currency-rates", json={"EUR": "1.10"})
+    assert status == 200
+    click = add_click(flow, "2024-05-01 10:00")
+    add_conversion(click, "10.00", currency="EUR", dedup_key="a")  # no rate stored with it: today's
+    add_conversion(click, "10.00", currency="EUR", dedup_key="b", rate="1.20", report_payout=Decimal("12"))
+    add_conversion(click, "59.50", currency="USD", dedup_key="c")
+    add_conversion(click, "437.00", currency="GBP", dedup_key="d")
+    body = stats(api, group_by="flow")
+    assert (body["items"][0]["revenue"], body["items"][0]["unconverted"]) == ("82.50", {"GBP": "437.00"})
+    assert body["totals"]["unconverted"] == {"GBP": "437.00"}
+    api.call("PUT", "/api/v1/currency-rates", json={"EUR": "1.00", "GBP": "1.25"})
+    body = stats(api, group_by="flow")
+    assert (body["items"][0]["revenue"], body["items"][0]["unconverted"]) == ("627.75", {})
+
+
+def test_a_postback_keeps_the_rate_in_force_when_recorded(app, client, api, make_flow):
+    api.call("PUT", "/api/v1/currency-rates", json={"EUR": "1.10"})
+    flow = make_flow()
+    click_id = click_on(client, flow)
+    answer = client.get("/postback", query_string={"click_id": click_id, "payout": "10", "currency": "eur"})
+    assert answer.status_code == 200, answer.get_json()
+    conversion = Conversion.get()
+    assert (conversion.currency, conversion.rate, conversion.report_payout) == ("EUR", "1.10", Decimal("11"))
+    api.call("PUT", "/api/v1/currency-rates", json={"EUR": "2"})
+    assert stats(api, group_by="flow")["items"][0]["revenue"] == "11.00"
+
+
+def test_a_postback_in_a_made_up_currency_is_refused_and_logged(app, client, make_flow):
+    flow = make_flow()
+    click_id = click_on(client, flow)
+    answer = client.get("/postback", query_string={"click_id": click_id, "payout": "1", "currency": "XYZ"})
+    assert answer.status_code == 400
+    assert answer.get_json()["error"] == "currency 'XYZ' is not an ISO 4217 code such as USD"
+    assert Conversion.select().count() == 0
+    assert InboundRequest.select().where(InboundRequest.http_status == 400).count() == 1
+
+
+URL_FIELD = {"/api/v1/flows": "offer_url", "/api/v1/offers": "url"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/flows", "/api/v1/offers"])
+def test_flows_and_offers_refuse_a_made_up_currency(api, path):
+    status, body = api.post(
+        path, json={"name": "x", URL_FIELD[path]: "https://o.example/", "currency": "XYZ"}
+    )
+    assert status == 422 and "currency must be an ISO 4217 code such as USD" in body["error"]
+
+
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ({"tz": "Mars/Olympus"}, "tz must be an IANA time zone such as Europe/Berlin"),
+        ({"basis": "sale"}, "basis must be click or conversion"),
+        ({"compare": "previous"}, "compare=previous needs from and to"),
+        ({"compare": "last_year", "from": "2024-01-01", "to": "2024-01-02"}, "compare must be previous"),
+        ({"group_by": "country,os,sub1,sub2"}, "group_by takes at most 3 dimensions"),
+        ({"group_by": "country,country"}, "group_by names a dimension twice"),
+        ({"order": "bananas"}, "order must be key or one of clicks"),
+        ({"limit": "0"}, "limit must be a whole number from 1 to 1000"),
+        ({"cursor": "-1"}, "cursor must be the next of a previous answer"),
+        ({"f.colour": "red"}, "f.colour must be one of day"),
+        ({"f.flow": "x"}, "f.flow must be an id"),
+        ({"traffic_source_id": "99999999999999999999"}, "traffic_source_id must be a whole number"),
+    ],
+)
+def test_bad_stats_arguments_are_400_with_the_reason(api, args, reason):
+    status, body = api.get("/api/v1/stats", query_string=args)
+    assert status == 400 and body["error"].startswith(reason), body
+
+
+def test_costs_spread_over_the_period_bots_included_exactly(app, api):
+    flow, other = add_flow("costs"), add_flow("other")
+    for n in range(3):
+        add_click(flow, "2024-05-01 1%d:00" % n, country="US", cost=Decimal("0.01"))
+    add_click(flow, "2024-05-01 15:00", country="US", is_bot=True)
+    add_click(flow, "2024-05-01 16:00", country="DE", cost=Decimal("0.40"))
+    add_click(flow, "2024-05-02 10:00", country="US", cost=Decimal("0.40"))  # outside
+    add_click(other, "2024-05-01 10:00", country="US", cost=Decimal("0.40"))  # another flow
+    rollups.advance(now=datetime.datetime(2024, 6, 1))
+    body = {
+        "flow_id": flow.id,
+        "from": "2024-05-01",
+        "to": "2024-05-01",
+        "amount": "10",
+        "filter": {"country": "US"},
+    }
+    status, answer = api.post("/api/v1/costs", json=body)
+    assert (status, answer) == (200, {"clicks": 4, "amount": "10.00", "currency": "USD"})
+    costs = sorted(c.cost for c in Click.select().where(Click.flow == flow, Click.country == "US"))
+    assert costs == [Decimal("0.40"), Decimal("2.5"), Decimal("2.5"), Decimal("2.5"), Decimal("2.5")]
+    report = stats(
+        api, group_by="country", flow_id=str(flow.id), **{"from": "2024-05-01", "to": "2024-05-01"}
+    )
+    assert pick(report["items"], "key", "clicks", "bot_clicks", "cost") == [
+        ("US", 3, 1, "10.00"),
+        ("DE", 1, 0, "0.40"),
+    ]
+    status, answer = api.post("/api/v1/costs", json={**body, "amount": "1.000003", "filter": {}})
+    assert answer == {"clicks": 5, "amount": "1.000003", "currency": "USD"}
+    spread = [
+        c.cost
+        for c in Click.select().where(Click.flow == flow, Click.created_at < datetime.datetime(2024, 5, 2))
+    ]
+    assert sum(spread) == Decimal("1.000003") and max(spread) - min(spread) == Decimal("0.000001")
+    rollups.advance(now=datetime.datetime(2024, 6, 1))
+    assert (
+        stats(api, group_by="flow", flow_id=str(flow.id), **{"from": "2024-05-01", "to": "2024-05-01"})[
+            "totals"
+        ]["cost"]
+        == "1.000003"
+    )
+
+
+def test_costs_in_another_currency_need_its_rate(app, api):
+    flow = add_flow()
+    add_click(flow, "2024-05-01 10:00")
+    body = {"flow_id": flow.id, "from": "2024-05-01", "to": "2024-05-01", "amount": "10", "currency": "EUR"}
+    status, answer = api.post("/api/v1/costs", json=body)
+    assert (status, answer["error"]) == (
+        422,
+        "no rate for EUR into USD: set it with PUT /api/v1/currency-rates",
+    )
+    api.call("PUT", "/api/v1/currency-rates", json={"EUR": "1.5"})
+    assert api.post("/api/v1/costs", json=body) == (200, {"clicks": 1, "amount": "15.00", "currency": "USD"})
+
+
+def test_costs_refusals(app, api):
+    flow = add_flow()
+    status, answer = api.post(
+        "/api/v1/costs", json={"flow_id": flow.id, "from": "2024-05-01", "to": "2024-05-01", "amount": "5"}
+    )
+    assert (status, answer["error"]) == (422, "no click of flow %d matches in that period" % flow.id)
+    status, answer = api.post(
+        "/api/v1/costs", json={"flow_id": 999, "from": "2024-05-01", "to": "2024-05-01", "amount": "5"}
+    )
+    assert (status, answer["error"]) == (404, "flow 999 not found")
+    status, answer = api.post(
+        "/api/v1/costs", json={"flow_id": "x", "from": "May", "amount": "-1", "filter": {"colour": "red"}}
+    )
+    assert status == 422
+    assert set(answer) >= {"error"}
+    for words in (
+        "flow_id must be",
+        "from must be a date",
+        "to must be a date",
+        "amount must not be negative",
+        "filter: 'colour'",
+    ):
+        assert words in answer["error"], answer["error"]
+    assert api.post("/api/v1/costs", json=[1])[0] == 400
+
+
+def test_currency_rates_put_replaces_and_refuses_bad_codes(app, api):
+    assert api.call("PUT", "/api/v1/currency-rates", json={"eur": 1.08, "GBP": "1.27"})[1]["rates"] == {
+        "EUR": "1.08",
+        "GBP": "1.27",
+    }
+    status, body = api.call("PUT", "/api/v1/currency-rates", json={"JPY": "0.0067"})
+    assert (status, body["rates"], body["currency"]) == (200, {"JPY": "0.0067"}, "USD")
+    assert api.get("/api/v1/currency-rates")[1]["rates"] == {"JPY": "0.0067"}
+    for bad, reason in (
+        ({"XYZ": "1"}, "'XYZ' is not an ISO 4217 currency code such as EUR"),
+        ({"EUR": "-1"}, "the rate of EUR must be a positive number below 10^12"),
+        ({"EUR": "abc"}, "the rate of EUR must be a decimal number"),
+        ({"EUR": True}, "the rate of EUR must be a decimal number"),
+        ({"USD": "1"}, "USD is the report currency (TRACKER_CURRENCY): its rate is 1"),
+    ):
+        assert api.call("PUT", "/api/v1/currency-rates", json=bad) == (400, {"error": reason})
+    assert api.get("/api/v1/currency-rates")[1]["rates"] == {"JPY": "0.0067"}
