@@ -166,25 +166,6 @@ class _V6RollupClick(_V5Model):
         indexes = ((("dimension", "hour", "flow_id"), False),)
 
 
-class _V6RollupConversion(_V5Model):
-    hour = DateTimeField()
-    flow_id = IntegerField()
-    dimension = CharField(max_length=20)
-    value = CharField(max_length=255)
-    is_bot = BooleanField()
-    basis = CharField(max_length=10)
-    currency = CharField(max_length=3)
-    conversions = IntegerField()
-    revenue = MoneyField()
-    pending = IntegerField()
-    declined = IntegerField()
-    events = IntegerField()
-
-    class Meta:
-        table_name = "rollup_conversion"
-        indexes = ((("basis", "dimension", "hour", "flow_id"), False),)
-
-
 class _V6RollupDirty(_V5Model):
     hour = DateTimeField()
     flow_id = IntegerField()
@@ -198,7 +179,7 @@ def _step_6(migrator):
     and a conversion's rate and payout in TRACKER_CURRENCY as of when it was recorded. The
     rollups start empty: the worker rolls up the existing clicks, oldest first, and reports
     read the raw rows until it has."""
-    db.create_tables([_V6CurrencyRate, _V6RollupClick, _V6RollupConversion, _V6RollupDirty])
+    db.create_tables([_V6CurrencyRate, _V6RollupClick, _V6RollupDirty])
     return [
         migrator.add_column("conversion", "rate", CharField(max_length=40, null=True)),
         migrator.add_column("conversion", "report_payout", MoneyField(null=True)),

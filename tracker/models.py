@@ -291,8 +291,9 @@ class CurrencyRate(BaseModel):
 
 
 class RollupClick(BaseModel):
-    """Clicks per UTC hour, flow, reported dimension value and bot flag (DESIGN §6).
-    ``dimension`` '' holds the flow's own totals (value ''). Kept by ``reports.rollups``."""
+    """Clicks per UTC hour (per UTC day for the dimensions of many values), flow, reported
+    dimension value and bot flag (DESIGN §6). ``dimension`` '' holds the flow's own totals
+    (value ''). Kept by ``reports.rollups``."""
 
     hour = DateTimeField()
     flow_id = IntegerField()
@@ -309,32 +310,9 @@ class RollupClick(BaseModel):
         indexes = ((("dimension", "hour", "flow_id"), False),)
 
 
-class RollupConversion(BaseModel):
-    """Conversions and events per hour, flow, dimension value and bot flag of their click, on
-    each ``basis``: ``click`` (the click's hour) and ``conversion`` (the conversion's own).
-    ``currency`` is '' for revenue already in TRACKER_CURRENCY at the conversion's own rate,
-    else the currency of revenue recorded without a rate."""
-
-    hour = DateTimeField()
-    flow_id = IntegerField()
-    dimension = CharField(max_length=20)
-    value = CharField(max_length=255)
-    is_bot = BooleanField()
-    basis = CharField(max_length=10)
-    currency = CharField(max_length=3)
-    conversions = IntegerField()
-    revenue = MoneyField()
-    pending = IntegerField()
-    declined = IntegerField()
-    events = IntegerField()
-
-    class Meta:
-        indexes = ((("basis", "dimension", "hour", "flow_id"), False),)
-
-
 class RollupDirty(BaseModel):
-    """A rolled-up hour of a flow whose raw rows changed since (a late conversion, a status
-    change, a lander click, a cost): reports read it raw until the worker rolls it up again."""
+    """A rolled-up hour of a flow whose clicks changed since (a lander click, a cost, a click
+    written late): reports read it raw until the worker rolls it up again."""
 
     hour = DateTimeField()
     flow_id = IntegerField()
@@ -462,7 +440,6 @@ ALL_MODELS = [
     ConversionChange,
     CurrencyRate,
     RollupClick,
-    RollupConversion,
     RollupDirty,
     InboundRequest,
     RequestLock,

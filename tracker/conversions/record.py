@@ -314,7 +314,6 @@ def write(contract, inbound, claim, click, flow, event, now, occurred, trace, ru
         outbox.enqueue_for_conversion(conversion, previous=None, now=now, lead=lead)
         if claim.cost is not None:
             update_cost(click, claim.cost, claim.cost_operation)
-        rollups.mark_conversion(click.created_at, occurred, click.flow_id, now)
     return outcome
 
 
@@ -367,7 +366,6 @@ def write_existing(contract, inbound, claim, attempted, now, trace, rules=None):
     record_change(existing, log, now)
     lead = leads.merge_into_profile(existing.click_id, claim.data, now)
     outbox.enqueue_for_conversion(existing, previous=previous, now=now, lead=lead)
-    rollups.mark_conversion(existing.click.created_at, existing.created_at, existing.flow_id, now)
     return outcome
 
 

@@ -1,22 +1,30 @@
-"""Hourly rollups (DESIGN §6): what reports read instead of every raw click.
+"""Click rollups (DESIGN §6): what reports read instead of every raw click.
 
-Two tables hold, per UTC hour, flow, reported dimension value and bot flag, the click figures
-(``rollup_click``) and the conversion figures on both bases (``rollup_conversion``). The
-dimension ``''`` holds each flow's own totals (time and flow reports read it).
+``rollup_click`` holds, per flow, reported dimension value and bot flag, the click figures
+(clicks, unique clicks, cost, lander views and clicks): per UTC hour for the flow's own totals
+(dimension ``''``, which time and flow reports read) and the dimensions of few values
+(country, device, OS, browser, connection, route, lander, offer); per UTC day for those of
+many values (sub ids, UTMs, region, city, ISP), where an hour of a flow holds about as many
+values as clicks and an hourly rollup would be as large as the clicks themselves.
 
-- **Rolled up to** (``Setting`` ``rollups_until``): every hour before it is in the tables. The
-  worker moves it forward each minute to the last whole hour that ended a minute ago
-  (``advance``), rolling up the hours in between from the raw rows, exactly (delete, then
-  INSERT … SELECT … GROUP BY). Reports add the raw rows from that point on, so a click or a
-  conversion counts at once.
-- **Dirty hours** (``rollup_dirty``): a rolled-up hour whose raw rows changed later (a late
-  conversion or a status change, on the click's hour and on the conversion's own; a lander
-  click; a cost) is marked in the same transaction as the change (``mark``). Reports read a
-  dirty hour of a flow raw; the worker rolls it up again and clears the mark.
+- **Rolled up to** (``Setting`` ``rollups_until``): every hour before it is in the table (and
+  every whole day before it, for the daily dimensions). The worker moves it forward each
+  minute to the last whole hour that ended a minute ago (``advance``), rolling the hours in
+  between up from the raw rows, exactly (delete, then INSERT … SELECT … GROUP BY). Reports add
+  the raw rows from that point on, so a click counts at once.
+- **Dirty hours** (``rollup_dirty``): a rolled-up hour whose clicks changed later (a lander
+  click, a cost, a click written late) is marked in the same transaction as the change
+  (``mark``). Reports read a dirty hour (day) of a flow raw; the worker rolls it up again and
+  clears the mark.
 - ``rebuild(start, end)`` recomputes a period on demand (``tracker reports rebuild``).
 
-Clicks purged by retention leave their rollups in place (conversions and rollups stay, §4.9);
-a rebuild of a purged period would drop them, so ``rebuild`` never goes below the oldest click.
+Conversions are not rolled up: there are few of them beside the clicks (one in 50 here), an
+hourly rollup per dimension would hold about a row per conversion and dimension, and reading
+them raw (by the conversion table's (flow, created_at) index) keeps every status change and
+late conversion exact at once.
+
+Clicks purged by retention leave their rollups in place (rollups stay, §4.9); a rebuild never
+goes below the oldest click, so it cannot drop them.
 """
 
 import datetime
@@ -25,17 +33,7 @@ import logging
 from peewee import Case, fn
 
 from ..db import db, is_postgres
-from ..models import (
-    SUB_NAMES,
-    UTM_NAMES,
-    Click,
-    Conversion,
-    RollupClick,
-    RollupConversion,
-    RollupDirty,
-    Setting,
-    utcnow,
-)
+from ..models import SUB_NAMES, UTM_NAMES, Click, RollupClick, RollupDirty, Setting, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -43,26 +41,13 @@ HOUR = datetime.timedelta(hours=1)
 GRACE = datetime.timedelta(seconds=60)  # a transaction that started before the hour ended commits within it
 CHUNK = datetime.timedelta(hours=24)  # hours rolled up in one transaction
 UNTIL_KEY = "rollups_until"
+DAY = datetime.timedelta(days=1)
 # The rolled-up dimensions; '' is the flow's total. external_id and ip are nearly one value per
-# click, so an hourly rollup of them would be as large as the clicks: reports read them raw.
-DIMENSIONS = (
-    "",
-    "country",
-    "region",
-    "city",
-    "device_type",
-    "os",
-    "browser",
-    "isp",
-    "connection_type",
-    *SUB_NAMES,
-    *UTM_NAMES,
-    "route",
-    "lander",
-    "offer",
-)
+# click, so a rollup of them would be as large as the clicks: reports read them raw.
+HOURLY = ("", "country", "device_type", "os", "browser", "connection_type", "route", "lander", "offer")
+DAILY = ("region", "city", "isp", *SUB_NAMES, *UTM_NAMES)
+DIMENSIONS = HOURLY + DAILY
 ID_COLUMNS = {"route": Click.route_id, "lander": Click.lander_id, "offer": Click.offer_id}
-BASES = ("click", "conversion")
 
 
 def floor_hour(moment):
@@ -74,16 +59,38 @@ def ceil_hour(moment):
     return floor if floor == moment else floor + HOUR
 
 
+def floor_day(moment):
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def ceil_day(moment):
+    floor = floor_day(moment)
+    return floor if floor == moment else floor + DAY
+
+
+def grain_of(dimension):
+    """``HOUR`` or ``DAY``: the span of a rollup row of ``dimension``."""
+    return DAY if dimension in DAILY else HOUR
+
+
+def floor_to(moment, grain):
+    return floor_day(moment) if grain == DAY else floor_hour(moment)
+
+
+def ceil_to(moment, grain):
+    return ceil_day(moment) if grain == DAY else ceil_hour(moment)
+
+
 def rollable_until(now):
     """The end of the last whole hour that ended at least ``GRACE`` before ``now``."""
     return floor_hour(now - GRACE)
 
 
-def hour_of(column):
-    """SQL: ``column`` truncated to its hour, as a value the DateTimeField reads back."""
+def truncated(column, grain):
+    """SQL: ``column`` truncated to its hour (day), as a value the DateTimeField reads back."""
     if is_postgres():
-        return fn.date_trunc("hour", column)
-    return fn.strftime("%Y-%m-%d %H:00:00", column)
+        return fn.date_trunc("day" if grain == DAY else "hour", column)
+    return fn.strftime("%Y-%m-%d 00:00:00" if grain == DAY else "%Y-%m-%d %H:00:00", column)
 
 
 def value_of(dimension):
@@ -116,7 +123,8 @@ def _set_until(moment):
 
 
 def dirty_pairs(until):
-    """``{(hour, flow_id)}`` marked dirty among the rolled-up hours."""
+    """``{(hour, flow_id)}`` marked dirty among the rolled-up hours (a day of a daily
+    dimension is dirty when any of its hours is)."""
     if until is None:
         return set()
     query = (
@@ -136,11 +144,6 @@ def mark(pairs, now=None):
     rows = [{"hour": hour, "flow_id": flow_id} for hour, flow_id in sorted(rows) if hour < limit]
     if rows:
         RollupDirty.insert_many(rows).execute()
-
-
-def mark_conversion(click_created_at, conversion_at, flow_id, now=None):
-    """A conversion was recorded or changed: its click's hour and its own hour."""
-    mark([(click_created_at, flow_id), (conversion_at, flow_id)], now)
 
 
 def mark_period(start, end, flow_ids, now=None):
@@ -164,116 +167,74 @@ def _lock():
         db.execute_sql("SELECT pg_advisory_xact_lock(7412)")
 
 
-def compute(start, end, flow_ids=None):
-    """Replace the rollups of the hours ``[start, end)`` (of ``flow_ids``, or every flow) by
-    what the raw rows say now. Call inside a transaction."""
-    flows = [] if flow_ids is None else [RollupClick.flow_id.in_(list(flow_ids))]
-    for model in (RollupClick, RollupConversion):
-        model_flows = [] if flow_ids is None else [model.flow_id.in_(list(flow_ids))]
-        model.delete().where(model.hour >= start, model.hour < end, *model_flows).execute()
-    del flows
-    click_range = [Click.created_at >= start, Click.created_at < end]
-    if flow_ids is not None:
-        click_range.append(Click.flow.in_(list(flow_ids)))
-    conversion_range = [Conversion.created_at >= start, Conversion.created_at < end]
-    if flow_ids is not None:
-        conversion_range.append(Conversion.flow.in_(list(flow_ids)))
-    landed = Click.lander_id.is_null(False)
-    approved = (Conversion.status == "approved") & Conversion.is_conversion
-    for dimension in DIMENSIONS:
-        hour, value = hour_of(Click.created_at), value_of(dimension)
-        clicks = (
-            Click.select(
-                hour,
-                Click.flow,
-                dimension,
-                value,
-                Click.is_bot,
-                fn.COUNT(Click.click_id),
-                count_where(Click.is_unique == True),  # noqa: E712
-                fn.COALESCE(fn.SUM(Click.cost), 0),
-                count_where(landed),
-                count_where(landed & Click.lp_clicked_at.is_null(False)),
-            )
-            .where(*click_range)
-            .group_by(hour, Click.flow, value, Click.is_bot)
-        )
-        RollupClick.insert_from(
-            clicks,
-            [
-                RollupClick.hour,
-                RollupClick.flow_id,
-                RollupClick.dimension,
-                RollupClick.value,
-                RollupClick.is_bot,
-                RollupClick.clicks,
-                RollupClick.unique_clicks,
-                RollupClick.cost,
-                RollupClick.lp_views,
-                RollupClick.lp_clicks,
-            ],
-        ).execute()
-        for basis in BASES:
-            if basis == "click":
-                hour, flow, where = hour_of(Click.created_at), Click.flow, click_range
-            else:
-                hour, flow, where = hour_of(Conversion.created_at), Conversion.flow, conversion_range
-            currency = Case(None, [(Conversion.report_payout.is_null(), Conversion.currency)], "")
-            conversions = (
-                Conversion.select(
-                    hour,
-                    flow,
+def compute(start, end, flow_ids=None, dimensions=DIMENSIONS):
+    """Replace the rollups of ``dimensions`` for ``[start, end)`` (whole hours; whole days for
+    the daily dimensions) of ``flow_ids`` (or every flow) by what the raw clicks say now.
+    Call inside a transaction."""
+    for grain in (HOUR, DAY):
+        names = [d for d in dimensions if grain_of(d) == grain]
+        if not names:
+            continue
+        where = [RollupClick.hour >= start, RollupClick.hour < end, RollupClick.dimension.in_(names)]
+        if flow_ids is not None:
+            where.append(RollupClick.flow_id.in_(sorted(flow_ids)))
+        RollupClick.delete().where(*where).execute()
+        clicks = [Click.created_at >= start, Click.created_at < end]
+        if flow_ids is not None:
+            clicks.append(Click.flow.in_(sorted(flow_ids)))
+        landed = Click.lander_id.is_null(False)
+        bucket = truncated(Click.created_at, grain)
+        for dimension in names:
+            value = value_of(dimension)
+            keys = [bucket, Click.flow, Click.is_bot] + ([value] if dimension else [])
+            select = (
+                Click.select(
+                    bucket,
+                    Click.flow,
                     dimension,
                     value,
                     Click.is_bot,
-                    basis,
-                    currency,
-                    count_where(approved),
-                    fn.COALESCE(
-                        fn.SUM(
-                            Case(
-                                None,
-                                [(approved, fn.COALESCE(Conversion.report_payout, Conversion.payout))],
-                                0,
-                            )
-                        ),
-                        0,
-                    ),
-                    count_where((Conversion.status == "pending") & Conversion.is_conversion),
-                    count_where((Conversion.status == "declined") & Conversion.is_conversion),
-                    count_where((Conversion.status == "approved") & ~Conversion.is_conversion),
+                    fn.COUNT(Click.click_id),
+                    count_where(Click.is_unique == True),  # noqa: E712
+                    fn.COALESCE(fn.SUM(Click.cost), 0),
+                    count_where(landed),
+                    count_where(landed & Click.lp_clicked_at.is_null(False)),
                 )
-                .join(Click, on=(Conversion.click == Click.click_id))
-                .where(*where)
-                .group_by(hour, flow, value, Click.is_bot, currency)
+                .where(*clicks)
+                .group_by(*keys)
             )
-            RollupConversion.insert_from(
-                conversions,
+            RollupClick.insert_from(
+                select,
                 [
-                    RollupConversion.hour,
-                    RollupConversion.flow_id,
-                    RollupConversion.dimension,
-                    RollupConversion.value,
-                    RollupConversion.is_bot,
-                    RollupConversion.basis,
-                    RollupConversion.currency,
-                    RollupConversion.conversions,
-                    RollupConversion.revenue,
-                    RollupConversion.pending,
-                    RollupConversion.declined,
-                    RollupConversion.events,
+                    RollupClick.hour,
+                    RollupClick.flow_id,
+                    RollupClick.dimension,
+                    RollupClick.value,
+                    RollupClick.is_bot,
+                    RollupClick.clicks,
+                    RollupClick.unique_clicks,
+                    RollupClick.cost,
+                    RollupClick.lp_views,
+                    RollupClick.lp_clicks,
                 ],
             ).execute()
 
 
+def compute_period(start, end, flow_ids=None):
+    """The hourly dimensions of the hours ``[start, end)`` and the daily ones of the days that
+    end within it (``end`` is where the rolled-up point moves to)."""
+    compute(start, end, flow_ids, HOURLY)
+    day = floor_day(start)
+    while day + DAY <= end:
+        if day + DAY > start:
+            compute(day, day + DAY, flow_ids, DAILY)
+        day += DAY
+
+
 def _first_hour():
-    """The hour of the oldest click or conversion, or None."""
-    firsts = [
-        Click.select(fn.MIN(Click.created_at)).scalar(),
-        Conversion.select(fn.MIN(Conversion.created_at)).scalar(),
-    ]
-    firsts = [_as_datetime(moment) for moment in firsts if moment is not None]
-    return floor_hour(min(firsts)) if firsts else None
+    """The hour of the oldest click, or None."""
+    first = Click.select(fn.MIN(Click.created_at)).scalar()
+    return floor_hour(_as_datetime(first)) if first is not None else None
 
 
 def _as_datetime(value):
@@ -302,8 +263,8 @@ def advance(now=None, budget=datetime.timedelta(days=31)):
                 stop_at = min(target, until + budget)
             if until >= stop_at:
                 break
-            end = min(until + CHUNK, stop_at)
-            compute(until, end)
+            end = min(floor_day(until) + DAY, stop_at)  # a chunk never crosses a day
+            compute_period(until, end)
             _set_until(end)
             done += int((end - until) / HOUR)
     done += clean_dirty()
@@ -311,8 +272,8 @@ def advance(now=None, budget=datetime.timedelta(days=31)):
 
 
 def clean_dirty(limit=1000):
-    """Roll up again the hours marked dirty (up to ``limit`` marks), then drop their marks:
-    only the marks read, so one added meanwhile stays for the next run."""
+    """Roll up again the hours (and days) marked dirty (up to ``limit`` marks), then drop their
+    marks: only the marks read, so one added meanwhile stays for the next run."""
     with db.atomic():
         _lock()
         until = rolled_until()
@@ -324,39 +285,48 @@ def clean_dirty(limit=1000):
         )
         if not marks:
             return 0
-        by_hour = {}
+        hours, days = {}, {}
         for _, hour, flow_id in marks:
             if until is not None and hour < until:
-                by_hour.setdefault(hour, set()).add(flow_id)
-        for hour, flow_ids in sorted(by_hour.items()):
-            compute(hour, hour + HOUR, flow_ids)
+                hours.setdefault(hour, set()).add(flow_id)
+                if floor_day(hour) + DAY <= until:
+                    days.setdefault(floor_day(hour), set()).add(flow_id)
+        for hour, flow_ids in sorted(hours.items()):
+            compute(hour, hour + HOUR, flow_ids, HOURLY)
+        for day, flow_ids in sorted(days.items()):
+            compute(day, day + DAY, flow_ids, DAILY)
         ids = [mark_id for mark_id, _, _ in marks]
         for first in range(0, len(ids), 500):
             RollupDirty.delete().where(RollupDirty.id.in_(ids[first : first + 500])).execute()
-    return sum(len(flows) for flows in by_hour.values())
+    return sum(len(flows) for flows in hours.values())
 
 
 def rebuild(start, end, now=None):
-    """Recompute exactly the rollups of ``[start, end)`` (whole hours, at most up to the
-    rolled-up point: later hours are read raw anyway). Returns the hours recomputed."""
-    start, end = floor_hour(start), ceil_hour(end)
-    done = 0
+    """Recompute exactly the rollups of ``[start, end)``, widened to whole UTC days, from the
+    oldest click on and up to the rolled-up point (later hours are read raw anyway). Returns
+    the hours recomputed."""
     with db.atomic():
         _lock()
         until = rolled_until()
     if until is None:
         advance(now)
         until = rolled_until()
-    end = min(end, until)
-    hour = start
-    while hour < end:
-        chunk_end = min(hour + CHUNK, end)
+    first = _first_hour()
+    if until is None or first is None:
+        return 0
+    start, end = max(floor_day(start), floor_day(first)), min(ceil_day(end), until)
+    done = 0
+    day = start
+    while day < end:
+        stop = min(day + DAY, end)
         with db.atomic():
             _lock()
-            compute(hour, chunk_end)
-            RollupDirty.delete().where(RollupDirty.hour >= hour, RollupDirty.hour < chunk_end).execute()
-        done += int((chunk_end - hour) / HOUR)
-        hour = chunk_end
+            compute(day, stop, None, HOURLY)
+            if day + DAY <= until:
+                compute(day, day + DAY, None, DAILY)
+            RollupDirty.delete().where(RollupDirty.hour >= day, RollupDirty.hour < stop).execute()
+        done += int((stop - day) / HOUR)
+        day = stop
     return done
 
 
