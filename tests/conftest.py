@@ -27,9 +27,10 @@ pytest_plugins = ["postback_helpers", "browser_helpers"]
 API_TOKEN = "test-api-token"
 
 
-def worker_database_url(url, worker=os.environ.get("PYTEST_XDIST_WORKER")):
+def worker_database_url(url):
     """The PostgreSQL database of this test process: ``url`` itself, or under pytest-xdist
     the same server's ``<name>_<worker>`` (created by ``template_database``)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not url or not worker:
         return url
     parts = urlsplit(url)
