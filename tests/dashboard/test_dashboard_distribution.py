@@ -246,6 +246,6 @@ def test_reports_by_lander_name_them_and_show_lp_ctr(user):
     body = html[html.index("<tbody>") : html.index("</tbody>")]
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)]
     assert cells[:2] == ["Quiz <b>".replace("<", "&lt;").replace(">", "&gt;"), "2"]
-    assert cells[10:14] == ["2", "1", "50.00", "0"]
+    assert cells[12:16] == ["2", "1", "50.00", "0"]  # LP views, LP clicks, LP CTR, bots
     csv = user.get("/reports.csv?group_by=lander").get_data(as_text=True).splitlines()
-    assert csv[1] == "Quiz <b>,2,2,0,0.00,0.00,0.00,0.00,0.00,,2,1,50.00,0"
+    assert csv[1] == "Quiz <b>,2,2,0,0.00,0.00,0.00,0.00,0.00,,0,0,0,2,1,50.00,,0.00,0,USD"

@@ -64,8 +64,12 @@ def test_flow_list_shows_todays_and_the_weeks_numbers(user):
     html = user.get("/flows").get_data(as_text=True)
     row = html[html.index("Push US") : html.index("</tr>", html.index("Push US"))]
     cells = re.findall(r'<td class="num"[^>]*>([^<]*)</td>', row)
-    # today: 2 clicks, 1 conversion, 1.50, CR 50.00, EPC 0.75; week: 3 clicks, 1, 1.50, 33.33, 0.50
-    assert cells == ["2", "1", "1.50", "50.00", "0.75", "3", "1", "1.50", "33.33", "0.50"]
+    # clicks, conversions, revenue, cost, profit, ROI (no cost: –), EPC with four decimals in
+    # every row: today, yesterday (nothing), the last 7 days
+    today_cells = ["2", "1", "1.50", "0.00", "1.50", "–", "0.7500"]
+    yesterday_cells = ["0", "0", "0.00", "0.00", "0.00", "–", "–"]
+    week_cells = ["3", "1", "1.50", "0.00", "1.50", "–", "0.5000"]
+    assert cells == today_cells + yesterday_cells + week_cells
 
 
 def test_create_flow_from_the_form_is_the_same_flow_as_the_api_makes(user, api):

@@ -3,6 +3,7 @@ filters, pagination, empty states, and resending a delivery."""
 
 import datetime
 import re
+from decimal import Decimal
 
 import pytest
 
@@ -34,7 +35,19 @@ def table_rows(html):
 
 def lp_and_bots(row):
     """The report table's last columns, as the page shows a stats row's figures."""
-    return [str(row["lp_views"]), str(row["lp_clicks"]), row["lp_ctr"] or "–", str(row["bot_clicks"])]
+    return [
+        str(row["pending"]),
+        str(row["events"]),
+        str(row["lp_views"]),
+        str(row["lp_clicks"]),
+        row["lp_ctr"] or "–",
+        str(row["bot_clicks"]),
+    ]
+
+
+def four(value):
+    """EPC as the page shows it: four decimals in every row."""
+    return "–" if value is None else format(Decimal(value).quantize(Decimal("0.0001")), "f")
 
 
 def test_report_page_shows_the_same_numbers_as_the_stats_api(user, api):
@@ -52,7 +65,7 @@ def test_report_page_shows_the_same_numbers_as_the_stats_api(user, api):
             row["cost"],
             row["profit"],
             row["cr"],
-            row["epc"],
+            four(row["epc"]),
             row["roi"],
             *lp_and_bots(row),
         ]
@@ -69,7 +82,7 @@ def test_report_page_shows_the_same_numbers_as_the_stats_api(user, api):
             totals["cost"],
             totals["profit"],
             totals["cr"],
-            totals["epc"],
+            four(totals["epc"]),
             totals["roi"],
             *lp_and_bots(totals),
         ]
@@ -111,10 +124,11 @@ def test_csv_export_uses_flow_names(user):
     assert response.mimetype == "text/csv"
     assert 'filename="report-flow-2024-05-01-2024-05-03.csv"' in response.headers["Content-Disposition"]
     assert response.get_data(as_text=True).splitlines() == [
-        "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi,lp_views,lp_clicks,lp_ctr,bot_clicks",
-        "Flow A,3,2,3,3.00,0.40,2.60,100.00,1.00,650.00,0,0,,0",
-        "Flow B,2,2,1,3.00,0.35,2.65,50.00,1.50,757.14,0,0,,0",
-        "total,5,4,4,6.00,0.75,5.25,80.00,1.20,700.00,0,0,,0",
+        "key,clicks,unique_clicks,conversions,revenue,cost,profit,cr,epc,roi,events,pending,declined,"
+        "lp_views,lp_clicks,lp_ctr,cpa,cpc,bot_clicks,currency",
+        "Flow A,3,2,3,3.00,0.40,2.60,100.00,1.00,650.00,0,1,0,0,0,,0.1333,0.1333,0,USD",
+        "Flow B,2,2,1,3.00,0.35,2.65,50.00,1.50,757.14,0,0,1,0,0,,0.35,0.175,0,USD",
+        "total,5,4,4,6.00,0.75,5.25,80.00,1.20,700.00,0,1,1,0,0,,0.1875,0.15,0,USD",
     ]
     assert data["a"].name == "Flow A"
 

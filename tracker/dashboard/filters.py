@@ -44,3 +44,24 @@ def indent_json(text):
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
         return ""
+
+
+@bp.app_template_filter("fixed")
+def fixed(value, places=2):
+    """A number with exactly ``places`` decimals (one format per column), '–' for none."""
+    if value is None:
+        return "–"
+    from decimal import ROUND_HALF_EVEN, Decimal
+
+    return format(Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN), "f")
+
+
+@bp.app_template_filter("change")
+def change(now, before):
+    """The change from ``before`` to ``now`` in percent (``+12.5 %``), '' when before is 0."""
+    from decimal import Decimal
+
+    if before in (None, 0) or now is None:
+        return ""
+    percent = (Decimal(now) - Decimal(before)) * 100 / abs(Decimal(before))
+    return "%+.1f %%" % percent

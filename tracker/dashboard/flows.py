@@ -2,9 +2,12 @@
 postbacks), the create / edit / pause / delete forms, and the postback editor with the JSON
 routes its script calls (preview, preset, send test)."""
 
+import datetime
+
 from flask import current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from .. import flows as flow_rules
+from ..config import time_zone
 from ..errors import NotFound, ValidationError, found
 from ..flows import (
     clean_flow,
@@ -27,8 +30,9 @@ from ..models import (
     TrafficSource,
     utcnow,
 )
+from ..money import money_text
 from ..postbacks.templates import TemplateError
-from ..reports.queries import Row, flow_numbers
+from ..reports.queries import Row, flow_numbers, flow_periods
 from ..web import base_url, json_body
 from . import bp, forms, postback_editor, routes
 
@@ -57,16 +61,48 @@ def _postback_or_404(flow, postback_id):
     )
 
 
+FLOW_SORTS = ("name", "clicks", "conversions", "revenue", "cost", "profit", "roi", "epc")
+FLOW_PERIODS = ("today", "yesterday", "period")
+
+
 @bp.get("/flows")
 def flows():
-    """Every flow with today's and the last 7 days' clicks, conversions, revenue, CR, EPC."""
+    """Every flow with today's, yesterday's and the period's (default the last 7 days) clicks,
+    conversions, revenue, cost, profit, ROI and EPC, sortable by any of them."""
+    config = current_app.config
+    zone = config["TRACKER_TIMEZONE"]
+    today = datetime.datetime.now(time_zone(zone)).date()
+    days = request.args.get("days", "7")
+    days = int(days) if days in ("7", "14", "30") else 7
     rows = list(Flow.live().order_by(Flow.id.desc()))
-    numbers = flow_numbers(utcnow().date())
+    numbers = flow_periods(
+        today, today - datetime.timedelta(days=days - 1), today, tz=zone, currency=config["TRACKER_CURRENCY"]
+    )
+    sort = request.args.get("sort", "")
+    period, _, metric = sort.partition(".")
+    descending = request.args.get("dir", "desc") != "asc"
+    if metric in FLOW_SORTS and period in FLOW_PERIODS:
+        position = FLOW_PERIODS.index(period)
+
+        def value(flow):
+            row = numbers.get(flow.id)
+            figure = getattr(row[position], metric) if row else None
+            return (figure is None, -(figure or 0) if descending else (figure or 0), flow.id)
+
+        rows.sort(key=value)
+    elif sort == "name":
+        rows.sort(key=lambda flow: flow.name.lower(), reverse=descending)
+    empty = tuple(Row(None, currency=config["TRACKER_CURRENCY"]) for _ in FLOW_PERIODS)
     return render_template(
         "flows/list.html",
         flows=rows,
         numbers=numbers,
-        empty=(Row(None), Row(None)),
+        empty=empty,
+        days=days,
+        sort=sort,
+        descending=descending,
+        zone=zone,
+        currency=config["TRACKER_CURRENCY"],
         links={flow.id: flow_link(flow, base_url()) for flow in rows},
     )
 
@@ -96,7 +132,7 @@ def _values_of(flow):
     return {
         "name": flow.name,
         "offer_url": flow.offer_url,
-        "payout": flow.payout,
+        "payout": money_text(flow.payout),
         "currency": flow.currency,
         "attribution_days": flow.attribution_days or "",
         "fallback_url": flow.fallback_url,
@@ -136,10 +172,16 @@ def edit_flow(flow_id):
 def flow(flow_id):
     """The flow page: its tracking link, numbers, events and postbacks."""
     flow = _flow_or_404(flow_id)
-    today, week = flow_numbers(utcnow().date()).get(flow.id, (Row(None), Row(None)))
+    zone = current_app.config["TRACKER_TIMEZONE"]
+    day = datetime.datetime.now(time_zone(zone)).date()
+    numbers = flow_numbers(day, tz=zone, currency=current_app.config["TRACKER_CURRENCY"])
+    today, week = numbers.get(flow.id, (Row(None), Row(None)))
     return render_template(
         "flows/detail.html",
         flow=flow,
+        postback_url=base_url().rstrip("/")
+        + "/postback?click_id={click_id}&payout={payout}&status={status}&txid={txid}",
+        secret_required=bool(current_app.config.get("TRACKER_POSTBACK_SECRET")),
         today=today,
         week=week,
         link=flow_link(flow, base_url()),
