@@ -142,7 +142,7 @@ def test_a_reset_connection_is_retried(delivery_app, raw_server):
     assert sweep(delivery_app) == 1
     row, [attempt] = reload(delivery), attempts(delivery)
     assert row.status == "retrying" and attempt.status_code is None
-    assert "ConnectionError" in attempt.error and "reset" in attempt.error.lower()
+    assert attempt.error == "ConnectionError: the connection was reset by the receiver"
 
 
 def test_garbage_instead_of_http_is_retried(delivery_app, raw_server):
@@ -158,10 +158,15 @@ def test_garbage_instead_of_http_is_retried(delivery_app, raw_server):
 
 
 def test_connection_refused_is_retried(delivery_app):
-    delivery = queue("http://127.0.0.1:%d/pb" % free_port())
+    port = free_port()
+    delivery = queue("http://127.0.0.1:%d/pb" % port)
     assert sweep(delivery_app) == 1
     row, [attempt] = reload(delivery), attempts(delivery)
-    assert row.status == "retrying" and attempt.status_code is None and "refused" in attempt.error.lower()
+    assert row.status == "retrying" and attempt.status_code is None
+    # in words, not urllib3's nested reprs with object addresses
+    assert attempt.error == (
+        "ConnectionError: connection refused by 127.0.0.1:%d: nothing accepts connections there" % port
+    )
 
 
 def test_400_fails_at_once_with_one_attempt(delivery_app, receiver):

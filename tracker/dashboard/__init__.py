@@ -27,7 +27,7 @@ csrf = CSRFProtect()
 
 # Called by machines (ad clicks, advertisers, API clients), never from our forms.
 MACHINE_BLUEPRINTS = ("clickin", "health", "api", "conversions", "metrics")
-PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.setup"}
+PUBLIC_ENDPOINTS = {"dashboard.login", "dashboard.setup", "dashboard.favicon"}
 # The GeoIP kinds `tracker geoip update` installs; ISP and Connection-Type are paid extras.
 GEOIP_FREE = ("City", "ASN")
 

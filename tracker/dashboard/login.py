@@ -1,6 +1,17 @@
 """Login, logout, and the first-run setup page."""
 
-from flask import abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
 
 from .. import accounts
 from ..accounts import check_password
@@ -95,3 +106,12 @@ def setup():
     _log_in(user)
     flash("Welcome, %s. Create your first flow to get a tracking link." % user.username)
     return redirect(url_for("dashboard.flows"))
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """The browser's tab icon (asked for on every page, logged in or not): an SVG."""
+    response = send_from_directory(
+        current_app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400
+    )
+    return response

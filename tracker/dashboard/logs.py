@@ -59,7 +59,12 @@ def _page(query, key_field, cursor):
 @bp.get("/logs/clicks")
 def clicks():
     flow_id = int_arg("flow_id")
-    query = logs.clicks(flow_id, columns=CLICK_COLUMNS)
+    search = {name: (request.args.get(name) or "").strip() for name in ("click_id", "sub", "ip", "country")}
+    try:
+        query = logs.clicks(flow_id, columns=CLICK_COLUMNS, **search)
+    except ValidationError as exc:
+        flash(exc.message, "error")
+        query, search["country"] = logs.clicks(flow_id, columns=CLICK_COLUMNS), ""
     rows, next_url = _page(query, Click.click_id, (request.args.get("cursor") or "")[:64] or None)
     flows = _flows()
     first = next((f for f in flows.values() if not f.deleted), None)
@@ -69,6 +74,7 @@ def clicks():
         next_url=next_url,
         flows=flows,
         flow_id=flow_id,
+        search=search,
         example_link=flow_link(first, base_url()) if first else None,
     )
 

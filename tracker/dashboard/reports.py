@@ -20,6 +20,7 @@ from ..api.shapes import stats_row
 from ..config import time_zone
 from ..errors import NotFound, ValidationError
 from ..models import Flow, Lander, Offer, Route
+from ..money import money_text
 from ..reports.costs import clean_cost, spread_cost
 from ..reports.queries import DIMENSIONS, METRICS, TIME_DIMENSIONS, chart_series, parse_query, run_stats
 from . import bp
@@ -138,7 +139,10 @@ def _url(args, **changes):
 @bp.get("/reports")
 def reports():
     args, today = _page_args()
-    flows = dict(Flow.select(Flow.id, Flow.name).tuples())
+    flows = {
+        flow_id: name + (" (deleted, #%d)" % flow_id if deleted else "")
+        for flow_id, name, deleted in Flow.select(Flow.id, Flow.name, Flow.deleted).tuples()
+    }
     context = {
         "args": args,
         "flows": flows,
@@ -257,5 +261,9 @@ def update_costs():
     except (ValidationError, NotFound) as exc:
         flash("Cost not updated: %s" % exc.message, "error")
         return redirect(back)
-    flash("Cost updated: %s %s spread over %d clicks." % (amount, config["TRACKER_CURRENCY"], clicks), "ok")
+    flash(
+        "Cost updated: %s %s spread over %d clicks."
+        % (money_text(amount), config["TRACKER_CURRENCY"], clicks),
+        "ok",
+    )
     return redirect(back)

@@ -3,6 +3,7 @@ answer kept) and ``SendPool``, the bounded thread pool with a cap per destinatio
 
 import datetime
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -84,8 +85,41 @@ def _read_start(response):
     return b"".join(chunks)[:RESPONSE_KEPT], ""
 
 
-def _describe(exc):
-    return ("%s: %s" % (type(exc).__name__, exc))[:1000]
+# What the raw exception texts of requests/urllib3 mean, in words (the first that matches wins).
+_PLAIN = (
+    (("refused",), "connection refused by %(host)s: nothing accepts connections there"),
+    (("reset by peer", "connectionreseterror", "reset"), "the connection was reset by the receiver"),
+    (
+        ("name or service not known", "nodename nor servname", "getaddrinfo", "nameresolutionerror"),
+        "the host name %(host)s could not be resolved (DNS)",
+    ),
+    (
+        ("remotedisconnected", "closed connection without response"),
+        "the receiver closed the connection without answering",
+    ),
+    (("badstatusline", "protocolerror"), "the receiver did not answer in HTTP"),
+    (("certificate", "ssl", "tls"), "the TLS handshake with %(host)s failed"),
+    (("timed out", "timeout"), "timed out waiting for %(host)s"),
+)
+
+
+def _describe(exc, url=""):
+    """An exception as the delivery log shows it: its kind, then what happened in words (not
+    urllib3's nested reprs with object addresses)."""
+    kind = type(exc).__name__
+    if not isinstance(exc, requests.RequestException):
+        return ("%s: %s" % (kind, exc))[:1000]
+    text = str(exc).lower()
+    parts = urlsplit(url or getattr(getattr(exc, "request", None), "url", "") or "")
+    host = parts.netloc or "the receiver"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "%s: could not connect to %s in time (timed out)" % (kind, host)
+    if isinstance(exc, requests.ReadTimeout):
+        return "%s: %s did not answer in time (timed out)" % (kind, host)
+    for needles, words in _PLAIN:
+        if any(needle in text for needle in needles):
+            return ("%s: %s" % (kind, words % {"host": host}))[:1000]
+    return ("%s: %s" % (kind, re.sub(r" at 0x[0-9a-f]+", "", str(exc))))[:1000]
 
 
 class SendPool:
@@ -116,7 +150,7 @@ def _attempt(send, delivery, lease, timeout, gate, clock):
         try:
             answer, error = send(delivery, timeout), ""
         except requests.RequestException as exc:  # refused, reset, timed out, not HTTP at all
-            answer, error = None, _describe(exc)
+            answer, error = None, _describe(exc, delivery.url)
         except Exception as exc:  # a bug, not the receiver: say so loudly, and go on
             logger.exception("sending delivery %d failed unexpectedly", delivery.id)
             answer, error = None, _describe(exc)
