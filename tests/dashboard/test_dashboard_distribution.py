@@ -7,6 +7,7 @@ from html import unescape
 
 import pytest
 
+from tracker.dashboard.filters import in_words
 from tracker.enrichment.bots import load_bot_rules
 from tracker.models import Flow, Lander, Offer, Route, utcnow
 
@@ -18,6 +19,11 @@ from factories import add_click, add_conversion, add_flow
 def user(client):
     sign_in(client)
     return client
+
+
+def in_words_of(errors):
+    """The refusals as the form shows them: "The name is required", not "name is required"."""
+    return {name: in_words(message) for name, message in errors.items()}
 
 
 def field_errors(html):
@@ -45,12 +51,14 @@ def test_an_offer_form_names_every_mistake_next_to_its_field(user):
     )
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert field_errors(html) == {
-        "name": "name is required",
-        "url": "url must be an http:// or https:// URL",
-        "payout": "payout must be a number",
-        "currency": "currency is longer than 3 characters",
-    }
+    assert field_errors(html) == in_words_of(
+        {
+            "name": "name is required",
+            "url": "url must be an http:// or https:// URL",
+            "payout": "payout must be a number",
+            "currency": "currency is longer than 3 characters",
+        }
+    )
     assert 'value="ftp://x"' in html and "4 things need fixing" in html
     assert Offer.select().count() == 0
 
@@ -125,13 +133,15 @@ def test_the_route_editor_names_each_mistake_next_to_its_row(user):
     response = user.post("/flows/%d/routes/new" % flow.id, data=data)
     html = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert field_errors(html) == {
-        "name": "route 1: name is required",
-        "rules-0": "route 1, rule 1: unknown field 'contry' (a click field such as country, device_type, os, "
-        "isp, ip, sub1, utm_source, param:NAME, hour)",
-        "rules-2": "route 1, rule 2: hour takes hours 0 to 23 or ranges like \"9-17\", not '25'",
-        "offers": "route 1: needs at least one offer with a weight above 0 (or the action not_found)",
-    }
+    assert field_errors(html) == in_words_of(
+        {
+            "name": "route 1: name is required",
+            "rules-0": "route 1, rule 1: unknown field 'contry' (a click field such as country, "
+            "device_type, os, isp, ip, sub1, utm_source, param:NAME, hour)",
+            "rules-2": "route 1, rule 2: hour takes hours 0 to 23 or ranges like \"9-17\", not '25'",
+            "offers": "route 1: needs at least one offer with a weight above 0 (or the action not_found)",
+        }
+    )
     assert 'value="contry"' in html  # the rows as typed
     assert Route.select().count() == 0
 
@@ -187,12 +197,14 @@ def test_routes_are_added_ordered_enabled_and_deleted_with_their_share(user):
 def test_the_flow_form_takes_the_distribution_settings_and_names_every_mistake(user):
     bad = {"name": "", "offer_url": "", "timezone": "Mars/Base", "unique_window_hours": "0", "payout": "0"}
     html = user.post("/flows/new", data=bad).get_data(as_text=True)
-    assert field_errors(html) == {
-        "name": "name is required",
-        "offer_url": "offer_url is required unless a route is the default",
-        "timezone": "timezone 'Mars/Base' is not an IANA time zone such as Europe/Berlin",
-        "unique_window_hours": "unique_window_hours must be a whole number of hours from 1 to 8760",
-    }
+    assert field_errors(html) == in_words_of(
+        {
+            "name": "name is required",
+            "offer_url": "offer_url is required unless a route is the default",
+            "timezone": "timezone 'Mars/Base' is not an IANA time zone such as Europe/Berlin",
+            "unique_window_hours": "unique_window_hours must be a whole number of hours from 1 to 8760",
+        }
+    )
     good = {
         "name": "F",
         "offer_url": "https://o.example/",

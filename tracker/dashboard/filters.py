@@ -65,3 +65,30 @@ def change(now, before):
         return ""
     percent = (Decimal(now) - Decimal(before)) * 100 / abs(Decimal(before))
     return "%+.1f %%" % percent
+
+
+FIELD_WORDS = {
+    "offer_url": "The offer URL",
+    "fallback_url": "The fallback URL",
+    "attribution_days": "The attribution window",
+    "traffic_source_id": "The traffic source",
+    "unique_window_hours": "The unique window",
+    "click_id_param": "The click id parameter",
+    "postback_url": "The postback URL",
+    "timezone": "The time zone",
+    "url": "The URL",
+    "name": "The name",
+    "currency": "The currency",
+    "payout": "The payout",
+    "flow payout": "The payout",
+}
+
+
+@bp.app_template_filter("in_words")
+def in_words(message):
+    """A refusal as a person reads it: ``offer_url must be …`` → ``The offer URL must be …``."""
+    text = str(message or "")
+    for name in sorted(FIELD_WORDS, key=len, reverse=True):
+        if text.startswith(name + " "):
+            return FIELD_WORDS[name] + text[len(name) :]
+    return text
