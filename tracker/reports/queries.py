@@ -711,7 +711,7 @@ def _read_rollups(plan, totals, dimension, low, high, dirty):
     dim = plan.dims[0]
     values = plan.filters.get(dim)
     model = RollupClick
-    if dimension == "":
+    if rollups.base_of(dimension) == "":
         key = model.hour if dim in TIME_DIMENSIONS else model.flow_id
     else:
         key = model.value
@@ -753,7 +753,9 @@ def _collect(query):
 
 
 def _read_clicks(plan, totals):
-    """The clicks: rollups for the whole hours (days) they hold, raw rows for the rest."""
+    """The clicks: rollups for the whole hours (days) they hold, raw rows for the rest. A
+    dimension rolled up by the hour is read from its per-day copy for the whole UTC days of
+    the period and by the hour only at the edges."""
     dimension = plan.rollup_dimension()
     until = rollups.rolled_until() if dimension is not None else None
     start, end = plan.start, plan.end
@@ -767,24 +769,36 @@ def _read_clicks(plan, totals):
         high = min(rollups.floor_to(end, grain), high)
     if low is not None and low >= high:
         return _read_raw_clicks(plan, totals, everything)
-    flows = set(plan.flow_ids)
-    dirty = sorted(
-        {
-            (rollups.floor_to(hour, grain), flow)
-            for hour, flow in rollups.dirty_pairs(until)
-            if flow in flows and (low is None or hour >= low) and hour < high
-        }
-    )
     segments = []
     if start is not None and start < low:
         segments.append((start, low, plan.flow_ids))
     if end is None or high < end:
         segments.append((high, end, plan.flow_ids))
-    by_bucket = {}
-    for bucket, flow in dirty:
-        by_bucket.setdefault(bucket, []).append(flow)
-    segments.extend((bucket, bucket + grain, flow_ids) for bucket, flow_ids in sorted(by_bucket.items()))
-    _read_rollups(plan, totals, dimension, low, high, dirty)
+    pieces = [(dimension, grain, low, high)]
+    if grain == rollups.HOUR and plan.dims[0] not in TIME_DIMENSIONS:
+        day_low = rollups.ceil_day(low) if low is not None else None
+        day_high = rollups.floor_day(high)
+        if day_low is None or day_low < day_high:
+            pieces = [("day:" + dimension, rollups.DAY, day_low, day_high)]
+            if low is not None and low < day_low:
+                pieces.append((dimension, grain, low, day_low))
+            if day_high < high:
+                pieces.append((dimension, grain, day_high, high))
+    marked = rollups.dirty_pairs(until)
+    flows = set(plan.flow_ids)
+    for stored, span, piece_low, piece_high in pieces:
+        dirty = sorted(
+            {
+                (rollups.floor_to(hour, span), flow)
+                for hour, flow in marked
+                if flow in flows and (piece_low is None or hour >= piece_low) and hour < piece_high
+            }
+        )
+        by_bucket = {}
+        for bucket, flow in dirty:
+            by_bucket.setdefault(bucket, []).append(flow)
+        segments.extend((bucket, bucket + span, flow_ids) for bucket, flow_ids in sorted(by_bucket.items()))
+        _read_rollups(plan, totals, stored, piece_low, piece_high, dirty)
     _read_raw_clicks(plan, totals, segments)
 
 

@@ -47,6 +47,10 @@ DAY = datetime.timedelta(days=1)
 HOURLY = ("", "country", "device_type", "os", "browser", "connection_type", "route", "lander", "offer")
 DAILY = ("region", "city", "isp", *SUB_NAMES, *UTM_NAMES)
 DIMENSIONS = HOURLY + DAILY
+# The hourly dimensions again per UTC day ("day:country"): a 30-day report reads these for its
+# whole days and the hourly rows only for the hours at its edges.
+DAY_COPIES = tuple("day:" + name for name in HOURLY)
+PER_DAY = DAILY + DAY_COPIES
 ID_COLUMNS = {"route": Click.route_id, "lander": Click.lander_id, "offer": Click.offer_id}
 
 
@@ -70,7 +74,7 @@ def ceil_day(moment):
 
 def grain_of(dimension):
     """``HOUR`` or ``DAY``: the span of a rollup row of ``dimension``."""
-    return DAY if dimension in DAILY else HOUR
+    return DAY if dimension in DAILY or dimension.startswith("day:") else HOUR
 
 
 def floor_to(moment, grain):
@@ -95,11 +99,17 @@ def truncated(column, grain):
 
 def value_of(dimension):
     """SQL: the click's value of a rolled-up dimension, as text ('' for none)."""
+    dimension = base_of(dimension)
     if dimension == "":
         return fn.COALESCE(None, "")
     if dimension in ID_COLUMNS:
         return fn.COALESCE(ID_COLUMNS[dimension].cast("text"), "")
     return fn.COALESCE(getattr(Click, dimension), "")
+
+
+def base_of(dimension):
+    """The click dimension a stored one holds (``day:country`` → ``country``)."""
+    return dimension[4:] if dimension.startswith("day:") else dimension
 
 
 def count_where(condition):
@@ -167,7 +177,7 @@ def _lock():
         db.execute_sql("SELECT pg_advisory_xact_lock(7412)")
 
 
-def compute(start, end, flow_ids=None, dimensions=DIMENSIONS):
+def compute(start, end, flow_ids=None, dimensions=HOURLY + PER_DAY):
     """Replace the rollups of ``dimensions`` for ``[start, end)`` (whole hours; whole days for
     the daily dimensions) of ``flow_ids`` (or every flow) by what the raw clicks say now.
     Call inside a transaction."""
@@ -186,7 +196,7 @@ def compute(start, end, flow_ids=None, dimensions=DIMENSIONS):
         bucket = truncated(Click.created_at, grain)
         for dimension in names:
             value = value_of(dimension)
-            keys = [bucket, Click.flow, Click.is_bot] + ([value] if dimension else [])
+            keys = [bucket, Click.flow, Click.is_bot] + ([value] if base_of(dimension) else [])
             select = (
                 Click.select(
                     bucket,
@@ -227,7 +237,7 @@ def compute_period(start, end, flow_ids=None):
     day = floor_day(start)
     while day + DAY <= end:
         if day + DAY > start:
-            compute(day, day + DAY, flow_ids, DAILY)
+            compute(day, day + DAY, flow_ids, PER_DAY)
         day += DAY
 
 
@@ -294,7 +304,7 @@ def clean_dirty(limit=1000):
         for hour, flow_ids in sorted(hours.items()):
             compute(hour, hour + HOUR, flow_ids, HOURLY)
         for day, flow_ids in sorted(days.items()):
-            compute(day, day + DAY, flow_ids, DAILY)
+            compute(day, day + DAY, flow_ids, PER_DAY)
         ids = [mark_id for mark_id, _, _ in marks]
         for first in range(0, len(ids), 500):
             RollupDirty.delete().where(RollupDirty.id.in_(ids[first : first + 500])).execute()
@@ -323,7 +333,7 @@ def rebuild(start, end, now=None):
             _lock()
             compute(day, stop, None, HOURLY)
             if day + DAY <= until:
-                compute(day, day + DAY, None, DAILY)
+                compute(day, day + DAY, None, PER_DAY)
             RollupDirty.delete().where(RollupDirty.hour >= day, RollupDirty.hour < stop).execute()
         done += int((stop - day) / HOUR)
         day = stop
