@@ -90,6 +90,10 @@ def parse_args(argv=None):
     parser.add_argument("--database-url", default=os.environ.get("TRACKER_DATABASE_URL"))
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--skip-raw", action="store_true", help="do not time the raw-table reads")
+    parser.add_argument(
+        "--db",
+        help="a SQLite file to keep: loaded on the first run, reused (its rollups rebuilt) on the next",
+    )
     return parser.parse_args(argv)
 
 
@@ -391,6 +395,9 @@ def run(args):
 
     folder = None
     url = args.database_url
+    if args.db:
+        url = "sqlite:///" + os.path.abspath(args.db)
+        folder = os.path.dirname(os.path.abspath(args.db))
     if not url:
         folder = tempfile.mkdtemp(prefix="bench-reports-")
         url = "sqlite:///" + os.path.join(folder, "tracker.db")
@@ -406,13 +413,23 @@ def run(args):
     )
     upgrade()
     db.connect(reuse_if_open=True)
-    if is_postgres():
-        db.execute_sql(
-            "TRUNCATE %s RESTART IDENTITY CASCADE"
-            % ", ".join('"%s"' % m._meta.table_name for m in ALL_MODELS)
-        )
+    from tracker.models import Click, Conversion, Flow
+
     end = datetime.datetime(2026, 11, 28)
-    flows, load_seconds, conversions = load(args, end)
+    if args.db and Click.select().count() == args.clicks:
+        flows, load_seconds = [f.id for f in Flow.select().order_by(Flow.id)], 0.0
+        conversions = Conversion.select().count()
+        rollups.RollupClick.delete().execute()
+        Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
+        User.delete().execute()
+    else:
+        if is_postgres():
+            tables = ", ".join('"%s"' % m._meta.table_name for m in ALL_MODELS)
+            db.execute_sql("TRUNCATE %s RESTART IDENTITY CASCADE" % tables)
+        else:
+            for model in reversed(ALL_MODELS):
+                model.delete().execute()
+        flows, load_seconds, conversions = load(args, end)
     started = time.perf_counter()
     rollups.advance(now=end + datetime.timedelta(minutes=5), budget=datetime.timedelta(days=args.days + 2))
     rollup_seconds = time.perf_counter() - started
