@@ -89,13 +89,13 @@ def test_offers_and_landers_pages_show_their_weeks_figures(user):
             "1",
             "5.00",
             "50.00",
-            "2.50",
+            "2.5000",  # EPC: four decimals in every row
             "Delete",
         ]
     ]
     landers = rows_of(user.get("/landers").get_data(as_text=True), "landers-table")
     assert landers == [
-        ["Quiz", "https://quiz.example/", "2", "2", "1", "50.00", "1", "5.00", "50.00", "2.50", "Delete"]
+        ["Quiz", "https://quiz.example/", "2", "2", "1", "50.00", "1", "5.00", "50.00", "2.5000", "Delete"]
     ]
     edit = user.post(
         "/offers/%d/edit" % offer.id,
