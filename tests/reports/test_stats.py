@@ -309,13 +309,13 @@ def test_costs_refusals(app, api):
 
 
 def test_currency_rates_put_replaces_and_refuses_bad_codes(app, api):
-    assert api.call("PUT", "/api/v1/currency-rates", json={"eur": 1.08, "GBP": "1.27"})[1]["rates"] == {
+    assert api.call("PUT", "/api/v1/currency-rates", json={"eur": 1.08, "GBP": "1.27"})[1] == {
         "EUR": "1.08",
         "GBP": "1.27",
     }
     status, body = api.call("PUT", "/api/v1/currency-rates", json={"JPY": "0.0067"})
-    assert (status, body["rates"], body["currency"]) == (200, {"JPY": "0.0067"}, "USD")
-    assert api.get("/api/v1/currency-rates")[1]["rates"] == {"JPY": "0.0067"}
+    assert (status, body) == (200, {"JPY": "0.0067"})
+    assert api.get("/api/v1/currency-rates") == (200, {"JPY": "0.0067"})
     for bad, reason in (
         ({"XYZ": "1"}, "'XYZ' is not an ISO 4217 currency code such as EUR"),
         ({"EUR": "-1"}, "the rate of EUR must be a positive number below 10^12"),
@@ -324,4 +324,4 @@ def test_currency_rates_put_replaces_and_refuses_bad_codes(app, api):
         ({"USD": "1"}, "USD is the report currency (TRACKER_CURRENCY): its rate is 1"),
     ):
         assert api.call("PUT", "/api/v1/currency-rates", json=bad) == (400, {"error": reason})
-    assert api.get("/api/v1/currency-rates")[1]["rates"] == {"JPY": "0.0067"}
+    assert api.get("/api/v1/currency-rates")[1] == {"JPY": "0.0067"}

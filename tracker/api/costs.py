@@ -4,7 +4,6 @@
 from flask import current_app, jsonify
 
 from ..currency import parse_rates, replace_rates, stored_rates
-from ..models import CurrencyRate
 from ..money import money_text
 from ..reports.costs import clean_cost, spread_cost
 from ..web import json_body
@@ -24,25 +23,18 @@ def post_costs():
 
 
 def rates_json():
-    rates = stored_rates()
-    updated = {
-        code: at for code, at in CurrencyRate.select(CurrencyRate.code, CurrencyRate.updated_at).tuples()
-    }
-    return {
-        "currency": _base(),
-        "rates": {code: format(rate, "f") for code, rate in sorted(rates.items())},
-        "updated_at": {code: updated[code].isoformat(timespec="seconds") + "Z" for code in sorted(updated)},
-    }
+    """The stored rates in the shape PUT takes: ``{"EUR": "1.08", …}``."""
+    return {code: format(rate, "f") for code, rate in sorted(stored_rates().items())}
 
 
 @bp.get("/currency-rates")
 def get_currency_rates():
-    """The stored rates: one unit of each currency in TRACKER_CURRENCY."""
+    """The stored rates: the value of one unit of each currency in TRACKER_CURRENCY."""
     return jsonify(rates_json())
 
 
 @bp.put("/currency-rates")
 def put_currency_rates():
-    """Replace the whole set of rates: ``{"EUR": "1.08", …}``."""
+    """Replace the whole set of rates: ``{"EUR": "1.08", …}``; answers the set stored."""
     replace_rates(parse_rates(json_body(), _base()))
     return jsonify(rates_json())

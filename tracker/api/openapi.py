@@ -408,19 +408,12 @@ SCHEMAS = {
         {"clicks": INTEGER, "amount": MONEY, "currency": STRING},
         example={"clicks": 1000, "amount": "270.00", "currency": "USD"},
     ),
-    "CurrencyRates": obj(
-        ["currency", "rates"],
-        {
-            "currency": {"type": "string", "description": "TRACKER_CURRENCY"},
-            "rates": {"type": "object", "additionalProperties": MONEY},
-            "updated_at": {"type": "object", "additionalProperties": TIME},
-        },
-        example={
-            "currency": "USD",
-            "rates": {"EUR": "1.08"},
-            "updated_at": {"EUR": "2026-11-28T16:00:00Z"},
-        },
-    ),
+    "CurrencyRates": {
+        "type": "object",
+        "additionalProperties": MONEY,
+        "description": "the value of one unit of each currency in TRACKER_CURRENCY",
+        "example": {"EUR": "1.08", "GBP": "1.27"},
+    },
     "CurrencyRatesInput": {
         "type": "object",
         "additionalProperties": {"type": ["string", "number"]},
