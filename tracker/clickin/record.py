@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from peewee import SQL, CharField, TextField, fn
 
-from ..db import ASYNC_COMMIT, Prepared, db, has_returning
+from ..db import ASYNC_COMMIT, Prepared, db, has_returning, is_postgres
 from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Flow, OrphanVisit, utcnow
 from ..postbacks import outbox
 from .routing import destination_url, route_click
@@ -152,6 +152,8 @@ def insert_click_query(slot):
     seen = Click.select(SQL("1")).where(
         Click.flow == slot("flow"), Click.visitor == slot("visitor"), Click.created_at > slot("unique_since")
     )
+    if is_postgres():  # the months before the window's are not read (operations.partitions)
+        seen = seen.where(Click.click_id >= slot("ids_since"))
     columns = {column: slot(column.name) for column in Click._meta.sorted_fields}
     columns[Click.is_unique] = ~fn.EXISTS(seen)
     return Click.insert(columns)
@@ -179,6 +181,7 @@ def insert_click(click, returning=None, window=UNIQUE_WINDOW):
     data = click.__data__
     values = {name: data.get(name) if to_db is None else to_db(data.get(name)) for name, to_db in CLICK_TO_DB}
     values["unique_since"] = Click.created_at.db_value(click.created_at - window)
+    values["ids_since"] = ids_since(click.created_at - window)
     if has_returning() if returning is None else returning:
         # fetchall: SQLite commits (and frees the write lock) once the statement is done.
         click.is_unique = bool(INSERT_CLICK.execute(values).fetchall()[0][0])
@@ -208,6 +211,14 @@ def record_click(flow, visitor, now=None, geoip=None, parse_user_agent=None, bot
     return click, destination_url(flow, click, decision, public_url)
 
 
+def ids_since(moment):
+    """A bound below the ids of clicks made after ``moment`` (ids begin with their time, in
+    base-36 ms; a minute early, for the clock read twice): a query of a time window that says
+    it on PostgreSQL reads only the months of the window, not every month's partition."""
+    ms = int(moment.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000) - 60_000
+    return base36(ms, 9)
+
+
 def unique_window(flow):
     """How long a visitor's clicks on ``flow`` count as one (is_unique, binding, the cookie)."""
     return datetime.timedelta(hours=flow.unique_window_hours or 24)
@@ -217,18 +228,14 @@ def recall_visit(click, window):
     """``(lander_id, offer_id)`` of the visitor's latest click on the flow within ``window``
     before ``click``, or None: one read on the (flow, visitor, created_at) index, made only
     for flows that bind visitors or route on ``is_unique``."""
-    return (
-        Click.select(Click.lander_id, Click.offer_id)
-        .where(
-            Click.flow == click.flow_id,
-            Click.visitor == click.visitor,
-            Click.created_at > click.created_at - window,
-        )
-        .order_by(Click.created_at.desc())
-        .limit(1)
-        .tuples()
-        .first()
+    query = Click.select(Click.lander_id, Click.offer_id).where(
+        Click.flow == click.flow_id,
+        Click.visitor == click.visitor,
+        Click.created_at > click.created_at - window,
     )
+    if is_postgres():
+        query = query.where(Click.click_id >= ids_since(click.created_at - window))
+    return query.order_by(Click.created_at.desc()).limit(1).tuples().first()
 
 
 def find_lander_click(click_id):
