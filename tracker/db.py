@@ -1,9 +1,12 @@
 """Database setup: one ``DatabaseProxy`` bound to SQLite or PostgreSQL from a URL."""
 
+import itertools
 import logging
 import os
+import re
 import sqlite3
 import time
+import weakref
 from urllib.parse import urlparse
 
 from peewee import CharField, DatabaseProxy, PostgresqlDatabase, SqliteDatabase, TextField, Value
@@ -106,11 +109,19 @@ class Prepared:
     ``execute(values)``, ``values`` mapping each name to its value in database form
     (``field.db_value(...)``). ``postgres_prefix``: statements sent before it on PostgreSQL, in
     the same round trip (and, in autocommit, the same implicit transaction): ``ASYNC_COMMIT``.
+
+    On PostgreSQL it is also a prepared statement of the server (``PREPARE`` once per
+    connection, then ``EXECUTE``): planning the click INSERT over the monthly partitions cost
+    the server more than running it (0.35 ms against 0.14 ms, EXPLAIN ANALYZE at 1 M clicks);
+    measured under load, 1.53 -> 0.94 ms a click INSERT (medians of 8 interleaved runs of 300).
     """
+
+    _names = itertools.count(1)
 
     def __init__(self, build, postgres_prefix=""):
         self.build = build
         self.postgres_prefix = postgres_prefix
+        self.name = "tracker_%d" % next(self._names)
         self._compiled = {}  # database class -> (sql, parameter names in order)
 
     def execute(self, values):
@@ -119,11 +130,27 @@ class Prepared:
         if compiled is None:
             query = self.build(_slot)
             sql, params = db.obj.get_sql_context().sql(query).query()
+            prepare = None
             if is_postgres():
-                sql = self.postgres_prefix + sql
+                numbers = itertools.count(1)
+                prepare = "PREPARE %s AS %s" % (
+                    self.name,
+                    _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else "$%d" % next(numbers), sql),
+                )
+                sql = self.postgres_prefix + "EXECUTE " + self.name
+                sql += "(%s)" % ", ".join(["%s"] * len(params)) if params else ""
             # A slot's place takes its value; any other parameter is a constant of the query.
-            compiled = self._compiled[type(db.obj)] = (sql, [(p, type(p) is _Name) for p in params])
-        sql, params = compiled
+            compiled = (sql, [(p, type(p) is _Name) for p in params], prepare)
+            self._compiled[type(db.obj)] = compiled
+        sql, params, prepare = compiled
+        if prepare is not None:
+            connection = db.connection()
+            done = _server_prepared.get(connection)
+            if done is None:
+                done = _server_prepared[connection] = set()
+            if self.name not in done:
+                db.execute_sql(prepare)  # kept by the session, whatever its transaction does
+                done.add(self.name)
         return db.execute_sql(sql, [values[p] if is_slot else p for p, is_slot in params])
 
     def first(self, values):
@@ -196,6 +223,10 @@ class PreparedInsert:
         else:
             setattr(instance, self.auto.name, self.plain.execute(values).lastrowid)
         return instance
+
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+_server_prepared = weakref.WeakKeyDictionary()  # PostgreSQL connection -> names it has prepared
 
 
 class _Name(str):

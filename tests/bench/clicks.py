@@ -321,10 +321,20 @@ def create_flow(server, routed):
     return server.url + "/r/" + flow["key"]
 
 
-def start_tracker(args, workdir, routed):
+def existing_flow(server):
+    """The link of the plain bench flow already in the database, or None."""
+    headers = {"Authorization": "Bearer " + API_TOKEN}
+    items = requests.get(server.url + "/api/v1/flows", headers=headers, timeout=10).json()["items"]
+    keys = [flow["key"] for flow in items if flow["name"] == "bench"]
+    return server.url + "/r/" + keys[0] if keys else None
+
+
+def start_tracker(args, workdir, routed, name=None, db_url=None, prepare=None):
     """A tracker on its own fresh SQLite database with the plain or the routed flow, warmed
-    up; returns ``(server, link, database URL)``."""
-    name = "routed" if routed else "plain"
+    up; returns ``(server, link, database URL)``. ``db_url``: a database of earlier runs
+    instead (its plain flow is used again); ``prepare(server, link, db_url)`` runs before the
+    warm-up."""
+    name = name or ("routed" if routed else "plain")
     instance = os.path.join(workdir, name, "instance")
     geoip = os.path.join(workdir, name, "geoip")
     os.makedirs(geoip)
@@ -332,7 +342,7 @@ def start_tracker(args, workdir, routed):
         write_geoip(geoip)
     metrics = os.path.join(workdir, name, "metrics")
     os.makedirs(metrics)
-    db_url = fresh_database_url(args, workdir, name)
+    db_url = db_url or fresh_database_url(args, workdir, name)
     env = dict(
         os.environ,
         TRACKER_INSTANCE_PATH=instance,
@@ -347,7 +357,9 @@ def start_tracker(args, workdir, routed):
     )
     server = Served(gunicorn_command("127.0.0.1", 0, 2), env, os.path.join(workdir, name + ".log"))
     server.wait_ready("/healthz")
-    link = create_flow(server, routed)
+    link = (not routed and existing_flow(server)) or create_flow(server, routed)
+    if prepare is not None:
+        prepare(server, link, db_url)
     warm = requests.get(
         link + "?sub1=banner1&utm_source=bench",
         allow_redirects=False,
