@@ -152,8 +152,8 @@ def insert_click_query(slot):
     seen = Click.select(SQL("1")).where(
         Click.flow == slot("flow"), Click.visitor == slot("visitor"), Click.created_at > slot("unique_since")
     )
-    if is_postgres():  # the months before the window's are not read (operations.partitions)
-        seen = seen.where(Click.click_id >= slot("ids_since"))
+    if is_postgres():  # the window's months and days only (operations.partitions.VISITOR_INDEX)
+        seen = seen.where(Click.click_id >= slot("ids_since"), click_day() == fn.ANY(slot("days")))
     columns = {column: slot(column.name) for column in Click._meta.sorted_fields}
     columns[Click.is_unique] = ~fn.EXISTS(seen)
     return Click.insert(columns)
@@ -182,6 +182,7 @@ def insert_click(click, returning=None, window=UNIQUE_WINDOW):
     values = {name: data.get(name) if to_db is None else to_db(data.get(name)) for name, to_db in CLICK_TO_DB}
     values["unique_since"] = Click.created_at.db_value(click.created_at - window)
     values["ids_since"] = ids_since(click.created_at - window)
+    values["days"] = days_of(click.created_at - window, click.created_at)
     if has_returning() if returning is None else returning:
         # fetchall: SQLite commits (and frees the write lock) once the statement is done.
         click.is_unique = bool(INSERT_CLICK.execute(values).fetchall()[0][0])
@@ -219,6 +220,21 @@ def ids_since(moment):
     return base36(ms, 9)
 
 
+def click_day():
+    """A click's day, as PostgreSQL's visitor index has it (a literal unit: the index's own)."""
+    return fn.date_trunc(SQL("'day'"), Click.created_at)
+
+
+def days_of(since, until):
+    """The days (midnights) from ``since``'s to ``until``'s."""
+    day = since.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = []
+    while day <= until:
+        days.append(day)
+        day += datetime.timedelta(days=1)
+    return days
+
+
 def unique_window(flow):
     """How long a visitor's clicks on ``flow`` count as one (is_unique, binding, the cookie)."""
     return datetime.timedelta(hours=flow.unique_window_hours or 24)
@@ -234,7 +250,10 @@ def recall_visit(click, window):
         Click.created_at > click.created_at - window,
     )
     if is_postgres():
-        query = query.where(Click.click_id >= ids_since(click.created_at - window))
+        since = click.created_at - window
+        query = query.where(
+            Click.click_id >= ids_since(since), click_day().in_(days_of(since, click.created_at))
+        )
     return query.order_by(Click.created_at.desc()).limit(1).tuples().first()
 
 

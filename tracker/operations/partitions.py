@@ -29,6 +29,13 @@ from ..db import db, is_postgres
 logger = logging.getLogger(__name__)
 
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+# The visitor index of the model, (flow_id, visitor, created_at), is on PostgreSQL this one, its
+# keys grouped by day: a click's entry goes among the day's, not at a random place of the whole
+# index. Measured at 1 M clicks (EXPLAIN (ANALYZE, WAL) of 300 click INSERTs): with the model's
+# index each INSERT read 1.5 blocks from outside shared buffers and wrote 1.5 full-page images,
+# 10.6 kB of WAL against 0.47 kB on an empty table; the slowdown as the table grows.
+VISITOR_INDEX = "click_flow_id_day_visitor_created_at"
+MODEL_VISITOR_INDEX = "click_flow_id_visitor_created_at"
 MONTHS_AHEAD = 3  # partitions kept ready past the current month
 DEFAULT = "click_default"
 NAME = re.compile(r"^click_p(\d{4})_(\d{2})$")
@@ -111,7 +118,10 @@ def partition_table(now):
         "REFERENCES flow (id) ON DELETE CASCADE"
     )
     db.execute_sql('CREATE INDEX "click_flow_id_created_at" ON click (flow_id, created_at)')
-    db.execute_sql('CREATE INDEX "click_flow_id_visitor_created_at" ON click (flow_id, visitor, created_at)')
+    db.execute_sql(
+        "CREATE INDEX \"%s\" ON click (flow_id, date_trunc('day', created_at), visitor, created_at)"
+        % VISITOR_INDEX
+    )
     db.execute_sql("CREATE TABLE %s PARTITION OF click DEFAULT" % DEFAULT)
     low, high = db.execute_sql(
         "SELECT min(click_id), max(click_id) FROM click_unpartitioned WHERE click_id ~ '^[0-9a-z]{25}$'"
