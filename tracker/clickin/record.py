@@ -181,8 +181,9 @@ def insert_click(click, returning=None, window=UNIQUE_WINDOW):
     data = click.__data__
     values = {name: data.get(name) if to_db is None else to_db(data.get(name)) for name, to_db in CLICK_TO_DB}
     values["unique_since"] = Click.created_at.db_value(click.created_at - window)
-    values["ids_since"] = ids_since(click.created_at - window)
-    values["days"] = days_of(click.created_at - window, click.created_at)
+    if is_postgres():  # the bounds insert_click_query adds there
+        values["ids_since"] = ids_since(click.created_at - window)
+        values["days"] = days_of(click.created_at - window, click.created_at)
     if has_returning() if returning is None else returning:
         # fetchall: SQLite commits (and frees the write lock) once the statement is done.
         click.is_unique = bool(INSERT_CLICK.execute(values).fetchall()[0][0])

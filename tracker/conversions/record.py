@@ -142,7 +142,7 @@ def insert_conversion_query(slot):
 
     One statement instead of a savepoint, the INSERT and a release (or a rollback). Its SELECT
     finds the click in the same statement: on PostgreSQL, where the click table is partitioned
-    and no foreign key guards a conversion's click (see ``migrations``), a conversion is never
+    and no foreign key guards a conversion's click (``operations.partitions``), a conversion is never
     written for a click that retention removed meanwhile.
     """
     click = Click.select(*[slot(field.name) for field in CONVERSION_FIELDS]).where(
