@@ -64,9 +64,30 @@ def bearer_token():
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+TOO_DEEP = object()
+MAX_JSON_DEPTH = 64  # deeper JSON is no request a person or a program of ours would send
+
+
+def json_depth(data):
+    """How deeply ``data`` (parsed JSON) nests lists and objects; a scalar is 0 (no recursion)."""
+    deepest, stack = 0, [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, dict)):
+            deepest = max(deepest, depth + 1)
+            stack.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
+    return deepest
+
+
 def json_body():
-    """The request's JSON object, or a 400 ValidationError naming what is wrong."""
-    data = request.get_json(silent=True)
+    """The request's JSON object, or a 400 ValidationError naming what is wrong (JSON nested
+    deeper than 64 levels included: Python's parser would run out of stack on it)."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        data = TOO_DEEP
+    if data is TOO_DEEP or json_depth(data) > MAX_JSON_DEPTH:
+        raise ValidationError("the JSON body is nested deeper than %d levels" % MAX_JSON_DEPTH, 400)
     if data is None:
         raise ValidationError("the body must be JSON (Content-Type: application/json)", 400)
     if not isinstance(data, dict):
