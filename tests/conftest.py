@@ -20,6 +20,9 @@ from tracker.models import ALL_MODELS
 pytest_plugins = ["postback_helpers", "browser_helpers"]
 
 API_TOKEN = "test-api-token"
+# The tests' receivers listen on loopback, which outgoing postbacks may not reach by default
+# (DESIGN §4.8): the tests allow it, and tests/delivery/test_destinations.py proves the refusal.
+LOOPBACK = "127.0.0.0/8,::1/128"
 PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 E2E_FIXTURES = {"start_server", "browser"}
@@ -70,6 +73,7 @@ def app_config(tmp_path, database_url):
         "TRACKER_API_TOKEN": API_TOKEN,
         "TRACKER_SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
+        "TRACKER_DELIVERY_ALLOWED_NETWORKS": LOOPBACK,
     }
 
 
@@ -176,6 +180,7 @@ def server_env(tmp_path, database_url):
             "TRACKER_GEOIP_DIR": str(tmp_path / "geoip"),
             "TRACKER_API_TOKEN": API_TOKEN,
             "TRACKER_WORKER_INTERVAL": "0.2",
+            "TRACKER_DELIVERY_ALLOWED_NETWORKS": LOOPBACK,
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -4,12 +4,13 @@ Each resource lives in its own module and registers its routes on ``bp``; ``shap
 every object into its JSON form.
 """
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..accounts import check_api_token
+from ..accounts import check_api_token, token_may_reveal
 from ..db import keyset_page
 from ..errors import NotFound, ValidationError
+from ..masking import mask_headers, mask_mapping, mask_secrets
 from ..web import bearer_token, int_arg, text_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -17,11 +18,35 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 @bp.before_request
 def _authenticate():
+    g.reveal = False
     if request.endpoint == "api.openapi":  # the description is public: it names routes, not data
         return None
-    if check_api_token(bearer_token(), current_app.config["TRACKER_API_TOKEN"]):
-        return None
-    return jsonify(error="a valid 'Authorization: Bearer <token>' header is required"), 401
+    token, configured = bearer_token(), current_app.config["TRACKER_API_TOKEN"]
+    if not check_api_token(token, configured):
+        return jsonify(error="a valid 'Authorization: Bearer <token>' header is required"), 401
+    if request.args.get("reveal") in ("1", "true"):
+        if not token_may_reveal(token, configured):
+            return jsonify(
+                error="this token may not reveal secrets: use TRACKER_API_TOKEN or a token made "
+                "with 'tracker token create NAME --reveal'"
+            ), 403
+        g.reveal = True
+    return None
+
+
+def shown(text):
+    """A URL or body as the API shows it: secret-looking values masked unless ``?reveal=1``."""
+    return text if g.get("reveal") else mask_secrets(text)
+
+
+def shown_headers(headers):
+    """Headers as the API shows them: secret-looking ones masked unless ``?reveal=1``."""
+    return dict(headers or {}) if g.get("reveal") else mask_headers(headers)
+
+
+def shown_mapping(mapping):
+    """Parameters as the API shows them: secret-named ones masked unless ``?reveal=1``."""
+    return mapping if g.get("reveal") else mask_mapping(mapping)
 
 
 @bp.errorhandler(ValidationError)

@@ -4,13 +4,12 @@ from flask import jsonify
 
 from ..errors import ValidationError, found
 from ..flows import clean_request_options
-from ..masking import mask_headers
 from ..models import Click, Flow
 from ..money import parse_money
 from ..postbacks import leads, presets, samples, templates
 from ..postbacks.outbox import enqueue_test
 from ..web import json_body
-from . import bp
+from . import bp, shown, shown_headers
 from .shapes import delivery_to_dict
 
 CONVERSION_FIELDS = {"event", "payout", "currency", "status", "txid", "data"}
@@ -87,7 +86,7 @@ def _lead(body, click, conversion):
 @bp.post("/postbacks/preview")
 def preview_postback():
     """The exact request a template would send: ``{method, url, headers, body, warnings}``
-    (secret-looking headers masked). ``test_event_code`` shows what "send test" adds."""
+    (secret-looking values masked unless ``?reveal=1``). ``test_event_code`` shows what "send test" adds."""
     body = json_body()
     template, click, flow, options = _template(body), _click(body), _flow(body), _options(body)
     conversion = _conversion(body, click)
@@ -104,7 +103,15 @@ def preview_postback():
         )
     except templates.TemplateError as exc:
         return jsonify(error=exc.message, warnings=warnings), 422
-    return jsonify(dict(request, headers=mask_headers(request["headers"]), warnings=warnings))
+    return jsonify(
+        dict(
+            request,
+            url=shown(request["url"]),
+            body=shown(request["body"]),
+            headers=shown_headers(request["headers"]),
+            warnings=warnings,
+        )
+    )
 
 
 @bp.post("/postbacks/test")
