@@ -28,8 +28,11 @@ SECRET_SUFFIXES = ("_token", "-token", "_key", "-key", "_secret", "-secret", "_p
 # A header is secret when its name holds one of these (Access-Token, X-Api-Key, Authorization…).
 SECRET_HEADER_WORDS = ("token", "key", "secret", "authorization", "password", "cookie", "signature")
 
-# name=value in a query string or form body (the value runs to the next & or #)
-PAIR_RE = re.compile(r"(?P<head>(?:^|[?&;])(?P<name>[^=&?#;\s]+)=)(?P<value>[^&#;\s]*)")
+# name=value in a query string or form body (the value runs to the next & or #, or to the
+# |POST| or |JSON| that starts a template's body)
+PAIR_RE = re.compile(
+    r"(?P<head>(?:^|[?&;]|\|(?:POST|JSON)\|)(?P<name>[^=&?#;\s|]+)=)(?P<value>(?:(?!\|(?:POST|JSON)\|)[^&#;\s])*)"
+)
 # "name": "value" in a JSON body
 JSON_PAIR_RE = re.compile(r'(?P<head>"(?P<name>[^"\\]{1,100})"\s*:\s*")(?P<value>(?:[^"\\]|\\.)*)"')
 

@@ -1,7 +1,8 @@
 """``/api/v1/postbacks/…``: preview a template, send a test, and the editor's presets."""
 
-from flask import jsonify
+from flask import current_app, jsonify
 
+from ..delivery.destinations import allowed_networks
 from ..errors import ValidationError, found
 from ..flows import clean_request_options
 from ..models import Click, Flow
@@ -9,7 +10,7 @@ from ..money import parse_money
 from ..postbacks import leads, presets, samples, templates
 from ..postbacks.outbox import enqueue_test
 from ..web import json_body
-from . import bp, shown, shown_headers
+from . import bp, shown_headers
 from .shapes import delivery_to_dict
 
 CONVERSION_FIELDS = {"event", "payout", "currency", "status", "txid", "data"}
@@ -86,11 +87,11 @@ def _lead(body, click, conversion):
 @bp.post("/postbacks/preview")
 def preview_postback():
     """The exact request a template would send: ``{method, url, headers, body, warnings}``
-    (secret-looking values masked unless ``?reveal=1``). ``test_event_code`` shows what "send test" adds."""
+    (secret-looking headers masked unless ``?reveal=1``). ``test_event_code`` shows what "send test" adds."""
     body = json_body()
     template, click, flow, options = _template(body), _click(body), _flow(body), _options(body)
     conversion = _conversion(body, click)
-    _, warnings = templates.check(template, options["headers"])
+    _, warnings = templates.check(template, options["headers"], allowed_networks(current_app.config))
     try:
         request = templates.preview(
             template,
@@ -103,15 +104,9 @@ def preview_postback():
         )
     except templates.TemplateError as exc:
         return jsonify(error=exc.message, warnings=warnings), 422
-    return jsonify(
-        dict(
-            request,
-            url=shown(request["url"]),
-            body=shown(request["body"]),
-            headers=shown_headers(request["headers"]),
-            warnings=warnings,
-        )
-    )
+    # The URL and body echo the template the caller just sent, secrets and all; only the
+    # headers are masked unless ?reveal=1, as before.
+    return jsonify(dict(request, headers=shown_headers(request["headers"]), warnings=warnings))
 
 
 @bp.post("/postbacks/test")

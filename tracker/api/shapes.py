@@ -3,6 +3,9 @@ log entries, deliveries, flows with their routes, offers, landers, traffic sourc
 rules and stats rows. Times are ISO 8601 UTC with
 a ``Z``, money is a decimal string, counts are integers, flags are booleans."""
 
+from flask import current_app
+
+from ..delivery.destinations import allowed_networks
 from ..models import (
     SUB_NAMES,
     UTM_NAMES,
@@ -184,7 +187,7 @@ def postback_to_dict(postback):
         "statuses": postback.statuses,
         "payout_type": postback.payout_type,
         "enabled": postback.enabled,
-        "warnings": templates.check(postback.url, postback.headers)[1],
+        "warnings": templates.check(postback.url, postback.headers, allowed_networks(current_app.config))[1],
     }
 
 

@@ -79,6 +79,23 @@ def host_kind(host):
         return None
 
 
+def host_allowed(host, allowed):
+    """True when ``host`` (an address literal, or ``localhost``) is in one of ``allowed``."""
+    host = (host or "").strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        host = "127.0.0.1"
+    try:
+        address = _address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in allowed)
+
+
+def allowed_networks(config):
+    """The parsed ``TRACKER_DELIVERY_ALLOWED_NETWORKS`` of an app's config."""
+    return parse_networks(config.get(SETTING))
+
+
 @dataclass(frozen=True)
 class Policy:
     """The networks outgoing requests may reach although they are not public."""

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from ..delivery.destinations import host_kind
+from ..delivery.destinations import host_allowed, host_kind
 from ..models import utcnow
 from ..tokens import (
     TOKEN_RE,
@@ -296,16 +296,17 @@ def host_problem(url):
     return None
 
 
-def address_warning(url):
+def address_warning(url, allowed=()):
     """A warning when the URL's host is an address (or ``localhost``) outgoing postbacks may
-    not reach unless ``TRACKER_DELIVERY_ALLOWED_NETWORKS`` allows it; names are checked when sent."""
+    not reach, and ``allowed`` (``TRACKER_DELIVERY_ALLOWED_NETWORKS``) does not allow it;
+    names are checked when sent."""
     match = AUTHORITY_RE.match(url)
     if match is None:
         return None
     host = match.group("authority").rpartition("@")[2]
     host = host.rpartition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
     kind = host_kind(host)
-    if kind is None:
+    if kind is None or host_allowed(host, allowed):
         return None
     return (
         "%s is a %s address: the worker refuses to send there unless "
@@ -313,13 +314,15 @@ def address_warning(url):
     )
 
 
-def check(template, headers=None):
+def check(template, headers=None, allowed=None):
     """``(errors, warnings)`` for a template (and its headers) as the editor and the API
     validate it on save.
 
     Errors: no URL, a bad URL, a token in the URL's host, an unknown filter, a JSON body that
     does not parse with sample values, a bad header name. Warnings: names that are no built-in
-    token (read from the click's parameters); a host that is a private or loopback address.
+    token (read from the click's parameters); with ``allowed`` (the parsed
+    ``TRACKER_DELIVERY_ALLOWED_NETWORKS``), a host that is a private or loopback address it
+    does not allow.
     """
     if not isinstance(template, str) or not template.strip():
         return ["the template is empty"], []
@@ -328,8 +331,8 @@ def check(template, headers=None):
     if problem:
         return [problem], []
     warnings, seen = [], set()
-    if address_warning(url):
-        warnings.append(address_warning(url))
+    if allowed is not None and address_warning(url, allowed):
+        warnings.append(address_warning(url, allowed))
     for _, name, _ in iter_tokens(template + "".join((headers or {}).values())):
         if not is_builtin(name) and name.lower() not in seen:
             seen.add(name.lower())
