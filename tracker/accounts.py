@@ -68,8 +68,8 @@ def check_api_token(token, configured=None):
 def create_user(username, password):
     """Create a dashboard user with a hashed password; raises ValueError if it exists."""
     username = (username or "").strip()
-    if not username or len(username) > 100:
-        raise ValueError("a username of 1 to 100 characters is required")
+    if not username or len(username) > 100 or "\x00" in username:
+        raise ValueError("a username of 1 to 100 characters (no NUL) is required")
     if not password or len(password) < 8:
         raise ValueError("the password needs at least 8 characters")
     if User.select().where(User.username == username).exists():
@@ -88,7 +88,9 @@ def _dummy_hash():
 
 def check_password(username, password):
     """The user when ``password`` is right, else None (same work either way)."""
-    user = User.get_or_none(User.username == (username or "").strip())
+    username = (username or "").strip()
+    # No username holds a NUL (and PostgreSQL cannot even be asked about one): a wrong login.
+    user = None if "\x00" in username or len(username) > 100 else User.get_or_none(User.username == username)
     if user is None:
         check_password_hash(_dummy_hash(), password or "")  # as slow as a real check
         return None

@@ -11,7 +11,7 @@ from ..accounts import check_api_token, token_may_reveal
 from ..db import keyset_page
 from ..errors import NotFound, ValidationError
 from ..masking import mask_headers, mask_mapping, mask_secrets
-from ..web import bearer_token, int_arg, text_arg
+from ..web import MAX_ID, bearer_token, int_arg, text_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -69,6 +69,8 @@ def page(query, key_field, to_dict, cursor_type=int):
             cursor = cursor_type(cursor)
         except ValueError:
             raise ValidationError("cursor is not valid", 400) from None
+        if cursor_type is int and not 0 < cursor <= MAX_ID:  # no database column holds it
+            raise ValidationError("cursor is not valid: ids run from 1 to %d" % MAX_ID, 400)
     rows, next_cursor = keyset_page(query, key_field, cursor, limit)
     return jsonify(items=[to_dict(row) for row in rows], next=next_cursor)
 
