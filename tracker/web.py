@@ -4,8 +4,9 @@ server-side session that costs nothing on requests without its cookie."""
 
 import datetime
 import ipaddress
+from urllib.parse import urlencode
 
-from flask import current_app, request
+from flask import current_app, request, url_for
 from flask.sessions import SessionInterface, SessionMixin, session_json_serializer
 from werkzeug.datastructures import CallbackDict
 from werkzeug.exceptions import NotFound
@@ -124,6 +125,14 @@ def bool_arg(name):
     if lowered in ("0", "false", "no"):
         return False
     raise ValidationError("%s must be true or false" % name, 400)
+
+
+def url_with_query(endpoint, params, **values):
+    """``url_for(endpoint, **values)`` with ``params`` as its query string. (Handing a request's
+    own arguments to ``url_for`` as keywords breaks on names it reserves: ``endpoint``,
+    ``_scheme``, ``_external``…)"""
+    query = urlencode(list(params.items()))
+    return url_for(endpoint, **values) + ("?" + query if query else "")
 
 
 def base_url():

@@ -8,6 +8,7 @@ one covers the routes and methods the description does not name. It runs on SQLi
 TRACKER_TEST_DATABASE_URL, on PostgreSQL, like the rest of the suite."""
 
 import json
+import os
 import re
 
 import pytest
@@ -19,7 +20,7 @@ from tracker.models import Click, User
 from conftest import API_TOKEN
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-EXAMPLES = 300
+EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", 300))  # more by hand, to hunt
 CONVERTER_RE = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>[a-z_]+)>")
 BIG_IDS = ["9223372036854775807", "9223372036854775808", "18446744073709551616", "9" * 40, "0", "1", "2"]
 HOSTILE_TEXT = [
@@ -408,3 +409,14 @@ def test_nul_in_a_json_string_is_422(api):
 def test_a_newline_in_login_next_is_no_500(client):
     response = client.post("/login?next=/flows%0a/evil", data={"username": "nobody", "password": "wrong"})
     assert response.status_code == 401
+
+
+def test_query_names_url_for_reserves_are_plain_parameters(client):
+    """Found by the fuzz: ``?endpoint=`` (or ``_scheme=``) on the reports page was handed to
+    ``url_for`` as a keyword, a TypeError (500)."""
+    sign_in(client, User.create(username="admin", password_hash="!unusable"))
+    response = client.get("/reports?endpoint=x&_scheme=ftp&_external=1&group_by=day")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "/reports.csv?endpoint=x&amp;_scheme=ftp&amp;_external=1&amp;group_by=day" in page
+    assert client.get("/logs/postbacks?endpoint=x&_anchor=y").status_code == 200

@@ -21,7 +21,7 @@ from ..models import (
     InboundRequest,
     utcnow,
 )
-from ..web import base_url, bool_arg, int_arg, text_arg
+from ..web import base_url, bool_arg, int_arg, text_arg, url_with_query
 from . import bp
 
 PAGE_SIZE = 50
@@ -52,7 +52,7 @@ def _page(query, key_field, cursor):
     rows, next_cursor = keyset_page(query, key_field, cursor, int_arg("limit", PAGE_SIZE, 1, 500))
     next_url = None
     if next_cursor is not None:
-        next_url = url_for(request.endpoint, **{**request.args.to_dict(), "cursor": next_cursor})
+        next_url = url_with_query(request.endpoint, {**request.args.to_dict(), "cursor": next_cursor})
     return rows, next_url
 
 
