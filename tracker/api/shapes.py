@@ -3,7 +3,7 @@ log entries, deliveries, flows with their routes, offers, landers, traffic sourc
 rules and stats rows. Times are ISO 8601 UTC with
 a ``Z``, money is a decimal string, counts are integers, flags are booleans."""
 
-from flask import current_app
+from flask import current_app, has_app_context
 
 from ..delivery.destinations import allowed_networks
 from ..models import (
@@ -187,8 +187,13 @@ def postback_to_dict(postback):
         "statuses": postback.statuses,
         "payout_type": postback.payout_type,
         "enabled": postback.enabled,
-        "warnings": templates.check(postback.url, postback.headers, allowed_networks(current_app.config))[1],
+        "warnings": templates.check(postback.url, postback.headers, _allowed())[1],
     }
+
+
+def _allowed():
+    """The allow-list of outgoing addresses, for the save-time warnings (None: no app)."""
+    return allowed_networks(current_app.config) if has_app_context() else None
 
 
 def flow_to_dict(flow, link):
