@@ -296,8 +296,8 @@ def clean_flow(data, partial=False, flow=None):
         if "traffic_source_id" in data:
             source_id = data["traffic_source_id"]
             if source_id is not None:
-                if isinstance(source_id, bool) or not isinstance(source_id, int):
-                    raise ValidationError("traffic_source_id must be an id")
+                if isinstance(source_id, bool) or not isinstance(source_id, int) or not 0 < source_id < 2**63:
+                    raise ValidationError("traffic_source_id must be an id (from 1 to 2^63-1)")
                 if TrafficSource.get_or_none(TrafficSource.id == source_id) is None:
                     raise ValidationError("traffic source %s does not exist" % source_id)
             out["traffic_source"] = source_id

@@ -420,3 +420,18 @@ def test_query_names_url_for_reserves_are_plain_parameters(client):
     page = response.get_data(as_text=True)
     assert "/reports.csv?endpoint=x&amp;_scheme=ftp&amp;_external=1&amp;group_by=day" in page
     assert client.get("/logs/postbacks?endpoint=x&_anchor=y").status_code == 200
+
+
+def test_ids_past_64_bits_in_a_json_body_are_refused(api):
+    """Found by the Schemathesis run: ``traffic_source_id`` of 2^94 reached the database."""
+    status, body = api.post(
+        "/api/v1/flows", json={"name": "F", "offer_url": "https://o.example/", "traffic_source_id": 2**94}
+    )
+    assert (status, body["error"]) == (422, "traffic_source_id must be an id (from 1 to 2^63-1)")
+    for field, value in (("flow_id", 2**63), ("flow_id", -1)):
+        status, body = api.post("/api/v1/postbacks/test", json={"url": "https://pb.example/", field: value})
+        assert (status, body["error"]) == (400, "flow_id must be an id (from 1 to 2^63-1)")
+    status, body = api.post(
+        "/api/v1/postbacks/preview", json={"url": "https://pb.example/", "click_id": "a\x00b"}
+    )
+    assert (status, body["error"]) == (400, "click_id must be a string without NUL characters")

@@ -29,8 +29,8 @@ def _click(body):
     click_id = body.get("click_id")
     if click_id in (None, ""):
         return None
-    if not isinstance(click_id, str):
-        raise ValidationError("click_id must be a string", 400)
+    if not isinstance(click_id, str) or "\x00" in click_id:
+        raise ValidationError("click_id must be a string without NUL characters", 400)
     return found(Click, Click.click_id == click_id[:64], what="click %r" % click_id[:64])
 
 
@@ -38,8 +38,8 @@ def _flow(body):
     flow_id = body.get("flow_id")
     if flow_id is None:
         return None
-    if isinstance(flow_id, bool) or not isinstance(flow_id, int):
-        raise ValidationError("flow_id must be an id", 400)
+    if isinstance(flow_id, bool) or not isinstance(flow_id, int) or not 0 < flow_id < 2**63:
+        raise ValidationError("flow_id must be an id (from 1 to 2^63-1)", 400)
     return found(Flow, Flow.id == flow_id, Flow.deleted == False, what="flow %d" % flow_id)  # noqa: E712
 
 
