@@ -69,3 +69,10 @@ def test_previews_and_test_deliveries_carry_the_time_of_now_not_a_sample_time(ap
     after = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
     for url in (preview["url"], delivery["url"]):
         assert before <= int(url.rsplit("=", 1)[1]) <= after
+
+
+def test_times_are_the_utc_instant_whatever_the_machines_zone(machine_in_new_york):
+    template = "https://pb.example/?t={now}&c={click_time}&v={conversion_time}&i={event_time_iso}"
+    assert fill_url(template, context()) == (
+        "https://pb.example/?t=1714564800&c=1714564800&v=1714564800&i=2024-05-01T12%3A00%3A00Z"
+    )
