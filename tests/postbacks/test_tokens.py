@@ -9,6 +9,8 @@ from decimal import Decimal
 
 import pytest
 
+from tracker import tokens
+from tracker.dashboard.postback_editor import token_rows
 from tracker.models import Click, Conversion, Flow
 from tracker.postbacks import templates
 from tracker.tokens import TokenContext, fill_url, resolve
@@ -76,3 +78,56 @@ def test_times_are_the_utc_instant_whatever_the_machines_zone(machine_in_new_yor
     assert fill_url(template, context()) == (
         "https://pb.example/?t=1714564800&c=1714564800&v=1714564800&i=2024-05-01T12%3A00%3A00Z"
     )
+
+
+def test_with_nothing_known_every_token_is_empty_and_none_fails():
+    names = sorted(tokens.REGISTRY) + [
+        "req.qs.gclid",
+        "var:adid",
+        "req.cookie._fbp",
+        "req.sessiondata.a.b",
+        "adid",
+    ]
+    template = "&".join("%s={%s}" % (name, name) for name in names)
+    assert fill_url(template, TokenContext()) == "&".join("%s=" % name for name in names)
+    flow_only = TokenContext(flow=Flow(id=7, name="F", currency="EUR"))
+    assert fill_url("{campaign.id}/{flow.name}/{offer.id}/{currency}/{sub1}", flow_only) == "7/F/7/EUR/"
+
+
+def test_the_flow_id_of_a_click_without_its_flow_loaded_is_the_clicks():
+    click = Click(click_id="c1", flow=9, params={}, cookies={}, created_at=NOW)
+    assert fill_url("https://pb.example/?f={campaign_id}&o={offer.id}", TokenContext(click=click)) == (
+        "https://pb.example/?f=9&o=9"
+    )
+
+
+def test_a_referrer_without_a_host_has_an_empty_domain():
+    assert fill_url("?d={referrerdomain}", context(referrer="about:blank")) == "?d="
+    assert fill_url("?d={referrerdomain}", context(referrer="https://News.Example/a")) == "?d=news.example"
+
+
+def test_true_and_false_lead_values_are_1_and_0():
+    ctx = TokenContext(click=context().click, lead={"consent": True, "optout": False, "nested": {"ok": True}})
+    template = "https://pb.example/?c={consent}&o={optout}&n={req.sessiondata.nested.ok}"
+    assert fill_url(template, ctx) == "https://pb.example/?c=1&o=0&n=1"
+
+
+def test_a_bare_family_prefix_is_no_family_but_a_custom_name():
+    ctx = context(params={"var:": "v", "req.qs.": "q"})
+    assert fill_url("https://pb.example/?a={var:}&b={req.qs.}", ctx) == "https://pb.example/?a=v&b=q"
+    errors, warnings = templates.check("https://pb.example/?a={var:}&b={req.qs.gclid}&c={my_long_custom}")
+    assert errors == [] and [w.split(" ")[0] for w in warnings] == ["{var:}", "{my_long_custom}"]
+
+
+def test_the_token_reference_gives_each_token_its_aliases_triggers_and_meaning():
+    rows = {row["name"]: row for row in token_rows()["tokens"]}
+    assert rows["payout"] == {
+        "name": "payout",
+        "aliases": ("publisherrevenue", "revenue", "cash", "conversion.payout"),
+        "doc": "the conversion's payout",
+        "triggers": ("conversion", "status", "payout"),
+    }
+    assert rows["sub3"]["aliases"] == ("subid3",) and rows["sub3"]["doc"] == "sub id 3 from the click"
+    assert rows["click_id"]["triggers"] == ("click", "conversion", "status", "payout")
+    assert all(row["doc"] and isinstance(row["aliases"], tuple) for row in rows.values())
+    assert resolve("PAYOUT", context()) == resolve("Conversion.Payout", context()) == Decimal("12.50")
