@@ -140,10 +140,32 @@ def _step_3(migrator):
     ]
 
 
+class _V7Session(_V5Model):
+    """The table step 7 creates, frozen as it was then."""
+
+    id_hash = CharField(max_length=64, primary_key=True)
+    user_id = IntegerField(null=True, index=True)
+    data = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    seen_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "user_session"
+
+
+def _step_7(migrator):
+    """Server-side dashboard sessions (DESIGN §4.8): logging out and a password change end
+    them; the old signed cookies hold no session id, so everyone logs in once more. API tokens
+    that may ask for unmasked secrets (``?reveal=1``): none of the existing ones."""
+    db.create_tables([_V7Session])
+    return [add_not_null(migrator, "api_token", "may_reveal", BooleanField(default=False))]
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
     (5, _step_5),
+    (7, _step_7),
 ]
 
 LATEST = max([1] + [version for version, _ in STEPS])

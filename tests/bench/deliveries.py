@@ -213,6 +213,7 @@ def main():
         TRACKER_DATABASE_URL=os.environ.get("TRACKER_DATABASE_URL") or "sqlite:///%s/bench.db" % folder,
         TRACKER_DELIVERY_CONCURRENCY=str(args.concurrency),
         TRACKER_DELIVERY_PER_HOST=str(args.concurrency),
+        TRACKER_DELIVERY_ALLOWED_NETWORKS="127.0.0.0/8",  # the receiver is on loopback
     )
     os.environ.update(env)
     from tracker import create_app
