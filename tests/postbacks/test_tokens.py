@@ -131,3 +131,22 @@ def test_the_token_reference_gives_each_token_its_aliases_triggers_and_meaning()
     assert rows["click_id"]["triggers"] == ("click", "conversion", "status", "payout")
     assert all(row["doc"] and isinstance(row["aliases"], tuple) for row in rows.values())
     assert resolve("PAYOUT", context()) == resolve("Conversion.Payout", context()) == Decimal("12.50")
+
+
+def test_the_leads_own_place_wins_over_geoip_and_an_empty_one_does_not():
+    click = context(country="US", region="Texas", city="Austin", zip="73301").click
+    lead = {"country_code": "de", "state": "", "city": "Berlin", "postal": "10115"}
+    ctx = TokenContext(click=click, lead=lead)
+    assert fill_url("?c={country}&r={region}&t={city}&z={zip}", ctx) == "?c=de&r=Texas&t=Berlin&z=10115"
+
+
+def test_an_empty_lead_value_does_not_hide_the_clicks_parameter():
+    click = context(params={"email": "click@example.com", "advertisername": "", "advertiser": "Acme"}).click
+    ctx = TokenContext(click=click, lead={"email": "", "phone": None})
+    assert fill_url("?e={email}&a={advertiser}", ctx) == "?e=click%40example.com&a=Acme"
+
+
+def test_the_click_url_keeps_the_trackers_base_url_as_written():
+    for base in ("https://go.example/PX/", "https://go.example/PX"):
+        ctx = TokenContext(click=context().click, public_url=base)
+        assert fill_url("{click_url|raw}", ctx) == "https://go.example/PX/click?click_id=c1"
