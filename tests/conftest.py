@@ -262,3 +262,14 @@ def start_server(tmp_path, server_env, app):
             except subprocess.TimeoutExpired:
                 server.process.kill()
                 server.process.wait()
+
+
+@pytest.fixture
+def machine_in_new_york(monkeypatch):
+    """The machine's local time zone set to America/New_York (UTC-4 in May) for one test, in
+    every pass of the suite: code that reads local time where it means UTC answers wrong."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield "America/New_York"
+    monkeypatch.undo()
+    time.tzset()
