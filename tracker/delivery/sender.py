@@ -1,5 +1,6 @@
 """Sending one stored request: ``send_http`` (requests, no redirects, the first bytes of the
-answer kept) and ``SendPool``, the bounded thread pool with a cap per destination host."""
+answer kept, only to the addresses ``destinations`` allows) and ``SendPool``, the bounded
+thread pool with a cap per destination host."""
 
 import datetime
 import logging
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+
+from .destinations import DestinationRefused, Policy, guarded_session
 
 logger = logging.getLogger(__name__)
 
@@ -39,24 +42,29 @@ class Sent:
     duration_ms: float
     answer: Answer = None
     error: str = ""
+    refused: bool = False  # the destination's address is not allowed: no retry can help
 
 
 _local = threading.local()
+STRICT = Policy()  # no private address allowed
 
 
-def _session():
-    session = getattr(_local, "session", None)
+def _session(policy):
+    sessions = getattr(_local, "sessions", None)
+    if sessions is None:
+        sessions = _local.sessions = {}
+    session = sessions.get(policy)
     if session is None:
-        session = requests.Session()
-        session.trust_env = False  # no proxies or netrc from the environment: send where the URL says
+        # No proxies or netrc from the environment: send where the URL says, if it may go there.
+        session = sessions[policy] = guarded_session(policy)
         session.headers["User-Agent"] = USER_AGENT
-        _local.session = session
     return session
 
 
-def send_http(request, timeout):
-    """Send a stored request with ``requests``; return an ``Answer`` or raise on network errors."""
-    response = _session().request(
+def send_http(request, timeout, policy=STRICT):
+    """Send a stored request with ``requests``; return an ``Answer`` or raise on network errors
+    (``DestinationRefused`` when ``policy`` does not allow the address connected to)."""
+    response = _session(policy).request(
         request.method,
         request.url,
         headers=request.headers,
@@ -149,6 +157,9 @@ def _attempt(send, delivery, lease, timeout, gate, clock):
         at, started = clock(), time.monotonic()
         try:
             answer, error = send(delivery, timeout), ""
+        except DestinationRefused as exc:
+            duration = (time.monotonic() - started) * 1000
+            return Sent(delivery, lease, at, round(duration, 1), None, str(exc), refused=True)
         except requests.RequestException as exc:  # refused, reset, timed out, not HTTP at all
             answer, error = None, _describe(exc, delivery.url)
         except Exception as exc:  # a bug, not the receiver: say so loudly, and go on
