@@ -90,6 +90,7 @@ def parse_args(argv=None):
     parser.add_argument("--database-url", default=os.environ.get("TRACKER_DATABASE_URL"))
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--skip-raw", action="store_true", help="do not time the raw-table reads")
+    parser.add_argument("--only", help="time only the cases whose name contains this text")
     parser.add_argument(
         "--db",
         help="a SQLite file to keep: loaded on the first run, reused (its rollups rebuilt) on the next",
@@ -483,6 +484,8 @@ def run(args):
         % ("what (30 days)", "rollups + fresh rows", "raw tables only", "raw / rollups")
     )
     for name, call in cases:
+        if args.only and args.only not in name:
+            continue
         call()  # warm caches and templates
         fast = timed(call, args.runs)
         slow = []
