@@ -9,6 +9,7 @@ import logging
 
 from peewee import (
     SQL,
+    BigIntegerField,
     BooleanField,
     CharField,
     DateTimeField,
@@ -140,11 +141,24 @@ def _step_3(migrator):
     ]
 
 
+def _step_4(migrator):
+    """The claim token of a delivery (fencing, DESIGN §4.4): only the latest claim of a row
+    may record its outcome. Idempotent: a database stamped 5 before this step existed runs it
+    too (see ``upgrade``)."""
+    if "claim_token" in {c.name for c in db.get_columns("delivery")}:
+        return []
+    return [add_not_null(migrator, "delivery", "claim_token", BigIntegerField(default=0))]
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
+    (4, _step_4),
     (5, _step_5),
 ]
+# Steps merged after a later step was released: run on every upgrade whatever the stamped
+# version, each one a no-op once done.
+IDEMPOTENT_STEPS = (4,)
 
 LATEST = max([1] + [version for version, _ in STEPS])
 
@@ -173,10 +187,12 @@ def upgrade():
                 return before, LATEST
             migrator = PostgresqlMigrator(db.obj) if is_postgres() else SqliteMigrator(db.obj)
             for version, step in STEPS:
-                if version > before:
+                if version > before or version in IDEMPOTENT_STEPS:
                     operations = step(migrator) or []
                     for operation in operations:
                         operation.run()
-                    SchemaVersion.update(version=version).execute()
-                    logger.info("upgraded the schema to version %d", version)
+                    if version > before:
+                        SchemaVersion.update(version=version).execute()
+                    if version > before or operations:
+                        logger.info("upgraded the schema to version %d", version)
             return before, max(before, LATEST)

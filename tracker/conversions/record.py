@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError, fn
 
+from ..clickin.spool import may_be_spooled
 from ..db import db, is_postgres
 from ..masking import mask_mapping
 from ..models import (
@@ -117,6 +118,10 @@ def _record(inbound, rules, now, trace):
 def find_click(claim, trace):
     """The claimed click and its flow; 404 for an unknown click (400 on the event API)."""
     click = Click.select(Click, Flow).join(Flow).where(Click.click_id == claim.click_id).first()
+    if click is None and may_be_spooled(claim.click_id):
+        raise Refused(
+            503, "click_id %r is not written yet (it may wait in a click spool): retry" % claim.click_id
+        )
     if claim.flow_key is None:
         if click is None:
             raise Refused(404, "click_id %r is not a click of ours" % claim.click_id)

@@ -1,8 +1,16 @@
 """Sending one stored request: ``send_http`` (requests, no redirects, the first bytes of the
-answer kept) and ``SendPool``, the bounded thread pool with a cap per destination host."""
+answer kept) and ``SendPool``, the bounded thread pool with a cap per destination host.
+
+Every send has one total deadline (DESIGN §4.4): the connect and read timeouts together, and
+never more than what is left of its claim's lease. requests' own timeouts bound each socket
+operation only, and a receiver that trickles its answer a byte at a time beats them; a
+``Watchdog`` shuts the socket of a send that outlives its deadline, and the attempt fails as a
+timeout. So a send always ends before its lease does: no other worker sends it meanwhile.
+"""
 
 import datetime
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -10,6 +18,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +40,8 @@ class Answer:
 
 @dataclass
 class Sent:
-    """One finished attempt: the delivery, its lease, when, how long, the answer or the error."""
+    """One finished attempt: the delivery, its lease, when, how long, the answer or the error.
+    ``unsent``: not sent at all, too little of the lease being left for a whole send."""
 
     delivery: object
     lease: datetime.datetime
@@ -38,6 +49,107 @@ class Sent:
     duration_ms: float
     answer: Answer = None
     error: str = ""
+    unsent: bool = False
+
+
+class Timeouts(tuple):
+    """``(connect, read)`` seconds, as requests takes them, and ``total``: the deadline of the
+    whole send (their sum unless given)."""
+
+    def __new__(cls, connect, read, total=None):
+        timeouts = super().__new__(cls, (connect, read))
+        timeouts.total = connect + read if total is None else total
+        return timeouts
+
+    def within(self, seconds):
+        """These timeouts cut to a deadline of at most ``seconds``."""
+        total = min(self.total, seconds)
+        return Timeouts(min(self[0], total), min(self[1], total), total)
+
+
+class Watchdog:
+    """Shuts the socket of every send that outlives its deadline (one thread per process)."""
+
+    TICK = 0.05  # how often an expired send whose socket is still connecting is looked at
+
+    def __init__(self):
+        self._watches = set()
+        self._cond = threading.Condition()
+        self._thread = None
+
+    def watch(self, seconds):
+        """Start watching the calling thread's send; returns its ``Watch``."""
+        watch = Watch(time.monotonic() + seconds)
+        with self._cond:
+            self._watches.add(watch)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="send-deadline", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return watch
+
+    def unwatch(self, watch):
+        with self._cond:
+            self._watches.discard(watch)
+
+    def _run(self):
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                for watch in self._watches:
+                    if watch.deadline <= now:
+                        watch.expire()
+                pending = [w.deadline for w in self._watches if not w.shut]
+                wait = max(self.TICK, min(pending) - now) if pending else None
+                if any(w.expired and not w.shut for w in self._watches):
+                    wait = self.TICK
+                self._cond.wait(wait)
+
+
+class Watch:
+    """One send under a deadline: the connection it uses (set by the pool), once expired."""
+
+    __slots__ = ("deadline", "conn", "expired", "shut")
+
+    def __init__(self, deadline):
+        self.deadline, self.conn, self.expired, self.shut = deadline, None, False, False
+
+    def expire(self):
+        self.expired = True
+        sock = getattr(self.conn, "sock", None) if self.conn is not None else None
+        if sock is not None and not self.shut:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.shut = True
+
+
+WATCHDOG = Watchdog()
+
+
+class _WatchedPool:
+    """A urllib3 pool that tells the sending thread's ``Watch`` which connection it uses."""
+
+    def _make_request(self, conn, *args, **kwargs):
+        watch = getattr(_local, "watch", None)
+        if watch is not None:
+            watch.conn = conn
+        return super()._make_request(conn, *args, **kwargs)
+
+
+class _WatchedHTTPPool(_WatchedPool, HTTPConnectionPool):
+    pass
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    pass
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 _local = threading.local()
@@ -49,26 +161,48 @@ def _session():
         session = requests.Session()
         session.trust_env = False  # no proxies or netrc from the environment: send where the URL says
         session.headers["User-Agent"] = USER_AGENT
+        for prefix in ("http://", "https://"):
+            session.mount(prefix, _DeadlineAdapter())
         _local.session = session
     return session
 
 
 def send_http(request, timeout):
-    """Send a stored request with ``requests``; return an ``Answer`` or raise on network errors."""
-    response = _session().request(
-        request.method,
-        request.url,
-        headers=request.headers,
-        data=request.body.encode("utf-8") if request.body else None,
-        timeout=timeout,
-        allow_redirects=False,
-        stream=True,
-    )
+    """Send a stored request with ``requests``; return an ``Answer`` or raise on network errors.
+
+    ``timeout``: ``(connect, read)`` seconds; the whole send, every byte of the answer included,
+    ends within their sum (or ``timeout.total``, see ``Timeouts``), else it raises a Timeout."""
+    if not isinstance(timeout, Timeouts):
+        timeout = Timeouts(*timeout)
+    watch = _local.watch = WATCHDOG.watch(timeout.total)
     try:
-        body, error = _read_start(response)
+        response = _session().request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            data=request.body.encode("utf-8") if request.body else None,
+            timeout=tuple(timeout),
+            allow_redirects=False,
+            stream=True,
+        )
+        try:
+            body, error = _read_start(response)
+        finally:
+            response.close()
+    except requests.RequestException:
+        if watch.expired:
+            raise _too_slow(timeout) from None
+        raise
     finally:
-        response.close()
+        WATCHDOG.unwatch(watch)
+        _local.watch = None
+    if watch.expired:
+        raise _too_slow(timeout)
     return Answer(response.status_code, body, response.headers, error)
+
+
+def _too_slow(timeout):
+    return requests.Timeout("the whole send took longer than its deadline of %.1f s" % timeout.total)
 
 
 def _read_start(response):
@@ -102,17 +236,35 @@ class SendPool:
         with self._lock:
             return self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
 
-    def submit(self, send, delivery, lease, timeout, clock):
-        """Start one attempt; the future's result is a ``Sent``, never an exception."""
-        return self.executor.submit(_attempt, send, delivery, lease, timeout, self._gate(delivery.url), clock)
+    def submit(self, send, delivery, lease, timeout, clock, expires=None):
+        """Start one attempt; the future's result is a ``Sent``, never an exception.
+        ``expires``: when the claim's lease ends (``time.monotonic()``); the send's deadline
+        then ends ``LEASE_MARGIN`` seconds before it, and a row with less left is not sent."""
+        gate = self._gate(delivery.url)
+        return self.executor.submit(_attempt, send, delivery, lease, timeout, gate, clock, expires)
 
     def shutdown(self):
         self.executor.shutdown(wait=True)
 
 
-def _attempt(send, delivery, lease, timeout, gate, clock):
+# Seconds of a lease kept for recording the outcome after the send's deadline, and the least
+# deadline worth a send (a row with less of its lease left is given back, not sent).
+LEASE_MARGIN = 1.0
+LEAST_DEADLINE = 0.5
+
+
+def _attempt(send, delivery, lease, timeout, gate, clock, expires=None):
     with gate:
         at, started = clock(), time.monotonic()
+        if expires is not None:
+            if not isinstance(timeout, Timeouts):
+                timeout = Timeouts(*timeout)
+            left = expires - started - LEASE_MARGIN
+            if left < min(LEAST_DEADLINE, timeout.total):
+                return Sent(
+                    delivery, lease, at, 0.0, None, "not sent: its lease was nearly over", unsent=True
+                )
+            timeout = timeout.within(left)
         try:
             answer, error = send(delivery, timeout), ""
         except requests.RequestException as exc:  # refused, reset, timed out, not HTTP at all
