@@ -3,6 +3,7 @@
 import logging
 import os
 import sqlite3
+import threading
 import weakref
 from urllib.parse import urlparse
 
@@ -106,9 +107,18 @@ def release_connection():
         db.close()
 
 
-# Connections whose lock waits are cut short for the click path (see click_timeouts).
+# Connections whose lock waits are cut short for the click path (see click_timeouts):
+# PostgreSQL's, which the pool hands from thread to thread, in a weak set; SQLite's, one per
+# thread (they can't be weakly referenced), on the thread.
 _click_timed = weakref.WeakSet()
+_thread = threading.local()
 BUSY_TIMEOUT_MS = SQLITE_PRAGMAS["busy_timeout"]
+
+
+def _is_click_timed(connection):
+    if is_postgres():
+        return connection in _click_timed
+    return getattr(_thread, "click_timed", None) is connection
 
 
 def click_timeouts(busy_ms):
@@ -120,13 +130,14 @@ def click_timeouts(busy_ms):
     Set once per connection and kept while it serves clicks (a set-per-click would cost a round
     trip on PostgreSQL); ``default_timeouts`` puts the usual ones back for any other request."""
     connection = db.connection()
-    if connection in _click_timed:
+    if _is_click_timed(connection):
         return
     if is_postgres():
         db.execute_sql("SET lock_timeout = %d; SET statement_timeout = %d" % (busy_ms, busy_ms + 2000))
+        _click_timed.add(connection)
     else:
         connection.execute("PRAGMA busy_timeout = %d" % busy_ms)
-    _click_timed.add(connection)
+        _thread.click_timed = connection
 
 
 def default_timeouts():
@@ -134,13 +145,14 @@ def default_timeouts():
     if db.is_closed():
         return
     connection = db.connection()
-    if connection not in _click_timed:
+    if not _is_click_timed(connection):
         return
     if is_postgres():
         db.execute_sql("RESET lock_timeout; RESET statement_timeout")
+        _click_timed.discard(connection)
     else:
         connection.execute("PRAGMA busy_timeout = %d" % BUSY_TIMEOUT_MS)
-    _click_timed.discard(connection)
+        _thread.click_timed = None
 
 
 def init_app(app):

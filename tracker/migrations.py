@@ -171,9 +171,19 @@ def current_version():
     return row.version if row else None
 
 
+def _up_to_date():
+    """True when the schema is at the latest version with every idempotent step done (read
+    only, so that a process starting while the database is locked does not wait on it)."""
+    if current_version() != LATEST:
+        return False
+    return "claim_token" in {c.name for c in db.get_columns("delivery")}
+
+
 def upgrade():
     """Bring the database to the latest schema; returns ``(from_version, to_version)``."""
     with db.connection_context():
+        if _up_to_date():
+            return LATEST, LATEST  # no write lock taken: a process may start while one is held
         with db.atomic():
             if is_postgres():
                 # One upgrader at a time when several processes start together.

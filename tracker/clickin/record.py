@@ -213,11 +213,16 @@ def record_click(
     now = now or utcnow()
     click = capture(flow, visitor, new_click_id(), now, geoip, parse_user_agent, bots)
     decision = route_click(flow, click, recall_visit)
+    if spool is not None and spool.bypassing():
+        spool.append(click_values(click, unique_window(flow)))
+        click.spooled = True
+        return click, destination_url(flow, click, decision, public_url)
     try:
         write_click(click, flow)
     except Exception as exc:
         if spool is None:
             raise
+        spool.trip()
         spool.append(click_values(click, unique_window(flow)))
         click.spooled = True
         logger.warning(

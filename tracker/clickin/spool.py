@@ -40,6 +40,7 @@ REJECTED = "rejected"
 # A click id whose time is this recent may still be waiting in some node's spool (§4.8).
 SPOOL_WINDOW = datetime.timedelta(minutes=10)
 CLOCK_SKEW = datetime.timedelta(minutes=1)  # another node's clock may run a little ahead
+BYPASS = 1.0  # seconds a process spools its clicks without asking the database, after it failed one
 DATETIME_COLUMNS = {f.name for f in Click._meta.sorted_fields if isinstance(f, DateTimeField)} | {
     "unique_since"
 }
@@ -99,6 +100,17 @@ class ClickSpool:
         self.active = os.path.join(folder, ACTIVE)
         self.failures = 0  # clicks this process could neither store nor spool
         self.drainer = Drainer(self)
+        self.bypass_until = 0.0
+
+    def trip(self):
+        """The database just failed a click: for the next ``BYPASS`` seconds this process's
+        clicks go straight to the spool, so that under a long lock each visitor does not wait
+        TRACKER_CLICK_BUSY_MS for it in turn (a sync worker answers one click at a time)."""
+        self.bypass_until = time.monotonic() + BYPASS
+
+    def bypassing(self):
+        """True while clicks skip the database (see ``trip``)."""
+        return self.bypass_until and time.monotonic() < self.bypass_until
 
     def append(self, values):
         """Append one click (its INSERT values) and fsync it; wakes this process's drainer.
