@@ -7,11 +7,10 @@ import signal
 import time
 
 import pytest
+from fault_helpers import FAULT_ENV, Receiver, wait_for
 
 from tracker.db import db
 from tracker.models import Delivery, DeliveryAttempt, utcnow
-
-from fault_helpers import FAULT_ENV, Receiver, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +27,9 @@ FAST = {
 def queue(urls):
     now = utcnow()
     with db.atomic():
-        return [Delivery.create(trigger="click", url=url, next_attempt_at=now, created_at=now) for url in urls]
+        return [
+            Delivery.create(trigger="click", url=url, next_attempt_at=now, created_at=now) for url in urls
+        ]
 
 
 def statuses():
@@ -37,7 +38,9 @@ def statuses():
 
 
 def attempts_of(delivery_id):
-    return list(DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery_id).order_by(DeliveryAttempt.id))
+    return list(
+        DeliveryAttempt.select().where(DeliveryAttempt.delivery == delivery_id).order_by(DeliveryAttempt.id)
+    )
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_sends_each_at_most_twice(start_server):
@@ -98,7 +101,9 @@ def test_two_workers_and_a_receiver_slower_than_the_lease_send_each_attempt_once
         time.sleep(LEASE + 1)  # a lease more: nothing else may arrive
         arrivals = receiver.arrivals["/trickle"]
         attempts = attempts_of(delivery.id)
-        assert len(arrivals) == 2 == len(attempts)  # the first attempt and its one retry
+        assert len(arrivals) == 2 == len(attempts), [
+            a.error for a in attempts
+        ]  # the first attempt, one retry
         assert Delivery.get_by_id(delivery.id).attempts_count == 2
         assert all("deadline of 1.5 s" in a.error for a in attempts), [a.error for a in attempts]
         (first_start, first_end), (second_start, _) = sorted(arrivals)
