@@ -1,6 +1,10 @@
 """Fixtures: a fresh database per test (a copy of a SQLite file migrated once per session, or
 PostgreSQL, emptied, when TRACKER_TEST_DATABASE_URL is set), the app, its client, and a real
-``tracker serve``. Tests that start a process or a browser are marked ``e2e``."""
+``tracker serve``. Tests that start a process or a browser are marked ``e2e``.
+
+The suite runs in parallel (pytest-xdist, one process per core): each process has its own
+PostgreSQL database (the given one's name with the worker's id appended), and the ``e2e`` tests
+all run in one process, one at a time, as their timing needs the machine to themselves."""
 
 import os
 import shutil
@@ -8,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -20,7 +25,20 @@ from tracker.models import ALL_MODELS
 pytest_plugins = ["postback_helpers", "browser_helpers"]
 
 API_TOKEN = "test-api-token"
-PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL")
+
+
+def worker_database_url(url):
+    """The PostgreSQL database of this test process: ``url`` itself, or under pytest-xdist
+    the same server's ``<name>_<worker>`` (created by ``template_database``)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/%s_%s" % (parts.path.lstrip("/"), worker)))
+
+
+BASE_PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL")
+PG_URL = worker_database_url(BASE_PG_URL)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 E2E_FIXTURES = {"start_server", "browser"}
 
@@ -31,11 +49,28 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "e2e" in item.path.parts or E2E_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
+def create_postgres_database(url):
+    """Create ``url``'s database on its server unless it exists."""
+    import psycopg2
+
+    name = urlsplit(url).path.lstrip("/")
+    admin = psycopg2.connect(BASE_PG_URL)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cursor.fetchone() is None:
+            cursor.execute('CREATE DATABASE "%s"' % name)
+    admin.close()
 
 
 @pytest.fixture(scope="session")
 def template_database(tmp_path_factory):
     """The schema, made once per session: a SQLite file each test copies, or PostgreSQL's."""
+    if PG_URL and PG_URL != BASE_PG_URL:
+        create_postgres_database(PG_URL)
     url = PG_URL or "sqlite:///" + str(tmp_path_factory.mktemp("template") / "tracker.db")
     init_db(url)
     upgrade()

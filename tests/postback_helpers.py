@@ -101,9 +101,9 @@ def delivery_app(make_app):
     """The app with short retry delays and timeouts, so fault tests run in seconds."""
     return make_app(
         TRACKER_RETRY_DELAYS="0.1,0.1",
-        TRACKER_DELIVERY_CONNECT_TIMEOUT=0.5,
-        TRACKER_DELIVERY_READ_TIMEOUT=0.5,
-        TRACKER_DELIVERY_LEASE=3,
+        TRACKER_DELIVERY_CONNECT_TIMEOUT=2,
+        TRACKER_DELIVERY_READ_TIMEOUT=2,
+        TRACKER_DELIVERY_LEASE=5,
     )
 
 

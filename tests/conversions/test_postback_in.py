@@ -127,11 +127,39 @@ def test_retry_with_the_same_txid_is_one_conversion(client, click_id):
 
 def test_one_conversion_per_event_without_txid_and_one_per_txid_with_it(client, click_id):
     assert get(client, "click_id=%s&event=sale" % click_id)[1]["status"] == "ok"
-    assert get(client, "click_id=%s&event=sale&payout=9" % click_id)[1]["status"] == "duplicate"
+    assert get(client, "click_id=%s&event=sale" % click_id)[1]["status"] == "duplicate"
     assert get(client, "click_id=%s&event=sale&txid=A" % click_id)[1]["status"] == "ok"
     assert get(client, "click_id=%s&event=sale&txid=B" % click_id)[1]["status"] == "ok"
     assert get(client, "click_id=%s&event=sale&txid=B" % click_id)[1]["status"] == "duplicate"
     assert sorted(c.txid for c in conversions()) == ["", "A", "B"]
+
+
+def test_without_txid_a_new_status_or_payout_updates_the_clicks_conversion(client, click_id):
+    # Networks send status=rejected by click alone (DESIGN §4.2, as Keitaro and Binom update).
+    status, body = get(client, "click_id=%s&event=sale&payout=5" % click_id)
+    assert (status, body["status"]) == (200, "ok")
+    assert get(client, "click_id=%s&event=sale&payout=9" % click_id)[1] == {
+        "status": "updated",
+        "conversion_id": body["conversion_id"],
+        "error": None,
+    }
+    assert get(client, "click_id=%s&event=sale&status=rejected" % click_id)[1]["status"] == "updated"
+    assert get(client, "click_id=%s&event=sale&status=rejected" % click_id)[1]["status"] == "duplicate"
+    [conversion] = conversions()
+    assert (conversion.status, conversion.payout, conversion.txid) == ("declined", Decimal(9), "")
+    assert history(conversion.id) == [("approved", "5.00"), ("approved", "9.00"), ("declined", "9.00")]
+    assert [row.reason for row in inbound_log()][1:] == [
+        "status or payout updated",
+        "status or payout updated",
+        "duplicate: already recorded, nothing new counted",
+    ]
+
+
+def test_without_txid_the_conversion_stored_under_a_txid_is_updated(client, click_id):
+    assert get(client, "click_id=%s&event=sale&txid=T-1&payout=20" % click_id)[1]["status"] == "ok"
+    assert get(client, "click_id=%s&event=sale&status=declined" % click_id)[1]["status"] == "updated"
+    [conversion] = conversions()
+    assert (conversion.txid, conversion.status, conversion.payout) == ("T-1", "declined", Decimal(20))
 
 
 def test_event_that_allows_duplicates_counts_every_postback(client, make_flow):
@@ -348,10 +376,12 @@ def test_status_update_without_the_event_finds_its_conversion_by_txid(client, ma
     assert (conversion.event, conversion.status, conversion.payout) == ("sale", "declined", Decimal(30))
 
 
-def test_same_status_without_txid_is_a_duplicate_not_an_update(client, click_id):
+def test_the_same_status_without_txid_is_a_duplicate_and_another_an_update(client, click_id):
     get(client, "click_id=%s&status=pending" % click_id)
-    assert get(client, "click_id=%s&status=approved" % click_id)[1]["status"] == "duplicate"
+    assert get(client, "click_id=%s&status=pending" % click_id)[1]["status"] == "duplicate"
     assert conversions()[0].status == "pending"
+    assert get(client, "click_id=%s&status=approved" % click_id)[1]["status"] == "updated"
+    assert conversions()[0].status == "approved"
 
 
 # Who may send: the secret and the allowed IPs.

@@ -129,11 +129,11 @@ def test_a_hang_past_the_read_timeout_is_retried(delivery_app, receiver):
         assert sweep(delivery_app) == 1
     finally:
         release.set()
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 6  # the 2 s read timeout, not the 10 s hang
     row, [attempt] = reload(delivery), attempts(delivery)
     assert row.status == "retrying"
     assert attempt.status_code is None and "timed out" in attempt.error
-    assert 400 <= attempt.duration_ms < 2000
+    assert 1900 <= attempt.duration_ms < 5000  # about the read timeout
 
 
 def test_a_reset_connection_is_retried(delivery_app, raw_server):

@@ -22,6 +22,7 @@ class Contract:
     flow_payout_default: bool  # a missing payout takes the flow's (else 0)
     revenue_required: bool  # a conversion event without revenue is refused
     claims_in_flight: bool  # the same transaction_id + event_id in flight gets 403
+    updates_by_click: bool  # without a txid, a new status or payout updates the click's conversion
 
 
 POSTBACK = Contract(
@@ -35,6 +36,7 @@ POSTBACK = Contract(
     flow_payout_default=True,
     revenue_required=False,
     claims_in_flight=False,
+    updates_by_click=True,
 )
 
 EVENTS = Contract(
@@ -48,6 +50,7 @@ EVENTS = Contract(
     flow_payout_default=False,
     revenue_required=True,
     claims_in_flight=True,
+    updates_by_click=False,
 )
 
 CONTRACTS = {contract.endpoint: contract for contract in (POSTBACK, EVENTS)}

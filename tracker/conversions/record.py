@@ -302,6 +302,8 @@ def write(contract, inbound, claim, click, flow, event, now, occurred, trace):
         updated_at=now,
     )
     with db.atomic():
+        if contract.updates_by_click and conversion.dedup_key == "":
+            conversion.dedup_key = key_of_the_one_conversion(click, claim.event)
         try:
             with db.atomic():
                 conversion.save(force_insert=True)
@@ -318,9 +320,22 @@ def write(contract, inbound, claim, click, flow, event, now, occurred, trace):
     return outcome
 
 
+def key_of_the_one_conversion(click, event):
+    """The dedup key a postback without a txid is recorded under: that of the click's one
+    conversion of ``event`` when it was stored under a txid (so the postback updates it,
+    DESIGN §4.2), else '' (once per click and event)."""
+    keys = list(
+        Conversion.select(Conversion.dedup_key)
+        .where(Conversion.click == click.click_id, Conversion.event == event)
+        .limit(2)
+    )
+    return keys[0].dedup_key if len(keys) == 1 else ""
+
+
 def write_existing(contract, inbound, claim, attempted, now, trace):
-    """The conversion exists: a changed status or payout under the same txid updates it,
-    anything else is a duplicate (200 on /postback, 400 on the event API)."""
+    """The conversion exists: a changed status or payout updates it (on /postback also without
+    a txid: networks send ``status=rejected`` by click alone), the same again is a duplicate
+    (200 on /postback, 400 on the event API)."""
     query = Conversion.select().where(
         Conversion.click == attempted.click_id,
         Conversion.event == attempted.event,
@@ -331,7 +346,8 @@ def write_existing(contract, inbound, claim, attempted, now, trace):
     previous = (existing.status, existing.payout)
     status = claim.status or existing.status  # an update may name only what changes
     payout = claim.payout if claim.payout is not None else existing.payout
-    if not claim.txid or (status, payout) == previous:
+    by_txid = claim.txid or contract.updates_by_click
+    if not by_txid or (status, payout) == previous:
         if contract.duplicate_refused:
             raise Refused(
                 400,
