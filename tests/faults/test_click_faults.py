@@ -6,14 +6,16 @@ drains, the clicks stored are exactly the clicks answered, each with its click p
 import os
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from fault_helpers import FAULT_ENV, LOG_LINE, ClickLoad, column, connect, spool_depth, wait_for
 
-from conftest import PG_URL
+from conftest import PG_URL, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -156,3 +158,72 @@ def test_clicks_while_the_sqlite_disk_is_full_are_all_stored(start_server, tmp_p
         server.process.wait(30)
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+class Proxy:
+    """A TCP proxy to PostgreSQL that the test can take down (every connection cut, new ones
+    refused) and bring back on the same port: PostgreSQL down, then restarted."""
+
+    def __init__(self, target):
+        self.target, self.port, self.links = target, free_port(), []
+        self.up()
+
+    def up(self):
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def down(self):
+        self.listener.close()
+        for sock in self.links:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self.links = []
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.links += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+@pytest.mark.skipif(PG_URL is None, reason="SQLite has no server to go down")
+def test_clicks_while_postgresql_is_down_then_back_are_all_stored(start_server, database_url):
+    parts = urlsplit(database_url)
+    proxy = Proxy((parts.hostname, parts.port or 5432))
+    url = urlunsplit(parts._replace(netloc="%s@127.0.0.1:%d" % (parts.username, proxy.port)))
+    try:
+        server, flow = serve_flow(start_server, env={"TRACKER_DATABASE_URL": url})
+        load = ClickLoad(flow["link"]).start()
+        time.sleep(1.0)
+        proxy.down()
+        time.sleep(4.0)
+        proxy.up()
+        time.sleep(1.0)
+        load.stop()
+        spooled = assert_nothing_lost(server, database_url, load)
+        print(
+            "postgresql down 4 s: %d clicks answered, %d spooled, all stored" % (len(load.answered), spooled)
+        )
+    finally:
+        proxy.down()

@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from ..enrichment.bots import load_bot_lists
+from ..enrichment.bots import NO_LISTS, load_bot_lists
 from ..models import Flow
 from .routing import load_router
 
@@ -70,9 +70,9 @@ class FlowCache:
             try:
                 fresh = load_bot_lists()
             except Exception:
-                if lists is None:
-                    raise
                 logger.warning("bot lists kept from the cache: the database could not be read")
+                lists = lists if lists is not None else NO_LISTS
+                self._bots = (now + self.ttl, lists)  # ask the database again in ttl seconds
                 return lists
             lists = fresh
             self._bots = (now + self.ttl, lists)

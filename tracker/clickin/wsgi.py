@@ -160,10 +160,11 @@ def answer_click(app, request, key):
         url = unrecorded_url(flow, capture(flow, visitor, new_click_id(), utcnow(), **enrich), base)
         return Redirect(url) if url else not_found(app, "no offer for this click")
     spool = ext["tracker.spool"]
-    try:
-        db.click_timeouts(config["TRACKER_CLICK_BUSY_MS"])
-    except Exception as exc:  # the database is away: the click goes to the spool below
-        logger.warning("no database connection for a click: %s", str(exc).strip()[:300])
+    if not spool.bypassing():
+        try:
+            db.click_timeouts(config["TRACKER_CLICK_BUSY_MS"])
+        except Exception as exc:  # the database is away: the click goes to the spool below
+            logger.warning("no database connection for a click: %s", str(exc).strip()[:300])
     try:
         click, url = record_click(flow, visitor, public_url=base, spool=spool, **enrich)
         (CLICK_SPOOLED if getattr(click, "spooled", False) else CLICK_RECORDED).inc()
@@ -248,10 +249,11 @@ class ClickFastPath:
         key = request.path[len(PREFIX) :]
         if not key:
             return self.wsgi_app(environ, start_response)
-        try:
-            db.open_connection()
-        except Exception as exc:  # PostgreSQL away: the flow cache and the spool still answer
-            logger.warning("no database connection for a click: %s", str(exc).strip()[:300])
+        if not self.app.extensions["tracker.spool"].bypassing():
+            try:
+                db.open_connection()
+            except Exception as exc:  # PostgreSQL away: the flow cache and the spool still answer
+                logger.warning("no database connection for a click: %s", str(exc).strip()[:300])
         try:
             response = answer_click(self.app, request, key)
         except Exception:
