@@ -176,3 +176,23 @@ def test_unknown_click_ids_of_the_last_ten_minutes_answer_503_older_ones_404(cli
     assert client.get("/postback?click_id=%s" % old).status_code == 404
     assert client.get("/click?click_id=%s" % recent).status_code == 503
     assert client.get("/click?click_id=%s" % old).status_code == 404
+
+
+def test_the_dashboard_shows_a_banner_while_clicks_wait_in_the_spool(spool_app):
+    from dashboard_helpers import log_in
+
+    client = spool_app.test_client()
+    flow = make_flow(client)
+    with db.connection_context():
+        log_in(client)
+    assert 'id="spool-banner"' not in client.get("/flows").get_data(as_text=True)
+    folder = spool_app.config["TRACKER_CLICK_SPOOL"]
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "clicks.jsonl"), "wb") as f:  # no drain woken: it stays
+        for _ in range(2):
+            f.write(
+                json.dumps({"v": 1, "click": {"click_id": new_click_id(), "flow": flow["id"]}}).encode()
+                + b"\n"
+            )
+    page = client.get("/flows").get_data(as_text=True)
+    assert 'id="spool-banner"><strong>2</strong> clicks waiting' in page
