@@ -179,12 +179,15 @@ def test_unknown_click_ids_of_the_last_ten_minutes_answer_503_older_ones_404(cli
 
 
 def test_the_dashboard_shows_a_banner_while_clicks_wait_in_the_spool(spool_app):
-    from dashboard_helpers import log_in
+    from tracker.accounts import create_user
+
+    from dashboard_helpers import PASSWORD, log_in
 
     client = spool_app.test_client()
     flow = make_flow(client)
     with db.connection_context():
-        log_in(client)
+        create_user("admin", PASSWORD)
+    log_in(client, create=False)
     assert 'id="spool-banner"' not in client.get("/flows").get_data(as_text=True)
     folder = spool_app.config["TRACKER_CLICK_SPOOL"]
     os.makedirs(folder, exist_ok=True)
