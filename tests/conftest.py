@@ -25,6 +25,9 @@ from tracker.models import ALL_MODELS
 pytest_plugins = ["postback_helpers", "browser_helpers"]
 
 API_TOKEN = "test-api-token"
+# The tests' receivers listen on loopback, which outgoing postbacks may not reach by default
+# (DESIGN §4.8): the tests allow it, and tests/delivery/test_destinations.py proves the refusal.
+LOOPBACK = "127.0.0.0/8,::1/128"
 
 
 def worker_database_url(url):
@@ -105,6 +108,7 @@ def app_config(tmp_path, database_url):
         "TRACKER_API_TOKEN": API_TOKEN,
         "TRACKER_SECRET_KEY": "test-secret",
         "WTF_CSRF_ENABLED": False,
+        "TRACKER_DELIVERY_ALLOWED_NETWORKS": LOOPBACK,
     }
 
 
@@ -211,6 +215,7 @@ def server_env(tmp_path, database_url):
             "TRACKER_GEOIP_DIR": str(tmp_path / "geoip"),
             "TRACKER_API_TOKEN": API_TOKEN,
             "TRACKER_WORKER_INTERVAL": "0.2",
+            "TRACKER_DELIVERY_ALLOWED_NETWORKS": LOOPBACK,
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -257,3 +262,14 @@ def start_server(tmp_path, server_env, app):
             except subprocess.TimeoutExpired:
                 server.process.kill()
                 server.process.wait()
+
+
+@pytest.fixture
+def machine_in_new_york(monkeypatch):
+    """The machine's local time zone set to America/New_York (UTC-4 in May) for one test, in
+    every pass of the suite: code that reads local time where it means UTC answers wrong."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield "America/New_York"
+    monkeypatch.undo()
+    time.tzset()

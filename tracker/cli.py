@@ -81,6 +81,33 @@ def cmd_user_create(args):
     return 0
 
 
+def cmd_user_password(args):
+    """Set a dashboard user's password (asks for it when not given); ends their sessions."""
+    from .accounts import set_password
+    from .migrations import upgrade
+    from .models import User
+
+    _app()
+    upgrade()
+    password = args.password
+    if password is None:
+        import getpass
+
+        password = getpass.getpass("new password for %s: " % args.name)
+    with db.connection_context():
+        user = User.get_or_none(User.username == args.name)
+        if user is None:
+            print("error: no user %r" % args.name, file=sys.stderr)
+            return 1
+        try:
+            ended = set_password(user, password)
+        except ValueError as exc:
+            print("error: %s" % exc, file=sys.stderr)
+            return 1
+    print("password of %s changed; %d session(s) ended" % (args.name, ended))
+    return 0
+
+
 def cmd_token_create(args):
     """Create an API token and print it once."""
     from .accounts import create_api_token
@@ -89,7 +116,7 @@ def cmd_token_create(args):
     _app()
     upgrade()
     with db.connection_context():
-        print(create_api_token(args.name))
+        print(create_api_token(args.name, may_reveal=args.reveal))
 
 
 def cmd_geoip_update(args):
@@ -168,10 +195,17 @@ def build_parser():
     p.add_argument("name")
     p.add_argument("--password")
     p.set_defaults(func=cmd_user_create)
+    p = user.add_parser("password", help="set a user's password and end their sessions")
+    p.add_argument("name")
+    p.add_argument("--password")
+    p.set_defaults(func=cmd_user_password)
 
     token = sub.add_parser("token").add_subparsers(dest="action", required=True)
     p = token.add_parser("create")
     p.add_argument("name")
+    p.add_argument(
+        "--reveal", action="store_true", help="the token may ask the API for unmasked secrets (?reveal=1)"
+    )
     p.set_defaults(func=cmd_token_create)
 
     dbp = sub.add_parser("db").add_subparsers(dest="action", required=True)

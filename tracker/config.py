@@ -1,5 +1,6 @@
 """Configuration: defaults, then ``instance/config.py``, then ``TRACKER_*`` environment variables."""
 
+import ipaddress
 import os
 import secrets
 from decimal import Decimal
@@ -36,6 +37,10 @@ DEFAULTS = {
     "TRACKER_CLICK_SPOOL": None,  # <instance>/spool
     "TRACKER_CLICK_BUSY_MS": 250,
     "TRACKER_LOG_FORMAT": "text",  # or json: one object a line, in every process
+    # CIDRs outgoing postbacks may reach although they are private, loopback, link-local or
+    # reserved (refused by default, DESIGN §4.8), e.g. "10.0.0.0/8,127.0.0.1".
+    "TRACKER_DELIVERY_ALLOWED_NETWORKS": None,
+    "TRACKER_SESSION_DAYS": 7,  # a dashboard session ends after this many days unused
 }
 
 CASTS = {
@@ -52,6 +57,7 @@ CASTS = {
     "TRACKER_METRICS_PUBLIC": lambda value: str(value).strip().lower() in ("1", "true", "yes", "on"),
     "TRACKER_RETENTION_DAYS": lambda value: None if value in (None, "") else int(value),
     "TRACKER_CLICK_BUSY_MS": int,
+    "TRACKER_SESSION_DAYS": float,
 }
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,6 +81,9 @@ def load_config(app, test_config=None):
         app.config[name] = cast(app.config[name])
     app.config["TRACKER_RETRY_DELAYS"] = parse_retry_delays(app.config["TRACKER_RETRY_DELAYS"])
     check_delivery_settings(app.config)
+    check_networks(app.config["TRACKER_DELIVERY_ALLOWED_NETWORKS"])
+    if not app.config["TRACKER_SESSION_DAYS"] > 0:
+        raise ValueError("TRACKER_SESSION_DAYS must be more than 0")
     check_timezone(app.config["TRACKER_TIMEZONE"])
     if app.config["TRACKER_RETENTION_DAYS"] is not None and app.config["TRACKER_RETENTION_DAYS"] < 1:
         raise ValueError("TRACKER_RETENTION_DAYS must be at least 1 (unset it to keep every click)")
@@ -112,6 +121,18 @@ def check_delivery_settings(config):
         )
     if config["TRACKER_DELIVERY_CONCURRENCY"] < 1 or config["TRACKER_DELIVERY_PER_HOST"] < 1:
         raise ValueError("TRACKER_DELIVERY_CONCURRENCY and TRACKER_DELIVERY_PER_HOST must be at least 1")
+
+
+def check_networks(value):
+    """Refuse to start with a ``TRACKER_DELIVERY_ALLOWED_NETWORKS`` item that is no CIDR."""
+    for item in value.split(",") if isinstance(value, str) else value or ():
+        if str(item).strip():
+            try:
+                ipaddress.ip_network(str(item).strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    "TRACKER_DELIVERY_ALLOWED_NETWORKS: %r is no address or CIDR" % item
+                ) from None
 
 
 def time_zone(name):

@@ -14,7 +14,7 @@ from .config import time_zone
 from .db import db
 from .enrichment.bots import clean_networks, store_bot_rules
 from .errors import FieldErrors, ValidationError
-from .masking import MASK
+from .masking import MASK, keep_masked
 from .models import (
     PAYOUT_TYPES,
     ROUTE_ACTIONS,
@@ -201,6 +201,23 @@ def _check_template(url, name, headers=None):
         raise ValidationError("%s: %s" % (name, errors[0]))
 
 
+def keep_masked_url(name, url, stored):
+    """``url`` with the secrets the API masked restored from ``stored`` (the row's texts), or a
+    422 naming the masked value nothing stored matches."""
+    try:
+        return keep_masked(url, stored)
+    except ValueError as exc:
+        raise ValidationError("%s: %s" % (name, exc)) from None
+
+
+def keep_masked_fields(fields, row, names):
+    """``keep_masked_url`` for each of ``names`` present in ``fields`` (``row``: the stored one)."""
+    for name in names:
+        if isinstance(fields.get(name), str):
+            fields[name] = keep_masked_url(name, fields[name], [getattr(row, name, "")] if row else [])
+    return fields
+
+
 def keep_masked_headers(headers, old_postbacks):
     """``headers`` with each value the API showed masked (``***``) replaced by the stored one
     of the same name, so a flow read and sent back keeps its secrets; a masked value nothing
@@ -279,8 +296,8 @@ def clean_flow(data, partial=False, flow=None):
         if "traffic_source_id" in data:
             source_id = data["traffic_source_id"]
             if source_id is not None:
-                if isinstance(source_id, bool) or not isinstance(source_id, int):
-                    raise ValidationError("traffic_source_id must be an id")
+                if isinstance(source_id, bool) or not isinstance(source_id, int) or not 0 < source_id < 2**63:
+                    raise ValidationError("traffic_source_id must be an id (from 1 to 2^63-1)")
                 if TrafficSource.get_or_none(TrafficSource.id == source_id) is None:
                     raise ValidationError("traffic source %s does not exist" % source_id)
             out["traffic_source"] = source_id
@@ -357,6 +374,7 @@ def save_flow(fields, flow=None):
     events = fields.pop("events", None)
     postbacks = fields.pop("postbacks", None)
     routes = fields.pop("routes", None)
+    keep_masked_fields(fields, flow, ("offer_url", "fallback_url"))
     with db.atomic():
         if flow is None:
             flow = Flow.create(key=new_flow_key(), **fields)
@@ -373,6 +391,7 @@ def save_flow(fields, flow=None):
             old = list(Postback.select().where(Postback.flow == flow))
             for postback in postbacks:
                 postback["headers"] = keep_masked_headers(postback["headers"], old)
+                postback["url"] = keep_masked_url("postback url", postback["url"], [p.url for p in old])
             Postback.delete().where(Postback.flow == flow).execute()
             for postback in postbacks:
                 Postback.create(flow=flow, **postback)
@@ -419,7 +438,7 @@ def clean_source(data, partial=False):
 
 def save_source(fields, source=None):
     """Create or update a traffic source from cleaned fields."""
-    return _save_row(TrafficSource, fields, source)
+    return _save_row(TrafficSource, keep_masked_fields(fields, source, ("postback_url",)), source)
 
 
 def save_postback(fields, flow, postback=None):
@@ -428,6 +447,9 @@ def save_postback(fields, flow, postback=None):
     if "headers" in fields:
         old = [postback] if postback is not None else list(flow.postbacks)
         fields["headers"] = keep_masked_headers(fields["headers"], old)
+    if "url" in fields:
+        old = [postback] if postback is not None else list(flow.postbacks)
+        fields["url"] = keep_masked_url("postback url", fields["url"], [p.url for p in old])
     if postback is None:
         postback = Postback.create(flow=flow, **fields)
     else:
@@ -695,12 +717,12 @@ def _clean_target(data, partial, fields):
 
 def save_offer(fields, offer=None):
     """Create or update an offer from cleaned fields."""
-    return _save_row(Offer, fields, offer)
+    return _save_row(Offer, keep_masked_fields(fields, offer, ("url",)), offer)
 
 
 def save_lander(fields, lander=None):
     """Create or update a lander from cleaned fields."""
-    return _save_row(Lander, fields, lander)
+    return _save_row(Lander, keep_masked_fields(fields, lander, ("url",)), lander)
 
 
 def _save_row(model, fields, row):

@@ -23,6 +23,7 @@ from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 from .db import db, is_postgres
 from .models import ALL_MODELS, Flow, JSONField, LeadProfile, utcnow
 from .money import MoneyField
+from .operations import partitions
 
 logger = logging.getLogger(__name__)
 
@@ -150,11 +151,43 @@ def _step_4(migrator):
     return [add_not_null(migrator, "delivery", "claim_token", BigIntegerField(default=0))]
 
 
+class _V7Session(_V5Model):
+    """The table step 7 creates, frozen as it was then."""
+
+    id_hash = CharField(max_length=64, primary_key=True)
+    user_id = IntegerField(null=True, index=True)
+    data = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    seen_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "user_session"
+
+
+def _step_7(migrator):
+    """Server-side dashboard sessions (DESIGN §4.8): logging out and a password change end
+    them; the old signed cookies hold no session id, so everyone logs in once more. API tokens
+    that may ask for unmasked secrets (``?reveal=1``): none of the existing ones."""
+    db.create_tables([_V7Session])
+    return [add_not_null(migrator, "api_token", "may_reveal", BooleanField(default=False))]
+
+
+def _step_8(migrator):
+    """Clicks at scale (issue 14): the click table's index on flow_id alone goes (the index on
+    (flow_id, created_at) serves every lookup by flow, and each index costs every click); on
+    PostgreSQL the click table becomes partitioned by month (``operations.partitions``)."""
+    db.execute_sql("DROP INDEX IF EXISTS click_flow_id")
+    if is_postgres():
+        partitions.partition_table(utcnow())
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
     (4, _step_4),
     (5, _step_5),
+    (7, _step_7),
+    (8, _step_8),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.
@@ -191,6 +224,8 @@ def upgrade():
             before = current_version()
             if before is None:
                 db.create_tables([SchemaVersion] + ALL_MODELS, safe=True)
+                if is_postgres():
+                    partitions.partition_table(utcnow())
                 SchemaVersion.delete().execute()
                 SchemaVersion.create(version=LATEST)
                 logger.info("created the schema at version %d", LATEST)

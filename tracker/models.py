@@ -175,7 +175,8 @@ UTM_NAMES = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_conten
 
 class Click(BaseModel):
     click_id = CharField(max_length=32, primary_key=True)
-    flow = ForeignKeyField(Flow, backref="clicks", on_delete="CASCADE")
+    # No index of its own: (flow, created_at) below serves every lookup by flow.
+    flow = ForeignKeyField(Flow, backref="clicks", on_delete="CASCADE", index=False)
     created_at = DateTimeField(default=utcnow)
     ip = CharField(max_length=45, default="")
     visitor = CharField(max_length=16, default="")  # hash of ip + user agent, for is_unique
@@ -372,9 +373,25 @@ class User(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class UserSession(BaseModel):
+    """A dashboard session kept on the server (DESIGN §4.8): the cookie holds a random id,
+    this row only its SHA-256, so logging out, a password change or a quiet spell of
+    ``TRACKER_SESSION_DAYS`` ends it for good."""
+
+    id_hash = CharField(max_length=64, primary_key=True)
+    user_id = IntegerField(null=True, index=True)  # None: a visitor who has not logged in
+    data = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    seen_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "user_session"
+
+
 class ApiToken(BaseModel):
     name = CharField(max_length=100)
     token_hash = CharField(max_length=64, unique=True)
+    may_reveal = BooleanField(default=False)  # may ask the API for unmasked secrets (?reveal=1)
     created_at = DateTimeField(default=utcnow)
     last_used_at = DateTimeField(null=True)
 
@@ -404,6 +421,7 @@ ALL_MODELS = [
     Delivery,
     DeliveryAttempt,
     User,
+    UserSession,
     ApiToken,
     Setting,
 ]

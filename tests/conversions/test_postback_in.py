@@ -559,3 +559,41 @@ def test_approved_declined_approved_sends_three_status_postbacks(client, make_fl
     assert (
         get(client, "click_id=%s&txid=ORD-9&payout=20&status=approved" % click_id)[1]["status"] == "duplicate"
     )
+
+
+# Issue 10: every request that reaches the app leaves a row, whatever its method.
+@pytest.mark.parametrize(
+    "path, method, allow",
+    [
+        ("/postback", "PUT", "GET, POST"),
+        ("/postback", "DELETE", "GET, POST"),
+        ("/postback", "PATCH", "GET, POST"),
+        ("/postback", "OPTIONS", "GET, POST"),
+        ("/postback", "TRACE", "GET, POST"),
+        ("/postback", "HEAD", "GET, POST"),
+        ("/api/v1/events", "GET", "POST"),
+        ("/api/v1/events", "HEAD", "POST"),
+        ("/api/v1/events", "PUT", "POST"),
+        ("/api/v1/events", "DELETE", "POST"),
+        ("/api/v1/events", "PATCH", "POST"),
+        ("/api/v1/events", "OPTIONS", "POST"),
+    ],
+)
+def test_any_other_method_is_405_with_a_reason_and_logged(client, click_id, path, method, allow):
+    response = client.open("%s?click_id=%s&payout=1" % (path, click_id), method=method, data={"revenue": "2"})
+    what = "postback" if path == "/postback" else "event"
+    reason = "%s records nothing: send the %s with %s" % (method, what, allow.replace(", ", " or "))
+    assert response.status_code == 405
+    assert response.headers["Allow"] == allow
+    if method != "HEAD":
+        assert response.get_json()["error"] == reason
+    assert conversions() == []
+    log = last_log()
+    assert (log.endpoint, log.method, log.http_status, log.accepted, log.reason) == (
+        "postback" if path == "/postback" else "events",
+        method,
+        405,
+        False,
+        reason,
+    )
+    assert log.params["click_id"] == click_id

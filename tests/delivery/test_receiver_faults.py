@@ -10,6 +10,7 @@ from email.utils import format_datetime
 import pytest
 from werkzeug import Response
 
+from tracker.delivery.destinations import Policy
 from tracker.delivery.queue import next_step, retry_after_seconds
 from tracker.delivery.sender import Answer, send_http
 from tracker.models import Delivery, DeliveryAttempt
@@ -254,7 +255,7 @@ def test_the_loop_survives_a_sender_that_raises(delivery_app, receiver):
     def send(delivery, timeout):
         if "explodes" in delivery.url:
             raise RuntimeError("the sender blew up")
-        return send_http(delivery, timeout)
+        return send_http(delivery, timeout, policy=Policy.from_config(delivery_app.config))
 
     assert sweep(delivery_app, send=send) == 6
     assert reload(bad).status == "retrying"

@@ -70,6 +70,38 @@ def test_user_create_refuses_duplicates_and_short_passwords(server_env, app):
     assert short.returncode == 1 and "at least 8" in short.stderr
 
 
+def test_token_create_reveal_makes_a_token_that_may_unmask(server_env, start_server):
+    plain = run(["token", "create", "bi"], server_env).stdout.strip()
+    revealing = run(["token", "create", "ops", "--reveal"], server_env).stdout.strip()
+    server = start_server("web", workers=1)
+    url = server.url + "/api/v1/flows?reveal=1"
+    assert requests.get(url, headers={"Authorization": "Bearer " + plain}, timeout=10).status_code == 403
+    assert requests.get(url, headers={"Authorization": "Bearer " + revealing}, timeout=10).status_code == 200
+
+
+def test_user_password_sets_it_and_ends_the_users_sessions(server_env, start_server):
+    run(["user", "create", "admin", "--password", "correct horse"], server_env)
+    server = start_server("web", workers=1)
+    browser = requests.Session()
+    page = browser.get(server.url + "/login", timeout=10).text
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    response = browser.post(
+        server.url + "/login",
+        data={"username": "admin", "password": "correct horse", "csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert response.status_code == 302
+    assert browser.get(server.url + "/flows", allow_redirects=False, timeout=10).status_code == 200
+    changed = run(["user", "password", "admin", "--password", "a brand new one"], server_env)
+    assert changed.stdout.strip() == "password of admin changed; 1 session(s) ended"
+    assert browser.get(server.url + "/flows", allow_redirects=False, timeout=10).status_code == 302
+    short = run(["user", "password", "admin", "--password", "short"], server_env, check=False)
+    assert short.returncode == 1 and "at least 8" in short.stderr
+    nobody = run(["user", "password", "nobody", "--password", "long enough"], server_env, check=False)
+    assert nobody.returncode == 1 and "no user 'nobody'" in nobody.stderr
+
+
 def _city_tarball():
     writer = MMDBWriter(ip_version=4, database_type="GeoLite2-City")
     writer.insert_network(

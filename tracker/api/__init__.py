@@ -4,24 +4,55 @@ Each resource lives in its own module and registers its routes on ``bp``; ``shap
 every object into its JSON form.
 """
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, has_app_context, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..accounts import check_api_token
+from ..accounts import check_api_token, token_may_reveal
 from ..db import keyset_page
 from ..errors import NotFound, ValidationError
-from ..web import bearer_token, int_arg, text_arg
+from ..masking import mask_headers, mask_mapping, mask_secrets
+from ..web import MAX_ID, bearer_token, int_arg, text_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 
 @bp.before_request
 def _authenticate():
+    g.reveal = False
     if request.endpoint == "api.openapi":  # the description is public: it names routes, not data
         return None
-    if check_api_token(bearer_token(), current_app.config["TRACKER_API_TOKEN"]):
-        return None
-    return jsonify(error="a valid 'Authorization: Bearer <token>' header is required"), 401
+    token, configured = bearer_token(), current_app.config["TRACKER_API_TOKEN"]
+    if not check_api_token(token, configured):
+        return jsonify(error="a valid 'Authorization: Bearer <token>' header is required"), 401
+    if request.args.get("reveal") in ("1", "true"):
+        if not token_may_reveal(token, configured):
+            return jsonify(
+                error="this token may not reveal secrets: use TRACKER_API_TOKEN or a token made "
+                "with 'tracker token create NAME --reveal'"
+            ), 403
+        g.reveal = True
+    return None
+
+
+def revealed():
+    """True when this API request asked for secrets unmasked with a token that may; outside
+    a request (the shapes used elsewhere), secrets stay masked."""
+    return has_app_context() and bool(g.get("reveal"))
+
+
+def shown(text):
+    """A URL or body as the API shows it: secret-looking values masked unless ``?reveal=1``."""
+    return text if revealed() else mask_secrets(text)
+
+
+def shown_headers(headers):
+    """Headers as the API shows them: secret-looking ones masked unless ``?reveal=1``."""
+    return dict(headers or {}) if revealed() else mask_headers(headers)
+
+
+def shown_mapping(mapping):
+    """Parameters as the API shows them: secret-named ones masked unless ``?reveal=1``."""
+    return mapping if revealed() else mask_mapping(mapping)
 
 
 @bp.errorhandler(ValidationError)
@@ -44,6 +75,8 @@ def page(query, key_field, to_dict, cursor_type=int):
             cursor = cursor_type(cursor)
         except ValueError:
             raise ValidationError("cursor is not valid", 400) from None
+        if cursor_type is int and not 0 < cursor <= MAX_ID:  # no database column holds it
+            raise ValidationError("cursor is not valid: ids run from 1 to %d" % MAX_ID, 400)
     rows, next_cursor = keyset_page(query, key_field, cursor, limit)
     return jsonify(items=[to_dict(row) for row in rows], next=next_cursor)
 

@@ -949,6 +949,37 @@ PATHS["/metrics"] = {
     ),
 }
 
+# Every operation behind the bearer token shows secrets masked (DESIGN §4.8) unless asked
+# with ?reveal=1 by a token that may: TRACKER_API_TOKEN, or one made with --reveal.
+REVEAL = query(
+    "reveal",
+    {"type": "string", "enum": ["1", "0", "true"]},
+    "1: show secret-looking query parameters, body fields and headers unmasked (403 for a token "
+    "that may not: only TRACKER_API_TOKEN and tokens made with `tracker token create NAME --reveal`)",
+)
+for _path, _item in PATHS.items():
+    for _operation in _item.values():
+        if (
+            not isinstance(_operation, dict)
+            or _operation.get("security") == []
+            or not _path.startswith("/api/")
+        ):
+            continue
+        _operation.setdefault("parameters", []).append(REVEAL)
+        _operation["responses"].setdefault(
+            "403",
+            {
+                "description": "This token may not reveal secrets (?reveal=1)",
+                "content": {"application/json": {"schema": ref("Error")}},
+            },
+        )
+for _path in ("/postback", "/api/v1/events"):
+    for _operation in (o for o in PATHS[_path].values() if isinstance(o, dict)):
+        _operation["description"] = (
+            "Any other method (PUT, DELETE, PATCH, OPTIONS, HEAD, and GET on the event API) is "
+            "answered 405 with the reason and an Allow header, and is kept in the inbound log."
+        )
+
 SCHEMAS["PresetFields"] = {
     "type": "object",
     "additionalProperties": STRING,
@@ -961,7 +992,10 @@ DOCUMENT = {
         "title": "tracker",
         "version": "1",
         "description": "The management API (/api/v1, bearer token), the conversion endpoints "
-        "(/postback, /api/v1/events) and the click-in (/r/{key}) of a self-hosted click tracker.",
+        "(/postback, /api/v1/events) and the click-in (/r/{key}) of a self-hosted click tracker. "
+        "Secret-looking values (access_token, api_key, Authorization, …) in the URLs, bodies and "
+        "headers the API shows are masked as *** unless ?reveal=1; a *** sent back keeps the "
+        "stored secret. JSON nested deeper than 64 levels is refused with 400.",
     },
     "servers": [{"url": "/"}],
     "security": [{"bearer": []}],

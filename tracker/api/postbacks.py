@@ -1,16 +1,16 @@
 """``/api/v1/postbacks/…``: preview a template, send a test, and the editor's presets."""
 
-from flask import jsonify
+from flask import current_app, jsonify
 
+from ..delivery.destinations import allowed_networks
 from ..errors import ValidationError, found
 from ..flows import clean_request_options
-from ..masking import mask_headers
 from ..models import Click, Flow
 from ..money import parse_money
 from ..postbacks import leads, presets, samples, templates
 from ..postbacks.outbox import enqueue_test
 from ..web import json_body
-from . import bp
+from . import bp, shown_headers
 from .shapes import delivery_to_dict
 
 CONVERSION_FIELDS = {"event", "payout", "currency", "status", "txid", "data"}
@@ -29,8 +29,8 @@ def _click(body):
     click_id = body.get("click_id")
     if click_id in (None, ""):
         return None
-    if not isinstance(click_id, str):
-        raise ValidationError("click_id must be a string", 400)
+    if not isinstance(click_id, str) or "\x00" in click_id:
+        raise ValidationError("click_id must be a string without NUL characters", 400)
     return found(Click, Click.click_id == click_id[:64], what="click %r" % click_id[:64])
 
 
@@ -38,8 +38,8 @@ def _flow(body):
     flow_id = body.get("flow_id")
     if flow_id is None:
         return None
-    if isinstance(flow_id, bool) or not isinstance(flow_id, int):
-        raise ValidationError("flow_id must be an id", 400)
+    if isinstance(flow_id, bool) or not isinstance(flow_id, int) or not 0 < flow_id < 2**63:
+        raise ValidationError("flow_id must be an id (from 1 to 2^63-1)", 400)
     return found(Flow, Flow.id == flow_id, Flow.deleted == False, what="flow %d" % flow_id)  # noqa: E712
 
 
@@ -87,11 +87,11 @@ def _lead(body, click, conversion):
 @bp.post("/postbacks/preview")
 def preview_postback():
     """The exact request a template would send: ``{method, url, headers, body, warnings}``
-    (secret-looking headers masked). ``test_event_code`` shows what "send test" adds."""
+    (secret-looking headers masked unless ``?reveal=1``). ``test_event_code`` shows what "send test" adds."""
     body = json_body()
     template, click, flow, options = _template(body), _click(body), _flow(body), _options(body)
     conversion = _conversion(body, click)
-    _, warnings = templates.check(template, options["headers"])
+    _, warnings = templates.check(template, options["headers"], allowed_networks(current_app.config))
     try:
         request = templates.preview(
             template,
@@ -104,7 +104,9 @@ def preview_postback():
         )
     except templates.TemplateError as exc:
         return jsonify(error=exc.message, warnings=warnings), 422
-    return jsonify(dict(request, headers=mask_headers(request["headers"]), warnings=warnings))
+    # The URL and body echo the template the caller just sent, secrets and all; only the
+    # headers are masked unless ?reveal=1, as before.
+    return jsonify(dict(request, headers=shown_headers(request["headers"]), warnings=warnings))
 
 
 @bp.post("/postbacks/test")

@@ -3,7 +3,9 @@ log entries, deliveries, flows with their routes, offers, landers, traffic sourc
 rules and stats rows. Times are ISO 8601 UTC with
 a ``Z``, money is a decimal string, counts are integers, flags are booleans."""
 
-from ..masking import mask_headers
+from flask import current_app, has_app_context
+
+from ..delivery.destinations import allowed_networks
 from ..models import (
     SUB_NAMES,
     UTM_NAMES,
@@ -16,6 +18,7 @@ from ..models import (
 )
 from ..money import money_text
 from ..postbacks import templates
+from . import shown, shown_headers, shown_mapping
 
 FINAL_DELIVERY_STATUSES = ("delivered", "failed", "skipped")
 CLICK_FIELDS = [
@@ -73,6 +76,8 @@ def click_to_dict(click):
     out["created_at"] = iso(click.created_at)
     out["cost"] = money_text(click.cost)
     out["lp_clicked_at"] = iso(click.lp_clicked_at)
+    out["params"] = shown_mapping(click.params)
+    out["referrer"] = shown(click.referrer)
     return out
 
 
@@ -117,7 +122,7 @@ def inbound_to_dict(row):
         "endpoint": row.endpoint,
         "ip": row.ip,
         "method": row.method,
-        "params": row.params,
+        "params": shown_mapping(row.params),
         "http_status": row.http_status,
         "accepted": row.accepted,
         "reason": row.reason,
@@ -153,9 +158,9 @@ def delivery_to_dict(delivery):
         "postback_id": delivery.postback_id,
         "trigger": delivery.trigger,
         "method": delivery.method,
-        "url": delivery.url,
-        "headers": mask_headers(delivery.headers),
-        "body": delivery.body,
+        "url": shown(delivery.url),
+        "headers": shown_headers(delivery.headers),
+        "body": shown(delivery.body),
         "status": delivery.status,
         "test": delivery.test,
         "error": delivery.last_error,
@@ -173,8 +178,8 @@ def postback_to_dict(postback):
         "id": postback.id,
         "trigger": postback.trigger,
         "name": postback.name,
-        "url": postback.url,
-        "headers": mask_headers(postback.headers),
+        "url": shown(postback.url),
+        "headers": shown_headers(postback.headers),
         "success_body": postback.success_body,
         "retry_4xx": postback.retry_4xx,
         "test_event_code": postback.test_event_code,
@@ -182,8 +187,13 @@ def postback_to_dict(postback):
         "statuses": postback.statuses,
         "payout_type": postback.payout_type,
         "enabled": postback.enabled,
-        "warnings": templates.check(postback.url, postback.headers)[1],
+        "warnings": templates.check(postback.url, postback.headers, _allowed())[1],
     }
+
+
+def _allowed():
+    """The allow-list of outgoing addresses, for the save-time warnings (None: no app)."""
+    return allowed_networks(current_app.config) if has_app_context() else None
 
 
 def flow_to_dict(flow, link):
@@ -193,11 +203,11 @@ def flow_to_dict(flow, link):
         "name": flow.name,
         "key": flow.key,
         "link": link,
-        "offer_url": flow.offer_url,
+        "offer_url": shown(flow.offer_url),
         "payout": money_text(flow.payout),
         "currency": flow.currency,
         "attribution_days": flow.attribution_days,
-        "fallback_url": flow.fallback_url,
+        "fallback_url": shown(flow.fallback_url),
         "traffic_source_id": flow.traffic_source_id,
         "paused": flow.paused,
         "unique_window_hours": flow.unique_window_hours,
@@ -235,7 +245,7 @@ def offer_to_dict(offer):
     return {
         "id": offer.id,
         "name": offer.name,
-        "url": offer.url,
+        "url": shown(offer.url),
         "payout": money_text(offer.payout),
         "currency": offer.currency,
         "created_at": iso(offer.created_at),
@@ -248,7 +258,7 @@ def lander_to_dict(lander):
     return {
         "id": lander.id,
         "name": lander.name,
-        "url": lander.url,
+        "url": shown(lander.url),
         "created_at": iso(lander.created_at),
         "updated_at": iso(lander.updated_at),
     }
@@ -261,7 +271,7 @@ def source_to_dict(source):
         "name": source.name,
         "click_id_param": source.click_id_param,
         "vars": source.vars,
-        "postback_url": source.postback_url,
+        "postback_url": shown(source.postback_url),
         "postback_events": source.postback_events,
         "active": source.active,
         "created_at": iso(source.created_at),

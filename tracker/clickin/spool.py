@@ -85,6 +85,8 @@ def decode(line):
     for name in DATETIME_COLUMNS:
         if values.get(name):
             values[name] = datetime.datetime.fromisoformat(values[name])
+    if "days" in values:  # PostgreSQL's partition bounds (record.click_values)
+        values["days"] = [datetime.datetime.fromisoformat(day) for day in values["days"]]
     return values
 
 

@@ -8,7 +8,7 @@ import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..operations.metrics import count_conversion
 from ..web import request_ip
@@ -29,33 +29,55 @@ def _load_rules(state):
     state.app.extensions["tracker.sender_rules"] = rules_from_config(state.app.config)
 
 
-@bp.route("/postback", methods=["GET", "POST"])
+RECORDING_METHODS = {"postback": ("GET", "POST"), "events": ("POST",)}
+PATHS = {"/postback": "postback", "/api/v1/events": "events"}
+
+
+@bp.route("/postback", methods=["GET", "POST"], provide_automatic_options=False)
 def postback():
     """The advertiser's S2S postback (DESIGN §4.2)."""
     return answer("postback")
 
 
-@bp.post("/api/v1/events")
+@bp.post("/api/v1/events", provide_automatic_options=False)
 def events():
     """The event API (DESIGN §4.3): JSON or form body."""
     return answer("events")
 
 
+@bp.app_errorhandler(MethodNotAllowed)
+def _wrong_method(exc):
+    """Any other method on ``/postback`` or ``/api/v1/events`` (PUT, DELETE, OPTIONS, GET on
+    events, …) is answered 405 with its reason and still leaves its inbound row (DESIGN §4.8)."""
+    endpoint = PATHS.get(request.path)
+    if endpoint is None:
+        return jsonify(error=exc.description or exc.name), 405, {"Allow": ", ".join(exc.valid_methods or ())}
+    return answer(endpoint)
+
+
 def answer(endpoint):
     """Record what the request claims and answer with the outcome as JSON."""
-    pairs, body_error = request_pairs()
+    pairs, body_error = request_pairs(RECORDING_METHODS[endpoint])
     inbound = make_inbound(endpoint, request.method, request_ip(), pairs, body_error)
     outcome = record_conversion(inbound, current_app.extensions["tracker.sender_rules"])
     count_conversion(endpoint, outcome.status)
-    return jsonify(outcome.to_json()), outcome.http_status
+    response = jsonify(outcome.to_json())
+    if outcome.http_status == 405:
+        response.headers["Allow"] = ", ".join(RECORDING_METHODS[endpoint])
+    return response, outcome.http_status
 
 
-def request_pairs():
+def request_pairs(methods=("GET", "POST")):
     """The query's and the body's ``(name, value)`` pairs, and ``(status, reason)`` when the
-    body could not be read (it is refused and logged, with what the query said)."""
+    request is refused before it is read: a method other than ``methods`` (405), or a body
+    that could not be read (it is refused and logged, with what the query said)."""
     pairs = list(request.args.items(multi=True))
-    if request.method == "HEAD":  # a link checker's probe must not count as a conversion
-        return pairs, (405, "HEAD records nothing: send the postback with GET or POST")
+    if request.method not in methods:  # HEAD: a link checker's probe must not count as a conversion
+        return pairs, (
+            405,
+            "%s records nothing: send the %s with %s"
+            % (request.method, "postback" if "GET" in methods else "event", " or ".join(methods)),
+        )
     if request.method != "POST":
         return pairs, ()
     if (request.content_length or 0) > MAX_BODY:

@@ -1,4 +1,7 @@
-"""Login, logout, and the first-run setup page."""
+"""Login, logout, the password change, and the first-run setup page."""
+
+import re
+from urllib.parse import urlsplit
 
 from flask import abort, flash, g, redirect, render_template, request, session, url_for
 
@@ -10,15 +13,29 @@ from . import bp
 
 
 def _log_in(user):
-    session.clear()  # a fresh session: nothing from before the login carries over
+    session.clear()  # a fresh session (a new id): nothing from before the login carries over
     session["user_id"] = user.id
     session.permanent = True
 
 
-def _safe_next(target):
-    """Only a path on this site: never an open redirect to another host."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+# Browsers drop tabs and newlines from URLs and read a backslash as a slash, so "/\t/evil"
+# and "/\\evil" are "//evil", another host: no control character, space or backslash at all.
+UNSAFE_IN_NEXT = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def safe_next(target):
+    """``target`` when it is a path of this site (``/flows?x=1``), else the flows page: never
+    ``//host``, a scheme, a backslash, or a control-character trick (DESIGN §4.8)."""
+    if (
+        isinstance(target, str)
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not UNSAFE_IN_NEXT.search(target)
+        and len(target) <= 2000
+    ):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("dashboard.flows")
 
 
@@ -50,7 +67,7 @@ def login():
         return _refuse(username, message, 429 if wait else 401)
     accounts.clear_login_failures(username, ip)
     _log_in(user)
-    return redirect(_safe_next(request.args.get("next")))
+    return redirect(safe_next(request.args.get("next")))
 
 
 def _refuse(username, message, status):
@@ -59,9 +76,31 @@ def _refuse(username, message, status):
 
 @bp.post("/logout")
 def logout():
-    session.clear()
+    session.clear()  # ends the session on the server: the old cookie opens nothing any more
     flash("You are logged out.")
     return redirect(url_for("dashboard.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def change_password():
+    """Change one's own password: every session of the user ends, this one starts afresh."""
+    if request.method == "GET":
+        return render_template("password.html")
+    new = request.form.get("new", "")
+    errors = {}
+    if new != request.form.get("confirm", ""):
+        errors["confirm"] = "The two new passwords differ."
+    else:
+        try:
+            accounts.change_password(g.user, request.form.get("current", ""), new)
+        except ValueError as exc:
+            field = "current" if "current" in str(exc) else "new"
+            errors[field] = str(exc)[:1].upper() + str(exc)[1:] + "."
+    if errors:
+        return render_template("password.html", errors=errors), 422
+    _log_in(g.user)
+    flash("Your password is changed. Every other session of yours has ended.")
+    return redirect(url_for("dashboard.flows"))
 
 
 @bp.route("/setup", methods=["GET", "POST"])

@@ -21,7 +21,7 @@ from ..models import (
     InboundRequest,
     utcnow,
 )
-from ..web import base_url, bool_arg, int_arg
+from ..web import base_url, bool_arg, int_arg, text_arg, url_with_query
 from . import bp
 
 PAGE_SIZE = 50
@@ -52,7 +52,7 @@ def _page(query, key_field, cursor):
     rows, next_cursor = keyset_page(query, key_field, cursor, int_arg("limit", PAGE_SIZE, 1, 500))
     next_url = None
     if next_cursor is not None:
-        next_url = url_for(request.endpoint, **{**request.args.to_dict(), "cursor": next_cursor})
+        next_url = url_with_query(request.endpoint, {**request.args.to_dict(), "cursor": next_cursor})
     return rows, next_url
 
 
@@ -60,7 +60,7 @@ def _page(query, key_field, cursor):
 def clicks():
     flow_id = int_arg("flow_id")
     query = logs.clicks(flow_id, columns=CLICK_COLUMNS)
-    rows, next_url = _page(query, Click.click_id, (request.args.get("cursor") or "")[:64] or None)
+    rows, next_url = _page(query, Click.click_id, (text_arg("cursor") or "")[:64] or None)
     flows = _flows()
     first = next((f for f in flows.values() if not f.deleted), None)
     return render_template(
@@ -86,7 +86,7 @@ def click(click_id):
 
 @bp.get("/logs/conversions")
 def conversions():
-    flow_id, status = int_arg("flow_id"), request.args.get("status") or None
+    flow_id, status = int_arg("flow_id"), text_arg("status") or None
     rows, next_url = _page(logs.conversions(flow_id, status=status), Conversion.id, int_arg("cursor"))
     return render_template(
         "logs/conversions.html",
@@ -136,7 +136,7 @@ def inbound():
 
 @bp.get("/logs/deliveries")
 def deliveries():
-    flow_id, status = int_arg("flow_id"), request.args.get("status") or None
+    flow_id, status = int_arg("flow_id"), text_arg("status") or None
     rows, next_url = _page(logs.deliveries(flow_id, status=status), Delivery.id, int_arg("cursor"))
     return render_template(
         "logs/deliveries.html",

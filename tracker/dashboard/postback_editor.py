@@ -5,6 +5,9 @@ same whether the page was rendered or refreshed as the user typed."""
 
 import logging
 
+from flask import current_app
+
+from ..delivery.destinations import allowed_networks
 from ..errors import ValidationError
 from ..flows import clean_request_options
 from ..models import Click, Conversion, utcnow
@@ -143,7 +146,7 @@ def preview(flow, template, trigger, headers=None):
     if problem:
         return {"request": None, "error": problem, "warnings": [], "subject": ""}
     click, conversion, subject = preview_subject(flow)
-    _, warnings = postback_templates.check(template, headers)
+    _, warnings = postback_templates.check(template, headers, allowed_networks(current_app.config))
     warnings += _trigger_warnings(template, trigger)
     lead = None
     if click is not None:

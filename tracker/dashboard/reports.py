@@ -11,6 +11,7 @@ from ..api.shapes import stats_row
 from ..errors import ValidationError
 from ..models import Flow, Lander, Offer, Route, utcnow
 from ..reports.queries import DIMENSIONS, METRICS, chart_series, parse_query, run_report, total
+from ..web import url_with_query
 from . import bp
 from .chart import chart_geometry
 
@@ -49,6 +50,7 @@ def reports():
             "reports.html",
             error=exc.message,
             args=args,
+            csv_url=url_with_query("dashboard.reports_csv", args),
             flows=flows,
             dimensions=DIMENSIONS,
             rows=[],
@@ -61,6 +63,7 @@ def reports():
     return render_template(
         "reports.html",
         args=args,
+        csv_url=url_with_query("dashboard.reports_csv", args),
         query=query,
         flows=flows,
         dimensions=DIMENSIONS,

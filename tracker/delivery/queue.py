@@ -30,6 +30,7 @@ from ..db import db, is_postgres
 from ..errors import ValidationError, found
 from ..masking import mask_headers, mask_secrets
 from ..models import Delivery, DeliveryAttempt, utcnow
+from .destinations import Policy
 from .sender import SendPool, Timeouts, header, send_http
 
 logger = logging.getLogger(__name__)
@@ -260,6 +261,8 @@ def _advance(result, settings, now):
     retry_after = header(answer, "Retry-After") if answer is not None else None
     if code is not None and 200 <= code < 300:  # a 2xx that says it failed: resending won't help
         status, next_at = "failed", now
+    elif result.refused:  # an address outgoing requests may not reach: so it stays
+        status, next_at = "failed", now
     else:
         status, next_at = next_step(
             code,
@@ -374,7 +377,8 @@ def deliver_due(config, now=None, send=None, stop=None, pool=None):
     own_pool = pool is None
     pool = pool or SendPool(settings.concurrency, settings.per_host)
     try:
-        return _sweep(settings, clock, send or send_http, stop, pool)
+        send = send or functools.partial(send_http, policy=Policy.from_config(config))
+        return _sweep(settings, clock, send, stop, pool)
     finally:
         if own_pool:
             pool.shutdown()

@@ -1,5 +1,6 @@
 """Sending one stored request: ``send_http`` (requests, no redirects, the first bytes of the
-answer kept) and ``SendPool``, the bounded thread pool with a cap per destination host.
+answer kept, only to the addresses ``destinations`` allows) and ``SendPool``, the bounded
+thread pool with a cap per destination host.
 
 Every send has one total deadline (DESIGN §4.4): the connect and read timeouts together, and
 never more than what is left of its claim's lease. requests' own timeouts bound each socket
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from .destinations import DestinationRefused, Policy, guarded_session
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,7 @@ class Answer:
 
 @dataclass
 class Sent:
-    """One finished attempt: the delivery, its lease, when, how long, the answer or the error.
-    ``unsent``: not sent at all, too little of the lease being left for a whole send."""
+    """One finished attempt: the delivery, its lease, when, how long, the answer or the error."""
 
     delivery: object
     lease: datetime.datetime
@@ -49,7 +49,8 @@ class Sent:
     duration_ms: float
     answer: Answer = None
     error: str = ""
-    unsent: bool = False
+    refused: bool = False  # the destination's address is not allowed: no retry can help
+    unsent: bool = False  # not sent at all: too little of its lease was left for a whole send
 
 
 class Timeouts(tuple):
@@ -65,6 +66,13 @@ class Timeouts(tuple):
         """These timeouts cut to a deadline of at most ``seconds``."""
         total = min(self.total, seconds)
         return Timeouts(min(self[0], total), min(self[1], total), total)
+
+
+def as_timeouts(value):
+    """``Timeouts`` from what requests takes: a ``(connect, read)`` pair or one number for both."""
+    if isinstance(value, Timeouts):
+        return value
+    return Timeouts(*value) if isinstance(value, (tuple, list)) else Timeouts(value, value)
 
 
 class Watchdog:
@@ -138,45 +146,55 @@ class _WatchedPool:
         return super()._make_request(conn, *args, **kwargs)
 
 
-class _WatchedHTTPPool(_WatchedPool, HTTPConnectionPool):
-    pass
+_watched_classes = {}
 
 
-class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
-    pass
+def _watched(pool_class):
+    """``pool_class`` telling the sending thread's ``Watch`` its connection."""
+    watched = _watched_classes.get(pool_class)
+    if watched is None:
+        watched = _watched_classes[pool_class] = type(
+            "Watched" + pool_class.__name__, (_WatchedPool, pool_class), {}
+        )
+    return watched
 
 
-class _DeadlineAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+def watch_deadlines(session):
+    """Make ``session``'s pools report each send's connection to the ``Watchdog``."""
+    for adapter in set(session.adapters.values()):
+        manager = adapter.poolmanager
+        manager.pool_classes_by_scheme = {
+            scheme: _watched(cls) for scheme, cls in manager.pool_classes_by_scheme.items()
+        }
 
 
 _local = threading.local()
+STRICT = Policy()  # no private address allowed
 
 
-def _session():
-    session = getattr(_local, "session", None)
+def _session(policy):
+    sessions = getattr(_local, "sessions", None)
+    if sessions is None:
+        sessions = _local.sessions = {}
+    session = sessions.get(policy)
     if session is None:
-        session = requests.Session()
-        session.trust_env = False  # no proxies or netrc from the environment: send where the URL says
+        # No proxies or netrc from the environment: send where the URL says, if it may go there.
+        session = sessions[policy] = guarded_session(policy)
         session.headers["User-Agent"] = USER_AGENT
-        for prefix in ("http://", "https://"):
-            session.mount(prefix, _DeadlineAdapter())
-        _local.session = session
+        watch_deadlines(session)
     return session
 
 
-def send_http(request, timeout):
-    """Send a stored request with ``requests``; return an ``Answer`` or raise on network errors.
+def send_http(request, timeout, policy=STRICT):
+    """Send a stored request with ``requests``; return an ``Answer`` or raise on network errors
+    (``DestinationRefused`` when ``policy`` does not allow the address connected to).
 
     ``timeout``: ``(connect, read)`` seconds; the whole send, every byte of the answer included,
     ends within their sum (or ``timeout.total``, see ``Timeouts``), else it raises a Timeout."""
-    if not isinstance(timeout, Timeouts):
-        timeout = Timeouts(*timeout)
+    timeout = as_timeouts(timeout)
     watch = _local.watch = WATCHDOG.watch(timeout.total)
     try:
-        response = _session().request(
+        response = _session(policy).request(
             request.method,
             request.url,
             headers=request.headers,
@@ -257,8 +275,7 @@ def _attempt(send, delivery, lease, timeout, gate, clock, expires=None):
     with gate:
         at, started = clock(), time.monotonic()
         if expires is not None:
-            if not isinstance(timeout, Timeouts):
-                timeout = Timeouts(*timeout)
+            timeout = as_timeouts(timeout)
             left = expires - started - LEASE_MARGIN
             if left < min(LEAST_DEADLINE, timeout.total):
                 return Sent(
@@ -267,6 +284,9 @@ def _attempt(send, delivery, lease, timeout, gate, clock, expires=None):
             timeout = timeout.within(left)
         try:
             answer, error = send(delivery, timeout), ""
+        except DestinationRefused as exc:
+            duration = (time.monotonic() - started) * 1000
+            return Sent(delivery, lease, at, round(duration, 1), None, str(exc), refused=True)
         except requests.RequestException as exc:  # refused, reset, timed out, not HTTP at all
             answer, error = None, _describe(exc)
         except Exception as exc:  # a bug, not the receiver: say so loudly, and go on
