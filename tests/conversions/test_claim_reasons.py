@@ -23,6 +23,16 @@ def test_an_unreplaced_macro_is_named_by_its_field():
     assert reason(parse_event_request, dict(EVENT, pid="[pid]")).startswith(
         "pid is '[pid]', an unreplaced macro"
     )
+    assert reason(parse_event_request, dict(EVENT, cid="{cid}")).startswith(
+        "cid is '{cid}', an unreplaced macro"
+    )
+    assert reason(parse_event_request, dict(EVENT, event_id="{goal}")).startswith(
+        "event_id is '{goal}', an unreplaced macro"
+    )
+    assert (
+        reason(parse_event_request, dict(EVENT, event_id="e" * 101))
+        == "event_id is longer than 100 characters"
+    )
     assert reason(parse_event_request, dict(EVENT, cost="{cost}")).startswith(
         "cost is '{cost}', an unreplaced macro"
     )
