@@ -1,12 +1,17 @@
 """Database setup: one ``DatabaseProxy`` bound to SQLite or PostgreSQL from a URL."""
 
+import itertools
 import logging
 import os
+import re
 import sqlite3
+import time
+import weakref
 from urllib.parse import urlparse
 
-from peewee import DatabaseProxy, PostgresqlDatabase, SqliteDatabase, Value
-from playhouse.db_url import connect as connect_url
+from peewee import CharField, DatabaseProxy, PostgresqlDatabase, SqliteDatabase, TextField, Value
+from playhouse.db_url import parse as parse_url
+from playhouse.pool import PooledPostgresqlDatabase
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +43,36 @@ def make_database(url):
         return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=5, lock_type="IMMEDIATE")
     if scheme in ("postgres", "postgresql"):
         # A pool: closing at the end of a request hands the connection back.
-        url = "postgresql+pool://" + url.split("://", 1)[1]
-        return connect_url(url, max_connections=32, stale_timeout=300)
+        return Pool(**parse_url(url), max_connections=32, stale_timeout=300)
     raise ValueError("unsupported database URL %r (use sqlite:/// or postgresql://)" % url)
+
+
+class Pool(PooledPostgresqlDatabase):
+    """peewee's PostgreSQL pool, minus a round trip per request: the pool sends ``SELECT 1``
+    on every checkout to find dead connections (a click then cost two round trips, not one).
+    A connection handed back less than ``PING_AFTER`` seconds ago, idle and not closed, is
+    taken as it is; one idle longer is still checked."""
+
+    PING_AFTER = 1.0
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._returned = {}  # id(connection) -> when it was handed back (monotonic)
+
+    def _is_closed(self, conn):
+        returned = self._returned.get(id(conn))
+        if (
+            returned is not None
+            and time.monotonic() - returned < self.PING_AFTER
+            and not conn.closed
+            and self._adapter.txn_status(conn) == self._adapter.txn_idle
+        ):
+            return False
+        return super()._is_closed(conn)
+
+    def _close(self, conn, close_conn=False):
+        self._returned[id(conn)] = time.monotonic()
+        return super()._close(conn, close_conn)
 
 
 def init_db(url):
@@ -59,6 +91,15 @@ def is_postgres():
     return isinstance(db.obj, PostgresqlDatabase)
 
 
+# A write whose commit does not wait for PostgreSQL's WAL flush (synchronous_commit off for
+# that one transaction): a crash of the database's machine may lose the last fraction of a
+# second of them, never corrupt anything; a crash of the tracker loses none. That is SQLite's
+# synchronous=NORMAL above, and clicks use it on both engines: waiting for the flush (5.6 ms
+# measured on this machine's shared disk) bounded PostgreSQL to 2 workers / 5.6 ms = 357 clicks/s.
+# Conversions, money an advertiser will not resend, keep waiting for it.
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO off; "
+
+
 class Prepared:
     """A query whose SQL text peewee generates once per database engine, then only re-run.
 
@@ -66,11 +107,21 @@ class Prepared:
     what SQLite takes to run it; a hot path builds its query once with ``build(slot)``,
     ``slot(name)`` standing wherever a parameter goes, and then runs it with
     ``execute(values)``, ``values`` mapping each name to its value in database form
-    (``field.db_value(...)``).
+    (``field.db_value(...)``). ``postgres_prefix``: statements sent before it on PostgreSQL, in
+    the same round trip (and, in autocommit, the same implicit transaction): ``ASYNC_COMMIT``.
+
+    On PostgreSQL it is also a prepared statement of the server (``PREPARE`` once per
+    connection, then ``EXECUTE``): planning the click INSERT over the monthly partitions cost
+    the server more than running it (0.35 ms against 0.14 ms, EXPLAIN ANALYZE at 1 M clicks);
+    measured under load, 1.53 -> 0.94 ms a click INSERT (medians of 8 interleaved runs of 300).
     """
 
-    def __init__(self, build):
+    _names = itertools.count(1)
+
+    def __init__(self, build, postgres_prefix=""):
         self.build = build
+        self.postgres_prefix = postgres_prefix
+        self.name = "tracker_%d" % next(self._names)
         self._compiled = {}  # database class -> (sql, parameter names in order)
 
     def execute(self, values):
@@ -78,14 +129,113 @@ class Prepared:
         compiled = self._compiled.get(type(db.obj))
         if compiled is None:
             query = self.build(_slot)
-            compiled = self._compiled[type(db.obj)] = db.obj.get_sql_context().sql(query).query()
-        sql, names = compiled
-        return db.execute_sql(sql, [values[name] for name in names])
+            sql, params = db.obj.get_sql_context().sql(query).query()
+            prepare = None
+            if is_postgres():
+                numbers = itertools.count(1)
+                prepare = "PREPARE %s AS %s" % (
+                    self.name,
+                    _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else "$%d" % next(numbers), sql),
+                )
+                sql = self.postgres_prefix + "EXECUTE " + self.name
+                sql += "(%s)" % ", ".join(["%s"] * len(params)) if params else ""
+            # A slot's place takes its value; any other parameter is a constant of the query.
+            compiled = (sql, [(p, type(p) is _Name) for p in params], prepare)
+            self._compiled[type(db.obj)] = compiled
+        sql, params, prepare = compiled
+        if prepare is not None:
+            connection = db.connection()
+            done = _server_prepared.get(connection)
+            if done is None:
+                done = _server_prepared[connection] = set()
+            if self.name not in done:
+                db.execute_sql(prepare)  # kept by the session, whatever its transaction does
+                done.add(self.name)
+        return db.execute_sql(sql, [values[p] if is_slot else p for p, is_slot in params])
+
+    def first(self, values):
+        """The first row the query gives for ``values`` (a tuple), or None."""
+        rows = self.execute(values).fetchall()
+        return rows[0] if rows else None
+
+
+def _to_db(field):
+    # Text columns are given str: converting them costs, and gives the same.
+    return None if type(field) in (CharField, TextField) else field.db_value
+
+
+def _to_python(field):
+    # Text columns come back as str from both engines: converting them costs, and gives the same.
+    return None if type(field) in (CharField, TextField) else field.python_value
+
+
+class Rows:
+    """Model instances from the rows of a ``Prepared`` select, as peewee would build them
+    (each column through its field's ``python_value``), without peewee's per-row work.
+    ``models``: the models whose every column the select lists, in order."""
+
+    def __init__(self, *models):
+        self.parts = [
+            (model, [(field.name, _to_python(field)) for field in model._meta.sorted_fields])
+            for model in models
+        ]
+
+    def build(self, row):
+        """One row → a tuple of instances, one per model."""
+        built, start = [], 0
+        for model, fields in self.parts:
+            instance = model(__no_default__=True)
+            instance.__data__ = {
+                name: value if convert is None or value is None else convert(value)
+                for (name, convert), value in zip(fields, row[start : start + len(fields)], strict=True)
+            }
+            built.append(instance)
+            start += len(fields)
+        return tuple(built)
+
+
+class PreparedInsert:
+    """The INSERT of a new ``model`` row, its SQL made once per engine (see ``Prepared``):
+    ``run(instance)`` writes every column of ``instance`` (its auto id aside) and sets the id."""
+
+    def __init__(self, model):
+        meta = model._meta
+        self.auto = meta.primary_key if meta.auto_increment else None
+        fields = [field for field in meta.sorted_fields if field is not self.auto]
+        self.to_db = [(field.name, _to_db(field)) for field in fields]
+
+        def build(slot):
+            return model.insert({field: slot(field.name) for field in fields})
+
+        self.returning = Prepared(lambda slot: build(slot).returning(self.auto))
+        self.plain = Prepared(lambda slot: build(slot).returning())
+
+    def run(self, instance):
+        data = instance.__data__
+        values = {
+            name: data.get(name) if to_db is None else to_db(data.get(name)) for name, to_db in self.to_db
+        }
+        if self.auto is None:
+            self.plain.execute(values).close()
+        elif has_returning():
+            # fetchall: SQLite ends the statement (and, in autocommit, commits) once it is read.
+            setattr(instance, self.auto.name, self.returning.execute(values).fetchall()[0][0])
+        else:
+            setattr(instance, self.auto.name, self.plain.execute(values).lastrowid)
+        return instance
+
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+_server_prepared = weakref.WeakKeyDictionary()  # PostgreSQL connection -> names it has prepared
+
+
+class _Name(str):
+    """A slot's name among a query's parameters."""
 
 
 def _slot(name):
     # A parameter that peewee renders as a placeholder and reports, unconverted, by name.
-    return Value(name, unpack=False)
+    return Value(_Name(name), unpack=False)
 
 
 def has_returning():

@@ -22,6 +22,7 @@ from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 from .db import db, is_postgres
 from .models import ALL_MODELS, Flow, JSONField, LeadProfile, utcnow
 from .money import MoneyField
+from .operations import partitions
 
 logger = logging.getLogger(__name__)
 
@@ -161,11 +162,21 @@ def _step_7(migrator):
     return [add_not_null(migrator, "api_token", "may_reveal", BooleanField(default=False))]
 
 
+def _step_8(migrator):
+    """Clicks at scale (issue 14): the click table's index on flow_id alone goes (the index on
+    (flow_id, created_at) serves every lookup by flow, and each index costs every click); on
+    PostgreSQL the click table becomes partitioned by month (``operations.partitions``)."""
+    db.execute_sql("DROP INDEX IF EXISTS click_flow_id")
+    if is_postgres():
+        partitions.partition_table(utcnow())
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
     (5, _step_5),
     (7, _step_7),
+    (8, _step_8),
 ]
 
 LATEST = max([1] + [version for version, _ in STEPS])
@@ -189,6 +200,8 @@ def upgrade():
             before = current_version()
             if before is None:
                 db.create_tables([SchemaVersion] + ALL_MODELS, safe=True)
+                if is_postgres():
+                    partitions.partition_table(utcnow())
                 SchemaVersion.delete().execute()
                 SchemaVersion.create(version=LATEST)
                 logger.info("created the schema at version %d", LATEST)

@@ -175,7 +175,8 @@ UTM_NAMES = ["utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_conten
 
 class Click(BaseModel):
     click_id = CharField(max_length=32, primary_key=True)
-    flow = ForeignKeyField(Flow, backref="clicks", on_delete="CASCADE")
+    # No index of its own: (flow, created_at) below serves every lookup by flow.
+    flow = ForeignKeyField(Flow, backref="clicks", on_delete="CASCADE", index=False)
     created_at = DateTimeField(default=utcnow)
     ip = CharField(max_length=45, default="")
     visitor = CharField(max_length=16, default="")  # hash of ip + user agent, for is_unique

@@ -4,7 +4,7 @@ Served by ``clicks.py`` with the tracker's own gunicorn settings, so the ratio
 tracker/bare measures what recording a click costs, not Flask or gunicorn.
 """
 
-from flask import Flask, Response
+from flask import Flask, Response, jsonify
 
 app = Flask(__name__)
 
@@ -15,3 +15,9 @@ def click(key):
     return Response(
         status=302, headers={"Location": "https://offer.example/lp?cid=" + key, "Cache-Control": "no-store"}
     )
+
+
+@app.route("/postback", methods=["GET", "POST"])
+def postback():
+    """The baseline of the postback benchmark: a JSON answer, nothing recorded."""
+    return jsonify(status="ok", conversion_id=1, error=None)

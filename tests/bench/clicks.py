@@ -169,7 +169,7 @@ class Served:
             return f.read()
 
 
-def run_wrk(server, url, seconds, connections, threads):
+def run_wrk(server, url, seconds, connections, threads, script="clicks.lua", extra=()):
     """Load ``url`` for ``seconds``; return wrk's figures, the script's status counts and the
     workers' CPU time per request (what the app costs, whatever else the machine runs)."""
     # The script stops sending after `seconds`; wrk runs GRACE seconds longer so that the
@@ -181,10 +181,11 @@ def run_wrk(server, url, seconds, connections, threads):
         "-d%ds" % (seconds + GRACE),
         "--latency",
         "-s",
-        os.path.join(BENCH_DIR, "clicks.lua"),
+        os.path.join(BENCH_DIR, script),
         url,
         "--",
         str(seconds),
+        *extra,
     ]
     cpu = server.cpu_seconds()
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -202,7 +203,7 @@ def parse_wrk(out, seconds):
     pct = dict((p, to_ms(v, u)) for p, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M))
     total = int(re.search(r"^\s+(\d+) requests in", out, re.M).group(1))
     sent, found, other = map(
-        int, re.search(r"^BENCH sent=(\d+) found302=(\d+) other=(\d+)", out, re.M).groups()
+        int, re.search(r"^BENCH sent=(\d+) (?:found302|ok)=(\d+) other=(\d+)", out, re.M).groups()
     )
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
@@ -218,9 +219,44 @@ def parse_wrk(out, seconds):
     }
 
 
-def count_clicks(db_path):
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute("SELECT count(*) FROM click").fetchone()[0]
+def count_rows(db_url, table="click"):
+    """Rows of ``table`` in the database at ``db_url`` (a SQLite or PostgreSQL URL)."""
+    if db_url.startswith("sqlite:///"):
+        with sqlite3.connect(db_url[len("sqlite:///") :]) as conn:
+            return conn.execute("SELECT count(*) FROM %s" % table).fetchone()[0]
+    import psycopg2
+
+    conn = psycopg2.connect(db_url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM %s" % table)
+            return cursor.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def count_clicks(db_url):
+    return count_rows(db_url, "click")
+
+
+def fresh_database_url(args, workdir, name):
+    """A new empty database for one app: a SQLite file in ``workdir``, or, with ``--pg URL``,
+    a PostgreSQL database named after URL's with ``_name`` appended (dropped and made anew)."""
+    if not getattr(args, "pg", None):
+        return "sqlite:///" + os.path.join(workdir, name, "instance", "tracker.db")
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg2
+
+    parts = urlsplit(args.pg)
+    database = "%s_%s" % (parts.path.lstrip("/"), name)
+    admin = psycopg2.connect(args.pg)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % database)
+        cursor.execute('CREATE DATABASE "%s"' % database)
+    admin.close()
+    return urlunsplit(parts._replace(path="/" + database))
 
 
 def start_bare(workdir):
@@ -285,10 +321,20 @@ def create_flow(server, routed):
     return server.url + "/r/" + flow["key"]
 
 
-def start_tracker(args, workdir, routed):
+def existing_flow(server):
+    """The link of the plain bench flow already in the database, or None."""
+    headers = {"Authorization": "Bearer " + API_TOKEN}
+    items = requests.get(server.url + "/api/v1/flows", headers=headers, timeout=10).json()["items"]
+    keys = [flow["key"] for flow in items if flow["name"] == "bench"]
+    return server.url + "/r/" + keys[0] if keys else None
+
+
+def start_tracker(args, workdir, routed, name=None, db_url=None, prepare=None):
     """A tracker on its own fresh SQLite database with the plain or the routed flow, warmed
-    up; returns ``(server, link, database path)``."""
-    name = "routed" if routed else "plain"
+    up; returns ``(server, link, database URL)``. ``db_url``: a database of earlier runs
+    instead (its plain flow is used again); ``prepare(server, link, db_url)`` runs before the
+    warm-up."""
+    name = name or ("routed" if routed else "plain")
     instance = os.path.join(workdir, name, "instance")
     geoip = os.path.join(workdir, name, "geoip")
     os.makedirs(geoip)
@@ -296,11 +342,11 @@ def start_tracker(args, workdir, routed):
         write_geoip(geoip)
     metrics = os.path.join(workdir, name, "metrics")
     os.makedirs(metrics)
-    db_path = os.path.join(instance, "tracker.db")
+    db_url = db_url or fresh_database_url(args, workdir, name)
     env = dict(
         os.environ,
         TRACKER_INSTANCE_PATH=instance,
-        TRACKER_DATABASE_URL="sqlite:///" + db_path,
+        TRACKER_DATABASE_URL=db_url,
         TRACKER_GEOIP_DIR=geoip,
         TRACKER_API_TOKEN=API_TOKEN,
         TRACKER_TRUSTED_PROXIES="1",
@@ -311,7 +357,9 @@ def start_tracker(args, workdir, routed):
     )
     server = Served(gunicorn_command("127.0.0.1", 0, 2), env, os.path.join(workdir, name + ".log"))
     server.wait_ready("/healthz")
-    link = create_flow(server, routed)
+    link = (not routed and existing_flow(server)) or create_flow(server, routed)
+    if prepare is not None:
+        prepare(server, link, db_url)
     warm = requests.get(
         link + "?sub1=banner1&utm_source=bench",
         allow_redirects=False,
@@ -325,7 +373,7 @@ def start_tracker(args, workdir, routed):
         assert warm.status_code == 302 and ("geo=GB" in location or args.geo == "none"), warm.headers
     for _ in range(49):  # both workers: parsers and caches built before the load
         requests.get(link, allow_redirects=False, timeout=10)
-    return server, link, db_path
+    return server, link, db_url
 
 
 def add_up(slices, seconds):
@@ -433,6 +481,9 @@ def main():
     parser.add_argument("--runs", type=int, default=1, help="repeat, and print the medians")
     parser.add_argument("--slices", type=int, default=5, help="load each app in this many turns per run")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, database)")
+    parser.add_argument(
+        "--pg", metavar="URL", help="PostgreSQL: each app gets a fresh database named URL's + _plain, _routed"
+    )
     parser.add_argument(
         "--geo", choices=("mmdb", "none"), default="mmdb", help="none: no .mmdb file (country from iptocc)"
     )

@@ -105,7 +105,7 @@ def bare_loop(base, count, concurrency):
 def throughput(app, base, count):
     """``count`` due deliveries drained by deliver_due: deliveries per second."""
     from tracker.db import db
-    from tracker.delivery import deliver_due
+    from tracker.delivery.queue import deliver_due
     from tracker.models import Delivery, DeliveryAttempt, utcnow
 
     now = utcnow()
@@ -133,7 +133,7 @@ def throughput(app, base, count):
 
 def make_flow_with_postback(url):
     """A flow with one conversion postback, and one click on it."""
-    from tracker.clicks import new_click_id
+    from tracker.clickin.record import new_click_id
     from tracker.flows import clean_flow, save_flow
     from tracker.models import Click
 
@@ -152,9 +152,9 @@ def make_flow_with_postback(url):
 
 def commit_conversion(flow, txid):
     """Insert a conversion and its deliveries in one transaction; the time of the commit."""
-    from tracker import outbox
     from tracker.db import db
     from tracker.models import Conversion
+    from tracker.postbacks import outbox
 
     with db.atomic():
         conversion = Conversion.create(

@@ -11,8 +11,9 @@ there are, are never touched.
 
 It runs in small batches, each its own short transaction, with a pause between them: on SQLite
 a batch holds the one write lock for milliseconds, so clicks keep being written while a purge
-runs. A click table partitioned by month (PostgreSQL) can drop whole partitions instead; that
-is a separate function, this one works on any table.
+runs. On PostgreSQL, where the click table is partitioned by month (``partitions``), every
+month older than the cutoff is first dropped whole, its converted clicks kept; the batches then
+take what is left (the month the cutoff falls in, and the default partition).
 """
 
 import datetime
@@ -21,6 +22,7 @@ import time
 
 from ..db import db
 from ..models import Click, Conversion, Delivery, DeliveryAttempt, Flow, InboundRequest, OrphanVisit, utcnow
+from . import partitions
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,13 @@ def purge_old_rows(days, now=None, batch=BATCH, pause=PAUSE, stop=None):
     ``stop`` (an Event) ends it between two batches."""
     cutoff = (now or utcnow()) - datetime.timedelta(days=days)
     counts = dict.fromkeys(PURGED, 0)
+    if not (stop and stop.is_set()):
+        try:
+            for name, count in partitions.drop_old_months(cutoff).items():
+                if name in counts:
+                    counts[name] += count
+        except Exception:  # a lock not granted in time: the batches below still purge the month
+            logger.exception("retention: could not drop the old months whole; purging them by rows")
     for flow_id in [flow_id for (flow_id,) in Flow.select(Flow.id).tuples()]:
         purge_flow_clicks(flow_id, cutoff, counts, batch, pause, stop)
     old_orphans = OrphanVisit.created_at < cutoff
@@ -127,9 +136,40 @@ def make_purge_job(days, stop):
     return purge
 
 
+PARTITIONS_DELAY = 10  # seconds after the worker starts; then every day
+
+
+def schedule_partitions(scheduler, now=None):
+    """The worker's daily care of the click table's monthly partitions (PostgreSQL): the next
+    months' exist before their clicks arrive. A no-op on SQLite."""
+
+    def care():
+        try:
+            db.connect(reuse_if_open=True)
+            created = partitions.keep_months_ahead()
+            if created:
+                logger.info("click partitions created: %s", ", ".join(created))
+        except Exception:
+            logger.exception("could not create the coming months' click partitions; trying again tomorrow")
+        finally:
+            if not db.is_closed():
+                db.close()
+
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return scheduler.add_job(
+        care,
+        "interval",
+        days=1,
+        next_run_time=now + datetime.timedelta(seconds=PARTITIONS_DELAY),
+        id="click_partitions",
+        executor="retention",
+    )
+
+
 def schedule_purge(scheduler, config, stop, now=None):
     """Add the daily purge to the worker's scheduler when ``TRACKER_RETENTION_DAYS`` is set,
     on an executor of its own, so that a long purge never holds up the delivery sweeps."""
+    schedule_partitions(scheduler, now)
     days = config["TRACKER_RETENTION_DAYS"]
     if not days:
         return None

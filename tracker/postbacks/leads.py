@@ -10,7 +10,7 @@ two conversions of one click recorded at the same instant both land in the profi
 
 import logging
 
-from ..db import is_postgres
+from ..db import Prepared, is_postgres
 from ..models import LeadProfile
 
 logger = logging.getLogger(__name__)
@@ -54,17 +54,47 @@ def profile_of(click_id):
     return row.data if row is not None else {}
 
 
+# Their SQL made once per engine (db.Prepared): a conversion's path runs them each time.
+PROFILE = Prepared(
+    lambda slot: LeadProfile.select(LeadProfile.data).where(LeadProfile.click == slot("click"))
+)
+PROFILE_FOR_UPDATE = Prepared(
+    lambda slot: LeadProfile.select(LeadProfile.data).where(LeadProfile.click == slot("click")).for_update()
+)
+
+
+def _insert_profile(slot):
+    query = LeadProfile.insert(click=slot("click"), data=slot("data"), updated_at=slot("at"))
+    return query.on_conflict(conflict_target=(LeadProfile.click,), action="NOTHING")
+
+
+INSERT_PROFILE = Prepared(lambda slot: _insert_profile(slot).returning(LeadProfile.click))
+INSERT_PROFILE_PLAIN = Prepared(lambda slot: _insert_profile(slot).returning())
+UPDATE_PROFILE = Prepared(
+    lambda slot: LeadProfile.update(data=slot("data"), updated_at=slot("at")).where(
+        LeadProfile.click == slot("click")
+    )
+)
+
+
 def merge_into_profile(click_id, data, now):
     """Merge ``data`` into the click's profile, inside the caller's transaction; return the
-    profile as it now stands."""
-    if is_postgres():
-        LeadProfile.insert(click=click_id, data={}, updated_at=now).on_conflict_ignore().execute()
-        row = LeadProfile.select().where(LeadProfile.click == click_id).for_update().get()
-    else:  # the transaction holds SQLite's write lock: nobody else reads-then-writes meanwhile
-        row = LeadProfile.get_or_none(LeadProfile.click == click_id)
-        if row is None:
-            row = LeadProfile.create(click=click_id, data={}, updated_at=now)
-    merged = merge(row.data, data)
-    if merged != row.data:
-        LeadProfile.update(data=merged, updated_at=now).where(LeadProfile.click == click_id).execute()
+    profile as it now stands. The click's first profile is one read and one INSERT."""
+    postgres = is_postgres()
+    values = {"click": click_id, "at": LeadProfile.updated_at.db_value(now)}
+    row = (PROFILE_FOR_UPDATE if postgres else PROFILE).first(values)
+    if row is None:
+        merged = merge({}, data)
+        values["data"] = LeadProfile.data.db_value(merged)
+        if not postgres:  # the transaction holds SQLite's write lock: nobody inserts meanwhile
+            INSERT_PROFILE_PLAIN.execute(values)
+            return merged
+        if INSERT_PROFILE.execute(values).fetchall():
+            return merged
+        row = PROFILE_FOR_UPDATE.first(values)  # another transaction inserted it first
+    current = LeadProfile.data.python_value(row[0])
+    merged = merge(current, data)
+    if merged != current:
+        values["data"] = LeadProfile.data.db_value(merged)
+        UPDATE_PROFILE.execute(values)
     return merged

@@ -7,6 +7,7 @@ resends exactly this request (a stable ``{now}``, stable event ids).
 
 import logging
 
+from ..db import Prepared, PreparedInsert, Rows
 from ..models import CONVERSION_TRIGGERS, Delivery, Postback, utcnow
 from . import templates
 from .samples import sample_conversion
@@ -65,6 +66,22 @@ def source_fires(source, conversion, previous):
     )
 
 
+# A conversion's postbacks and the INSERT of a delivery, their SQL made once per engine.
+CONVERSION_POSTBACKS = Prepared(
+    lambda slot: (
+        Postback.select()
+        .where(
+            Postback.flow == slot("flow"),
+            Postback.enabled == True,  # noqa: E712
+            Postback.trigger.in_(CONVERSION_TRIGGERS),
+        )
+        .order_by(Postback.id)
+    )
+)
+POSTBACK_ROWS = Rows(Postback)
+INSERT_DELIVERY = PreparedInsert(Delivery)
+
+
 def enqueue_for_conversion(conversion, previous=None, now=None, lead=None):
     """Save and return the Delivery rows that ``conversion`` triggers.
 
@@ -75,15 +92,8 @@ def enqueue_for_conversion(conversion, previous=None, now=None, lead=None):
     """
     now = now or utcnow()
     flow, click = conversion.flow, conversion.click
-    postbacks = (
-        Postback.select()
-        .where(
-            Postback.flow == flow.id,
-            Postback.enabled == True,  # noqa: E712
-            Postback.trigger.in_(CONVERSION_TRIGGERS),
-        )
-        .order_by(Postback.id)
-    )
+    rows = CONVERSION_POSTBACKS.execute({"flow": flow.id}).fetchall()
+    postbacks = [postback for (postback,) in map(POSTBACK_ROWS.build, rows)]
     if lead is None:
         lead = templates.stored_lead(click, conversion)
     ctx = templates.context(click, flow, conversion, now, lead)
@@ -94,8 +104,9 @@ def enqueue_for_conversion(conversion, previous=None, now=None, lead=None):
         deliveries.append(_delivery(ctx.traffic_source.postback_url, "conversion", ctx, None, now))
     for delivery in deliveries:
         delivery.conversion_id = conversion.id
-        _skip_if_identical_to_last(delivery)
-        delivery.save(force_insert=True)
+        if previous is not None:  # a new conversion has no delivery yet to repeat
+            _skip_if_identical_to_last(delivery)
+        INSERT_DELIVERY.run(delivery)
     return deliveries
 
 
