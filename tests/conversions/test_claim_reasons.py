@@ -56,3 +56,7 @@ def test_a_traffic_source_of_200_characters_is_taken_and_201_refused():
     assert reason(parse_event_request, dict(EVENT, pid="s" * 201)) == (
         "pid is longer than 200 characters: it is a traffic source's id or name"
     )
+
+
+def test_a_cid_longer_than_a_flow_key_is_read_as_its_first_32_characters():
+    assert parse_event_request(dict(EVENT, cid="K" * 40)).flow_key == "K" * 32
