@@ -130,8 +130,16 @@ def run_module(module, tests, base, settings, print_diffs):
     (work / "mutmut-run.log").unlink(missing_ok=True)
     print("== %s against %s (work folder %s)" % (module, " ".join(tests), work.relative_to(ROOT)), flush=True)
     started = time.monotonic()
+    before = results(work, module_name(module)) if (work / "mutants").exists() else {}
     run = mutmut_run(work)
     found = results(work, module_name(module))
+    # mutmut keeps a survivor's verdict while its function is unchanged: try the survivors again
+    # against the tests as they are now (a test written for one since the last run kills it).
+    again = [n for n, s in found.items() if s in MISSED and before.get(n) == s and n not in equivalent]
+    if again and run.returncode == 0:
+        print("  %d survivors of the last run again, against today's tests" % len(again), flush=True)
+        mutmut_run(work, again)
+        found = results(work, module_name(module))
     import_time = settings.get("import-time", {}).get(module)
     if import_time and found:
         rerun_import_time(work, module, tests, base, import_time, found)
