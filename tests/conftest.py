@@ -46,9 +46,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 E2E_FIXTURES = {"start_server", "browser"}
 
 
-def pytest_collection_modifyitems(items):
+def pytest_collection_modifyitems(config, items):
     """Mark ``e2e`` every test that starts a process or a browser (``pytest -m "not e2e"``
-    runs the rest): those under ``tests/e2e/`` and those using a process or browser fixture."""
+    runs the rest): those under ``tests/e2e/`` and those using a process or browser fixture.
+    Tests of what only PostgreSQL has (``postgres_only``: partitions, the pool) are left out of
+    a SQLite run: nothing is missing from the machine, they do not apply to that engine."""
+    if not PG_URL:
+        engine_specific = [item for item in items if item.get_closest_marker("postgres_only")]
+        if engine_specific:
+            config.hook.pytest_deselected(items=engine_specific)
+            items[:] = [item for item in items if not item.get_closest_marker("postgres_only")]
     for item in items:
         if "e2e" in item.path.parts or E2E_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.e2e)
@@ -262,3 +269,14 @@ def start_server(tmp_path, server_env, app):
             except subprocess.TimeoutExpired:
                 server.process.kill()
                 server.process.wait()
+
+
+@pytest.fixture
+def machine_in_new_york(monkeypatch):
+    """The machine's local time zone set to America/New_York (UTC-4 in May) for one test, in
+    every pass of the suite: code that reads local time where it means UTC answers wrong."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield "America/New_York"
+    monkeypatch.undo()
+    time.tzset()

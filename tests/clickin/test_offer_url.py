@@ -3,7 +3,7 @@
 import datetime
 
 from tracker.models import Click, Flow
-from tracker.tokens import TokenContext, fill_url, url_parts
+from tracker.tokens import TokenContext, fill_url, offer_url, url_parts
 
 CLICK = Click(
     click_id="0mk1w2x3a9f0c1d2e3f4g5h6i",
@@ -44,3 +44,21 @@ def test_template_is_parsed_once_into_literals_and_tokens():
     )
     assert url_parts(template) is url_parts(template)
     assert fill_url("no tokens at all", CTX) == "no tokens at all"
+
+
+def test_the_offer_url_reads_the_clicks_flow_and_time():
+    flow = Flow(id=7, name="Spring sale", currency="EUR", offer_url="https://o.example/?f={campaign.name}")
+    flow.offer_url += "&c={currency}&t={now}&ct={click_time}&iso={event_time_iso}"
+    assert offer_url(flow, CLICK) == (
+        "https://o.example/?f=Spring%20sale&c=EUR&t=1772366400&ct=1772366400&iso=2026-03-01T12%3A00%3A00Z"
+    )
+
+
+def test_a_phone_filter_completes_a_national_number_with_the_clicks_country():
+    click = Click(
+        click_id="c1", country="US", flow=7, params={"phone": "(650) 555-1212"}, created_at=CLICK.created_at
+    )
+    ctx = TokenContext(click=click, now=click.created_at)
+    assert fill_url("https://o.example/?p={phone|e164}&d={phone|digits}", ctx) == (
+        "https://o.example/?p=%2B16505551212&d=16505551212"
+    )

@@ -5,8 +5,8 @@ forgets its last error."""
 import datetime
 
 from tracker.db import db
-from tracker.delivery.queue import claim, retry
-from tracker.models import Delivery
+from tracker.delivery.queue import claim, retry, retry_after_seconds
+from tracker.models import Delivery, utcnow
 
 from postback_helpers import NOW, catch_all, sweep
 
@@ -64,3 +64,19 @@ def test_a_delivered_row_counts_its_attempts_and_forgets_its_last_error(delivery
     assert sweep(delivery_app, now=first.next_attempt_at + SECOND) == 1
     with db.connection_context():
         assert state(delivery) == ("delivered", 2, "", None)
+
+
+def test_a_retry_after_date_counts_from_utc_whatever_the_machines_zone(machine_in_new_york):
+    assert retry_after_seconds("Wed, 01 May 2024 12:00:30 GMT", NOW) == 30.0
+    assert retry_after_seconds("Wed, 01 May 2024 14:00:30 +0200", NOW) == 30.0
+    assert retry_after_seconds("Wed, 01 May 2024 11:59:00 GMT", NOW) == 0.0
+
+
+def test_a_delivery_retried_now_is_due_now_whatever_the_machines_zone(app, machine_in_new_york):
+    with db.connection_context():
+        failed = due(status="failed", attempts_count=7, last_error="HTTP 404")
+        before = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        retry(failed.id)
+        after = utcnow()
+        assert before <= Delivery.get_by_id(failed.id).next_attempt_at <= after
+        assert [row.id for row in claim(after, 10, 60)[0]] == [failed.id]

@@ -10,7 +10,7 @@ from tracker.db import Pool
 
 from conftest import PG_URL
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="PostgreSQL only (TRACKER_TEST_DATABASE_URL)")
+pytestmark = pytest.mark.postgres_only  # deselected on SQLite (tests/conftest.py)
 
 
 def backend_pid(pool):

@@ -13,10 +13,9 @@ from tracker.models import Click, Conversion, Delivery, DeliveryAttempt, LeadPro
 from tracker.operations import partitions
 from tracker.operations.retention import purge_old_rows
 
-from conftest import PG_URL
 from factories import add_conversion, add_flow
 
-pytestmark = pytest.mark.skipif(not PG_URL, reason="PostgreSQL only (TRACKER_TEST_DATABASE_URL)")
+pytestmark = pytest.mark.postgres_only  # deselected on SQLite (tests/conftest.py)
 
 NOW = datetime.datetime(2026, 11, 28, 12, 0)
 

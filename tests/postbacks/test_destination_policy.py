@@ -62,6 +62,7 @@ def test_tokens_outside_the_host_are_fine(url):
         ("http://localhost/pb", "localhost is a loopback address"),
         ("http://[::1]:8080/pb", "[::1] is a loopback address"),
         ("http://10.0.0.7/pb", "10.0.0.7 is a private address"),
+        ("http://user:pw@10.0.0.7:8080/pb", "10.0.0.7 is a private address"),
         ("http://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local address"),
     ],
 )

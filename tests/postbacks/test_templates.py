@@ -8,9 +8,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tracker.db import db
+from tracker.models import Conversion, LeadProfile
 from tracker.postbacks import templates as pt
 from tracker.postbacks.samples import SAMPLE_TIME
 from tracker.tokens import FILTERS, TOKENS, apply_filters
+
+from factories import add_flow
+from postback_helpers import make_click
 
 CLICK = pt.sample_click()
 
@@ -245,3 +250,46 @@ def test_token_reference_lists_every_design_spelling():
         "phone first_name last_name gender dob advertisername pixelcode conversion_time"
     ).split()
     assert [name for name in design if name not in spellings] == []
+
+
+def test_header_tokens_work_in_the_angle_bracket_spelling_with_filters():
+    headers = {"X-Click": "<clickid>", "X-Email": "<email|sha256>", "X-Sub": "{sub1|upper}"}
+    request = pt.preview(
+        "https://pb.example/", click=CLICK, flow=CLICK.flow, now=SAMPLE_TIME, headers=headers
+    )
+    email = pt.sample_conversion(CLICK, CLICK.flow).data["email"]
+    assert request["headers"] == {
+        "X-Click": CLICK.click_id,
+        "X-Email": hashlib.sha256(email.strip().lower().encode()).hexdigest(),
+        "X-Sub": CLICK.sub1.upper(),
+    }
+
+
+def test_a_token_after_an_escaped_backslash_stands_outside_the_string():
+    body = render('https://pb.example/|JSON|{"path":"C:\\\\","e":{event},"s":"{event}"}')["body"]
+    assert json.loads(body) == {"path": "C:\\", "e": "conversion", "s": "conversion"}
+
+
+def test_a_json_body_that_is_one_string_gets_the_value_inside_it():
+    assert render('https://pb.example/|JSON|"{event} of {payout}"')["body"] == '"conversion of 12.50"'
+
+
+def test_json_bodies_carry_non_ascii_as_utf8_text_and_raw_values_without_nul():
+    body = render(
+        'https://pb.example/|JSON|{"n":"{who}","m":{who},"r":"{note|raw}"}', who="Zoë", note="a\x00b"
+    )
+    assert body["body"] == '{"n":"Zoë","m":"Zoë","r":"ab"}'
+
+
+def test_a_saved_clicks_lead_profile_fills_what_the_conversion_lacks(app):
+    with db.connection_context():
+        flow = add_flow()
+        click = make_click(flow.id)
+        LeadProfile.create(click=click.click_id, data={"email": "profile@example.com", "city": "Lyon"})
+        conversion = Conversion(click=click, data={"email": "conv@example.com", "phone": "+33 1 23 45 67 89"})
+        assert pt.stored_lead(click, conversion) == {
+            "email": "profile@example.com",
+            "city": "Lyon",
+            "phone": "+33 1 23 45 67 89",
+        }
+        assert pt.stored_lead(click) == {"email": "profile@example.com", "city": "Lyon"}
