@@ -250,7 +250,7 @@ def fresh_database_url(args, workdir, name):
 
     parts = urlsplit(args.pg)
     database = "%s_%s" % (parts.path.lstrip("/"), name)
-    admin = psycopg2.connect(args.pg)
+    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))  # URL's own may not exist
     admin.autocommit = True
     with admin.cursor() as cursor:
         cursor.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % database)

@@ -16,6 +16,7 @@ It then upgrades the schema, so a backup made by an older version comes back cur
 
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -61,8 +62,24 @@ def restore(url, path):
         restore_sqlite(path, target)
     else:
         refuse_if_pg_in_use(url)
-        run_pg("pg_restore", url, ["--clean", "--if-exists", "--no-owner", "--single-transaction", path])
+        restore_pg(url, path)
     return "restored %s into %s in %.1f s" % (path, describe(url), time.monotonic() - started)
+
+
+# What pg_restore --clean cannot drop one by one in a partitioned click table (operations.
+# partitions): a partition's primary key and indexes belong to the parent's, and go with it.
+PARTITION_DROP = re.compile(
+    r"^(ALTER TABLE IF EXISTS ONLY public\.click_(p\d{4}_\d{2}|default) DROP CONSTRAINT"
+    r"|DROP INDEX IF EXISTS public\.click_(p\d{4}_\d{2}|default)_)"
+)
+
+
+def restore_pg(url, path):
+    """``pg_restore --clean --if-exists`` in one transaction: its script (minus the drops a
+    partitioned click table refuses, see ``PARTITION_DROP``) run by psql, all or nothing."""
+    script = run_pg("pg_restore", None, ["--clean", "--if-exists", "--no-owner", "--file", "-", path])
+    script = "\n".join(line for line in script.splitlines() if not PARTITION_DROP.match(line))
+    run_pg("psql", url, ["--single-transaction", "--no-psqlrc", "-v", "ON_ERROR_STOP=1", "--quiet"], script)
 
 
 def describe(url):
@@ -133,21 +150,26 @@ def refuse_if_pg_in_use(url):
         )
 
 
-def run_pg(program, url, arguments):
-    """Run pg_dump or pg_restore on the database at ``url`` (its password in the environment,
-    not on the command line, where every user of the machine could read it)."""
+def run_pg(program, url, arguments, stdin=None):
+    """Run pg_dump, pg_restore or psql on the database at ``url`` (its password in the
+    environment, not on the command line, where every user of the machine could read it), or on
+    none (``url`` None); returns what it printed."""
     if shutil.which(program) is None:
         raise BackupError("%s is not installed (Debian: apt-get install postgresql-client)" % program)
-    parsed = urlparse(url)
     env = dict(os.environ)
-    if parsed.password:
-        env["PGPASSWORD"] = parsed.password
-    dbname = urlunparse(parsed._replace(scheme="postgresql", netloc=parsed.netloc.rsplit("@", 1)[-1]))
-    if parsed.username:
-        env["PGUSER"] = parsed.username
+    target = []
+    if url is not None:
+        parsed = urlparse(url)
+        if parsed.password:
+            env["PGPASSWORD"] = parsed.password
+        netloc = parsed.netloc.rsplit("@", 1)[-1]
+        target = ["--dbname", urlunparse(parsed._replace(scheme="postgresql", netloc=netloc))]
+        if parsed.username:
+            env["PGUSER"] = parsed.username
     result = subprocess.run(
-        [program, "--dbname", dbname, *arguments], env=env, capture_output=True, text=True
+        [program, *target, *arguments], env=env, capture_output=True, text=True, input=stdin
     )
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["exit code %d" % result.returncode])[-1]
         raise BackupError("%s failed: %s" % (program, last))
+    return result.stdout
