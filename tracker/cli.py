@@ -1,12 +1,12 @@
 """The ``tracker`` command: serve, web, worker, user, token, db, geoip."""
 
 import argparse
-import logging
 import os
 import sys
 
 from . import create_app
 from .db import db
+from .operations.process_logs import configure_logging
 
 
 def _app():
@@ -227,6 +227,6 @@ def build_parser():
 
 def main(argv=None):
     """Entry point of the ``tracker`` console script."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     args = build_parser().parse_args(argv)
     sys.exit(args.func(args) or 0)

@@ -33,6 +33,10 @@ DEFAULTS = {
     "TRACKER_DELIVERY_BATCH": 100,
     "TRACKER_METRICS_PUBLIC": False,  # when 1, /metrics answers without the API token
     "TRACKER_RETENTION_DAYS": None,  # unset: keep every click
+    # Clicks the database cannot take within TRACKER_CLICK_BUSY_MS wait in the spool (§4.8).
+    "TRACKER_CLICK_SPOOL": None,  # <instance>/spool
+    "TRACKER_CLICK_BUSY_MS": 250,
+    "TRACKER_LOG_FORMAT": "text",  # or json: one object a line, in every process
     # CIDRs outgoing postbacks may reach although they are private, loopback, link-local or
     # reserved (refused by default, DESIGN §4.8), e.g. "10.0.0.0/8,127.0.0.1".
     "TRACKER_DELIVERY_ALLOWED_NETWORKS": None,
@@ -52,6 +56,7 @@ CASTS = {
     "TRACKER_DELIVERY_BATCH": int,
     "TRACKER_METRICS_PUBLIC": lambda value: str(value).strip().lower() in ("1", "true", "yes", "on"),
     "TRACKER_RETENTION_DAYS": lambda value: None if value in (None, "") else int(value),
+    "TRACKER_CLICK_BUSY_MS": int,
     "TRACKER_SESSION_DAYS": float,
 }
 
@@ -85,6 +90,13 @@ def load_config(app, test_config=None):
     app.config["TRACKER_DATABASE_URL"] = app.config["TRACKER_DATABASE_URL"] or "sqlite:///" + os.path.join(
         app.instance_path, "tracker.db"
     )
+    app.config["TRACKER_CLICK_SPOOL"] = app.config["TRACKER_CLICK_SPOOL"] or os.path.join(
+        app.instance_path, "spool"
+    )
+    if app.config["TRACKER_CLICK_BUSY_MS"] < 1:
+        raise ValueError("TRACKER_CLICK_BUSY_MS must be at least 1")
+    if app.config["TRACKER_LOG_FORMAT"] not in ("text", "json"):
+        raise ValueError("TRACKER_LOG_FORMAT must be text or json")
     app.config["TRACKER_GEOIP_DIR"] = app.config["TRACKER_GEOIP_DIR"] or os.path.join(PROJECT_ROOT, "geoip")
     app.config["SECRET_KEY"] = app.config["TRACKER_SECRET_KEY"] or instance_secret_key(app.instance_path)
 

@@ -5,6 +5,7 @@ import logging
 import os
 import re
 import sqlite3
+import threading
 import time
 import weakref
 from urllib.parse import urlparse
@@ -255,6 +256,54 @@ def release_connection():
         db.close()
 
 
+# Connections whose lock waits are cut short for the click path (see click_timeouts):
+# PostgreSQL's, which the pool hands from thread to thread, in a weak set; SQLite's, one per
+# thread (they can't be weakly referenced), on the thread.
+_click_timed = weakref.WeakSet()
+_thread = threading.local()
+BUSY_TIMEOUT_MS = SQLITE_PRAGMAS["busy_timeout"]
+
+
+def _is_click_timed(connection):
+    if is_postgres():
+        return connection in _click_timed
+    return getattr(_thread, "click_timed", None) is connection
+
+
+def click_timeouts(busy_ms):
+    """Make this thread's connection give up on a lock after ``busy_ms`` (SQLite's busy
+    timeout; PostgreSQL's ``lock_timeout``, and a ``statement_timeout`` of that plus 2 s), so a
+    click that the database cannot take at once goes to the spool instead of waiting (DESIGN
+    §4.8): a visitor never waits seconds, and gunicorn never kills a worker mid-click.
+
+    Set once per connection and kept while it serves clicks (a set-per-click would cost a round
+    trip on PostgreSQL); ``default_timeouts`` puts the usual ones back for any other request."""
+    connection = db.connection()
+    if _is_click_timed(connection):
+        return
+    if is_postgres():
+        db.execute_sql("SET lock_timeout = %d; SET statement_timeout = %d" % (busy_ms, busy_ms + 2000))
+        _click_timed.add(connection)
+    else:
+        connection.execute("PRAGMA busy_timeout = %d" % busy_ms)
+        _thread.click_timed = connection
+
+
+def default_timeouts():
+    """Undo ``click_timeouts`` on this thread's connection, if it has them."""
+    if db.is_closed():
+        return
+    connection = db.connection()
+    if not _is_click_timed(connection):
+        return
+    if is_postgres():
+        db.execute_sql("RESET lock_timeout; RESET statement_timeout")
+        _click_timed.discard(connection)
+    else:
+        connection.execute("PRAGMA busy_timeout = %d" % BUSY_TIMEOUT_MS)
+        _thread.click_timed = None
+
+
 def init_app(app):
     """Bind the database for this app and open/close a connection around each request."""
     init_db(app.config["TRACKER_DATABASE_URL"])
@@ -262,6 +311,7 @@ def init_app(app):
     @app.before_request
     def _connect():
         open_connection()
+        default_timeouts()
 
     @app.teardown_request
     def _close(exc):

@@ -9,6 +9,7 @@ import logging
 
 from peewee import (
     SQL,
+    BigIntegerField,
     BooleanField,
     CharField,
     DateTimeField,
@@ -141,6 +142,15 @@ def _step_3(migrator):
     ]
 
 
+def _step_4(migrator):
+    """The claim token of a delivery (fencing, DESIGN §4.4): only the latest claim of a row
+    may record its outcome. Idempotent: a database stamped 5 before this step existed runs it
+    too (see ``upgrade``)."""
+    if "claim_token" in {c.name for c in db.get_columns("delivery")}:
+        return []
+    return [add_not_null(migrator, "delivery", "claim_token", BigIntegerField(default=0))]
+
+
 class _V7Session(_V5Model):
     """The table step 7 creates, frozen as it was then."""
 
@@ -174,10 +184,14 @@ def _step_8(migrator):
 STEPS = [
     (2, _step_2),
     (3, _step_3),
+    (4, _step_4),
     (5, _step_5),
     (7, _step_7),
     (8, _step_8),
 ]
+# Steps merged after a later step was released: run on every upgrade whatever the stamped
+# version, each one a no-op once done.
+IDEMPOTENT_STEPS = (4,)
 
 LATEST = max([1] + [version for version, _ in STEPS])
 
@@ -190,9 +204,19 @@ def current_version():
     return row.version if row else None
 
 
+def _up_to_date():
+    """True when the schema is at the latest version with every idempotent step done (read
+    only, so that a process starting while the database is locked does not wait on it)."""
+    if current_version() != LATEST:
+        return False
+    return "claim_token" in {c.name for c in db.get_columns("delivery")}
+
+
 def upgrade():
     """Bring the database to the latest schema; returns ``(from_version, to_version)``."""
     with db.connection_context():
+        if _up_to_date():
+            return LATEST, LATEST  # no write lock taken: a process may start while one is held
         with db.atomic():
             if is_postgres():
                 # One upgrader at a time when several processes start together.
@@ -208,10 +232,12 @@ def upgrade():
                 return before, LATEST
             migrator = PostgresqlMigrator(db.obj) if is_postgres() else SqliteMigrator(db.obj)
             for version, step in STEPS:
-                if version > before:
+                if version > before or version in IDEMPOTENT_STEPS:
                     operations = step(migrator) or []
                     for operation in operations:
                         operation.run()
-                    SchemaVersion.update(version=version).execute()
-                    logger.info("upgraded the schema to version %d", version)
+                    if version > before:
+                        SchemaVersion.update(version=version).execute()
+                    if version > before or operations:
+                        logger.info("upgraded the schema to version %d", version)
             return before, max(before, LATEST)

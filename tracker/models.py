@@ -342,6 +342,9 @@ class Delivery(BaseModel):
     attempts_count = IntegerField(default=0)
     next_attempt_at = DateTimeField(default=utcnow)
     lease_until = DateTimeField(null=True)
+    # Set anew by every claim: an attempt records its outcome only while the row still bears
+    # its claim's token, so one finished after its lease was taken over changes nothing.
+    claim_token = BigIntegerField(default=0)
     last_error = TextField(default="")
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)

@@ -31,13 +31,17 @@ GUNICORN_OPTIONS = [
     "32768",
     "--graceful-timeout",
     "20",
-    "--timeout",
-    "30",
     "--keep-alive",
     "5",
+    "--logger-class",
+    "tracker.operations.process_logs.GunicornLogger",
     "--worker-tmp-dir",
     "/dev/shm",
 ]
+# Seconds gunicorn lets a worker go silent before killing it. No click waits that long (a
+# click the database cannot take goes to the spool after TRACKER_CLICK_BUSY_MS); the fault
+# tests lower it to prove that with a lock held longer than it.
+DEFAULT_WEB_TIMEOUT = 30
 
 
 def gunicorn_command(host, port, workers):
@@ -52,6 +56,8 @@ def gunicorn_command(host, port, workers):
         str(workers),
         "--pythonpath",
         PROJECT_ROOT,
+        "--timeout",
+        str(int(os.environ.get("TRACKER_WEB_TIMEOUT") or DEFAULT_WEB_TIMEOUT)),
         *GUNICORN_OPTIONS,
     ]
     if not os.path.isdir("/dev/shm"):

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from tracker.db import db
-from tracker.models import Click, RequestLock, utcnow
+from tracker.models import Click, InboundRequest, RequestLock, utcnow
 
 from conftest import Api
 from conversion_helpers import click_on, conversions, inbound_log, last_log, old_click
@@ -357,3 +357,14 @@ def test_the_seeds_words_amount_and_pid_by_name(client, api, make_flow):
     ] == ("pid 'Other' is invalid: no traffic source has this id or name")
     assert [(c.event, c.payout) for c in conversions()] == [("sale", Decimal("12.5")), ("upsell", Decimal(0))]
     assert conversions()[0].data == {}  # amount and pid are the contract's, not lead data
+
+
+def test_json_nested_past_64_levels_is_400_and_logged(client):
+    """DESIGN §4.8: the 100,000 nested ``[`` of the issue, and 65 levels of objects."""
+    for raw in ("[" * 100000 + "]" * 100000, '{"cid": ' + '{"a": ' * 65 + "1" + "}" * 66):
+        response = client.post("/api/v1/events", data=raw, content_type="application/json")
+        assert response.status_code == 400
+        assert response.get_json()["error"] == "the JSON body is nested deeper than 64 levels"
+    with db.connection_context():
+        logged = [(r.http_status, r.reason) for r in InboundRequest.select().order_by(InboundRequest.id)]
+    assert logged == [(400, "the JSON body is nested deeper than 64 levels")] * 2

@@ -416,7 +416,14 @@ SCHEMAS = {
         },
         example={"status": "ok", "conversion_id": 42, "error": None},
     ),
-    "Health": obj(["status"], {"status": {"enum": ["ok", "error"]}, "error": STRING}),
+    "Health": obj(
+        ["status", "spool_depth"],
+        {
+            "status": {"enum": ["ok", "error"]},
+            "error": STRING,
+            "spool_depth": {"type": "integer", "description": "clicks waiting in this node's click spool"},
+        },
+    ),
 }
 
 # Traffic distribution (DESIGN §4.7): offers, landers, a flow's routes, the bot lists.
@@ -887,6 +894,10 @@ LANDER_CLICK = {
         "description": "No such click, or no offer for it",
         "content": {"application/json": {"schema": ref("Error")}},
     },
+    "503": {
+        "description": "The click is not written yet (it may wait in a click spool): retry (Retry-After)",
+        "content": {"application/json": {"schema": ref("Error")}},
+    },
 }
 CLICK_ID_ARG = query("click_id", STRING, "our click id; without it, the tid cookie")
 PATHS["/click"] = {
@@ -912,7 +923,7 @@ PATHS["/click/{position}"] = {
 }
 PATHS["/healthz"] = {
     "get": operation(
-        "200 when the database answers",
+        "200 when the database answers; the depth of this node's click spool",
         {
             "200": {"description": "Healthy", "content": {"application/json": {"schema": ref("Health")}}},
             "503": {

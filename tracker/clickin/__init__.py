@@ -4,10 +4,12 @@
 ``record`` writes the click.
 """
 
+from .spool import ClickSpool
 from .wsgi import ClickFastPath, bp
 
 
 def init_app(app):
-    """Register the click route and put the fast path in front of Flask."""
+    """Register the click route, the node's click spool, and put the fast path in front of Flask."""
+    app.extensions["tracker.spool"] = ClickSpool(app.config["TRACKER_CLICK_SPOOL"])
     app.register_blueprint(bp)
     app.wsgi_app = ClickFastPath(app, app.wsgi_app)

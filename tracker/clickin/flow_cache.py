@@ -6,12 +6,15 @@ Saving a flow, a traffic source, a postback, an offer, a lander or the bot lists
 the change within the TTL.
 """
 
+import logging
 import threading
 import time
 
-from ..enrichment.bots import load_bot_lists
+from ..enrichment.bots import NO_LISTS, load_bot_lists
 from ..models import Flow
 from .routing import load_router
+
+logger = logging.getLogger(__name__)
 
 _generation = [0]
 
@@ -42,7 +45,15 @@ class FlowCache:
         hit = self._items.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        flow = load_flow(key, self.timezone)
+        try:
+            flow = load_flow(key, self.timezone)
+        except Exception:
+            if hit is None:
+                raise
+            # The database is away: the flow as last read keeps clicks flowing (to the spool).
+            logger.warning("flow %r kept from the cache: the database could not be read", key)
+            self._items[key] = (now + self.ttl, hit[1])  # ask the database again in ttl seconds
+            return hit[1]
         with self._lock:
             if len(self._items) > 10000:
                 self._items.clear()
@@ -56,7 +67,14 @@ class FlowCache:
         now = time.monotonic()
         expires, lists = self._bots
         if lists is None or expires <= now:
-            lists = load_bot_lists()
+            try:
+                fresh = load_bot_lists()
+            except Exception:
+                logger.warning("bot lists kept from the cache: the database could not be read")
+                lists = lists if lists is not None else NO_LISTS
+                self._bots = (now + self.ttl, lists)  # ask the database again in ttl seconds
+                return lists
+            lists = fresh
             self._bots = (now + self.ttl, lists)
         return lists
 

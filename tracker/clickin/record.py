@@ -171,6 +171,28 @@ CLICK_TO_DB = [
 ]
 
 
+def click_values(click, window=UNIQUE_WINDOW):
+    """The INSERT's parameters for ``click``: every column in database form, and the start of
+    the unique window (what the spool keeps of a click the database could not take)."""
+    data = click.__data__
+    values = {name: data.get(name) if to_db is None else to_db(data.get(name)) for name, to_db in CLICK_TO_DB}
+    values["unique_since"] = Click.created_at.db_value(click.created_at - window)
+    if is_postgres():  # the bounds insert_click_query adds there
+        values["ids_since"] = ids_since(click.created_at - window)
+        values["days"] = days_of(click.created_at - window, click.created_at)
+    return values
+
+
+def insert_values(values, returning=None):
+    """Run the click INSERT with ``values`` (``click_values``); returns the click's
+    ``is_unique``. ``returning``: whether the engine has INSERT … RETURNING (default: ask it)."""
+    if has_returning() if returning is None else returning:
+        # fetchall: SQLite commits (and frees the write lock) once the statement is done.
+        return bool(INSERT_CLICK.execute(values).fetchall()[0][0])
+    INSERT_CLICK_NO_RETURNING.execute(values)
+    return Click.select(Click.is_unique).where(Click.click_id == values["click_id"]).scalar()
+
+
 def insert_click(click, returning=None, window=UNIQUE_WINDOW):
     """Save the new ``click`` with one INSERT of every column, and set its ``is_unique``:
     true when this IP + user agent made no click on this flow in the ``window`` before it
@@ -178,39 +200,56 @@ def insert_click(click, returning=None, window=UNIQUE_WINDOW):
 
     ``returning``: whether the engine has INSERT … RETURNING (default: ask it).
     """
-    data = click.__data__
-    values = {name: data.get(name) if to_db is None else to_db(data.get(name)) for name, to_db in CLICK_TO_DB}
-    values["unique_since"] = Click.created_at.db_value(click.created_at - window)
-    if is_postgres():  # the bounds insert_click_query adds there
-        values["ids_since"] = ids_since(click.created_at - window)
-        values["days"] = days_of(click.created_at - window, click.created_at)
-    if has_returning() if returning is None else returning:
-        # fetchall: SQLite commits (and frees the write lock) once the statement is done.
-        click.is_unique = bool(INSERT_CLICK.execute(values).fetchall()[0][0])
-    else:
-        INSERT_CLICK_NO_RETURNING.execute(values)
-        click.is_unique = Click.select(Click.is_unique).where(Click.click_id == click.click_id).scalar()
+    click.is_unique = insert_values(click_values(click, window), returning)
 
 
-def record_click(flow, visitor, now=None, geoip=None, parse_user_agent=None, bots=None, public_url=""):
+def record_click(
+    flow, visitor, now=None, geoip=None, parse_user_agent=None, bots=None, public_url="", spool=None
+):
     """Record a click of ``visitor`` on ``flow``, routed by its routes, and return
     ``(click, redirect_url)``; ``redirect_url`` is None when the route says ``not_found``.
     ``public_url`` is the tracker's base URL, for ``{click_url}`` in a lander's URL.
 
     When the flow has enabled click postbacks, their deliveries are saved in the same
     transaction as the click (they see its ``is_unique``); otherwise the click is one INSERT.
+    With a ``spool`` (``spool.ClickSpool``), a click the database cannot take is spooled
+    instead, its deliveries to be written with it (``click.spooled`` then says so); a click
+    the spool cannot take either raises ``spool.SpoolError``.
     """
     now = now or utcnow()
     click = capture(flow, visitor, new_click_id(), now, geoip, parse_user_agent, bots)
     decision = route_click(flow, click, recall_visit)
+    if spool is not None and spool.bypassing():
+        spool.append(click_values(click, unique_window(flow)))
+        click.spooled = True
+        return click, destination_url(flow, click, decision, public_url)
+    try:
+        write_click(click, flow)
+    except Exception as exc:
+        if spool is None:
+            raise
+        spool.trip()
+        spool.append(click_values(click, unique_window(flow)))
+        click.spooled = True
+        logger.warning(
+            "click %s on flow %s spooled: the database could not take it (%s)",
+            click.click_id,
+            flow.id,
+            str(exc).strip()[:300],
+        )
+    return click, destination_url(flow, click, decision, public_url)
+
+
+def write_click(click, flow):
+    """The click's write: one INSERT in autocommit (never a read-then-write lock), or, with
+    click postbacks, the INSERT and their deliveries in one short transaction."""
     window = unique_window(flow)
     if getattr(flow, "click_postbacks", None):
         with db.atomic():
             insert_click(click, window=window)
-            outbox.enqueue_for_click(click, flow, now=now)
+            outbox.enqueue_for_click(click, flow, now=click.created_at)
     else:
-        insert_click(click, window=window)  # one INSERT in autocommit: never a read-then-write lock
-    return click, destination_url(flow, click, decision, public_url)
+        insert_click(click, window=window)
 
 
 def ids_since(moment):

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Request
 
 from .. import db
 from ..models import utcnow
-from ..operations.metrics import CLICK_FAILED, CLICK_ORPHAN, CLICK_RECORDED
+from ..operations.metrics import CLICK_FAILED, CLICK_ORPHAN, CLICK_RECORDED, CLICK_SPOOLED
 from ..web import client_ip
 from .record import (
     capture,
@@ -31,6 +31,7 @@ from .record import (
     unique_window,
 )
 from .routing import choose_lander_offer, destination_url, route_click, target_url
+from .spool import may_be_spooled
 from .visitor import make_visitor
 
 logger = logging.getLogger(__name__)
@@ -158,13 +159,19 @@ def answer_click(app, request, key):
     if request.method == "HEAD":
         url = unrecorded_url(flow, capture(flow, visitor, new_click_id(), utcnow(), **enrich), base)
         return Redirect(url) if url else not_found(app, "no offer for this click")
+    spool = ext["tracker.spool"]
+    if not spool.bypassing():
+        try:
+            db.click_timeouts(config["TRACKER_CLICK_BUSY_MS"])
+        except Exception as exc:  # the database is away: the click goes to the spool below
+            logger.warning("no database connection for a click: %s", str(exc).strip()[:300])
     try:
-        click, url = record_click(flow, visitor, public_url=base, **enrich)
-        CLICK_RECORDED.inc()
-    except Exception:
+        click, url = record_click(flow, visitor, public_url=base, spool=spool, **enrich)
+        (CLICK_SPOOLED if getattr(click, "spooled", False) else CLICK_RECORDED).inc()
+    except Exception as exc:
         CLICK_FAILED.inc()
         # The visitor still reaches the offer; the failure is in the log with the whole visitor.
-        logger.exception("could not record a click on flow %s: %r", flow.id, visitor)
+        logger.error("could not record or spool a click on flow %s: %s; %r", flow.id, exc, visitor)
         click = capture(flow, visitor, new_click_id(), utcnow(), **enrich)
         url = unrecorded_url(flow, click, base)
     if url is None:
@@ -193,6 +200,12 @@ def lander_click(position=None):
     click_id = request.args.get("click_id") or request.cookies.get("tid") or ""
     click = find_lander_click(click_id)
     flow = app.extensions["tracker.flows"].get(click.flow.key) if click is not None else None
+    if click is None and may_be_spooled(click_id):
+        response = app.json.response(
+            error="this click is not written yet (it may wait in the click spool): retry"
+        )
+        response.status_code, response.headers["Retry-After"] = 503, "1"
+        return response
     if flow is None:
         visitor = visitor_from_request(request, app.config["TRACKER_TRUSTED_PROXIES"])
         if request.method == "GET":
@@ -236,7 +249,11 @@ class ClickFastPath:
         key = request.path[len(PREFIX) :]
         if not key:
             return self.wsgi_app(environ, start_response)
-        db.open_connection()
+        if not self.app.extensions["tracker.spool"].bypassing():
+            try:
+                db.open_connection()
+            except Exception as exc:  # PostgreSQL away: the flow cache and the spool still answer
+                logger.warning("no database connection for a click: %s", str(exc).strip()[:300])
         try:
             response = answer_click(self.app, request, key)
         except Exception:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from peewee import IntegrityError, fn
 
+from ..clickin.spool import may_be_spooled
 from ..db import Prepared, PreparedInsert, Rows, db, is_postgres
 from ..masking import mask_mapping
 from ..models import (
@@ -166,6 +167,10 @@ def find_click(claim, trace):
     if row is not None:
         click, flow = CLICK_AND_FLOW_ROWS.build(row)
         click.__rel__["flow"] = flow
+    if click is None and may_be_spooled(claim.click_id):
+        raise Refused(
+            503, "click_id %r is not written yet (it may wait in a click spool): retry" % claim.click_id
+        )
     if claim.flow_key is None:
         if click is None:
             raise Refused(404, "click_id %r is not a click of ours" % claim.click_id)

@@ -11,7 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..operations.metrics import count_conversion
-from ..web import request_ip
+from ..web import MAX_JSON_DEPTH, json_depth, request_ip
 from .claims import make_inbound, rules_from_config
 from .record import record_conversion
 
@@ -92,6 +92,9 @@ def request_pairs(methods=("GET", "POST")):
         return pairs, (exc.code or 400, "the body could not be read: %s" % (exc.description or exc.name))
 
 
+TOO_DEEP = "the JSON body is nested deeper than %d levels" % MAX_JSON_DEPTH
+
+
 class BodyError(Exception):
     """A JSON body we cannot read."""
 
@@ -103,11 +106,15 @@ def json_pairs(raw):
         raise BodyError("the body is larger than %d bytes" % MAX_BODY)
     try:
         data = json.loads(raw.decode("utf-8", "replace"), parse_float=str, parse_int=str, parse_constant=str)
-        if not isinstance(data, dict):
-            raise BodyError("the body must be a JSON object")
-        return list(flatten(data))
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise BodyError(TOO_DEEP) from None
+    except ValueError:
         raise BodyError("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BodyError("the body must be a JSON object")
+    if json_depth(data) > MAX_JSON_DEPTH:
+        raise BodyError(TOO_DEEP)
+    return list(flatten(data))
 
 
 def flatten(data, prefix="", depth=0):

@@ -51,6 +51,7 @@ def _layout():
     return {
         "geoip_source": geoip.source(),
         "geoip_missing": [(kind, ADDS[kind]) for kind in GEOIP_FREE if kind in missing],
+        "spool_depth": current_app.extensions["tracker.spool"].depth() if g.get("user") else 0,
     }
 
 

@@ -20,6 +20,7 @@ import functools
 import logging
 import random
 import re
+import secrets
 import time
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from ..errors import ValidationError, found
 from ..masking import mask_headers, mask_secrets
 from ..models import Delivery, DeliveryAttempt, utcnow
 from .destinations import Policy
-from .sender import SendPool, header, send_http
+from .sender import SendPool, Timeouts, header, send_http
 
 logger = logging.getLogger(__name__)
 
@@ -145,18 +146,23 @@ def record(results, settings, clock):
     """Save the attempts of ``results`` and move each delivery to its next status, in one
     transaction. The common case, delivered, is one UPDATE per claim; others go one by one."""
     now = clock()
+    unsent = [result for result in results if result.unsent]
+    results = [result for result in results if not result.unsent]
     delivered, others = {}, []
     for result in results:
         if accepted(result):
-            delivered.setdefault(result.lease, []).append(result)
+            delivered.setdefault(result.delivery.claim_token, []).append(result)
         else:
             others.append(result)
     with db.atomic():
-        _insert_attempts(results)
-        for lease, group in delivered.items():
-            _advance_delivered(group, lease, now)
+        if results:
+            _insert_attempts(results)
+        for token, group in delivered.items():
+            _advance_delivered(group, token, now)
         for result in others:
             _advance(result, settings, now)
+        for result in unsent:
+            _give_back(result, now)
     for result in results:
         ok = accepted(result)
         headers = mask_headers(result.delivery.headers) if not ok and result.delivery.headers else ""
@@ -198,8 +204,8 @@ def _insert_attempts(results):
     db.execute_sql(sql, params)
 
 
-def _advance_delivered(results, lease, now):
-    (
+def _advance_delivered(results, token, now):
+    updated = (
         Delivery.update(
             status="delivered",
             next_attempt_at=now,
@@ -211,7 +217,39 @@ def _advance_delivered(results, lease, now):
         .where(
             Delivery.id.in_([r.delivery.id for r in results]),
             Delivery.status == "sending",
-            Delivery.lease_until == lease,
+            Delivery.claim_token == token,
+        )
+        .execute()
+    )
+    if updated < len(results):
+        _log_fenced(results, "delivered")
+
+
+def _log_fenced(results, outcome):
+    ids = ", ".join(str(r.delivery.id) for r in results)
+    logger.warning(
+        "delivery %s: this attempt (%s) finished after its lease was taken over; it is kept in "
+        "the attempt log and changes nothing",
+        ids,
+        outcome,
+    )
+
+
+def _give_back(result, now):
+    """A claimed row not sent (too little of its lease was left for a whole send): due again
+    at once, no attempt counted."""
+    delivery = result.delivery
+    (
+        Delivery.update(
+            status="retrying" if delivery.attempts_count else "queued",
+            next_attempt_at=now,
+            lease_until=None,
+            updated_at=now,
+        )
+        .where(
+            Delivery.id == delivery.id,
+            Delivery.status == "sending",
+            Delivery.claim_token == delivery.claim_token,
         )
         .execute()
     )
@@ -243,38 +281,48 @@ def _advance(result, settings, now):
             last_error=_error_text(result),
             updated_at=now,
         )
-        .where(Delivery.id == delivery.id, Delivery.status == "sending", Delivery.lease_until == result.lease)
+        .where(
+            Delivery.id == delivery.id,
+            Delivery.status == "sending",
+            Delivery.claim_token == delivery.claim_token,
+        )
         .execute()
     )
     if not updated:
-        logger.warning("delivery %d was reclaimed while this worker sent it (%s)", delivery.id, status)
+        _log_fenced([result], status)
 
 
-def reclaim_expired(now):
-    """Put back deliveries whose worker died mid-send (lease expired); returns how many."""
+def reclaim_expired(now, retry_delays=None):
+    """Put back deliveries whose worker died mid-send (lease expired): the lost attempt counts,
+    so one past the retry limit (``retry_delays``' length) fails instead; returns how many."""
     expired = (Delivery.status == "sending") & (Delivery.lease_until < now)
     if not Delivery.select(Delivery.id).where(expired).exists():
         return 0
+    over = Delivery.attempts_count >= (len(retry_delays) if retry_delays is not None else 2**31)
+    rows = []
     with db.atomic():
-        rows = list(
-            Delivery.update(
-                status="retrying",
-                next_attempt_at=now,
-                lease_until=None,
-                attempts_count=Delivery.attempts_count + 1,
-                last_error=LEASE_LOST,
-                updated_at=now,
+        for status, which in (("failed", expired & over), ("retrying", expired & ~over)):
+            changed = (
+                Delivery.update(
+                    status=status,
+                    next_attempt_at=now,
+                    lease_until=None,
+                    attempts_count=Delivery.attempts_count + 1,
+                    last_error=LEASE_LOST,
+                    updated_at=now,
+                )
+                .where(which)
+                .returning(Delivery.id)
+                .execute()
             )
-            .where(expired)
-            .returning(Delivery.id)
-            .execute()
-        )
+            rows += [(row.id, status) for row in changed]
         if rows:
             DeliveryAttempt.insert_many(
-                [{"delivery": row.id, "at": now, "error": LEASE_LOST} for row in rows]
+                [{"delivery": delivery_id, "at": now, "error": LEASE_LOST} for delivery_id, _ in rows]
             ).execute()
-    for row in rows:
-        logger.warning("delivery %d: %s; sending it again", row.id, LEASE_LOST)
+    for delivery_id, status in rows:
+        then = "sending it again" if status == "retrying" else "failed: no retry left"
+        logger.warning("delivery %d: %s; %s", delivery_id, LEASE_LOST, then)
     return len(rows)
 
 
@@ -287,6 +335,7 @@ def claim(now, limit, lease_seconds):
         .limit(limit)
     )
     lease = now + datetime.timedelta(seconds=lease_seconds)
+    token = secrets.randbits(62) or 1  # this claim's fencing token (0: never claimed)
     if not due.exists():
         return [], lease
     with db.atomic():
@@ -298,10 +347,11 @@ def claim(now, limit, lease_seconds):
         else:
             chosen = Delivery.id.in_(due)
         rows = list(
-            Delivery.update(status="sending", lease_until=lease, updated_at=now)
+            Delivery.update(status="sending", lease_until=lease, claim_token=token, updated_at=now)
             .where(chosen)
             .returning(
                 Delivery.id,
+                Delivery.claim_token,
                 Delivery.method,
                 Delivery.url,
                 Delivery.headers,
@@ -335,8 +385,8 @@ def deliver_due(config, now=None, send=None, stop=None, pool=None):
 
 
 def _sweep(settings, clock, send, stop, pool):
-    reclaim_expired(clock())
-    timeout = (settings.connect_timeout, settings.read_timeout)
+    reclaim_expired(clock(), settings.retry_delays)
+    timeout = Timeouts(settings.connect_timeout, settings.read_timeout)
     window = max(settings.batch, settings.concurrency * 2)
     pending, attempts, drained, last_claim = {}, 0, False, float("-inf")
     while True:
@@ -344,10 +394,11 @@ def _sweep(settings, clock, send, stop, pool):
         room = window - len(pending)
         may_claim = not drained or time.monotonic() - last_claim >= settings.interval
         if not stopping and may_claim and room >= window // 2:
+            expires = time.monotonic() + settings.lease
             rows, lease = claim(clock(), room, settings.lease)
             last_claim, drained = time.monotonic(), len(rows) < room
             for row in rows:
-                pending[pool.submit(send, row, lease, timeout, clock)] = row
+                pending[pool.submit(send, row, lease, timeout, clock, expires)] = row
         if not pending:
             if drained or stopping:
                 return attempts

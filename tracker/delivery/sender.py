@@ -1,9 +1,17 @@
 """Sending one stored request: ``send_http`` (requests, no redirects, the first bytes of the
 answer kept, only to the addresses ``destinations`` allows) and ``SendPool``, the bounded
-thread pool with a cap per destination host."""
+thread pool with a cap per destination host.
+
+Every send has one total deadline (DESIGN §4.4): the connect and read timeouts together, and
+never more than what is left of its claim's lease. requests' own timeouts bound each socket
+operation only, and a receiver that trickles its answer a byte at a time beats them; a
+``Watchdog`` shuts the socket of a send that outlives its deadline, and the attempt fails as a
+timeout. So a send always ends before its lease does: no other worker sends it meanwhile.
+"""
 
 import datetime
 import logging
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +50,122 @@ class Sent:
     answer: Answer = None
     error: str = ""
     refused: bool = False  # the destination's address is not allowed: no retry can help
+    unsent: bool = False  # not sent at all: too little of its lease was left for a whole send
+
+
+class Timeouts(tuple):
+    """``(connect, read)`` seconds, as requests takes them, and ``total``: the deadline of the
+    whole send (their sum unless given)."""
+
+    def __new__(cls, connect, read, total=None):
+        timeouts = super().__new__(cls, (connect, read))
+        timeouts.total = connect + read if total is None else total
+        return timeouts
+
+    def within(self, seconds):
+        """These timeouts cut to a deadline of at most ``seconds``."""
+        total = min(self.total, seconds)
+        return Timeouts(min(self[0], total), min(self[1], total), total)
+
+
+def as_timeouts(value):
+    """``Timeouts`` from what requests takes: a ``(connect, read)`` pair or one number for both."""
+    if isinstance(value, Timeouts):
+        return value
+    return Timeouts(*value) if isinstance(value, (tuple, list)) else Timeouts(value, value)
+
+
+class Watchdog:
+    """Shuts the socket of every send that outlives its deadline (one thread per process)."""
+
+    TICK = 0.05  # how often an expired send whose socket is still connecting is looked at
+
+    def __init__(self):
+        self._watches = set()
+        self._cond = threading.Condition()
+        self._thread = None
+
+    def watch(self, seconds):
+        """Start watching the calling thread's send; returns its ``Watch``."""
+        watch = Watch(time.monotonic() + seconds)
+        with self._cond:
+            self._watches.add(watch)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="send-deadline", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return watch
+
+    def unwatch(self, watch):
+        with self._cond:
+            self._watches.discard(watch)
+
+    def _run(self):
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                for watch in self._watches:
+                    if watch.deadline <= now:
+                        watch.expire()
+                pending = [w.deadline for w in self._watches if not w.shut]
+                wait = max(self.TICK, min(pending) - now) if pending else None
+                if any(w.expired and not w.shut for w in self._watches):
+                    wait = self.TICK
+                self._cond.wait(wait)
+
+
+class Watch:
+    """One send under a deadline: the connection it uses (set by the pool), once expired."""
+
+    __slots__ = ("deadline", "conn", "expired", "shut")
+
+    def __init__(self, deadline):
+        self.deadline, self.conn, self.expired, self.shut = deadline, None, False, False
+
+    def expire(self):
+        self.expired = True
+        sock = getattr(self.conn, "sock", None) if self.conn is not None else None
+        if sock is not None and not self.shut:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.shut = True
+
+
+WATCHDOG = Watchdog()
+
+
+class _WatchedPool:
+    """A urllib3 pool that tells the sending thread's ``Watch`` which connection it uses."""
+
+    def _make_request(self, conn, *args, **kwargs):
+        watch = getattr(_local, "watch", None)
+        if watch is not None:
+            watch.conn = conn
+        return super()._make_request(conn, *args, **kwargs)
+
+
+_watched_classes = {}
+
+
+def _watched(pool_class):
+    """``pool_class`` telling the sending thread's ``Watch`` its connection."""
+    watched = _watched_classes.get(pool_class)
+    if watched is None:
+        watched = _watched_classes[pool_class] = type(
+            "Watched" + pool_class.__name__, (_WatchedPool, pool_class), {}
+        )
+    return watched
+
+
+def watch_deadlines(session):
+    """Make ``session``'s pools report each send's connection to the ``Watchdog``."""
+    for adapter in set(session.adapters.values()):
+        manager = adapter.poolmanager
+        manager.pool_classes_by_scheme = {
+            scheme: _watched(cls) for scheme, cls in manager.pool_classes_by_scheme.items()
+        }
 
 
 _local = threading.local()
@@ -57,26 +181,46 @@ def _session(policy):
         # No proxies or netrc from the environment: send where the URL says, if it may go there.
         session = sessions[policy] = guarded_session(policy)
         session.headers["User-Agent"] = USER_AGENT
+        watch_deadlines(session)
     return session
 
 
 def send_http(request, timeout, policy=STRICT):
     """Send a stored request with ``requests``; return an ``Answer`` or raise on network errors
-    (``DestinationRefused`` when ``policy`` does not allow the address connected to)."""
-    response = _session(policy).request(
-        request.method,
-        request.url,
-        headers=request.headers,
-        data=request.body.encode("utf-8") if request.body else None,
-        timeout=timeout,
-        allow_redirects=False,
-        stream=True,
-    )
+    (``DestinationRefused`` when ``policy`` does not allow the address connected to).
+
+    ``timeout``: ``(connect, read)`` seconds; the whole send, every byte of the answer included,
+    ends within their sum (or ``timeout.total``, see ``Timeouts``), else it raises a Timeout."""
+    timeout = as_timeouts(timeout)
+    watch = _local.watch = WATCHDOG.watch(timeout.total)
     try:
-        body, error = _read_start(response)
+        response = _session(policy).request(
+            request.method,
+            request.url,
+            headers=request.headers,
+            data=request.body.encode("utf-8") if request.body else None,
+            timeout=tuple(timeout),
+            allow_redirects=False,
+            stream=True,
+        )
+        try:
+            body, error = _read_start(response)
+        finally:
+            response.close()
+    except requests.RequestException:
+        if watch.expired:
+            raise _too_slow(timeout) from None
+        raise
     finally:
-        response.close()
+        WATCHDOG.unwatch(watch)
+        _local.watch = None
+    if watch.expired:
+        raise _too_slow(timeout)
     return Answer(response.status_code, body, response.headers, error)
+
+
+def _too_slow(timeout):
+    return requests.Timeout("the whole send took longer than its deadline of %.1f s" % timeout.total)
 
 
 def _read_start(response):
@@ -110,17 +254,34 @@ class SendPool:
         with self._lock:
             return self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
 
-    def submit(self, send, delivery, lease, timeout, clock):
-        """Start one attempt; the future's result is a ``Sent``, never an exception."""
-        return self.executor.submit(_attempt, send, delivery, lease, timeout, self._gate(delivery.url), clock)
+    def submit(self, send, delivery, lease, timeout, clock, expires=None):
+        """Start one attempt; the future's result is a ``Sent``, never an exception.
+        ``expires``: when the claim's lease ends (``time.monotonic()``); the send's deadline
+        then ends ``LEASE_MARGIN`` seconds before it, and a row with less left is not sent."""
+        gate = self._gate(delivery.url)
+        return self.executor.submit(_attempt, send, delivery, lease, timeout, gate, clock, expires)
 
     def shutdown(self):
         self.executor.shutdown(wait=True)
 
 
-def _attempt(send, delivery, lease, timeout, gate, clock):
+# Seconds of a lease kept for recording the outcome after the send's deadline, and the least
+# deadline worth a send (a row with less of its lease left is given back, not sent).
+LEASE_MARGIN = 1.0
+LEAST_DEADLINE = 0.5
+
+
+def _attempt(send, delivery, lease, timeout, gate, clock, expires=None):
     with gate:
         at, started = clock(), time.monotonic()
+        if expires is not None:
+            timeout = as_timeouts(timeout)
+            left = expires - started - LEASE_MARGIN
+            if left < min(LEAST_DEADLINE, timeout.total):
+                return Sent(
+                    delivery, lease, at, 0.0, None, "not sent: its lease was nearly over", unsent=True
+                )
+            timeout = timeout.within(left)
         try:
             answer, error = send(delivery, timeout), ""
         except DestinationRefused as exc:

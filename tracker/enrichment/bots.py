@@ -159,9 +159,11 @@ def store_bot_rules(rules):
 
 
 def load_bot_lists():
-    """The stored lists, compiled; a broken list never stops clicks (it is logged)."""
+    """The stored lists, compiled; a broken list never stops clicks (it is logged). A database
+    that can't be read raises: the flow cache then keeps the lists it has."""
+    rules = load_bot_rules()
     try:
-        return compile_bot_rules(load_bot_rules())
+        return compile_bot_rules(rules)
     except Exception:
         logger.exception("could not compile the bot rules; using none")
         return NO_LISTS

@@ -41,8 +41,10 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # Not in prometheus_client's global registry: a scrape builds its registry (see scrape).
 CLICKS = Counter(
     "tracker_clicks",
-    "Clicks on /r/<key> answered by this node: recorded, failed (the visitor still got the "
-    "redirect; the log says why) or orphan (no active flow for the key).",
+    "Clicks on /r/<key> answered by this node: recorded, spooled (the database could not take "
+    "it at once: written from the spool later), failed (neither the database nor the spool "
+    "could take it; the visitor still got the redirect; the log says why) or orphan (no active "
+    "flow for the key).",
     ["result"],
     registry=None,
 )
@@ -68,7 +70,9 @@ RESPONSES = Counter(
 )
 PROCESS_METRICS = (CLICKS, CONVERSIONS, LATENCY, RESPONSES)
 # The click path's children, bound once (labels() costs a dictionary lookup and a lock).
-CLICK_RECORDED, CLICK_FAILED, CLICK_ORPHAN = (CLICKS.labels(r) for r in ("recorded", "failed", "orphan"))
+CLICK_RECORDED, CLICK_SPOOLED, CLICK_FAILED, CLICK_ORPHAN = (
+    CLICKS.labels(r) for r in ("recorded", "spooled", "failed", "orphan")
+)
 
 
 def count_conversion(endpoint, status):
@@ -186,11 +190,7 @@ def spool_depth(folder):
 
 def spool_folder(app):
     """``TRACKER_CLICK_SPOOL``, by default ``<instance>/spool``."""
-    return (
-        app.config.get("TRACKER_CLICK_SPOOL")
-        or os.environ.get("TRACKER_CLICK_SPOOL")
-        or os.path.join(app.instance_path, "spool")
-    )
+    return app.config.get("TRACKER_CLICK_SPOOL") or os.path.join(app.instance_path, "spool")
 
 
 def scrape(app, now=None):

@@ -1,0 +1,201 @@
+"""The click spool (DESIGN §4.8) with a real lock held on the real database: a click the
+database cannot take within TRACKER_CLICK_BUSY_MS is redirected with its click id, waits in
+the spool (its postback, event and lander click answer 503 meanwhile), and is written once,
+with its click postback's delivery, when the database is back."""
+
+import json
+import logging
+import os
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fault_helpers import connect
+
+from tracker.clickin.record import new_click_id
+from tracker.clickin.spool import click_id_time, may_be_spooled
+from tracker.db import db
+from tracker.models import Click, Delivery, utcnow
+
+from conftest import API_TOKEN
+
+AUTH = {"Authorization": "Bearer " + API_TOKEN}
+
+
+@pytest.fixture
+def spool_app(make_app, tmp_path):
+    return make_app(TRACKER_CLICK_BUSY_MS=50, TRACKER_CLICK_SPOOL=str(tmp_path / "spool"))
+
+
+def make_flow(client):
+    body = {
+        "name": "Spool",
+        "offer_url": "https://offer.example/?cid={clickid}",
+        "postbacks": [{"trigger": "click", "url": "http://127.0.0.1:9/s?cid={clickid}"}],
+    }
+    response = client.post("/api/v1/flows", json=body, headers=AUTH)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+class HeldLock:
+    """The click table's write lock, held by another connection until ``release``."""
+
+    def __init__(self, url):
+        self.url, self.conn = url, connect(url)
+        if url.startswith("sqlite:///"):
+            self.conn.isolation_level = None
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.conn.cursor().execute("LOCK TABLE click IN ACCESS EXCLUSIVE MODE")
+
+    def release(self):
+        if self.url.startswith("sqlite:///"):
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.commit()
+        self.conn.close()
+
+
+def stored(click_id):
+    with db.connection_context():
+        return (
+            Click.select().where(Click.click_id == click_id).count(),
+            Delivery.select().where(Delivery.click_id == click_id).count(),
+        )
+
+
+def wait_drained(spool, timeout=30):
+    deadline = time.monotonic() + timeout
+    while spool.depth():
+        assert time.monotonic() < deadline, "the spool did not drain"
+        time.sleep(0.05)
+
+
+def test_a_click_the_locked_database_cannot_take_is_spooled_then_written_once(spool_app, database_url):
+    client = spool_app.test_client()
+    flow = make_flow(client)
+    spool = spool_app.extensions["tracker.spool"]
+    assert client.get("/r/" + flow["key"]).status_code == 302  # the flow is in the cache
+    lock = HeldLock(database_url)
+    try:
+        started = time.monotonic()
+        response = client.get("/r/" + flow["key"])
+        waited = time.monotonic() - started
+        assert response.status_code == 302
+        click_id = parse_qs(urlsplit(response.headers["Location"]).query)["cid"][0]
+        assert waited < 2.0  # TRACKER_CLICK_BUSY_MS, not the lock
+        assert spool.depth() == 1
+        assert client.get("/healthz").get_json() == {"status": "ok", "spool_depth": 1}
+        if database_url.startswith("sqlite:///"):  # PostgreSQL's reads wait for its table lock
+            postback = client.get("/postback?click_id=%s&payout=1" % click_id)
+            assert (postback.status_code, postback.get_json()["status"]) == (503, "error")
+            assert "retry" in postback.get_json()["error"]
+            lander = client.get("/click?click_id=%s" % click_id)
+            assert (lander.status_code, lander.headers["Retry-After"]) == (503, "1")
+    finally:
+        lock.release()
+        wait_drained(spool)
+    assert stored(click_id) == (1, 1)  # the click and its click postback's delivery
+    with db.connection_context():
+        assert Click.select().count() == 2
+    assert client.get("/healthz").get_json() == {"status": "ok", "spool_depth": 0}
+    assert client.get("/postback?click_id=%s&payout=1" % click_id).status_code == 200
+
+
+def test_a_drain_cut_short_writes_nothing_twice(spool_app):
+    client = spool_app.test_client()
+    flow = make_flow(client)
+    spool = spool_app.extensions["tracker.spool"]
+    click_id = new_click_id()
+    values = spooled_values(spool_app, flow, click_id)
+    spool.append(values)
+    wait_drained(spool)
+    spool.append(values)  # as if a drain stopped after the write, before removing its file
+    wait_drained(spool)
+    assert stored(click_id) == (1, 1)
+
+
+def spooled_values(app, flow, click_id):
+    """The INSERT values of a click on ``flow``, as the click path spools them."""
+    from tracker.clickin.flow_cache import load_flow
+    from tracker.clickin.record import capture, click_values, unique_window
+    from tracker.clickin.visitor import make_visitor
+
+    with db.connection_context():
+        loaded = load_flow(flow["key"])
+    visitor = make_visitor("203.0.113.7", "curl/8", "", "", [("sub1", "x")], {})
+    return click_values(capture(loaded, visitor, click_id, utcnow()), unique_window(loaded))
+
+
+def test_spooled_clicks_are_written_oldest_first_and_a_refused_line_is_set_aside(spool_app, caplog):
+    client = spool_app.test_client()
+    flow = make_flow(client)
+    spool = spool_app.extensions["tracker.spool"]
+    ids = [new_click_id(time.time() - 5 + i) for i in range(3)]
+    broken = spooled_values(spool_app, flow, new_click_id())
+    broken["flow"] = 10**9  # no such flow: the database refuses it, whatever happens
+    for click_id in ids[:2]:
+        spool.append(spooled_values(spool_app, flow, click_id))
+    spool.append(broken)
+    spool.append(spooled_values(spool_app, flow, ids[2]))
+    wait_drained(spool)
+    with db.connection_context():
+        assert [c.click_id for c in Click.select().order_by(Click.click_id)] == ids
+    rejected = os.path.join(spool.folder, "rejected", "clicks.jsonl")
+    with open(rejected) as f:
+        assert [json.loads(line)["click"]["click_id"] for line in f] == [broken["click_id"]]
+
+
+def test_when_the_spool_cannot_be_written_the_visitor_still_gets_the_redirect(
+    make_app, tmp_path, database_url, caplog
+):
+    (tmp_path / "not-a-folder").write_text("")
+    app = make_app(TRACKER_CLICK_BUSY_MS=50, TRACKER_CLICK_SPOOL=str(tmp_path / "not-a-folder" / "spool"))
+    client = app.test_client()
+    flow = make_flow(client)
+    lock = HeldLock(database_url)
+    try:
+        with caplog.at_level(logging.WARNING):
+            response = client.get("/r/" + flow["key"])
+    finally:
+        lock.release()
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("https://offer.example/?cid=")
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "could not record or spool a click" in errors[0]
+    assert "1 click(s) lost by this process so far" in errors[0]
+
+
+def test_unknown_click_ids_of_the_last_ten_minutes_answer_503_older_ones_404(client):
+    recent, old = new_click_id(), new_click_id(time.time() - 11 * 60)
+    assert may_be_spooled(recent) and not may_be_spooled(old)
+    assert not may_be_spooled("zzzzzzzzzzzzzzzzzzzzzzzzz") and not may_be_spooled("")
+    assert abs((click_id_time(recent) - utcnow()).total_seconds()) < 5
+    assert client.get("/postback?click_id=%s" % recent).status_code == 503
+    assert client.get("/postback?click_id=%s" % old).status_code == 404
+    assert client.get("/click?click_id=%s" % recent).status_code == 503
+    assert client.get("/click?click_id=%s" % old).status_code == 404
+
+
+def test_the_dashboard_shows_a_banner_while_clicks_wait_in_the_spool(spool_app):
+    from tracker.accounts import create_user
+
+    from dashboard_helpers import PASSWORD, log_in
+
+    client = spool_app.test_client()
+    flow = make_flow(client)
+    with db.connection_context():
+        create_user("admin", PASSWORD)
+    log_in(client, create=False)
+    assert 'id="spool-banner"' not in client.get("/flows").get_data(as_text=True)
+    folder = spool_app.config["TRACKER_CLICK_SPOOL"]
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "clicks.jsonl"), "wb") as f:  # no drain woken: it stays
+        for _ in range(2):
+            f.write(
+                json.dumps({"v": 1, "click": {"click_id": new_click_id(), "flow": flow["id"]}}).encode()
+                + b"\n"
+            )
+    page = client.get("/flows").get_data(as_text=True)
+    assert 'id="spool-banner"><strong>2</strong> clicks waiting' in page

@@ -1,0 +1,120 @@
+"""Bounded sends and fencing (DESIGN §4.4): one total deadline for the whole send, whatever
+the receiver trickles; an attempt finished after its claim was taken over is logged and
+changes nothing; a row reclaimed past the retry limit fails."""
+
+import datetime
+import socket
+import threading
+import time
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from tracker.db import db
+from tracker.delivery.destinations import Policy
+from tracker.delivery.queue import Settings, claim, reclaim_expired, record
+from tracker.delivery.sender import Answer, SendPool, Sent, Timeouts, send_http
+from tracker.models import Delivery, DeliveryAttempt
+
+from postback_helpers import NOW
+
+
+class Trickler:
+    """A loopback server answering ``head`` at once, then one byte of ``rest`` every 0.2 s."""
+
+    def __init__(self, head, rest):
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d/" % self.sock.getsockname()[1]
+        self.head, self.rest = head, rest
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn):
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(self.head)
+                for byte in self.rest:
+                    conn.sendall(bytes([byte]))
+                    time.sleep(0.2)
+            except OSError:
+                pass
+
+
+REQUEST = SimpleNamespace(method="GET", url=None, headers={}, body="")
+LOOPBACK = Policy.from_config({"TRACKER_DELIVERY_ALLOWED_NETWORKS": "127.0.0.0/8"})
+
+
+@pytest.mark.parametrize(
+    "head, rest",
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n", b"x" * 40),  # the body trickles
+        (b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 40 + b"\r\nContent-Length: 2\r\n\r\nok"),  # the headers
+    ],
+    ids=["body", "headers"],
+)
+def test_a_trickling_answer_is_cut_at_the_total_deadline(head, rest):
+    server = Trickler(head, rest)
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout, match="deadline of 1.0 s"):
+        send_http(SimpleNamespace(**{**vars(REQUEST), "url": server.url}), Timeouts(0.5, 0.5), LOOPBACK)
+    # each byte came well within the read timeout; only the total deadline stops it
+    assert 0.9 < time.monotonic() - started < 2.0
+    server.sock.close()
+
+
+def test_a_send_gets_no_more_than_what_is_left_of_its_lease():
+    seen = []
+    pool = SendPool(1, 1)
+    try:
+        timeouts = Timeouts(5, 10)
+        soon = time.monotonic() + 3.0  # 3 s of lease left: 2 s for the send, 1 s to record it
+        row = SimpleNamespace(id=1, url="http://127.0.0.1:9/")
+        sent = pool.submit(
+            lambda d, t: seen.append(t.total) or Answer(200), row, None, timeouts, lambda: NOW, soon
+        )
+        assert sent.result().answer.status_code == 200 and 1.5 < seen[0] <= 2.0
+        nearly_over = time.monotonic() + 1.2
+        skipped = pool.submit(
+            lambda d, t: seen.append(t), row, None, timeouts, lambda: NOW, nearly_over
+        ).result()
+        assert (skipped.unsent, len(seen)) == (True, 1)  # not sent at all
+    finally:
+        pool.shutdown()
+
+
+def test_an_attempt_finished_after_its_claim_was_taken_over_changes_nothing(delivery_app, caplog):
+    settings = Settings.from_config(delivery_app.config)
+    with db.connection_context():
+        Delivery.create(trigger="click", url="http://127.0.0.1:9/", next_attempt_at=NOW, created_at=NOW)
+        (late,), _ = claim(NOW, 10, settings.lease)
+        later = NOW + datetime.timedelta(seconds=settings.lease + 1)
+        assert reclaim_expired(later, settings.retry_delays) == 1  # the lease ran out
+        (current,), _ = claim(later, 10, settings.lease)
+        assert current.claim_token != late.claim_token
+        record([Sent(late, None, later, 5.0, Answer(200, b"late"))], settings, lambda: later)
+        row = Delivery.get()
+        assert (row.status, row.claim_token, row.attempts_count) == ("sending", current.claim_token, 1)
+        log = [a.response or a.error for a in DeliveryAttempt.select().order_by(DeliveryAttempt.id)]
+        assert log == ["no answer recorded: the worker stopped while sending (its lease expired)", "late"]
+        assert "finished after its lease was taken over" in caplog.text
+        record([Sent(current, None, later, 5.0, Answer(200, b"ok"))], settings, lambda: later)
+        assert (Delivery.get().status, Delivery.get().attempts_count) == ("delivered", 2)
+
+
+def test_a_row_reclaimed_past_the_retry_limit_fails(delivery_app):
+    with db.connection_context():
+        lease = NOW - datetime.timedelta(seconds=1)
+        fields = {"trigger": "click", "url": "http://127.0.0.1:9/", "status": "sending", "lease_until": lease}
+        last = Delivery.create(attempts_count=2, **fields)  # two delays: this was the last try
+        more = Delivery.create(attempts_count=1, **fields)
+        assert reclaim_expired(NOW, [0.1, 0.1]) == 2
+        assert [Delivery.get_by_id(d.id).status for d in (last, more)] == ["failed", "retrying"]

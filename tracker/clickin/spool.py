@@ -1,0 +1,289 @@
+"""The click spool (DESIGN §4.8): where a click waits when the database cannot take it.
+
+When the click's INSERT fails (SQLite locked past ``TRACKER_CLICK_BUSY_MS``, a full disk,
+PostgreSQL down, restarting or holding a lock past its ``lock_timeout``), ``ClickSpool.append``
+writes the click, as the INSERT's own values, as one JSON line to ``clicks.jsonl`` in the
+spool folder and fsyncs it before the visitor gets the redirect.
+
+Every web process of the node may append; one drains at a time (an ``flock`` on ``.drain``),
+on a thread of its own (``Drainer``), so the node that spooled a click is the one that writes
+it. A drain renames ``clicks.jsonl`` to ``batch-<ns>.jsonl`` (appenders then start a new
+file), waits for an appender still writing into the renamed file, and writes the batches
+oldest first, each click with its click postbacks' deliveries in one transaction, skipping a
+click already stored (the click id is unique): exactly once, however often a drain stops half
+way. A line the database refuses for a reason other than being away (it will never be
+accepted) moves to ``rejected/`` and the log says so.
+
+Appenders hold an exclusive ``flock`` on the file while they write, and check that the file
+they locked is still ``clicks.jsonl``: a drain that renamed it meanwhile has read it already.
+"""
+
+import datetime
+import fcntl
+import json
+import logging
+import os
+import threading
+import time
+
+from peewee import SQL, DateTimeField, InterfaceError, OperationalError
+
+from ..db import db, default_timeouts
+from ..models import Click, Flow, utcnow
+from ..postbacks import outbox
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = "clicks.jsonl"
+LOCK = ".drain"
+REJECTED = "rejected"
+# A click id whose time is this recent may still be waiting in some node's spool (§4.8).
+SPOOL_WINDOW = datetime.timedelta(minutes=10)
+CLOCK_SKEW = datetime.timedelta(minutes=1)  # another node's clock may run a little ahead
+BYPASS = 1.0  # seconds a process spools its clicks without asking the database, after it failed one
+DATETIME_COLUMNS = {f.name for f in Click._meta.sorted_fields if isinstance(f, DateTimeField)} | {
+    "unique_since"
+}
+
+
+def click_id_time(click_id):
+    """When a click id was made (its first 9 base-36 characters are Unix milliseconds), as a
+    naive UTC datetime; None for a value that is no click id of ours."""
+    if not click_id or len(click_id) < 9 or len(click_id) > 32 or not click_id.isascii():
+        return None
+    try:
+        ms = int(click_id[:9], 36)
+        return datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=ms)
+    except (ValueError, OverflowError):
+        return None
+
+
+def may_be_spooled(click_id, now=None):
+    """True when ``click_id``, not in the database, may still wait in a spool: it was made in
+    the last ten minutes. Its postback then answers 503 (retry), never 404."""
+    made = click_id_time((click_id or "").lower())
+    now = now or utcnow()
+    return made is not None and now - SPOOL_WINDOW <= made <= now + CLOCK_SKEW
+
+
+def _json_default(value):
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    raise TypeError("%r is not JSON serializable" % type(value).__name__)
+
+
+def encode(values):
+    """A click's INSERT values (database form) as one spool line (bytes, ending in a newline)."""
+    return (
+        json.dumps({"v": 1, "click": values}, default=_json_default, separators=(",", ":")) + "\n"
+    ).encode()
+
+
+def decode(line):
+    """A spool line back into the click's INSERT values."""
+    values = json.loads(line)["click"]
+    for name in DATETIME_COLUMNS:
+        if values.get(name):
+            values[name] = datetime.datetime.fromisoformat(values[name])
+    if "days" in values:  # PostgreSQL's partition bounds (record.click_values)
+        values["days"] = [datetime.datetime.fromisoformat(day) for day in values["days"]]
+    return values
+
+
+class SpoolError(Exception):
+    """The spool itself could not take the click (its disk is full, its folder unwritable)."""
+
+
+class ClickSpool:
+    """The spool folder of this node, its appenders and its drain."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.active = os.path.join(folder, ACTIVE)
+        self.failures = 0  # clicks this process could neither store nor spool
+        self.drainer = Drainer(self)
+        self.bypass_until = 0.0
+
+    def trip(self):
+        """The database just failed a click: for the next ``BYPASS`` seconds this process's
+        clicks go straight to the spool, so that under a long lock each visitor does not wait
+        TRACKER_CLICK_BUSY_MS for it in turn (a sync worker answers one click at a time)."""
+        self.bypass_until = time.monotonic() + BYPASS
+
+    def bypassing(self):
+        """True while clicks skip the database (see ``trip``)."""
+        return self.bypass_until and time.monotonic() < self.bypass_until
+
+    def append(self, values):
+        """Append one click (its INSERT values) and fsync it; wakes this process's drainer.
+        Raises ``SpoolError`` when the spool cannot be written."""
+        line = encode(values)
+        try:
+            os.makedirs(self.folder, exist_ok=True)
+            self._append(line)
+        except OSError as exc:
+            self.failures += 1
+            raise SpoolError("%s (%d click(s) lost by this process so far)" % (exc, self.failures)) from exc
+        self.drainer.wake()
+
+    def _append(self, line):
+        while True:
+            fd = os.open(self.active, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    current = os.stat(self.active).st_ino
+                except FileNotFoundError:
+                    current = None
+                if current != os.fstat(fd).st_ino:
+                    continue  # a drain took this file meanwhile: append to the new one
+                size = os.fstat(fd).st_size
+                try:
+                    written = 0
+                    while written < len(line):
+                        written += os.write(fd, line[written:])
+                    os.fsync(fd)
+                except OSError:
+                    os.ftruncate(fd, size)  # no torn line for the next click to follow
+                    raise
+                return
+            finally:
+                os.close(fd)
+
+    def depth(self):
+        """How many clicks wait in the spool (the lines of its files)."""
+        from ..operations.metrics import spool_depth
+
+        return spool_depth(self.folder)
+
+    def batches(self):
+        """The spooled files a drain writes, oldest first."""
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        return [os.path.join(self.folder, n) for n in sorted(names) if n.startswith("batch-")]
+
+    def drain(self):
+        """Write every spooled click to the database, oldest first; returns how many were
+        written, or None when another process of this node is draining. Raises when the
+        database is still away (what was written stays written; the rest waits)."""
+        if not os.path.isdir(self.folder):
+            return 0
+        lock = os.open(os.path.join(self.folder, LOCK), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return None
+            self._take_active()
+            return sum(self._drain_batch(path) for path in self.batches())
+        finally:
+            os.close(lock)  # releases the flock
+
+    def _take_active(self):
+        if os.path.exists(self.active) and os.path.getsize(self.active) > 0:
+            os.rename(self.active, os.path.join(self.folder, "batch-%020d.jsonl" % time.time_ns()))
+
+    def _drain_batch(self, path):
+        with open(path, "rb+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # an appender that opened it before the rename finishes
+            lines = f.read().splitlines()
+        written = 0
+        for index, line in enumerate(lines):
+            try:
+                written += write_spooled(line)
+            except (OperationalError, InterfaceError):
+                self._keep(path, lines[index:])
+                raise
+            except Exception:
+                logger.exception("a spooled click the database refuses; kept in %s/", REJECTED)
+                self._reject(line)
+        os.unlink(path)
+        if written:
+            logger.info("wrote %d spooled click(s) to the database", written)
+        return written
+
+    def _keep(self, path, rest):
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(b"".join(line + b"\n" for line in rest))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def _reject(self, line):
+        folder = os.path.join(self.folder, REJECTED)
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "clicks.jsonl"), "ab") as f:
+            f.write(line + b"\n")
+
+
+def write_spooled(line):
+    """Write one spooled click, with its click postbacks' deliveries, in one transaction;
+    returns 1, or 0 when the click is stored already."""
+    from .record import insert_values  # record imports this module
+
+    values = decode(line)
+    with db.atomic():
+        if Click.select(SQL("1")).where(Click.click_id == values["click_id"]).exists():
+            return 0
+        is_unique = insert_values(values)
+        flow = Flow.get_or_none(Flow.id == values["flow"])
+        if flow is not None:
+            click = Click(__no_default__=True)
+            click.__data__ = {f.name: f.python_value(values.get(f.name)) for f in Click._meta.sorted_fields}
+            click.is_unique = is_unique
+            flow.source = flow.traffic_source if flow.traffic_source_id else None
+            outbox.enqueue_for_click(click, flow, now=click.created_at)
+    return 1
+
+
+class Drainer:
+    """The thread that drains the spool while it holds clicks, started when this process
+    spools one (``wake``) or finds some left by an earlier process (``resume``)."""
+
+    def __init__(self, spool, pause=0.2, longest_pause=2.0):
+        self.spool, self.pause, self.longest_pause = spool, pause, longest_pause
+        self._lock = threading.Lock()
+        self._thread = None
+        self._pending = False
+
+    def wake(self):
+        """Make sure a drain runs after this moment."""
+        with self._lock:
+            self._pending = True
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="spool-drain", daemon=True)
+                self._thread.start()
+
+    def resume(self):
+        """Start draining when the spool holds clicks (at a web process's start)."""
+        if self.spool.depth():
+            self.wake()
+
+    def _run(self):
+        pause = self.pause
+        while True:
+            with self._lock:
+                self._pending = False
+            try:
+                db.connect(reuse_if_open=True)
+                default_timeouts()  # a pooled connection the click path cut short
+                self.spool.drain()
+                pause = self.pause
+            except Exception as exc:
+                logger.warning("the click spool waits for the database: %s", str(exc).strip()[:300])
+                pause = min(pause * 2, self.longest_pause)
+            finally:
+                try:
+                    db.close()  # this thread's own connection (back to the pool on PostgreSQL)
+                except Exception:
+                    logger.exception("could not close the drain's database connection")
+            if not self.spool.depth():
+                with self._lock:
+                    if not self._pending:
+                        self._thread = None
+                        return
+                continue
+            time.sleep(pause)
