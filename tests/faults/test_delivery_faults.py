@@ -74,8 +74,9 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_sends_each_at_most_twice(st
         )
         # Each duplicate is in the attempt log (so are rows the killed worker claimed but
         # had not sent yet).
+        # (the killed worker's sends in flight and those it had not recorded yet: so no
+        # bound by its concurrency)
         assert set(twice) <= set(lost_leases)
-        assert len(twice) <= 4  # at most the killed worker's sends in flight
         print("killed after %d arrivals: 30 delivered, %d sent twice" % (killed_at, len(twice)))
     finally:
         receiver.close()
