@@ -31,6 +31,7 @@ from peewee import SQL, DateTimeField, InterfaceError, OperationalError
 from ..db import db, default_timeouts
 from ..models import Click, Flow, utcnow
 from ..postbacks import outbox
+from ..reports import rollups
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +237,9 @@ def write_spooled(line):
             click.is_unique = is_unique
             flow.source = flow.traffic_source if flow.traffic_source_id else None
             outbox.enqueue_for_click(click, flow, now=click.created_at)
+            # a click written after its hour was rolled up: reports read that hour raw until
+            # the worker rolls it up again
+            rollups.mark([(click.created_at, flow.id)])
     return 1
 
 
