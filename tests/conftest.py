@@ -49,13 +49,14 @@ E2E_FIXTURES = {"start_server", "browser"}
 def pytest_collection_modifyitems(config, items):
     """Mark ``e2e`` every test that starts a process or a browser (``pytest -m "not e2e"``
     runs the rest): those under ``tests/e2e/`` and those using a process or browser fixture.
-    Tests of what only PostgreSQL has (``postgres_only``: partitions, the pool) are left out of
-    a SQLite run: nothing is missing from the machine, they do not apply to that engine."""
-    if not PG_URL:
-        engine_specific = [item for item in items if item.get_closest_marker("postgres_only")]
-        if engine_specific:
-            config.hook.pytest_deselected(items=engine_specific)
-            items[:] = [item for item in items if not item.get_closest_marker("postgres_only")]
+    Tests of what only one engine has (``postgres_only``: partitions, the pool, a server going
+    down; ``sqlite_only``: the tracker's own disk filling up) are left out of the other engine's
+    run: nothing is missing from the machine, they do not apply there."""
+    other_engine = "sqlite_only" if PG_URL else "postgres_only"
+    elsewhere = [item for item in items if item.get_closest_marker(other_engine)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if not item.get_closest_marker(other_engine)]
     for item in items:
         if "e2e" in item.path.parts or E2E_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.e2e)

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from fault_helpers import FAULT_ENV, LOG_LINE, ClickLoad, column, connect, spool_depth, wait_for
 
-from conftest import PG_URL, free_port
+from conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -129,9 +129,7 @@ def fill(path):
                 pass
 
 
-@pytest.mark.skipif(
-    PG_URL is not None, reason="PostgreSQL's disk is the server's; a full disk is tested on SQLite"
-)
+@pytest.mark.sqlite_only  # PostgreSQL's disk is the server's, not the tracker's
 def test_clicks_while_the_sqlite_disk_is_full_are_all_stored(start_server, tmp_path):
     disk = tmp_path / "disk"
     # Room for SQLite's WAL to reach its checkpoint (wal_autocheckpoint: about 40 MB).
@@ -207,7 +205,7 @@ class Proxy:
                 pass
 
 
-@pytest.mark.skipif(PG_URL is None, reason="SQLite has no server to go down")
+@pytest.mark.postgres_only  # SQLite has no server to go down
 def test_clicks_while_postgresql_is_down_then_back_are_all_stored(start_server, database_url):
     parts = urlsplit(database_url)
     proxy = Proxy((parts.hostname, parts.port or 5432))
