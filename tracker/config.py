@@ -84,7 +84,7 @@ def load_config(app, test_config=None):
         app.config[name] = cast(app.config[name])
     app.config["TRACKER_RETRY_DELAYS"] = parse_retry_delays(app.config["TRACKER_RETRY_DELAYS"])
     check_delivery_settings(app.config)
-    check_networks(app.config["TRACKER_DELIVERY_ALLOWED_NETWORKS"])
+    parse_networks(app.config["TRACKER_DELIVERY_ALLOWED_NETWORKS"], "TRACKER_DELIVERY_ALLOWED_NETWORKS")
     if not app.config["TRACKER_SESSION_DAYS"] > 0:
         raise ValueError("TRACKER_SESSION_DAYS must be more than 0")
     check_timezone(app.config["TRACKER_TIMEZONE"])
@@ -127,16 +127,17 @@ def check_delivery_settings(config):
         raise ValueError("TRACKER_DELIVERY_CONCURRENCY and TRACKER_DELIVERY_PER_HOST must be at least 1")
 
 
-def check_networks(value):
-    """Refuse to start with a ``TRACKER_DELIVERY_ALLOWED_NETWORKS`` item that is no CIDR."""
+def parse_networks(value, setting):
+    """``"203.0.113.7, 10.0.0.0/8"`` (or a list) → a tuple of ``ip_network`` (host bits dropped);
+    a bad item raises ValueError naming ``setting``, so the app refuses to start with it."""
+    networks = []
     for item in value.split(",") if isinstance(value, str) else value or ():
         if str(item).strip():
             try:
-                ipaddress.ip_network(str(item).strip(), strict=False)
+                networks.append(ipaddress.ip_network(str(item).strip(), strict=False))
             except ValueError:
-                raise ValueError(
-                    "TRACKER_DELIVERY_ALLOWED_NETWORKS: %r is no address or CIDR" % item
-                ) from None
+                raise ValueError("%s: %r is no address or CIDR" % (setting, str(item).strip())) from None
+    return tuple(networks)
 
 
 def time_zone(name):

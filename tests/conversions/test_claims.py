@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from tracker.config import parse_networks
 from tracker.conversions.claims import (
     Inbound,
     Refused,
@@ -13,7 +14,6 @@ from tracker.conversions.claims import (
     ip_allowed,
     make_inbound,
     parse_event_request,
-    parse_networks,
     parse_payout,
     parse_postback,
     parse_status,
@@ -275,7 +275,7 @@ def test_event_api_refusals(params, reason):
 
 
 def test_networks_and_allowed_ips():
-    networks = parse_networks(" 203.0.113.7, 10.0.0.0/8 ,2001:db8::/32")
+    networks = parse_networks(" 203.0.113.7, 10.0.0.0/8 ,2001:db8::/32", "TRACKER_POSTBACK_ALLOWED_IPS")
     assert networks == (
         ipaddress.ip_network("203.0.113.7/32"),
         ipaddress.ip_network("10.0.0.0/8"),
@@ -285,15 +285,17 @@ def test_networks_and_allowed_ips():
     assert ip_allowed("2001:db8::1", networks)
     assert not ip_allowed("203.0.113.8", networks)
     assert not ip_allowed("not an ip", networks)
-    assert parse_networks("") == () and parse_networks(["192.0.2.0/24"]) == (
-        ipaddress.ip_network("192.0.2.0/24"),
-    )
+    assert parse_networks("", "TRACKER_POSTBACK_ALLOWED_IPS") == () and parse_networks(
+        ["192.0.2.0/24"], "TRACKER_POSTBACK_ALLOWED_IPS"
+    ) == (ipaddress.ip_network("192.0.2.0/24"),)
     with pytest.raises(ValueError, match="'10.0.0.300' is no address or CIDR"):
-        parse_networks("10.0.0.300")
+        parse_networks("10.0.0.300", "TRACKER_POSTBACK_ALLOWED_IPS")
 
 
 def test_sender_checks():
-    rules = SenderRules(secret="s3cret", allowed_networks=parse_networks("192.0.2.0/24"))
+    rules = SenderRules(
+        secret="s3cret", allowed_networks=parse_networks("192.0.2.0/24", "TRACKER_POSTBACK_ALLOWED_IPS")
+    )
     assert check_sender(Inbound("postback", ip="192.0.2.9", params={"secret": "s3cret"}), rules) is None
     assert refusal(
         check_sender, Inbound("postback", ip="198.51.100.1", params={"secret": "s3cret"}), rules

@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.conversions.claims import Refused, parse_event_request, parse_networks, parse_postback
+from tracker.config import parse_networks
+from tracker.conversions.claims import Refused, parse_event_request, parse_postback
 
 CLICK = "0mk1w2x3a9f0c1d2e3f4g5h6i"
 EVENT = {"cid": "Key1", "event_id": "sale", "transaction_id": CLICK}
@@ -40,7 +41,7 @@ def test_a_currency_that_is_no_iso_code_is_refused(currency):
 
 
 def test_an_allowed_network_written_with_host_bits_is_its_network():
-    assert parse_networks("10.1.2.3/8, 2001:db8::1/32") == (
+    assert parse_networks("10.1.2.3/8, 2001:db8::1/32", "TRACKER_POSTBACK_ALLOWED_IPS") == (
         ipaddress.ip_network("10.0.0.0/8"),
         ipaddress.ip_network("2001:db8::/32"),
     )

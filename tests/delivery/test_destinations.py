@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from tracker.config import parse_networks
 from tracker.delivery import destinations
 from tracker.delivery.destinations import DestinationRefused, Policy, guarded_session, host_kind, special_kind
 from tracker.delivery.queue import deliver_due
@@ -59,13 +60,13 @@ def test_hosts_that_are_literals_or_localhost_are_classified_and_names_are_left_
 
 
 def test_the_allow_list_lets_its_networks_through():
-    policy = Policy(destinations.parse_networks("10.0.0.0/8, 127.0.0.1"))
+    policy = Policy(parse_networks("10.0.0.0/8, 127.0.0.1", destinations.SETTING))
     assert policy.refusal("10.9.9.9") is None
     assert policy.refusal("127.0.0.1") is None
     assert policy.refusal("127.0.0.2") == REFUSAL % ("127.0.0.2", "loopback")
     assert policy.refusal("8.8.8.8") is None
     with pytest.raises(ValueError, match="TRACKER_DELIVERY_ALLOWED_NETWORKS: 'nope' is no address or CIDR"):
-        destinations.parse_networks("10.0.0.0/8,nope")
+        parse_networks("10.0.0.0/8,nope", destinations.SETTING)
 
 
 def test_the_app_refuses_to_start_with_a_bad_allow_list(make_app):
@@ -83,7 +84,7 @@ def test_send_http_refuses_loopback_without_the_allow_list_and_never_dials_it(re
         send_http(get(receiver.url_for("/pb")), 2)
     assert str(refused.value) == REFUSAL % ("127.0.0.1", "loopback")
     assert len(receiver.log) == 0
-    allowed = Policy(destinations.parse_networks("127.0.0.1/32"))
+    allowed = Policy(parse_networks("127.0.0.1/32", destinations.SETTING))
     assert send_http(get(receiver.url_for("/pb")), 2, policy=allowed).status_code == 200
     assert len(receiver.log) == 1
 

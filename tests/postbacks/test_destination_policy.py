@@ -5,7 +5,7 @@ allows it); both through the API and the dashboard's editor."""
 
 import pytest
 
-from tracker.delivery.destinations import parse_networks
+from tracker.config import parse_networks
 from tracker.models import Postback, TrafficSource
 from tracker.postbacks.templates import check, host_problem
 
@@ -67,7 +67,12 @@ def test_tokens_outside_the_host_are_fine(url):
     ],
 )
 def test_a_private_or_loopback_host_is_warned_about(url, warning):
-    assert check(url, allowed=parse_networks("10.0.0.0/8,127.0.0.0/8,::1,169.254.0.0/16")) == ([], [])
+    assert check(
+        url,
+        allowed=parse_networks(
+            "10.0.0.0/8,127.0.0.0/8,::1,169.254.0.0/16", "TRACKER_DELIVERY_ALLOWED_NETWORKS"
+        ),
+    ) == ([], [])
     errors, warnings = check(url, allowed=())
     assert errors == []
     assert (

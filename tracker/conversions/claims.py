@@ -16,6 +16,7 @@ from decimal import Decimal
 from urllib.parse import unquote
 
 from ..clickin.visitor import clean_params, clean_text
+from ..config import parse_networks
 from ..currency import is_iso4217
 from ..errors import ValidationError
 from ..models import STATUSES
@@ -152,26 +153,13 @@ def rules_from_config(config):
     """The ``SenderRules`` of an app's config; a bad ``TRACKER_POSTBACK_ALLOWED_IPS`` raises."""
     return SenderRules(
         secret=config.get("TRACKER_POSTBACK_SECRET") or None,
-        allowed_networks=parse_networks(config.get("TRACKER_POSTBACK_ALLOWED_IPS")),
+        allowed_networks=parse_networks(
+            config.get("TRACKER_POSTBACK_ALLOWED_IPS"), "TRACKER_POSTBACK_ALLOWED_IPS"
+        ),
         attribution_days=int(config.get("TRACKER_ATTRIBUTION_DAYS") or 30),
         claim_seconds=float(config.get("TRACKER_EVENT_CLAIM_SECONDS", 2)),
         report_currency=config.get("TRACKER_CURRENCY") or "USD",
     )
-
-
-def parse_networks(value):
-    """``"203.0.113.7, 10.0.0.0/8"`` (or a list) → a tuple of ``ip_network``; empty: anyone."""
-    if not value:
-        return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    networks = []
-    for item in (str(i).strip() for i in items):
-        if item:
-            try:
-                networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                raise ValueError("TRACKER_POSTBACK_ALLOWED_IPS: %r is no address or CIDR" % item) from None
-    return tuple(networks)
 
 
 def check_sender(inbound, rules):

@@ -20,28 +20,14 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 
+from ..config import parse_networks
+
 SETTING = "TRACKER_DELIVERY_ALLOWED_NETWORKS"
 
 
 class DestinationRefused(Exception):
     """The postback's address is one outgoing requests may not reach. (Not an ``OSError``, so
     urllib3 does not retry it or bury it in a ``MaxRetryError``: it reaches the sender as is.)"""
-
-
-def parse_networks(value):
-    """``"127.0.0.0/8, 10.1.2.3"`` (or a list) → a tuple of ``ip_network``; a bad item raises
-    ValueError naming the setting."""
-    if not value:
-        return ()
-    items = value.split(",") if isinstance(value, str) else list(value)
-    networks = []
-    for item in (str(i).strip() for i in items):
-        if item:
-            try:
-                networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                raise ValueError("%s: %r is no address or CIDR" % (SETTING, item)) from None
-    return tuple(networks)
 
 
 def _address(ip):
@@ -93,7 +79,7 @@ def host_allowed(host, allowed):
 
 def allowed_networks(config):
     """The parsed ``TRACKER_DELIVERY_ALLOWED_NETWORKS`` of an app's config."""
-    return parse_networks(config.get(SETTING))
+    return parse_networks(config.get(SETTING), SETTING)
 
 
 @dataclass(frozen=True)
@@ -104,7 +90,7 @@ class Policy:
 
     @classmethod
     def from_config(cls, config):
-        return cls(parse_networks(config.get(SETTING)))
+        return cls(parse_networks(config.get(SETTING), SETTING))
 
     def refusal(self, ip, host=None):
         """Why ``ip`` (which ``host`` resolved to) may not be reached, or None when it may."""
