@@ -4,13 +4,12 @@ Each resource lives in its own module and registers its routes on ``bp``; ``shap
 every object into its JSON form.
 """
 
-from flask import Blueprint, current_app, g, has_app_context, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..accounts import check_api_token, token_may_reveal
 from ..db import keyset_page
 from ..errors import NotFound, ValidationError
-from ..masking import mask_headers, mask_mapping, mask_secrets
 from ..web import MAX_ID, bearer_token, int_arg, text_arg
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -32,27 +31,6 @@ def _authenticate():
             ), 403
         g.reveal = True
     return None
-
-
-def revealed():
-    """True when this API request asked for secrets unmasked with a token that may; outside
-    a request (the shapes used elsewhere), secrets stay masked."""
-    return has_app_context() and bool(g.get("reveal"))
-
-
-def shown(text):
-    """A URL or body as the API shows it: secret-looking values masked unless ``?reveal=1``."""
-    return text if revealed() else mask_secrets(text)
-
-
-def shown_headers(headers):
-    """Headers as the API shows them: secret-looking ones masked unless ``?reveal=1``."""
-    return dict(headers or {}) if revealed() else mask_headers(headers)
-
-
-def shown_mapping(mapping):
-    """Parameters as the API shows them: secret-named ones masked unless ``?reveal=1``."""
-    return mapping if revealed() else mask_mapping(mapping)
 
 
 @bp.errorhandler(ValidationError)

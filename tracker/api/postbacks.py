@@ -10,8 +10,8 @@ from ..money import parse_money
 from ..postbacks import leads, presets, samples, templates
 from ..postbacks.outbox import enqueue_test
 from ..web import json_body
-from . import bp, shown_headers
-from .shapes import delivery_to_dict
+from . import bp
+from .shapes import delivery_to_dict, shown_headers
 
 CONVERSION_FIELDS = {"event", "payout", "currency", "status", "txid", "data"}
 

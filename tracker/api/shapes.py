@@ -3,9 +3,10 @@ log entries, deliveries, flows with their routes, offers, landers, traffic sourc
 rules and stats rows. Times are ISO 8601 UTC with
 a ``Z``, money is a decimal string, counts are integers, flags are booleans."""
 
-from flask import current_app, has_app_context
+from flask import current_app, g, has_app_context
 
 from ..delivery.destinations import allowed_networks
+from ..masking import mask_headers, mask_mapping, mask_secrets
 from ..models import (
     SUB_NAMES,
     UTM_NAMES,
@@ -18,7 +19,28 @@ from ..models import (
 )
 from ..money import money_text
 from ..postbacks import templates
-from . import shown, shown_headers, shown_mapping
+
+
+def revealed():
+    """True when this API request asked for secrets unmasked with a token that may; outside
+    a request (the shapes used elsewhere), secrets stay masked."""
+    return has_app_context() and bool(g.get("reveal"))
+
+
+def shown(text):
+    """A URL or body as the API shows it: secret-looking values masked unless ``?reveal=1``."""
+    return text if revealed() else mask_secrets(text)
+
+
+def shown_headers(headers):
+    """Headers as the API shows them: secret-looking ones masked unless ``?reveal=1``."""
+    return dict(headers or {}) if revealed() else mask_headers(headers)
+
+
+def shown_mapping(mapping):
+    """Parameters as the API shows them: secret-named ones masked unless ``?reveal=1``."""
+    return mapping if revealed() else mask_mapping(mapping)
+
 
 FINAL_DELIVERY_STATUSES = ("delivered", "failed", "skipped")
 CLICK_FIELDS = [
