@@ -176,6 +176,31 @@ def api(client):
     return Api(client)
 
 
+def seed_one_of_everything(client, api):
+    """One of everything, so ids 1 and 2 find rows: a traffic source, a flow with an event and
+    a postback, a click, a conversion (and so a delivery), a refused postback, an offer, a lander."""
+    status, source = api.post("/api/v1/traffic-sources", json={"name": "Src", "click_id_param": "zone"})
+    assert status == 201
+    assert api.post("/api/v1/offers", json={"name": "O", "url": "https://offer.example/o"})[0] == 201
+    assert api.post("/api/v1/landers", json={"name": "L", "url": "https://lander.example/l"})[0] == 201
+    status, flow = api.post(
+        "/api/v1/flows",
+        json={
+            "name": "Fuzz",
+            "offer_url": "https://offer.example/?c={clickid}",
+            "traffic_source_id": source["id"],
+            "events": [{"name": "conversion", "conversion": True}],
+            "postbacks": [{"trigger": "conversion", "url": "https://pb.example/?c={clickid}&p={payout}"}],
+        },
+    )
+    assert status == 201
+    location = client.get("/r/%s?sub1=a&zone=7" % flow["key"]).headers["Location"]
+    click_id = location.rsplit("=", 1)[1]
+    assert client.get("/postback?click_id=%s&payout=3" % click_id).status_code == 200
+    assert client.get("/postback?click_id=zzz").status_code == 404
+    return flow
+
+
 @pytest.fixture
 def make_flow(api):
     """Create a flow over the API and return its JSON."""

@@ -13,37 +13,15 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import API_TOKEN
+from conftest import API_TOKEN, seed_one_of_everything
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 EXAMPLES = 30  # per operation: the whole run stays under a minute on 2 cores
 
 
-def seed(client, api):
-    """A traffic source, a flow with an event and a conversion postback, clicks on it, a
-    conversion (which queues a delivery), and a refused postback: ids 1 exist everywhere."""
-    status, source = api.post("/api/v1/traffic-sources", json={"name": "Src", "click_id_param": "zone"})
-    assert status == 201
-    status, flow = api.post(
-        "/api/v1/flows",
-        json={
-            "name": "Fuzz",
-            "offer_url": "https://offer.example/?c={clickid}",
-            "traffic_source_id": source["id"],
-            "events": [{"name": "conversion", "conversion": True}],
-            "postbacks": [{"trigger": "conversion", "url": "https://pb.example/?c={clickid}&p={payout}"}],
-        },
-    )
-    assert status == 201
-    location = client.get("/r/%s?sub1=a&zone=7" % flow["key"]).headers["Location"]
-    click_id = location.rsplit("=", 1)[1]
-    assert client.get("/postback?click_id=%s&payout=3" % click_id).status_code == 200
-    assert client.get("/postback?click_id=zzz").status_code == 404
-
-
 @pytest.fixture
 def api_schema(app, client, api):
-    seed(client, api)
+    seed_one_of_everything(client, api)
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     return schema
 

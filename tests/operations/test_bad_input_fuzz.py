@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from tracker.models import Click, User
 
-from conftest import API_TOKEN
+from conftest import API_TOKEN, seed_one_of_everything
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", 300))  # more by hand, to hunt
@@ -226,31 +226,6 @@ def send(client, request):
     return client.open(request["path"], **kwargs)
 
 
-def seed(client, api):
-    """One of everything, so ids 1 and 2 find rows: a traffic source, a flow with an event and
-    a postback, a click, a conversion (and so a delivery), a refused postback, an offer, a lander."""
-    status, source = api.post("/api/v1/traffic-sources", json={"name": "Src", "click_id_param": "zone"})
-    assert status == 201
-    assert api.post("/api/v1/offers", json={"name": "O", "url": "https://offer.example/o"})[0] == 201
-    assert api.post("/api/v1/landers", json={"name": "L", "url": "https://lander.example/l"})[0] == 201
-    status, flow = api.post(
-        "/api/v1/flows",
-        json={
-            "name": "Fuzz",
-            "offer_url": "https://offer.example/?c={clickid}",
-            "traffic_source_id": source["id"],
-            "events": [{"name": "conversion", "conversion": True}],
-            "postbacks": [{"trigger": "conversion", "url": "https://pb.example/?c={clickid}&p={payout}"}],
-        },
-    )
-    assert status == 201
-    location = client.get("/r/%s?sub1=a&zone=7" % flow["key"]).headers["Location"]
-    click_id = location.rsplit("=", 1)[1]
-    assert client.get("/postback?click_id=%s&payout=3" % click_id).status_code == 200
-    assert client.get("/postback?click_id=zzz").status_code == 404
-    return flow
-
-
 def sign_in(client, user):
     with client.session_transaction() as session:
         session["user_id"] = user.id
@@ -272,7 +247,7 @@ def fuzz_app(make_app):
 
 
 def test_no_route_or_method_answers_5xx(app, client, api):
-    seed(client, api)
+    seed_one_of_everything(client, api)
     user = User.create(username="fuzz", password_hash="!unusable")
     rules = [rule for rule in app.url_map.iter_rules()]
     seen = []
