@@ -116,17 +116,69 @@ def test_a_sweep_leaves_a_lent_pool_open_and_closes_the_one_it_made(delivery_app
     assert left <= before  # the sweep's own sending threads are gone
 
 
-def test_a_sweep_also_sends_what_fell_due_while_its_sends_were_in_flight(make_app):
+def test_a_sweep_sends_what_falls_due_while_a_slow_send_is_still_in_flight(make_app):
     app = make_app(TRACKER_WORKER_INTERVAL=0.05)
     (first,) = queue_rows(1)
+    second_started, overlapped, sent = threading.Event(), [], []
+
+    def send(delivery, timeout):
+        sent.append(delivery.id)
+        if delivery.id == first.id:  # a conversion arrives while the first postback is on its way
+            queue_rows(1)
+            overlapped.append(second_started.wait(5))
+        else:
+            second_started.set()
+        return Answer(200, b"ok")
+
+    assert sweep(app, send=send) == 2
+    assert sent[0] == first.id and overlapped == [True] and count("delivered") == 2
+
+
+def test_each_answer_is_recorded_as_it_arrives_not_when_the_slowest_send_ends(make_app):
+    app = make_app(TRACKER_WORKER_INTERVAL=10)
+    fast, slow = queue_rows(2)
+    seen = []
+
+    def send(delivery, timeout):
+        if delivery.id == slow.id:  # the receiver of this one is slow: the other is long done
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and count("delivered") == 0:
+                time.sleep(0.02)
+            seen.append(count("delivered"))
+        return Answer(200, b"ok")
+
+    assert sweep(app, send=send) == 2
+    assert seen == [1] and count("delivered") == 2
+
+
+def test_a_sweep_claims_again_at_once_while_its_claims_come_back_full(make_app):
+    # a window of 2 rows: five due rows take three claims, with no pause between them
+    app = make_app(TRACKER_DELIVERY_CONCURRENCY=1, TRACKER_DELIVERY_BATCH=2, TRACKER_WORKER_INTERVAL=30)
+    queue_rows(5)
+    started = time.monotonic()
+    assert sweep(app, send=ok) == 5
+    assert count("delivered") == 5 and time.monotonic() - started < 10
+
+
+def test_a_row_that_waited_until_its_lease_was_nearly_over_is_given_back_not_sent(make_app):
+    app = make_app(
+        TRACKER_DELIVERY_CONNECT_TIMEOUT=0.1,
+        TRACKER_DELIVERY_READ_TIMEOUT=0.1,
+        TRACKER_DELIVERY_LEASE=1.3,  # one second of it is kept to record the outcome
+        TRACKER_DELIVERY_CONCURRENCY=1,
+    )
+    rows = queue_rows(2)
     sent = []
 
     def slow(delivery, timeout):
-        if not sent:  # a conversion arrives while the first postback is on its way
-            queue_rows(1)
         sent.append(delivery.id)
-        time.sleep(0.3)
+        time.sleep(0.6)
         return Answer(200, b"ok")
 
-    assert sweep(app, send=slow) == 2
-    assert sent[0] == first.id and len(set(sent)) == 2 and count("delivered") == 2
+    sweep(app, send=slow)
+    assert len(sent) == 1  # the other row waited in the pool meanwhile
+    (waiting,) = [row for row in rows if row.id not in sent]
+    with db.connection_context():
+        again = Delivery.get_by_id(waiting.id)
+        assert (again.status, again.attempts_count, again.lease_until) == ("queued", 0, None)
+        assert DeliveryAttempt.select().where(DeliveryAttempt.delivery == waiting.id).count() == 0
