@@ -272,3 +272,74 @@ def test_a_failure_arriving_after_its_row_was_taken_over_changes_nothing_and_is_
         "in the attempt log and changes nothing" % target.id
     )
     assert caplog.messages.count(message) == 2
+
+
+def test_success_body_decides_whether_a_2xx_delivered_and_a_miss_says_what_came_back(delivery_app):
+    settings = Settings.from_config(delivery_app.config)
+    pattern = '"code": ?0\\b'
+    with db.connection_context():
+        ok, refused, empty = (due(success_body=pattern) for _ in range(3))
+        rows = {row.id: row for row in claim(NOW, 10, settings.lease)[0]}
+        long = b'{"code": 40001, "message": "%s"}' % (b"m" * 1200)
+        bodies = {ok.id: b'{"code": 0}', refused.id: long, empty.id: b""}
+        record([answered(rows[i], NOW, 200, body) for i, body in bodies.items()], settings, lambda: NOW)
+        assert state(ok) == ("delivered", 1, "", None)
+        assert state(refused)[2] == (
+            'HTTP 200, but the answer does not match success_body "code": ?0\\b: %s' % long.decode()[:1000]
+        )
+        assert (
+            state(empty)[2] == 'HTTP 200, but the answer does not match success_body "code": ?0\\b: (empty)'
+        )
+
+
+def test_a_300_answer_is_a_redirect_not_a_delivery(delivery_app):
+    settings = Settings.from_config(delivery_app.config)
+    with db.connection_context():
+        choices = due()
+        (row,), _ = claim(NOW, 10, settings.lease)
+        record([answered(row, NOW, 300)], settings, lambda: NOW)
+        assert state(choices) == ("failed", 1, "HTTP 300: redirect to ? (redirects are not followed)", None)
+
+
+def test_a_lease_is_reclaimed_only_once_it_has_ended_and_the_log_says_what_follows(app, caplog):
+    with db.connection_context():
+        ending_now = due(status="sending", lease_until=NOW, attempts_count=0)
+        assert reclaim_expired(NOW, [60, 300]) == 0  # a lease that ends now is not over yet
+        assert state(ending_now) == ("sending", 0, "", NOW)
+        last_try = due(status="sending", lease_until=NOW, attempts_count=2)
+        later = NOW + SECOND
+        assert reclaim_expired(later, [60, 300]) == 2
+        for row, status in ((ending_now, "retrying"), (last_try, "failed")):
+            again = Delivery.get_by_id(row.id)
+            assert (again.status, again.next_attempt_at, again.updated_at) == (status, later, later)
+    assert "delivery %d: %s; sending it again" % (ending_now.id, LEASE_LOST) in caplog.messages
+    assert "delivery %d: %s; failed: no retry left" % (last_try.id, LEASE_LOST) in caplog.messages
+
+
+def test_what_a_receiver_answered_is_kept_readable_whatever_bytes_it_sent(delivery_app):
+    settings = Settings.from_config(delivery_app.config)
+    with db.connection_context():
+        latin1, nul = due(), due()
+        rows = {row.id: row for row in claim(NOW, 10, settings.lease)[0]}
+        bodies = {latin1.id: "Fehler: ungültig".encode("latin-1"), nul.id: b"ok\x00done"}
+        record([answered(rows[i], NOW, 500, body) for i, body in bodies.items()], settings, lambda: NOW)
+        kept = {a.delivery_id: a.response for a in DeliveryAttempt.select()}
+        assert kept == {latin1.id: "Fehler: ung\ufffdltig", nul.id: "okdone"}
+
+
+def test_a_redirect_names_where_it_pointed_cut_to_500_characters(delivery_app):
+    settings = Settings.from_config(delivery_app.config)
+    far = "https://elsewhere.example/" + "x" * 600
+    with db.connection_context():
+        moved, permanent = due(), due()
+        rows = {row.id: row for row in claim(NOW, 10, settings.lease)[0]}
+        record(
+            [
+                Sent(rows[moved.id], None, NOW, 5.0, Answer(302, b"", {"Location": far})),
+                Sent(rows[permanent.id], None, NOW, 5.0, Answer(301, b"", {})),
+            ],
+            settings,
+            lambda: NOW,
+        )
+        assert state(moved)[2] == "HTTP 302: redirect to %s (redirects are not followed)" % far[:500]
+        assert state(permanent)[2] == "HTTP 301: redirect to ? (redirects are not followed)"
