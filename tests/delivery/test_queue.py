@@ -28,8 +28,8 @@ SECOND = datetime.timedelta(seconds=1)
 
 
 def due(url="https://pb.example/", **fields):
-    fields.setdefault("next_attempt_at", NOW)
-    return Delivery.create(trigger="conversion", method="GET", url=url, created_at=NOW, **fields)
+    fields = {"next_attempt_at": NOW, "method": "GET", **fields}
+    return Delivery.create(trigger="conversion", url=url, created_at=NOW, **fields)
 
 
 def state(delivery):
@@ -343,3 +343,23 @@ def test_a_redirect_names_where_it_pointed_cut_to_500_characters(delivery_app):
         )
         assert state(moved)[2] == "HTTP 302: redirect to %s (redirects are not followed)" % far[:500]
         assert state(permanent)[2] == "HTTP 301: redirect to ? (redirects are not followed)"
+
+
+def test_each_attempt_is_logged_a_failure_with_its_masked_headers_a_delivery_quietly(delivery_app, caplog):
+    caplog.set_level(logging.DEBUG, logger="tracker.delivery.queue")
+    settings = Settings.from_config(delivery_app.config)
+    headers = {"Authorization": "Bearer s3cret", "X-Pixel": "px-1"}
+    with db.connection_context():
+        failing = due("https://pb.example/fail", method="POST", headers=headers)
+        fine = due("https://pb.example/ok", method="POST", headers=headers)
+        plain = due("https://pb.example/plain")
+        rows = {row.id: row for row in claim(NOW, 10, settings.lease)[0]}
+        codes = {failing.id: 500, fine.id: 200, plain.id: 404}
+        record([answered(rows[i], NOW, code) for i, code in codes.items()], settings, lambda: NOW)
+    logged = {r.getMessage(): r.levelname for r in caplog.records if r.name == "tracker.delivery.queue"}
+    assert logged == {
+        "delivery %d POST https://pb.example/fail {'Authorization': '***', 'X-Pixel': 'px-1'} → HTTP 500"
+        % failing.id: "INFO",
+        "delivery %d POST https://pb.example/ok → 200" % fine.id: "DEBUG",
+        "delivery %d GET https://pb.example/plain → HTTP 404" % plain.id: "INFO",
+    }
