@@ -363,3 +363,12 @@ def test_each_attempt_is_logged_a_failure_with_its_masked_headers_a_delivery_qui
         "delivery %d POST https://pb.example/ok → 200" % fine.id: "DEBUG",
         "delivery %d GET https://pb.example/plain → HTTP 404" % plain.id: "INFO",
     }
+
+
+def test_the_longest_waiting_rows_are_claimed_first_whatever_order_they_were_queued_in(app):
+    with db.connection_context():
+        newest = due(next_attempt_at=NOW - SECOND)
+        older = due(next_attempt_at=NOW - 2 * SECOND, status="retrying")
+        oldest = due(next_attempt_at=NOW - 3 * SECOND)
+        assert sorted(row.id for row in claim(NOW, 2, 60)[0]) == sorted([older.id, oldest.id])
+        assert [row.id for row in claim(NOW, 2, 60)[0]] == [newest.id]
