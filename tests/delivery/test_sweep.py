@@ -7,6 +7,8 @@ import datetime
 import threading
 import time
 
+import pytest
+
 from tracker.db import db
 from tracker.delivery.queue import LEASE_LOST
 from tracker.delivery.sender import Answer, SendPool
@@ -182,3 +184,24 @@ def test_a_row_that_waited_until_its_lease_was_nearly_over_is_given_back_not_sen
         again = Delivery.get_by_id(waiting.id)
         assert (again.status, again.attempts_count, again.lease_until) == ("queued", 0, None)
         assert DeliveryAttempt.select().where(DeliveryAttempt.delivery == waiting.id).count() == 0
+
+
+@pytest.mark.parametrize(
+    "batch, leased_as_each_send_ends",
+    [
+        (3, [3, 3, 2, 1]),  # a window of 3: refilled as soon as one row is free
+        (4, [4, 3, 3, 2, 1]),  # a window of 4: refilled once two rows are free, not one
+    ],
+)
+def test_a_sweep_leases_more_once_half_its_window_is_free(make_app, batch, leased_as_each_send_ends):
+    app = make_app(TRACKER_DELIVERY_CONCURRENCY=1, TRACKER_DELIVERY_BATCH=batch, TRACKER_WORKER_INTERVAL=30)
+    queue_rows(batch + 1)
+    leased = []
+
+    def send(delivery, timeout):
+        time.sleep(0.3)  # the worker records the last answer and may claim more meanwhile
+        leased.append(count("sending"))
+        return Answer(200, b"ok")
+
+    assert sweep(app, send=send) == batch + 1
+    assert leased == leased_as_each_send_ends
