@@ -48,6 +48,7 @@ def test_a_claim_takes_at_most_its_limit_oldest_due_first_and_leases_them(app):
         assert lease == NOW + 60 * SECOND
         assert sorted(row.id for row in rows) == sorted([oldest.id, second.id])
         assert state(oldest) == state(second) == ("sending", 0, "", lease)
+        assert Delivery.get_by_id(oldest.id).updated_at == NOW  # the claim shows when it was sent
         assert state(third) == ("retrying", 0, "", None) and state(later)[0] == "queued"
         assert [row.id for row in claim(NOW, 2, 60)[0]] == [third.id]
         assert claim(NOW, 2, 60)[0] == [] and state(done)[0] == "delivered"
