@@ -353,17 +353,28 @@ def test_each_attempt_is_logged_a_failure_with_its_masked_headers_a_delivery_qui
     with db.connection_context():
         failing = due("https://pb.example/fail", method="POST", headers=headers)
         fine = due("https://pb.example/ok", method="POST", headers=headers)
-        plain = due("https://pb.example/plain")
+        long_url = "https://pb.example/plain?" + "q" * 300
+        plain = due(long_url)
+        moved = due("https://pb.example/moved")
         rows = {row.id: row for row in claim(NOW, 10, settings.lease)[0]}
         codes = {failing.id: 500, fine.id: 200, plain.id: 404}
-        record([answered(rows[i], NOW, code) for i, code in codes.items()], settings, lambda: NOW)
+        far = {"Location": "https://elsewhere.example/" + "x" * 400}
+        answers = [answered(rows[i], NOW, code) for i, code in codes.items()]
+        answers.append(Sent(rows[moved.id], None, NOW, 5.0, Answer(302, b"", far)))
+        record(answers, settings, lambda: NOW)
+        error = state(moved)[2]
     logged = {r.getMessage(): r.levelname for r in caplog.records if r.name == "tracker.delivery.queue"}
-    assert logged == {
-        "delivery %d POST https://pb.example/fail {'Authorization': '***', 'X-Pixel': 'px-1'} → HTTP 500"
-        % failing.id: "INFO",
-        "delivery %d POST https://pb.example/ok → 200" % fine.id: "DEBUG",
-        "delivery %d GET https://pb.example/plain → HTTP 404" % plain.id: "INFO",
-    }
+    assert (
+        logged
+        == {
+            "delivery %d POST https://pb.example/fail {'Authorization': '***', 'X-Pixel': 'px-1'} → HTTP 500"
+            % failing.id: "INFO",
+            "delivery %d POST https://pb.example/ok → 200" % fine.id: "DEBUG",
+            "delivery %d GET %s → HTTP 404" % (plain.id, long_url[:200]): "INFO",  # cut to 200
+            "delivery %d GET https://pb.example/moved → %s" % (moved.id, error[:300]): "INFO",  # to 300
+        }
+    )
+    assert len(error) > 300
 
 
 def test_the_longest_waiting_rows_are_claimed_first_whatever_order_they_were_queued_in(app):
