@@ -12,8 +12,9 @@ import pytest
 from tracker.conversions.claims import Claim, Refused, SenderRules, make_inbound
 from tracker.conversions.contracts import CONTRACTS
 from tracker.conversions.record import Trace, claim_pair, record_conversion, release_claim, write
+from tracker.currency import replace_rates
 from tracker.db import db
-from tracker.models import Click, Conversion, RequestLock
+from tracker.models import Click, Conversion, Delivery, InboundRequest, RequestLock
 
 from postback_helpers import NOW, make_click
 
@@ -25,10 +26,10 @@ def flow_id(app, make_flow):
     return make_flow(payout="3.00")["id"]
 
 
-def postback(**fields):
-    """Record a ``/postback`` with ``fields`` at NOW; its ``Outcome``."""
+def postback(at=NOW, rules=None, **fields):
+    """Record a ``/postback`` with ``fields`` at ``at``; its ``Outcome``."""
     inbound = make_inbound("postback", "GET", "127.0.0.1", list(fields.items()))
-    return record_conversion(inbound, SenderRules(), NOW)
+    return record_conversion(inbound, rules or SenderRules(), at)
 
 
 def status_payout(conversion_id):
@@ -118,3 +119,73 @@ def test_no_conversion_is_written_for_a_click_removed_since_it_was_found(flow_id
             "click_id %r is not a click of ours" % click.click_id,
         )
         assert Conversion.select().count() == 0
+
+
+def test_an_update_keeps_the_rate_of_its_day_until_its_currency_changes(flow_id):
+    replace_rates({"EUR": Decimal("1.10"), "GBP": Decimal("1.25")})
+    with db.connection_context():
+        click = make_click(flow_id)
+        sale = {"click_id": click.click_id, "event": "sale", "txid": "TX-1"}
+        conversion_id = postback(**sale, payout="10", currency="EUR").conversion_id
+        replace_rates({"EUR": Decimal("1.20"), "GBP": Decimal("1.25")})  # the rates move on
+
+        def shown():
+            row = Conversion.get_by_id(conversion_id)
+            return row.payout, row.currency, row.rate, row.report_payout
+
+        assert shown() == (Decimal("10"), "EUR", "1.10", Decimal("11.00"))
+        assert postback(**sale, payout="20", currency="EUR").status == "updated"
+        assert shown() == (Decimal("20"), "EUR", "1.10", Decimal("22.00"))  # the rate of its day
+        assert postback(**sale, status="pending").status == "updated"  # a status alone
+        assert shown() == (Decimal("20"), "EUR", "1.10", Decimal("22.00"))
+        assert postback(**sale, payout="30", currency="GBP").status == "updated"
+        assert shown() == (Decimal("30"), "GBP", "1.25", Decimal("37.50"))  # today's rate of GBP
+
+
+def test_an_update_into_the_report_currency_itself_is_at_rate_one(flow_id):
+    replace_rates({"EUR": Decimal("1.10"), "GBP": Decimal("0.85")})
+    in_euros = SenderRules(report_currency="EUR")
+    with db.connection_context():
+        click = make_click(flow_id)
+        sale = {"click_id": click.click_id, "event": "sale", "txid": "TX-1"}
+        conversion_id = postback(rules=in_euros, **sale, payout="10", currency="GBP").conversion_id
+        assert postback(rules=in_euros, **sale, payout="12", currency="EUR").status == "updated"
+        row = Conversion.get_by_id(conversion_id)
+        assert (row.currency, row.rate, row.report_payout) == ("EUR", "1", Decimal("12.00"))
+
+
+def test_a_duplicate_and_an_update_are_logged_at_their_time_against_their_conversion(flow_id):
+    later = NOW + datetime.timedelta(hours=1)
+    with db.connection_context():
+        click = make_click(flow_id)
+        sale = {"click_id": click.click_id, "event": "sale", "payout": "5", "txid": "TX-1"}
+        conversion_id = postback(**sale).conversion_id
+        assert postback(at=later, **sale).status == "duplicate"
+        assert postback(at=later, **dict(sale, payout="6")).status == "updated"
+        logs = list(InboundRequest.select().order_by(InboundRequest.id))
+        assert [(log.result, log.at, log.conversion_id) for log in logs] == [
+            ("ok", NOW, conversion_id),
+            ("duplicate", later, conversion_id),
+            ("updated", later, conversion_id),
+        ]
+
+
+def test_an_update_fires_the_status_postback_now_and_not_the_new_conversion_postback_again(app, make_flow):
+    flow = make_flow(
+        postbacks=[
+            {"trigger": "conversion", "url": "https://pb.example/new?c={clickid}"},
+            {"trigger": "status", "url": "https://pb.example/status?s={status}"},
+        ]
+    )
+    later = NOW + datetime.timedelta(hours=1)
+    with db.connection_context():
+        click = make_click(flow["id"])
+        sale = {"click_id": click.click_id, "event": "sale", "payout": "5", "txid": "TX-1"}
+        postback(**sale)
+        assert postback(at=later, **dict(sale, status="rejected")).status == "updated"
+        rows = Delivery.select().order_by(Delivery.id)
+        assert [(d.trigger, d.url, d.created_at) for d in rows] == [
+            ("conversion", "https://pb.example/new?c=%s" % click.click_id, NOW),
+            ("status", "https://pb.example/status?s=approved", NOW),
+            ("status", "https://pb.example/status?s=declined", later),
+        ]
