@@ -189,3 +189,35 @@ def test_an_update_fires_the_status_postback_now_and_not_the_new_conversion_post
             ("status", "https://pb.example/status?s=approved", NOW),
             ("status", "https://pb.example/status?s=declined", later),
         ]
+
+
+def test_a_pair_still_claimed_is_refused_whatever_other_claims_have_expired(app):
+    with db.connection_context():
+        claim_pair("events:other:sale", NOW, 2)  # expires at NOW + 2 s
+        claim_pair("events:mine:sale", NOW + SECOND, 2)  # expires at NOW + 3 s
+        with pytest.raises(Refused) as held:
+            claim_pair("events:mine:sale", NOW + 2.5 * SECOND, 2)  # only the other one expired
+        assert held.value.status == 403
+
+
+def test_an_event_without_revenue_is_worth_nothing_not_the_offers_payout(app, make_flow):
+    flow = make_flow(payout="3.00", events=[{"name": "lead", "conversion": False}])
+    with db.connection_context():
+        click = make_click(flow["id"])
+        fields = {"cid": flow["key"], "transaction_id": click.click_id, "event_id": "lead"}
+        inbound = make_inbound("events", "POST", "127.0.0.1", list(fields.items()))
+        outcome = record_conversion(inbound, SenderRules(), NOW)
+        assert outcome.http_status == 200, outcome.error
+        assert Conversion.get_by_id(outcome.conversion_id).payout == 0
+
+
+def test_a_postback_without_txid_updates_the_one_conversion_of_its_click_and_event(flow_id):
+    with db.connection_context():
+        mine, other = make_click(flow_id), make_click(flow_id)
+        postback(click_id=other.click_id, event="sale", payout="4", txid="TX-9")
+        postback(click_id=mine.click_id, event="lead", payout="1", txid="TX-1")
+        sale_id = postback(click_id=mine.click_id, event="sale", payout="5", txid="TX-2").conversion_id
+        outcome = postback(click_id=mine.click_id, event="sale", status="rejected")
+        assert (outcome.status, outcome.conversion_id) == ("updated", sale_id)
+        assert Conversion.get_by_id(sale_id).status == "declined"
+        assert Conversion.select().count() == 3
