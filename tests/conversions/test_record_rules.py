@@ -152,6 +152,9 @@ def test_an_update_into_the_report_currency_itself_is_at_rate_one(flow_id):
         assert postback(rules=in_euros, **sale, payout="12", currency="EUR").status == "updated"
         row = Conversion.get_by_id(conversion_id)
         assert (row.currency, row.rate, row.report_payout) == ("EUR", "1", Decimal("12.00"))
+        lead = postback(rules=in_euros, click_id=click.click_id, event="lead", payout="2", currency="EUR")
+        row = Conversion.get_by_id(lead.conversion_id)
+        assert (row.currency, row.rate, row.report_payout) == ("EUR", "1", Decimal("2.00"))
 
 
 def test_a_duplicate_and_an_update_are_logged_at_their_time_against_their_conversion(flow_id):
@@ -160,6 +163,7 @@ def test_a_duplicate_and_an_update_are_logged_at_their_time_against_their_conver
         click = make_click(flow_id)
         sale = {"click_id": click.click_id, "event": "sale", "payout": "5", "txid": "TX-1"}
         conversion_id = postback(**sale).conversion_id
+        assert Conversion.get_by_id(conversion_id).updated_at == NOW
         assert postback(at=later, **sale).status == "duplicate"
         assert postback(at=later, **dict(sale, payout="6")).status == "updated"
         logs = list(InboundRequest.select().order_by(InboundRequest.id))
