@@ -14,7 +14,7 @@ from tracker.conversions.contracts import CONTRACTS
 from tracker.conversions.record import Trace, claim_pair, record_conversion, release_claim, write
 from tracker.currency import replace_rates
 from tracker.db import db
-from tracker.models import Click, Conversion, Delivery, InboundRequest, RequestLock
+from tracker.models import Click, Conversion, ConversionChange, Delivery, InboundRequest, RequestLock
 
 from postback_helpers import NOW, make_click
 
@@ -225,3 +225,36 @@ def test_a_postback_without_txid_updates_the_one_conversion_of_its_click_and_eve
         assert (outcome.status, outcome.conversion_id) == ("updated", sale_id)
         assert Conversion.get_by_id(sale_id).status == "declined"
         assert Conversion.select().count() == 3
+
+
+def test_a_tiny_rate_is_kept_as_plain_decimal_text_and_a_zero_payout_reports_zero(flow_id):
+    replace_rates({"VND": Decimal("0.00000004"), "EUR": Decimal("1.10")})
+    with db.connection_context():
+        click = make_click(flow_id)
+        dong = postback(click_id=click.click_id, event="sale", payout="1000000", currency="VND")
+        free = postback(click_id=click.click_id, event="trial", payout="0", currency="EUR")
+        shown = [Conversion.get_by_id(o.conversion_id) for o in (dong, free)]
+        assert [(c.rate, c.report_payout) for c in shown] == [
+            ("0.00000004", Decimal("0.04")),
+            ("1.10", Decimal("0")),
+        ]
+
+
+def test_each_change_of_a_conversion_is_kept_at_its_time_and_the_log_says_what_happened(app, make_flow):
+    flow = make_flow()
+    later = NOW + datetime.timedelta(hours=1)
+    with db.connection_context():
+        click = make_click(flow["id"])
+        sale = {"click_id": click.click_id, "event": "sale", "txid": "TX-1"}
+        conversion_id = postback(**sale, payout="5").conversion_id
+        postback(at=later, **sale, payout="6")
+        changes = ConversionChange.select().where(ConversionChange.conversion == conversion_id)
+        assert [(c.at, c.payout) for c in changes.order_by(ConversionChange.id)] == [
+            (NOW, Decimal("5")),
+            (later, Decimal("6")),
+        ]
+        fields = {"cid": flow["key"], "transaction_id": click.click_id, "event_id": "signup"}
+        inbound = make_inbound("events", "POST", "127.0.0.1", list(fields.items()))
+        assert record_conversion(inbound, SenderRules(), later).status == "fired"
+        reasons = [log.reason for log in InboundRequest.select().order_by(InboundRequest.id)]
+        assert reasons == ["recorded", "status or payout updated", "event fired"]
