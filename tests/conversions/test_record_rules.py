@@ -14,7 +14,16 @@ from tracker.conversions.contracts import CONTRACTS
 from tracker.conversions.record import Trace, claim_pair, record_conversion, release_claim, write
 from tracker.currency import replace_rates
 from tracker.db import db
-from tracker.models import Click, Conversion, ConversionChange, Delivery, InboundRequest, RequestLock
+from tracker.models import (
+    Click,
+    Conversion,
+    ConversionChange,
+    Delivery,
+    InboundRequest,
+    Offer,
+    RequestLock,
+    TrafficSource,
+)
 
 from postback_helpers import NOW, make_click
 
@@ -258,3 +267,37 @@ def test_each_change_of_a_conversion_is_kept_at_its_time_and_the_log_says_what_h
         assert record_conversion(inbound, SenderRules(), later).status == "fired"
         reasons = [log.reason for log in InboundRequest.select().order_by(InboundRequest.id)]
         assert reasons == ["recorded", "status or payout updated", "event fired"]
+
+
+def test_a_conversion_defaults_to_the_payout_and_currency_of_the_offer_its_click_went_to(app, make_flow):
+    flow = make_flow(payout="3.00")
+    with db.connection_context():
+        offer = Offer.create(
+            name="Acme EU", url="https://acme.example/", payout=Decimal("7.50"), currency="EUR"
+        )
+        to_offer, direct = make_click(flow["id"], offer_id=offer.id), make_click(flow["id"])
+        defaults = []
+        for click in (to_offer, direct):
+            outcome = postback(click_id=click.click_id, event="sale")
+            row = Conversion.get_by_id(outcome.conversion_id)
+            defaults.append((row.payout, row.currency))
+        assert defaults == [(Decimal("7.50"), "EUR"), (Decimal("3.00"), "USD")]
+
+
+def test_a_pid_is_a_source_id_up_to_18_digits_and_a_name_beyond(app, make_flow):
+    flow = make_flow()
+    with db.connection_context():
+        TrafficSource.create(id=10**17, name="by id")  # 18 digits
+        TrafficSource.create(name="9" * 19)  # 19 digits: too long for an id, read as a name
+        click = make_click(flow["id"])
+        answers = []
+        for n, pid in enumerate([str(10**17), "9" * 19, "8" * 19]):
+            fields = {"cid": flow["key"], "transaction_id": click.click_id, "event_id": "e%d" % n}
+            inbound = make_inbound("events", "POST", "127.0.0.1", list(dict(fields, pid=pid).items()))
+            outcome = record_conversion(inbound, SenderRules(), NOW)
+            answers.append((outcome.http_status, outcome.error))
+        assert answers == [
+            (200, None),
+            (200, None),
+            (400, "pid %r is invalid: no traffic source has this id or name" % ("8" * 19)),
+        ]
