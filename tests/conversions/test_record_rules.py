@@ -301,3 +301,28 @@ def test_a_pid_is_a_source_id_up_to_18_digits_and_a_name_beyond(app, make_flow):
             (200, None),
             (400, "pid %r is invalid: no traffic source has this id or name" % ("8" * 19)),
         ]
+
+
+def test_a_pid_naming_several_sources_or_an_inactive_one_is_refused_and_quoted_cut_to_80(app, make_flow):
+    flow = make_flow()
+    long_name = "Network " + "n" * 100
+    with db.connection_context():
+        TrafficSource.create(name="Facebook")
+        TrafficSource.create(name="facebook")
+        TrafficSource.create(name=long_name)
+        TrafficSource.create(name=long_name.upper())
+        TrafficSource.create(name="Paused " + "p" * 100, active=False)
+        click = make_click(flow["id"])
+        answers = []
+        for n, pid in enumerate(["FACEBOOK", long_name, "Paused " + "p" * 100, "Gone " + "g" * 100]):
+            fields = {"cid": flow["key"], "transaction_id": click.click_id, "event_id": "e%d" % n, "pid": pid}
+            outcome = record_conversion(
+                make_inbound("events", "POST", "127.0.0.1", list(fields.items())), SenderRules(), NOW
+            )
+            answers.append((outcome.http_status, outcome.error))
+        assert answers == [
+            (400, "pid 'FACEBOOK' is ambiguous: several traffic sources have this name"),
+            (400, "pid %r is ambiguous: several traffic sources have this name" % long_name[:80]),
+            (403, "source %s is inactive" % ("Paused " + "p" * 100)[:80]),
+            (400, "pid %r is invalid: no traffic source has this id or name" % ("Gone " + "g" * 100)[:80]),
+        ]
