@@ -327,3 +327,18 @@ def test_a_pid_naming_several_sources_or_an_inactive_one_is_refused_and_quoted_c
             (403, "source %s is inactive" % ("Paused " + "p" * 100)[:80]),
             (400, "pid %r is invalid: no traffic source has this id or name" % ("Gone " + "g" * 100)[:80]),
         ]
+
+
+def test_a_postback_without_event_is_the_conversion_event_when_the_flow_defines_one(app, make_flow):
+    with_it = make_flow(
+        events=[{"name": "lead", "conversion": False}, {"name": "conversion", "conversion": True}]
+    )
+    without = make_flow(events=[{"name": "lead", "conversion": False}, {"name": "sale", "conversion": True}])
+    with db.connection_context():
+        taken = postback(click_id=make_click(with_it["id"]).click_id, payout="5")
+        refused = postback(click_id=make_click(without["id"]).click_id, payout="5")
+        assert (taken.http_status, Conversion.get_by_id(taken.conversion_id).event) == (200, "conversion")
+        assert (refused.http_status, refused.error) == (
+            400,
+            "event is required: this flow defines lead, sale",
+        )
