@@ -173,3 +173,38 @@ def test_over_http(client, click):
     assert response.status_code == 200
     assert Conversion.get().created_at == at("2024-05-02 17:30:00")
     assert Conversion.get().data == {}  # the dates are the contract's, not lead data
+
+
+def test_the_edges_of_each_slack_are_inside_it(click):
+    edges = [
+        (LATER, "2024-05-03 12:05:00", LATER, "; conversion_date '2024-05-03 12:05:00' (2024-05-03 "
+         "12:05:00 UTC) is ahead of now by 300 s: taken as now"),  # five minutes ahead, exactly
+        (LATER, "2024-05-03 12:00:00", LATER, ""),  # now, exactly: nothing to note
+        (LATER, "2024-05-01 12:00:00", CLICK_AT, ""),  # the click's time, exactly
+        (LATER, "2024-05-01 11:00:00", CLICK_AT, "; conversion_date '2024-05-01 11:00:00' "
+         "(2024-05-01 11:00:00 UTC) is before the click: taken as the click's time"),  # an hour before
+        (CLICK_AT + datetime.timedelta(days=30), None, CLICK_AT + datetime.timedelta(days=30), ""),
+    ]  # fmt: skip
+    for n, (now, date, taken, note) in enumerate(edges):
+        fields = {"txid": "TX-%d" % n}
+        if date:
+            fields["conversion_date"] = date
+        assert postback(click, now=now, **fields) == (200, None, taken, "recorded" + note)
+
+
+def test_a_day_before_a_click_at_midnight_is_not_the_clicks_day(click):
+    midnight = make_click(click.flow_id, now=datetime.datetime(2024, 5, 2))
+    status, error, _, _ = postback(midnight, conversion_date="2024-05-01")
+    assert (status, error) == (
+        400,
+        "conversion_date '2024-05-01' (2024-05-01 00:00:00 UTC) "
+        "is before the click (2024-05-02 00:00:00 UTC)",
+    )
+
+
+def test_the_click_time_in_a_refusal_is_to_the_second(click):
+    late = make_click(click.flow_id, now=datetime.datetime(2024, 5, 2, 10, 0, 0, 250000))
+    assert postback(late, conversion_date="2024-05-01 08:00:00")[1] == (
+        "conversion_date '2024-05-01 08:00:00' (2024-05-01 08:00:00 UTC) is before the click "
+        "(2024-05-02 10:00:00 UTC)"
+    )

@@ -5,10 +5,12 @@ conversion is never written for a click that retention removed meanwhile."""
 
 import datetime
 import logging
+import time
 from decimal import Decimal
 
 import pytest
 
+from tracker.clickin.record import new_click_id
 from tracker.conversions.claims import Claim, Refused, SenderRules, make_inbound
 from tracker.conversions.contracts import CONTRACTS
 from tracker.conversions.record import Trace, claim_pair, record_conversion, release_claim, write
@@ -342,3 +344,14 @@ def test_a_postback_without_event_is_the_conversion_event_when_the_flow_defines_
             400,
             "event is required: this flow defines lead, sale",
         )
+
+
+def test_an_unknown_click_made_minutes_ago_may_still_wait_in_a_spool_so_retry(app):
+    with db.connection_context():
+        recent = new_click_id()  # made now: it may wait in a click spool
+        old = new_click_id(time.time() - 86400)
+        answers = [(o.http_status, o.error) for o in (postback(click_id=recent), postback(click_id=old))]
+    assert answers == [
+        (503, "click_id %r is not written yet (it may wait in a click spool): retry" % recent),
+        (404, "click_id %r is not a click of ours" % old),
+    ]
