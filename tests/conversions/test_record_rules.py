@@ -355,3 +355,15 @@ def test_an_unknown_click_made_minutes_ago_may_still_wait_in_a_spool_so_retry(ap
         (503, "click_id %r is not written yet (it may wait in a click spool): retry" % recent),
         (404, "click_id %r is not a click of ours" % old),
     ]
+
+
+def test_an_event_is_logged_against_the_flow_its_cid_names_even_when_refused(app, make_flow):
+    flow, other = make_flow(), make_flow()
+    with db.connection_context():
+        stranger = make_click(other["id"])  # a click of another campaign
+        fields = {"cid": flow["key"], "transaction_id": stranger.click_id, "event_id": "sale"}
+        outcome = record_conversion(
+            make_inbound("events", "POST", "127.0.0.1", list(fields.items())), SenderRules(), NOW
+        )
+        assert outcome.http_status == 400
+        assert InboundRequest.get().flow_id == flow["id"]
