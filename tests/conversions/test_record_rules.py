@@ -21,6 +21,7 @@ from tracker.models import (
     Conversion,
     ConversionChange,
     Delivery,
+    FlowEvent,
     InboundRequest,
     Offer,
     RequestLock,
@@ -367,3 +368,22 @@ def test_an_event_is_logged_against_the_flow_its_cid_names_even_when_refused(app
         )
         assert outcome.http_status == 400
         assert InboundRequest.get().flow_id == flow["id"]
+
+
+def test_a_failure_while_recording_answers_500_and_logs_the_request(flow_id, caplog):
+    with db.connection_context():
+        click = make_click(flow_id)
+        with db.atomic() as transaction:  # the table back afterwards, on either engine
+            db.execute_sql('DROP TABLE "%s"' % FlowEvent._meta.table_name)
+            outcome = postback(click_id=click.click_id, payout="5")
+            transaction.rollback()
+    assert (outcome.http_status, outcome.error) == (
+        500,
+        "internal error: the conversion was not recorded; retry later",
+    )
+    first = next(r for r in caplog.records if r.name == "tracker.conversions.record")
+    assert first.getMessage() == "could not record a conversion from postback %r" % {
+        "click_id": click.click_id,
+        "payout": "5",
+    }
+    assert first.exc_info is not None
