@@ -377,10 +377,12 @@ def test_a_failure_while_recording_answers_500_and_logs_the_request(flow_id, cap
             db.execute_sql('DROP TABLE "%s"' % FlowEvent._meta.table_name)
             outcome = postback(click_id=click.click_id, payout="5")
             transaction.rollback()
-    assert (outcome.http_status, outcome.error) == (
-        500,
-        "internal error: the conversion was not recorded; retry later",
-    )
+    assert outcome.to_json() == {
+        "status": "error",
+        "conversion_id": None,
+        "error": "internal error: the conversion was not recorded; retry later",
+    }
+    assert outcome.http_status == 500
     first = next(r for r in caplog.records if r.name == "tracker.conversions.record")
     assert first.getMessage() == "could not record a conversion from postback %r" % {
         "click_id": click.click_id,
