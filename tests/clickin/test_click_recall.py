@@ -1,0 +1,47 @@
+"""What the click-in reads back: the visitor's latest click on the flow within its window
+(visitor binding, ``is_unique`` rules), and the bounds that let PostgreSQL read only the
+partitions of that window (the id every click made since a moment is at least, the days)."""
+
+import datetime
+
+from tracker.clickin.record import days_of, ids_since, new_click_id, recall_visit
+from tracker.db import db
+from tracker.models import Click
+
+from postback_helpers import NOW, make_click
+
+HOUR = datetime.timedelta(hours=1)
+
+
+def test_recall_finds_the_visitors_latest_click_on_this_flow_within_the_window(app, make_flow):
+    flow, other_flow = make_flow()["id"], make_flow()["id"]
+    with db.connection_context():
+        make_click(flow, now=NOW - 3 * HOUR, visitor="v1", lander_id=1, offer_id=1)
+        make_click(flow, now=NOW - HOUR, visitor="v1", lander_id=2, offer_id=2)  # the latest
+        make_click(flow, now=NOW - HOUR / 2, visitor="v2", lander_id=3, offer_id=3)  # someone else
+        make_click(other_flow, now=NOW - HOUR / 6, visitor="v1", lander_id=4, offer_id=4)  # elsewhere
+        now = Click(flow=flow, visitor="v1", created_at=NOW)
+        assert recall_visit(now, 24 * HOUR) == (2, 2)
+        assert recall_visit(now, 2 * HOUR) == (2, 2)
+        assert recall_visit(now, HOUR) is None  # an hour old exactly: outside a window of an hour
+        assert recall_visit(now, HOUR / 2) is None
+
+
+def test_every_click_made_since_a_moment_has_an_id_at_or_above_its_bound(machine_in_new_york):
+    moment = datetime.datetime(2024, 5, 1, 12, 0, 0)
+    seconds = moment.replace(tzinfo=datetime.timezone.utc).timestamp()
+    bound = ids_since(moment)
+    # a minute early, for a clock read twice: the bound is a click id's time part one minute before
+    assert bound == new_click_id(seconds - 60)[:9]
+    assert new_click_id(seconds) >= bound and new_click_id(seconds - 59) >= bound
+    assert new_click_id(seconds - 61) < bound
+
+
+def test_the_days_of_a_window_are_each_midnight_from_its_first_day_to_its_last():
+    day = datetime.datetime
+    assert days_of(day(2024, 4, 30, 13, 5, 7, 9), day(2024, 5, 2)) == [
+        day(2024, 4, 30),
+        day(2024, 5, 1),
+        day(2024, 5, 2),
+    ]
+    assert days_of(day(2024, 5, 1, 23), day(2024, 5, 1, 23, 30)) == [day(2024, 5, 1)]
