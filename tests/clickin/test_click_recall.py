@@ -4,9 +4,17 @@ partitions of that window (the id every click made since a moment is at least, t
 
 import datetime
 
-from tracker.clickin.record import days_of, ids_since, new_click_id, recall_visit
+from tracker.clickin.record import (
+    days_of,
+    ids_since,
+    new_click_id,
+    recall_visit,
+    record_lander_click,
+    record_orphan,
+)
+from tracker.clickin.visitor import Visitor
 from tracker.db import db
-from tracker.models import Click
+from tracker.models import Click, OrphanVisit, RollupDirty
 
 from postback_helpers import NOW, make_click
 
@@ -45,3 +53,41 @@ def test_the_days_of_a_window_are_each_midnight_from_its_first_day_to_its_last()
         day(2024, 5, 2),
     ]
     assert days_of(day(2024, 5, 1, 23), day(2024, 5, 1, 23, 30)) == [day(2024, 5, 1)]
+
+
+def test_a_lander_click_marks_its_own_click_once_and_an_hour_already_rolled_up(app, make_flow):
+    flow = make_flow()["id"]
+    with db.connection_context():
+        old = make_click(flow, now=NOW - 3 * HOUR, offer_id=None)  # an hour the worker rolled up
+        fresh = make_click(flow, now=NOW - HOUR / 6)  # this hour: not rolled up yet
+        untouched = make_click(flow, now=NOW - HOUR)
+        for click, offer in ((old, 7), (fresh, None)):
+            click.offer_id = offer
+            record_lander_click(click, now=NOW)
+        record_lander_click(old, now=NOW + HOUR)  # again: the first time stands
+        rows = {c.click_id: (c.lp_clicked_at, c.offer_id) for c in Click.select()}
+        assert rows == {
+            old.click_id: (NOW, 7),
+            fresh.click_id: (NOW, None),
+            untouched.click_id: (None, None),
+        }
+        dirty = [(d.hour, d.flow_id) for d in RollupDirty.select()]
+        assert dirty[0] == (datetime.datetime(2024, 5, 1, 9), flow)
+        assert {hour for hour, _ in dirty} == {datetime.datetime(2024, 5, 1, 9)}
+
+
+def test_a_hit_on_no_flow_is_kept_with_who_came_and_when(app):
+    visitor = Visitor(
+        ip="198.51.100.7", user_agent="UA/1", referrer="https://ref.example/", params={"a": "1"}
+    )
+    with db.connection_context():
+        record_orphan("nope", visitor, "unknown", now=NOW)
+        (orphan,) = OrphanVisit.select()
+        assert (orphan.created_at, orphan.key, orphan.reason, orphan.ip, orphan.user_agent) == (
+            NOW,
+            "nope",
+            "unknown",
+            "198.51.100.7",
+            "UA/1",
+        )
+        assert (orphan.referrer, orphan.params) == ("https://ref.example/", {"a": "1"})
