@@ -199,3 +199,23 @@ def test_the_dashboard_shows_a_banner_while_clicks_wait_in_the_spool(spool_app):
             )
     page = client.get("/flows").get_data(as_text=True)
     assert 'id="spool-banner"><strong>2</strong> clicks waiting' in page
+
+
+def test_a_click_right_after_a_spooled_one_skips_the_database_and_is_written_later(spool_app, database_url):
+    client = spool_app.test_client()
+    flow = make_flow(client)
+    spool = spool_app.extensions["tracker.spool"]
+    assert client.get("/r/" + flow["key"]).status_code == 302  # the flow is in the cache
+    lock = HeldLock(database_url)
+    try:
+        first = client.get("/r/" + flow["key"])  # the database fails it: spooled, and bypassed a while
+    finally:
+        lock.release()
+    second = client.get("/r/" + flow["key"])  # the database is free again, but bypassed still
+    assert (first.status_code, second.status_code, spool.depth()) == (302, 302, 2)
+    ids = [parse_qs(urlsplit(r.headers["Location"]).query)["cid"][0] for r in (first, second)]
+    wait_drained(spool)
+    assert [stored(click_id) for click_id in ids] == [(1, 1), (1, 1)]
+    with db.connection_context():
+        # the same visitor's click that warmed the cache came first, within the flow's window
+        assert [Click.get_by_id(click_id).is_unique for click_id in ids] == [False, False]
