@@ -212,7 +212,7 @@ def test_a_click_right_after_a_spooled_one_skips_the_database_and_is_written_lat
     finally:
         lock.release()
     second = client.get("/r/" + flow["key"])  # the database is free again, but bypassed still
-    assert (first.status_code, second.status_code, spool.depth()) == (302, 302, 2)
+    assert (first.status_code, second.status_code) == (302, 302)  # (the drain may have begun)
     ids = [parse_qs(urlsplit(r.headers["Location"]).query)["cid"][0] for r in (first, second)]
     wait_drained(spool)
     assert [stored(click_id) for click_id in ids] == [(1, 1), (1, 1)]
