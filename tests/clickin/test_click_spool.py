@@ -201,7 +201,9 @@ def test_the_dashboard_shows_a_banner_while_clicks_wait_in_the_spool(spool_app):
     assert 'id="spool-banner"><strong>2</strong> clicks waiting' in page
 
 
-def test_a_click_right_after_a_spooled_one_skips_the_database_and_is_written_later(spool_app, database_url):
+def test_a_click_right_after_a_spooled_one_skips_the_database_and_is_written_later(
+    spool_app, database_url, caplog
+):
     client = spool_app.test_client()
     flow = make_flow(client)
     spool = spool_app.extensions["tracker.spool"]
@@ -214,6 +216,9 @@ def test_a_click_right_after_a_spooled_one_skips_the_database_and_is_written_lat
     second = client.get("/r/" + flow["key"])  # the database is free again, but bypassed still
     assert (first.status_code, second.status_code) == (302, 302)  # (the drain may have begun)
     ids = [parse_qs(urlsplit(r.headers["Location"]).query)["cid"][0] for r in (first, second)]
+    assert second.headers["Location"] == "https://offer.example/?cid=" + ids[1]
+    warning = "click %s on flow %d spooled: the database could not take it (" % (ids[0], flow["id"])
+    assert [m for m in caplog.messages if m.startswith(warning)], caplog.messages
     wait_drained(spool)
     assert [stored(click_id) for click_id in ids] == [(1, 1), (1, 1)]
     with db.connection_context():
