@@ -14,7 +14,7 @@ from tracker.clickin.record import (
 )
 from tracker.clickin.visitor import Visitor
 from tracker.db import db
-from tracker.models import Click, OrphanVisit, RollupDirty
+from tracker.models import Click, Delivery, OrphanVisit, RollupDirty
 
 from postback_helpers import NOW, make_click
 
@@ -91,3 +91,18 @@ def test_a_hit_on_no_flow_is_kept_with_who_came_and_when(app):
             "UA/1",
         )
         assert (orphan.referrer, orphan.params) == ("https://ref.example/", {"a": "1"})
+
+
+def test_a_click_on_a_flow_with_a_click_postback_is_saved_with_its_delivery(client, make_flow):
+    flow = make_flow(
+        offer_url="https://offer.example/?cid={clickid}",
+        postbacks=[{"trigger": "click", "url": "https://pb.example/c?cid={clickid}"}],
+    )
+    plain = make_flow(offer_url="https://offer.example/?cid={clickid}")
+    assert client.get("/r/" + flow["key"]).status_code == 302
+    assert client.get("/r/" + plain["key"]).status_code == 302
+    with db.connection_context():
+        click = Click.get(Click.flow == flow["id"])
+        assert [(d.trigger, d.url, d.created_at) for d in Delivery.select()] == [
+            ("click", "https://pb.example/c?cid=" + click.click_id, click.created_at)
+        ]
