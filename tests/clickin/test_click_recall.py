@@ -12,9 +12,9 @@ from tracker.clickin.record import (
     record_lander_click,
     record_orphan,
 )
-from tracker.clickin.visitor import Visitor
+from tracker.clickin.visitor import Visitor, visitor_hash
 from tracker.db import db
-from tracker.models import Click, Delivery, OrphanVisit, RollupDirty
+from tracker.models import Click, Delivery, OrphanVisit, RollupDirty, utcnow
 
 from postback_helpers import NOW, make_click
 
@@ -106,3 +106,17 @@ def test_a_click_on_a_flow_with_a_click_postback_is_saved_with_its_delivery(clie
         assert [(d.trigger, d.url, d.created_at) for d in Delivery.select()] == [
             ("click", "https://pb.example/c?cid=" + click.click_id, click.created_at)
         ]
+
+
+def test_a_flow_with_click_postbacks_counts_uniques_in_its_own_window(client, make_flow):
+    flow = make_flow(
+        unique_window_hours=1,
+        postbacks=[{"trigger": "click", "url": "https://pb.example/c?u={is_unique}"}],
+    )
+    visitor = {"environ_base": {"REMOTE_ADDR": "198.51.100.9"}, "headers": {"User-Agent": "UA/1"}}
+    with db.connection_context():  # the same visitor two hours ago: outside a window of one hour
+        make_click(flow["id"], now=utcnow() - 2 * HOUR, visitor=visitor_hash("198.51.100.9", "UA/1"))
+    assert client.get("/r/" + flow["key"], **visitor).status_code == 302
+    with db.connection_context():
+        latest = Click.select().order_by(Click.created_at.desc()).first()
+        assert latest.is_unique is True
