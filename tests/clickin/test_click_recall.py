@@ -11,10 +11,11 @@ from tracker.clickin.record import (
     recall_visit,
     record_lander_click,
     record_orphan,
+    unique_window,
 )
 from tracker.clickin.visitor import Visitor, visitor_hash
 from tracker.db import db
-from tracker.models import Click, Delivery, OrphanVisit, RollupDirty, utcnow
+from tracker.models import Click, Delivery, Flow, OrphanVisit, RollupDirty, utcnow
 
 from postback_helpers import NOW, make_click
 
@@ -120,3 +121,8 @@ def test_a_flow_with_click_postbacks_counts_uniques_in_its_own_window(client, ma
     with db.connection_context():
         latest = Click.select().order_by(Click.created_at.desc()).first()
         assert latest.is_unique is True
+
+
+def test_a_flow_without_a_window_of_its_own_counts_a_visitor_once_a_day():
+    assert unique_window(Flow(unique_window_hours=None)) == 24 * HOUR
+    assert unique_window(Flow(unique_window_hours=6)) == 6 * HOUR
