@@ -421,6 +421,7 @@ def run(args):
         flows, load_seconds = [f.id for f in Flow.select().order_by(Flow.id)], 0.0
         conversions = Conversion.select().count()
         rollups.RollupClick.delete().execute()
+        rollups.RollupCombo.delete().execute()
         Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
         User.delete().execute()
     else:
