@@ -242,9 +242,6 @@ class _V9RollupCombo(_V5Model):
     os = CharField(max_length=100)
     browser = CharField(max_length=100)
     connection_type = CharField(max_length=30)
-    route_id = IntegerField(null=True)
-    lander_id = IntegerField(null=True)
-    offer_id = IntegerField(null=True)
     clicks = IntegerField()
     unique_clicks = IntegerField()
     cost = MoneyField()
@@ -256,7 +253,7 @@ class _V9RollupCombo(_V5Model):
         indexes = ((("day", "flow_id"), False),)
 
 
-_V9_COMBO_COLUMNS = "country, device_type, os, browser, connection_type, route_id, lander_id, offer_id"
+_V9_COMBO_COLUMNS = "country, device_type, os, browser, connection_type"
 
 
 def _step_9(migrator):

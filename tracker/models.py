@@ -315,9 +315,9 @@ class RollupClick(BaseModel):
 
 
 class RollupCombo(BaseModel):
-    """Clicks per UTC day, flow, bot flag and combination of the dimensions of few values
-    (country, device, OS, browser, connection, route, lander, offer): what reports by several
-    of them, or by one filtered on another, read (DESIGN §6). Kept by ``reports.rollups``."""
+    """Clicks per UTC day, flow, bot flag and combination of country, device, OS, browser and
+    connection: what reports by several of them, or by one filtered on another, read (DESIGN
+    §6). Kept by ``reports.rollups``."""
 
     day = DateTimeField()
     flow_id = IntegerField()
@@ -327,9 +327,6 @@ class RollupCombo(BaseModel):
     os = CharField(max_length=100)
     browser = CharField(max_length=100)
     connection_type = CharField(max_length=30)
-    route_id = IntegerField(null=True)
-    lander_id = IntegerField(null=True)
-    offer_id = IntegerField(null=True)
     clicks = IntegerField()
     unique_clicks = IntegerField()
     cost = MoneyField()

@@ -72,6 +72,12 @@ DIMENSIONS = [
     "offer",
     "lander",
     "external_id",
+    "ip",
+    "country,os",
+    "flow,offer",
+    "os&f.country=US",
+    "day&f.country=US",
+    "sub1&f.country=US",
     "country,os,sub1",
 ]
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -436,11 +442,23 @@ def run(args):
     rollups.advance(now=end + datetime.timedelta(minutes=5), budget=datetime.timedelta(days=args.days + 2))
     rollup_seconds = time.perf_counter() - started
     rollup_rows = rollups.RollupClick.select().count()
+    combo_rows = rollups.RollupCombo.select().count()
     engine = "PostgreSQL" if is_postgres() else "SQLite"
     print(
-        "%s: %d clicks, %d conversions, %d flows loaded in %.1f s; rollups built in %.1f s (%d rows)"
-        % (engine, args.clicks, conversions, len(flows), load_seconds, rollup_seconds, rollup_rows)
+        "%s: %d clicks, %d conversions, %d flows loaded in %.1f s; rollups built in %.1f s (%d rows, "
+        "and %d combination rows)"
+        % (
+            engine,
+            args.clicks,
+            conversions,
+            len(flows),
+            load_seconds,
+            rollup_seconds,
+            rollup_rows,
+            combo_rows,
+        )
     )
+    print("load average %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     until = Setting.get(Setting.key == rollups.UNTIL_KEY).value
     client = app.test_client()
     user = User.create(username="bench", password_hash="!unusable")
@@ -455,7 +473,11 @@ def run(args):
     one_flow = flows[len(flows) // 2]  # a middling flow, not the busiest
 
     def api(group_by, flow_id=None):
+        group_by, _, filters = group_by.partition("&")
         query = dict(period, group_by=group_by)
+        for pair in filters.split("&") if filters else ():
+            name, _, value = pair.partition("=")
+            query[name] = value
         if flow_id:
             query["flow_id"] = str(flow_id)
 
@@ -499,6 +521,7 @@ def run(args):
         ratio = "%.1f×" % (statistics.median(slow) / statistics.median(fast)) if slow else "-"
         print("%-44s %-28s %-28s %s" % (name, shown(fast), shown(slow), ratio), flush=True)
         results[name] = (fast, slow)
+    print("load average %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     db.close()
     return results
 

@@ -53,16 +53,7 @@ DAY_COPIES = tuple("day:" + name for name in HOURLY)
 # The combinations of the dimensions of few values per UTC day (``rollup_combo``), stored
 # with the per-day rows; ``compute`` recomputes them when asked for this name.
 COMBO = "combo"
-COMBO_DIMENSIONS = (
-    "country",
-    "device_type",
-    "os",
-    "browser",
-    "connection_type",
-    "route",
-    "lander",
-    "offer",
-)
+COMBO_DIMENSIONS = ("country", "device_type", "os", "browser", "connection_type")
 PER_DAY = DAILY + DAY_COPIES + (COMBO,)
 ID_COLUMNS = {"route": Click.route_id, "lander": Click.lander_id, "offer": Click.offer_id}
 
@@ -248,7 +239,7 @@ def compute(start, end, flow_ids=None, dimensions=HOURLY + PER_DAY):
 
 def combo_column(dimension):
     """The click column a combination row holds ``dimension`` in (also its name there)."""
-    return ID_COLUMNS.get(dimension) or getattr(Click, dimension)
+    return getattr(Click, dimension)
 
 
 def compute_combo(start, end, flow_ids=None):
