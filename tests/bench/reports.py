@@ -101,6 +101,11 @@ def parse_args(argv=None):
         "--db",
         help="a SQLite file to keep: loaded on the first run, reused (its rollups rebuilt) on the next",
     )
+    parser.add_argument(
+        "--keep-rollups",
+        action="store_true",
+        help="with --db: reuse the rollups the file holds instead of rebuilding them (timing reruns)",
+    )
     return parser.parse_args(argv)
 
 
@@ -426,9 +431,10 @@ def run(args):
     if args.db and Click.select().count() == args.clicks:
         flows, load_seconds = [f.id for f in Flow.select().order_by(Flow.id)], 0.0
         conversions = Conversion.select().count()
-        rollups.RollupClick.delete().execute()
-        rollups.RollupCombo.delete().execute()
-        Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
+        if not args.keep_rollups:
+            rollups.RollupClick.delete().execute()
+            rollups.RollupCombo.delete().execute()
+            Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
         User.delete().execute()
     else:
         if is_postgres():

@@ -4,9 +4,14 @@ A report covers a period of whole local days in its time zone (``tz``). It reads
 rollups (``rollups.py``) for the whole hours they hold, and the raw rows for the rest: the
 edges of the period that are not whole UTC hours, the hours since the last rolled-up point,
 and hours marked dirty. Both give records of ``(keys, is_bot, figures)`` that are added up
-per key here, so the figures equal a direct count of the raw rows. Reports by more than one
-dimension, by ``external_id`` or ``ip``, or filtered on a dimension other than the one
-reported, read the raw rows (by the (flow, created_at) index).
+per key here, so the figures equal a direct count of the raw rows. Reports by several of
+the dimensions of few values (country, device, OS, browser, connection, with the flow and the
+UTC day), or by one filtered on another, read the daily combination rollup the same way.
+Other reports by more than one dimension, or filtered on a dimension other than the one
+reported, read the raw rows (by the (flow, created_at) index). Reports by ``external_id`` or
+``ip`` are paged in the order of the values along the click index (flow_id, <dimension>,
+created_at), the page's rows read alone; ordered by a figure they group every click of the
+period.
 
 ``basis=click`` (the default) counts a conversion in its click's group: on the click's hour,
 in the click's flow, country and sub ids (a cohort report), so CR and EPC compare the
@@ -993,10 +998,11 @@ CLICK_ORDERS = ("", "clicks", "unique_clicks", "cost", "bot_clicks", "lp_views",
 
 
 def _top_page(query):
-    """The page of a report read raw by many values (``external_id``, ``ip``, several
-    dimensions), ordered by a click figure: the database picks the page's keys (GROUP BY …
-    ORDER BY … LIMIT), and only those rows' figures are read; the totals come from the flows'
-    report of the same period and filters. None when it does not apply."""
+    """The page of a report read raw by many values (several dimensions, one of many values
+    filtered on another, ``external_id`` or ``ip`` by a figure), ordered by a click figure: the
+    database picks the page's keys (GROUP BY … ORDER BY … LIMIT) and gives their click figures
+    in the same pass; only the page's conversions are read then, and the totals come from the
+    flows' report of the same period and filters. None when it does not apply."""
     if query.limit is None or query.compare or query.order not in CLICK_ORDERS:
         return None
     if not query.order and _by_value(query):
@@ -1023,27 +1029,44 @@ def _top_page(query):
         where.append(Click.created_at >= plan.start)
     if plan.end is not None:
         where.append(Click.created_at < plan.end)
+    figures = []
+    for bot in (False, True):
+        flag = Click.is_bot == bot
+        figures += [
+            _count(flag),
+            _count(flag, Click.is_unique == True),  # noqa: E712
+            fn.SUM(Case(None, [(flag, Click.cost)], 0)),
+            _count(flag, landed),
+            _count(flag, landed, Click.lp_clicked_at.is_null(False)),
+        ]
     top = (
-        Click.select(*keys, metric)
+        Click.select(*keys, metric, *figures)
         .where(*where)
         .group_by(*keys)
         .order_by(metric.desc(), *keys)
         .limit(query.offset + query.limit + 1)
     )
-    picked = [record[: len(keys)] for record in _fetch(top)][query.offset :]
-    more = len(picked) > query.limit
-    picked = picked[: query.limit]
+    width = len(keys)
+    records = _fetch(top)[query.offset :]
+    more = len(records) > query.limit
+    records = records[: query.limit]
     make = _key_maker(plan)
-    order = [make(values) for values in picked]
+    order = [make(record[:width]) for record in records]
     totals = _Totals(query)
-    if picked:
+    clicks = []
+    for record in records:
+        values = tuple(record[:width])
+        clicks.append(values + (False,) + tuple(record[width + 1 : width + 6]))
+        if record[width + 6]:
+            clicks.append(values + (True,) + tuple(record[width + 6 : width + 11]))
+    totals.add_clicks(clicks, width, make)
+    if records:
         for number, dim in enumerate(plan.dims):
-            values = {values[number] for values in picked}
+            values = {record[number] for record in records}
             plan.filters[dim] = plan.filters[dim] & values if dim in plan.filters else values
         _read_conversions(plan, totals)
-        _read_raw_clicks(plan, totals, [(plan.start, plan.end, plan.flow_ids)])
     by_keys = {row.keys: row for row in totals.rows()}
-    rows = [by_keys[keys] for keys in order if keys in by_keys]
+    rows = [by_keys[keys] for keys in order]
     _convert(rows, query.currency, stored_rates())
     rows = _sort(rows, query)  # ties within the page as the whole report breaks them
     flows = run_report(dataclasses.replace(query, group_by="flow", order="", limit=None, offset=0))
