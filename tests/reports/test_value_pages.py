@@ -4,6 +4,8 @@ the totals those of every row, the cursor naming the last value."""
 
 import dataclasses
 import datetime
+import html
+import re
 from decimal import Decimal
 
 import pytest
@@ -14,6 +16,8 @@ from tracker.models import Click
 from tracker.reports import rollups
 from tracker.reports.queries import ReportQuery, run_report, run_stats, total
 
+from dashboard_helpers import sign_in
+from factories import add_click, add_flow
 from test_rollups import NOW, dataset, figures
 
 LOW, HIGH = datetime.date(2024, 5, 2), datetime.date(2024, 5, 6)
@@ -109,3 +113,22 @@ def test_the_stats_api_pages_by_cursor_and_refuses_a_made_up_one(data, api):
     for cursor in ("v!!", "v" + "A" * 2000, "vAA", "v_w"):
         status, body = api.get("/api/v1/stats", query_string=dict(args, cursor=cursor))
         assert (status, body) == (400, {"error": "cursor must be the next of a previous answer"}), cursor
+
+
+def shown_ids(page):
+    return re.findall(r"\bid-\d\b", page[page.index("<tbody>") : page.index("</tbody>")])
+
+
+def test_the_reports_page_pages_external_ids_by_value(app, client):
+    sign_in(client)
+    flow = add_flow("Ids")
+    for n in range(7):
+        add_click(flow, "2024-05-01 10:%02d" % n, external_id="id-%d" % (6 - n))
+    args = "group_by=external_id&from=2024-05-01&to=2024-05-01&limit=5"
+    first = client.get("/reports?" + args).get_data(as_text=True)
+    assert shown_ids(first) == ["id-%d" % n for n in range(5)]
+    assert "First page" not in first and "(every row, not only this page)" in first
+    link = re.search(r'id="next-page" href="([^"]+)"', first).group(1)
+    second = client.get(html.unescape(link)).get_data(as_text=True)
+    assert shown_ids(second) == ["id-5", "id-6"]
+    assert "First page" in second and 'id="next-page"' not in second
