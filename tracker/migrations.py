@@ -231,6 +231,69 @@ def _step_8(migrator):
         partitions.partition_table(utcnow())
 
 
+class _V9RollupCombo(_V5Model):
+    """The table step 9 creates, frozen as it was then."""
+
+    day = DateTimeField()
+    flow_id = IntegerField()
+    is_bot = BooleanField()
+    country = CharField(max_length=2)
+    device_type = CharField(max_length=10)
+    os = CharField(max_length=100)
+    browser = CharField(max_length=100)
+    connection_type = CharField(max_length=30)
+    clicks = IntegerField()
+    unique_clicks = IntegerField()
+    cost = MoneyField()
+    lp_views = IntegerField()
+    lp_clicks = IntegerField()
+
+    class Meta:
+        table_name = "rollup_combo"
+        indexes = ((("day", "flow_id"), False),)
+
+
+_V9_COMBO_COLUMNS = "country, device_type, os, browser, connection_type"
+
+
+def _step_9(migrator):
+    """Reports by several dimensions and by ``external_id`` or ``ip`` (issue 12): the daily
+    combination rollup (``rollup_combo``), filled here from the raw clicks for every whole day
+    already rolled up (the worker keeps it from then on; days whose clicks retention purged
+    have none, as a raw read finds none), and the click indexes (flow_id, external_id,
+    created_at) and (flow_id, ip, created_at) that pages of those dimensions walk. On
+    PostgreSQL an index on the partitioned click table is made on every partition."""
+    db.create_tables([_V9RollupCombo], safe=True)
+    for column in ("external_id", "ip"):
+        db.execute_sql(
+            'CREATE INDEX IF NOT EXISTS "click_flow_id_%s_created_at" ON click (flow_id, %s, created_at)'
+            % (column, column)
+        )
+    row = db.execute_sql("SELECT value FROM setting WHERE key = 'rollups_until'").fetchone()
+    if row is None:
+        return []
+    until = row[0][:10] + " 00:00:00"  # the start of the day the rolled-up point is in
+    day = "date_trunc('day', created_at)" if is_postgres() else "strftime('%Y-%m-%d 00:00:00', created_at)"
+    true = "TRUE" if is_postgres() else "1"
+    param = "%s" if is_postgres() else "?"
+    db.execute_sql(
+        "DELETE FROM rollup_combo WHERE day < " + param,
+        (until,),
+    )
+    db.execute_sql(
+        "INSERT INTO rollup_combo (day, flow_id, is_bot, {cols}, clicks, unique_clicks, cost, lp_views, "
+        "lp_clicks) SELECT {day}, flow_id, is_bot, {cols}, COUNT(*), "
+        "SUM(CASE WHEN is_unique = {true} THEN 1 ELSE 0 END), COALESCE(SUM(cost), 0), "
+        "SUM(CASE WHEN lander_id IS NOT NULL THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN lander_id IS NOT NULL AND lp_clicked_at IS NOT NULL THEN 1 ELSE 0 END) "
+        "FROM click WHERE created_at < {param} GROUP BY {day}, flow_id, is_bot, {cols}".format(
+            cols=_V9_COMBO_COLUMNS, day=day, true=true, param=param
+        ),
+        (until,),
+    )
+    return []
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -239,6 +302,7 @@ STEPS = [
     (6, _step_6),
     (7, _step_7),
     (8, _step_8),
+    (9, _step_9),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.

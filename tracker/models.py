@@ -236,6 +236,9 @@ class Click(BaseModel):
         indexes = (
             (("flow", "created_at"), False),
             (("flow", "visitor", "created_at"), False),
+            # reports by external_id or ip page along these (queries.py, _value_page)
+            (("flow", "external_id", "created_at"), False),
+            (("flow", "ip", "created_at"), False),
         )
 
 
@@ -309,6 +312,29 @@ class RollupClick(BaseModel):
 
     class Meta:
         indexes = ((("dimension", "hour", "flow_id"), False),)
+
+
+class RollupCombo(BaseModel):
+    """Clicks per UTC day, flow, bot flag and combination of country, device, OS, browser and
+    connection: what reports by several of them, or by one filtered on another, read (DESIGN
+    §6). Kept by ``reports.rollups``."""
+
+    day = DateTimeField()
+    flow_id = IntegerField()
+    is_bot = BooleanField()
+    country = CharField(max_length=2)
+    device_type = CharField(max_length=10)
+    os = CharField(max_length=100)
+    browser = CharField(max_length=100)
+    connection_type = CharField(max_length=30)
+    clicks = IntegerField()
+    unique_clicks = IntegerField()
+    cost = MoneyField()
+    lp_views = IntegerField()
+    lp_clicks = IntegerField()
+
+    class Meta:
+        indexes = ((("day", "flow_id"), False),)
 
 
 class RollupDirty(BaseModel):
@@ -460,6 +486,7 @@ ALL_MODELS = [
     ConversionChange,
     CurrencyRate,
     RollupClick,
+    RollupCombo,
     RollupDirty,
     InboundRequest,
     RequestLock,

@@ -72,6 +72,12 @@ DIMENSIONS = [
     "offer",
     "lander",
     "external_id",
+    "ip",
+    "country,os",
+    "flow,offer",
+    "os&f.country=US",
+    "day&f.country=US",
+    "sub1&f.country=US",
     "country,os,sub1",
 ]
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -94,6 +100,16 @@ def parse_args(argv=None):
     parser.add_argument(
         "--db",
         help="a SQLite file to keep: loaded on the first run, reused (its rollups rebuilt) on the next",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --database-url: reuse the database when it holds --clicks clicks (its rollups rebuilt)",
+    )
+    parser.add_argument(
+        "--keep-rollups",
+        action="store_true",
+        help="with --db or --reuse: keep the rollups it holds, not rebuilt (timing reruns)",
     )
     return parser.parse_args(argv)
 
@@ -417,11 +433,13 @@ def run(args):
     from tracker.models import Click, Conversion, Flow
 
     end = datetime.datetime(2026, 11, 28)
-    if args.db and Click.select().count() == args.clicks:
+    if (args.db or args.reuse) and Click.select().count() == args.clicks:
         flows, load_seconds = [f.id for f in Flow.select().order_by(Flow.id)], 0.0
         conversions = Conversion.select().count()
-        rollups.RollupClick.delete().execute()
-        Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
+        if not args.keep_rollups:
+            rollups.RollupClick.delete().execute()
+            rollups.RollupCombo.delete().execute()
+            Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
         User.delete().execute()
     else:
         if is_postgres():
@@ -435,11 +453,23 @@ def run(args):
     rollups.advance(now=end + datetime.timedelta(minutes=5), budget=datetime.timedelta(days=args.days + 2))
     rollup_seconds = time.perf_counter() - started
     rollup_rows = rollups.RollupClick.select().count()
+    combo_rows = rollups.RollupCombo.select().count()
     engine = "PostgreSQL" if is_postgres() else "SQLite"
     print(
-        "%s: %d clicks, %d conversions, %d flows loaded in %.1f s; rollups built in %.1f s (%d rows)"
-        % (engine, args.clicks, conversions, len(flows), load_seconds, rollup_seconds, rollup_rows)
+        "%s: %d clicks, %d conversions, %d flows loaded in %.1f s; rollups built in %.1f s (%d rows, "
+        "and %d combination rows)"
+        % (
+            engine,
+            args.clicks,
+            conversions,
+            len(flows),
+            load_seconds,
+            rollup_seconds,
+            rollup_rows,
+            combo_rows,
+        )
     )
+    print("load average %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     until = Setting.get(Setting.key == rollups.UNTIL_KEY).value
     client = app.test_client()
     user = User.create(username="bench", password_hash="!unusable")
@@ -454,7 +484,11 @@ def run(args):
     one_flow = flows[len(flows) // 2]  # a middling flow, not the busiest
 
     def api(group_by, flow_id=None):
+        group_by, _, filters = group_by.partition("&")
         query = dict(period, group_by=group_by)
+        for pair in filters.split("&") if filters else ():
+            name, _, value = pair.partition("=")
+            query[name] = value
         if flow_id:
             query["flow_id"] = str(flow_id)
 
@@ -498,6 +532,7 @@ def run(args):
         ratio = "%.1f×" % (statistics.median(slow) / statistics.median(fast)) if slow else "-"
         print("%-44s %-28s %-28s %s" % (name, shown(fast), shown(slow), ratio), flush=True)
         results[name] = (fast, slow)
+    print("load average %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     db.close()
     return results
 

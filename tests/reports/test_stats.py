@@ -149,9 +149,17 @@ def test_limit_order_and_cursor_page_with_totals_of_every_row(two_days, api):
     flow = add_flow("many")
     for n in range(120):
         add_click(flow, "2024-05-01 10:00", external_id="x%03d" % n)
-    body = stats(api, group_by="external_id", **{"from": "2024-05-01", "to": "2024-05-01"})
-    assert len(body["items"]) == 100 and body["next"] == "100"
+    day = {"from": "2024-05-01", "to": "2024-05-01"}
+    body = stats(api, group_by="external_id", **day)
+    # in the order of the values (walked along an index), with the totals of every row
+    assert [row["key"] for row in body["items"]] == [""] + ["x%03d" % n for n in range(99)]
     assert body["totals"]["clicks"] == 124
+    rest = stats(api, group_by="external_id", cursor=body["next"], **day)
+    assert [row["key"] for row in rest["items"]] == ["x%03d" % n for n in range(99, 120)]
+    assert rest["next"] is None and rest["totals"]["clicks"] == 124
+    # ordered by a figure: the offset cursor, as for every other dimension
+    top = stats(api, group_by="external_id", order="clicks", limit="1", **day)
+    assert pick(top["items"], "key", "clicks") == [("", 4)] and top["next"] == "1"
 
 
 def test_revenue_in_other_currencies_uses_rates_or_stays_apart(app, api):

@@ -837,9 +837,20 @@ PATHS = {
                 query("f.country", STRING, "a filter on any dimension: f.<dimension>=<value>, repeatable"),
                 query("include_bots", {"type": "string", "enum": ["1", "0", "true", "false"]}),
                 query("compare", {"type": "string", "enum": ["previous"]}),
-                query("order", STRING, "a metric, descending (default clicks), or key"),
-                query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                query("cursor", STRING, "the next of the previous page"),
+                query(
+                    "order",
+                    STRING,
+                    "a metric, descending (default clicks), or key. By external_id or ip the default "
+                    "is the value itself, paged along an index (fast at any size); ordered by a metric "
+                    "they group every click of the period",
+                ),
+                query(
+                    "limit",
+                    {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "rows a page (default 100 for the dimensions of many values: sub ids, UTMs, region, "
+                    "city, isp, external_id, ip)",
+                ),
+                query("cursor", STRING, "the next of the previous page (opaque)"),
             ],
         ),
     },

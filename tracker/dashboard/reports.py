@@ -181,7 +181,7 @@ def reports():
         if deeper
         else None,
         next_url=_url(args, cursor=report.next) if report.next else None,
-        first_url=_url(args, cursor=None) if query.offset else None,
+        first_url=_url(args, cursor=None) if query.offset or query.after is not None else None,
         csv_url=url_for("dashboard.reports_csv") + "?" + urlencode(list(args.items(multi=True))),
         chart=chart,
         zone=query.tz,

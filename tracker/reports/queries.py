@@ -4,9 +4,14 @@ A report covers a period of whole local days in its time zone (``tz``). It reads
 rollups (``rollups.py``) for the whole hours they hold, and the raw rows for the rest: the
 edges of the period that are not whole UTC hours, the hours since the last rolled-up point,
 and hours marked dirty. Both give records of ``(keys, is_bot, figures)`` that are added up
-per key here, so the figures equal a direct count of the raw rows. Reports by more than one
-dimension, by ``external_id`` or ``ip``, or filtered on a dimension other than the one
-reported, read the raw rows (by the (flow, created_at) index).
+per key here, so the figures equal a direct count of the raw rows. Reports by several of
+the dimensions of few values (country, device, OS, browser, connection, with the flow and the
+UTC day), or by one filtered on another, read the daily combination rollup the same way.
+Other reports by more than one dimension, or filtered on a dimension other than the one
+reported, read the raw rows (by the (flow, created_at) index). Reports by ``external_id`` or
+``ip`` are paged in the order of the values along the click index (flow_id, <dimension>,
+created_at), the page's rows read alone; ordered by a figure they group every click of the
+period.
 
 ``basis=click`` (the default) counts a conversion in its click's group: on the click's hour,
 in the click's flow, country and sub ids (a cohort report), so CR and EPC compare the
@@ -25,6 +30,8 @@ with it, one recorded without a rate at the current stored rate; with no rate at
 reported apart in ``unconverted``, never summed as if it were in the report currency.
 """
 
+import base64
+import binascii
 import dataclasses
 import datetime
 import logging
@@ -39,7 +46,7 @@ from ..config import time_zone
 from ..currency import stored_rates
 from ..db import db, is_postgres
 from ..errors import ValidationError
-from ..models import SUB_NAMES, UTM_NAMES, Click, Conversion, Flow, RollupClick
+from ..models import SUB_NAMES, UTM_NAMES, Click, Conversion, Flow, RollupClick, RollupCombo
 from ..money import money_from_db, to_money
 from ..web import MAX_ID
 from . import rollups
@@ -81,6 +88,9 @@ ALIASES = {
 ID_DIMENSIONS = {"route": Click.route_id, "lander": Click.lander_id, "offer": Click.offer_id}
 # Nearly a value per click: paged (limit, order) instead of answered whole.
 HIGH_CARDINALITY = frozenset(["external_id", "ip", "city", "isp", "region", *SUB_NAMES, *UTM_NAMES])
+# About a value per click, nothing to roll up: a page of them, in the order of the values (the
+# default for these), walks the click index (flow_id, <dimension>, created_at) (``_value_page``).
+VALUE_PAGED = ("external_id", "ip")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 MAX_DIMENSIONS = 3
@@ -131,6 +141,7 @@ class ReportQuery:
     offset: int = 0
     compare: str = ""
     currency: str = "USD"
+    after: str = None  # a page in value order starts after this value (the cursor of the last)
 
     @property
     def dimensions(self):
@@ -153,6 +164,7 @@ class ReportQuery:
             compare="",
             limit=None,
             offset=0,
+            after=None,
         )
 
 
@@ -314,7 +326,11 @@ def parse_query(args, default_group="day", default_tz="UTC", currency="USD"):
     else:
         limit = None
     cursor = (args.get("cursor") or "").strip()
-    if cursor and (not cursor.isascii() or not cursor.isdigit() or len(cursor) > 9):
+    after = None
+    if cursor.startswith("v"):
+        after = _value_after(cursor)
+        cursor = ""
+    elif cursor and (not cursor.isascii() or not cursor.isdigit() or len(cursor) > 9):
         raise ValidationError("cursor must be the next of a previous answer", 400)
     return ReportQuery(
         group_by=",".join(dimensions),
@@ -335,7 +351,28 @@ def parse_query(args, default_group="day", default_tz="UTC", currency="USD"):
         offset=int(cursor or 0),
         compare=compare,
         currency=currency,
+        after=after,
     )
+
+
+def value_cursor(value):
+    """The cursor of a page in value order that ends at ``value``: ``v`` and the value in
+    URL-safe base64 (any text, and still a plain token in a URL)."""
+    return "v" + base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _value_after(cursor):
+    """The value a ``value_cursor`` names; a 400 ValidationError when it names none."""
+    text = cursor[1:]
+    try:
+        if len(text) > 1400 or not text.isascii():
+            raise ValueError
+        value = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("utf-8")
+    except (ValueError, binascii.Error):
+        raise ValidationError("cursor must be the next of a previous answer", 400) from None
+    if value_cursor(value) != cursor or "\x00" in value:
+        raise ValidationError("cursor must be the next of a previous answer", 400)
+    return value
 
 
 def _arg_names(args):
@@ -413,6 +450,19 @@ def _whole_hours(zone, start, end):
     return True
 
 
+def _utc_days(zone, start, end):
+    """Whether the zone's days over ``[start, end)`` are UTC days (offset zero at each midnight),
+    so that a rollup row of a UTC day is a row of one local day."""
+    if start is None or end is None:
+        return False
+    moment = start
+    while moment <= end:
+        if moment.replace(tzinfo=datetime.timezone.utc).astimezone(zone).utcoffset():
+            return False
+        moment += rollups.DAY
+    return True
+
+
 class _Plan:
     """The flows, period, filters and the split between rollups and raw rows of a query."""
 
@@ -471,6 +521,19 @@ class _Plan:
         if dim in TIME_DIMENSIONS or dim == "flow":
             return None if self.fine or self.filters else ""
         return dim if dim in rollups.DIMENSIONS else None
+
+    def combo_holds(self):
+        """Whether the combination rollup holds every grouped and filtered dimension: those of
+        few values, the flow, and the day when the report's days are UTC days."""
+        held = set(rollups.COMBO_DIMENSIONS)
+        if not set(self.filters) <= held:
+            return False
+        dims = set(self.dims) - {"flow"}
+        if "day" in dims:
+            if not _utc_days(self.zone, self.start, self.end):
+                return False
+            dims.discard("day")
+        return dims <= held
 
 
 def _all_filters(query):
@@ -574,10 +637,13 @@ def _count(*conditions):
     return fn.SUM(Case(None, [(condition, 1)], 0))
 
 
-def _raw_click_filters(plan):
+def _raw_click_filters(plan, column_of=None):
+    """SQL conditions of the plan's filters on the click table (or, with ``column_of``, on the
+    columns it gives for a dimension)."""
+    column_of = column_of or dimension_expression
     conditions = []
     for dimension, values in plan.filters.items():
-        column = dimension_expression(dimension)
+        column = column_of(dimension)
         if None in values:
             rest = [v for v in values if v is not None]
             conditions.append(column.is_null() | (column.in_(rest) if rest else False))
@@ -741,6 +807,79 @@ def _read_rollups(plan, totals, dimension, low, high, dirty):
     totals.add_clicks(_fetch(select), 1, make)
 
 
+def _combo_column(dimension):
+    """The column of ``rollup_combo`` that holds ``dimension``."""
+    if dimension == "flow":
+        return RollupCombo.flow_id
+    if dimension == "day":
+        return RollupCombo.day
+    return getattr(RollupCombo, rollups.combo_column(dimension).name)
+
+
+def _read_combos(plan, totals, low, high, dirty):
+    """Add the combination rows of the UTC days ``[low, high)`` but the dirty ``(day, flow)``."""
+    make = _key_maker(plan)
+    model = RollupCombo
+    keys = [_combo_column(dim) for dim in plan.dims]
+    where = [model.flow_id.in_(plan.flow_ids), model.day < high, *_raw_click_filters(plan, _combo_column)]
+    if low is not None:
+        where.append(model.day >= low)
+    if dirty:
+        where.append(
+            ~reduce(operator.or_, [(model.day == day) & (model.flow_id == flow) for day, flow in dirty])
+        )
+    select = (
+        model.select(
+            *keys,
+            model.is_bot,
+            fn.SUM(model.clicks),
+            fn.SUM(model.unique_clicks),
+            fn.SUM(model.cost),
+            fn.SUM(model.lp_views),
+            fn.SUM(model.lp_clicks),
+        )
+        .where(*where)
+        .group_by(*keys, model.is_bot)
+    )
+    totals.add_clicks(_fetch(select), len(keys), make)
+
+
+def _read_clicks_by_combos(plan, totals):
+    """The clicks of a report the combination rollup holds: its rows for the whole UTC days
+    rolled up, the raw rows for the rest (the hours at the period's edges, the day not yet
+    rolled up, the days of a flow marked dirty)."""
+    until = rollups.rolled_until()
+    start, end = plan.start, plan.end
+    everything = [(start, end, plan.flow_ids)]
+    if until is None:
+        return _read_raw_clicks(plan, totals, everything)
+    low = rollups.ceil_day(start) if start is not None else None
+    high = rollups.floor_day(until)
+    if end is not None:
+        high = min(rollups.floor_day(end), high)
+    if low is not None and low >= high:
+        return _read_raw_clicks(plan, totals, everything)
+    segments = []
+    if start is not None and start < low:
+        segments.append((start, low, plan.flow_ids))
+    if end is None or high < end:
+        segments.append((high, end, plan.flow_ids))
+    flows = set(plan.flow_ids)
+    dirty = sorted(
+        {
+            (rollups.floor_day(hour), flow)
+            for hour, flow in rollups.dirty_pairs(until)
+            if flow in flows and (low is None or hour >= low) and hour < high
+        }
+    )
+    by_day = {}
+    for day, flow in dirty:
+        by_day.setdefault(day, []).append(flow)
+    segments.extend((day, day + rollups.DAY, flow_ids) for day, flow_ids in sorted(by_day.items()))
+    _read_combos(plan, totals, low, high, dirty)
+    _read_raw_clicks(plan, totals, segments)
+
+
 def _collect(query):
     """Every row of ``query``, unsorted, money not yet converted."""
     plan = _Plan(query)
@@ -757,6 +896,8 @@ def _read_clicks(plan, totals):
     dimension rolled up by the hour is read from its per-day copy for the whole UTC days of
     the period and by the hour only at the edges."""
     dimension = plan.rollup_dimension()
+    if dimension is None and plan.combo_holds():
+        return _read_clicks_by_combos(plan, totals)
     until = rollups.rolled_until() if dimension is not None else None
     start, end = plan.start, plan.end
     everything = [(start, end, plan.flow_ids)]
@@ -820,7 +961,7 @@ def _sort(rows, query):
     dims = query.dimensions
     if not query.order and dims[0] in TIME_DIMENSIONS:
         return sorted(rows, key=lambda r: _time_order(r.keys, dims))
-    if query.order == "key":
+    if query.order == "key" or (not query.order and _by_value(query)):
         return sorted(rows, key=lambda r: tuple(str(k) for k in r.keys))
     metric = query.order or "clicks"
 
@@ -857,15 +998,20 @@ CLICK_ORDERS = ("", "clicks", "unique_clicks", "cost", "bot_clicks", "lp_views",
 
 
 def _top_page(query):
-    """The page of a report read raw by many values (``external_id``, ``ip``, several
-    dimensions), ordered by a click figure: the database picks the page's keys (GROUP BY …
-    ORDER BY … LIMIT), and only those rows' figures are read; the totals come from the flows'
-    report of the same period and filters. None when it does not apply."""
+    """The page of a report read raw by many values (several dimensions, one of many values
+    filtered on another, ``external_id`` or ``ip`` by a figure), ordered by a click figure: the
+    database picks the page's keys (GROUP BY … ORDER BY … LIMIT) and gives their click figures
+    in the same pass; only the page's conversions are read then, and the totals come from the
+    flows' report of the same period and filters. None when it does not apply."""
     if query.limit is None or query.compare or query.order not in CLICK_ORDERS:
         return None
+    if not query.order and _by_value(query):
+        return None  # in value order, not by clicks
     plan = _Plan(query)
     if plan.empty or plan.rollup_dimension() is not None or any(d in TIME_DIMENSIONS for d in plan.dims):
         return None
+    if plan.combo_holds():
+        return None  # the combination rollup answers it whole, faster than a raw pick
     counted = [] if query.include_bots else [Click.is_bot == False]  # noqa: E712
     landed = Click.lander_id.is_null(False)
     metric = {
@@ -883,27 +1029,44 @@ def _top_page(query):
         where.append(Click.created_at >= plan.start)
     if plan.end is not None:
         where.append(Click.created_at < plan.end)
+    figures = []
+    for bot in (False, True):
+        flag = Click.is_bot == bot
+        figures += [
+            _count(flag),
+            _count(flag, Click.is_unique == True),  # noqa: E712
+            fn.SUM(Case(None, [(flag, Click.cost)], 0)),
+            _count(flag, landed),
+            _count(flag, landed, Click.lp_clicked_at.is_null(False)),
+        ]
     top = (
-        Click.select(*keys, metric)
+        Click.select(*keys, metric, *figures)
         .where(*where)
         .group_by(*keys)
         .order_by(metric.desc(), *keys)
         .limit(query.offset + query.limit + 1)
     )
-    picked = [record[: len(keys)] for record in _fetch(top)][query.offset :]
-    more = len(picked) > query.limit
-    picked = picked[: query.limit]
+    width = len(keys)
+    records = _fetch(top)[query.offset :]
+    more = len(records) > query.limit
+    records = records[: query.limit]
     make = _key_maker(plan)
-    order = [make(values) for values in picked]
+    order = [make(record[:width]) for record in records]
     totals = _Totals(query)
-    if picked:
+    clicks = []
+    for record in records:
+        values = tuple(record[:width])
+        clicks.append(values + (False,) + tuple(record[width + 1 : width + 6]))
+        if record[width + 6]:
+            clicks.append(values + (True,) + tuple(record[width + 6 : width + 11]))
+    totals.add_clicks(clicks, width, make)
+    if records:
         for number, dim in enumerate(plan.dims):
-            values = {values[number] for values in picked}
+            values = {record[number] for record in records}
             plan.filters[dim] = plan.filters[dim] & values if dim in plan.filters else values
         _read_conversions(plan, totals)
-        _read_raw_clicks(plan, totals, [(plan.start, plan.end, plan.flow_ids)])
     by_keys = {row.keys: row for row in totals.rows()}
-    rows = [by_keys[keys] for keys in order if keys in by_keys]
+    rows = [by_keys[keys] for keys in order]
     _convert(rows, query.currency, stored_rates())
     rows = _sort(rows, query)  # ties within the page as the whole report breaks them
     flows = run_report(dataclasses.replace(query, group_by="flow", order="", limit=None, offset=0))
@@ -911,10 +1074,92 @@ def _top_page(query):
     return Report(rows, total(flows, query.currency), next_cursor)
 
 
+def _by_value(query):
+    """Whether the report is by one of ``VALUE_PAGED``, whose default order is the value."""
+    return len(query.dimensions) == 1 and query.dimensions[0] in VALUE_PAGED
+
+
+def _pick_values(plan, column, after, count):
+    """The first ``count`` values of ``column`` after ``after`` (in the database's order) among
+    the plan's clicks: per flow, the index (flow_id, column, created_at) walked in order until
+    ``count`` values are found in the period, then the first ``count`` of all of them."""
+    filters = _raw_click_filters(plan)
+    parts, params = [], []
+    for number, flow_id in enumerate(plan.flow_ids):
+        where = [Click.flow == flow_id, *filters]
+        if plan.start is not None:
+            where.append(Click.created_at >= plan.start)
+        if plan.end is not None:
+            where.append(Click.created_at < plan.end)
+        if after is not None:
+            where.append(column > after)
+        sql, values = Click.select(column).distinct().where(*where).order_by(column).limit(count).sql()
+        if not is_postgres():
+            # SQLite's planner takes (flow_id, created_at) for the period, then sorts every
+            # click of it; PostgreSQL's sees the LIMIT and walks the index in order.
+            index = 'INDEXED BY "click_flow_id_%s_created_at"' % column.column_name
+            sql = sql.replace('FROM "click" AS "t1"', 'FROM "click" AS "t1" ' + index, 1)
+        parts.append("SELECT * FROM (%s) AS f%d" % (sql, number))
+        params.extend(values)
+    name = '"%s"' % column.column_name
+    sql = "SELECT DISTINCT %s FROM (%s) AS picked ORDER BY %s LIMIT %d" % (
+        name,
+        " UNION ALL ".join(parts),
+        name,
+        count,
+    )
+    return [value for (value,) in db.execute_sql(sql, params).fetchall()]
+
+
+def _value_page(query):
+    """The page of a report by ``external_id`` or ``ip`` in value order (the default, or
+    ``order=key``): the page's values are picked along the click index, only their clicks and
+    conversions are read, and the totals come from the flows' report of the same period and
+    filters (the flow rollup). None when it does not apply (another order, an offset cursor,
+    ``basis=conversion``, where a row may have conversions but no click in the period)."""
+    if not _by_value(query) or query.limit is None or query.offset or query.basis != "click":
+        return None
+    if query.order not in ("", "key"):
+        return None
+    plan = _Plan(query)
+    if plan.empty:
+        return None
+    dim = plan.dims[0]
+    picked = _pick_values(plan, dimension_expression(dim), query.after, query.limit + 1)
+    more = len(picked) > query.limit
+    picked = picked[: query.limit]
+    totals = _Totals(query)
+    if picked:
+        plan.filters[dim] = plan.filters[dim] & set(picked) if dim in plan.filters else set(picked)
+        _read_conversions(plan, totals)
+        _read_raw_clicks(plan, totals, [(plan.start, plan.end, plan.flow_ids)])
+    by_keys = {row.keys: row for row in totals.rows()}
+    rows = [by_keys[(value,)] for value in picked if (value,) in by_keys]
+    _convert(rows, query.currency, stored_rates())
+    flows = dataclasses.replace(
+        query, group_by="flow", order="", limit=None, offset=0, after=None, compare=""
+    )
+    report = Report(
+        rows, total(run_report(flows), query.currency), value_cursor(picked[-1]) if more else None
+    )
+    if query.compare == "previous":
+        earlier = query.previous()
+        page = dataclasses.replace(earlier, filters=query.filters + tuple((dim, value) for value in picked))
+        before = {row.keys: row for row in run_report(page)} if picked else {}
+        for row in rows:
+            row.previous = before.get(row.keys) or Row(row.key, keys=row.keys, currency=query.currency)
+        before_flows = dataclasses.replace(earlier, group_by="flow", order="")
+        report.totals.previous = total(run_report(before_flows), query.currency)
+    return report
+
+
 def run_stats(query):
-    """The page of ``query`` (``limit`` rows from ``offset``), the totals of every row, the
-    cursor of the next page; with ``compare=previous`` each row and the totals carry
-    ``previous``."""
+    """The page of ``query`` (``limit`` rows from ``offset``, or after the value the cursor
+    names), the totals of every row, the cursor of the next page; with ``compare=previous``
+    each row and the totals carry ``previous``."""
+    page = _value_page(query)
+    if page is not None:
+        return page
     page = _top_page(query)
     if page is not None:
         return page

@@ -1,0 +1,156 @@
+"""The combination rollup (``rollup_combo``): a report by several dimensions of few values, or by
+one filtered on another (the dashboard's drill-down), reads it for the whole UTC days rolled up
+and equals the same report read from the raw rows only, before and after rolling up, across
+time zones, with dirty days, after late clicks, and after a rebuild."""
+
+import dataclasses
+import datetime
+from decimal import Decimal
+
+import pytest
+
+from tracker.currency import replace_rates
+from tracker.models import Click, RollupCombo, RollupDirty, Setting
+from tracker.reports import rollups
+from tracker.reports.queries import ReportQuery, run_report, run_stats
+
+from factories import add_click
+from test_rollups import NOW, dataset, figures
+
+LOW, HIGH = datetime.date(2024, 5, 2), datetime.date(2024, 5, 6)
+# (group_by, filters): each is held by the combination rollup
+QUERIES = [
+    ("country,os", ()),
+    ("flow,country", ()),
+    ("day,country", ()),
+    ("os,country,browser", ()),
+    ("device_type,browser,connection_type", ()),
+    ("os", (("country", "US"),)),
+    ("day", (("country", "DE"),)),
+    ("flow", (("os", "iOS"),)),
+    ("country", (("os", "iOS"), ("os", "Android"))),
+    ("os", (("country", ""),)),
+    ("flow,os", (("country", "US"), ("browser", ""))),
+]
+
+
+def by_keys(rows):
+    return {row.keys: figures([row])[row.key] for row in rows}
+
+
+def raw(query):
+    """The report read from the raw rows only: with no rolled-up point nothing is read rolled up."""
+    until = Setting.get_or_none(Setting.key == rollups.UNTIL_KEY)
+    Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
+    try:
+        return by_keys(run_report(query))
+    finally:
+        if until is not None:
+            Setting.create(key=rollups.UNTIL_KEY, value=until.value)
+
+
+def check_all(low=LOW, high=HIGH, **options):
+    for group_by, filters in QUERIES:
+        query = ReportQuery(group_by, low, high, filters=filters, **options)
+        got = by_keys(run_report(query))
+        assert got == raw(query), (group_by, filters, options)
+
+
+@pytest.fixture
+def data(app):
+    replace_rates({"EUR": Decimal("1.20")})
+    flows = dataset()
+    for number, click in enumerate(Click.select().order_by(Click.click_id)):
+        Click.update(
+            device_type=["mobile", "desktop", "tablet", ""][number % 4],
+            browser=["Chrome", "Safari", ""][number % 3],
+            connection_type=["Cellular", "Cable/DSL"][number % 5 // 4],
+        ).where(Click.click_id == click.click_id).execute()
+    return flows
+
+
+def test_reports_by_combinations_equal_the_raw_rows_before_and_after_rolling_up(data):
+    check_all()
+    rollups.advance(now=NOW)
+    # one row per flow, UTC day, bot flag and combination: fewer than the clicks
+    assert 0 < RollupCombo.select().count() < Click.select().count()
+    check_all()
+    check_all(include_bots=True)
+    check_all(basis="conversion")
+    check_all(low=datetime.date(2024, 4, 1), high=datetime.date(2024, 6, 1))
+
+
+@pytest.mark.parametrize("tz", ["America/New_York", "Asia/Kolkata", "Pacific/Chatham"])
+def test_time_zones_read_the_edges_raw(data, tz):
+    rollups.advance(now=NOW)
+    check_all(tz=tz)
+    check_all(tz=tz, basis="conversion")
+
+
+def test_the_combination_rows_are_what_the_report_reads(data):
+    rollups.advance(now=NOW)
+    query = ReportQuery("country,os", LOW, HIGH)
+    before = by_keys(run_report(query))
+    days = RollupCombo.select().where(
+        RollupCombo.day >= datetime.datetime(2024, 5, 2), RollupCombo.day < datetime.datetime(2024, 5, 7)
+    )
+    damaged = days.where(RollupCombo.is_bot == False).count()  # noqa: E712
+    RollupCombo.update(clicks=RollupCombo.clicks + 1000).execute()
+    after = by_keys(run_report(query))
+    assert sum(row["clicks"] for row in after.values()) == sum(row["clicks"] for row in before.values()) + (
+        1000 * damaged
+    )
+    # the single-dimension report reads its own rollup, untouched
+    assert by_keys(run_report(ReportQuery("country", LOW, HIGH))) == raw(ReportQuery("country", LOW, HIGH))
+    rollups.rebuild(datetime.datetime(2024, 4, 30), datetime.datetime(2024, 5, 10))
+    assert by_keys(run_report(query)) == before == raw(query)
+
+
+def test_a_change_to_a_rolled_up_day_counts_at_once_and_after_the_next_run(data):
+    rollups.advance(now=NOW)
+    landed = Click.select().where(Click.lander_id.is_null(False), Click.lp_clicked_at.is_null()).first()
+    Click.update(lp_clicked_at=NOW).where(Click.click_id == landed.click_id).execute()
+    rollups.mark([(landed.created_at, landed.flow_id)], now=NOW)
+    costly = Click.get_by_id("r0000010")
+    Click.update(cost=Decimal("9.99"), country="FR").where(Click.click_id == costly.click_id).execute()
+    rollups.mark([(costly.created_at, costly.flow_id)], now=NOW)
+    late = add_click(data[2], "2024-05-03 04:10", click_id="latewrite", country="US", os="iOS", offer_id=5)
+    rollups.mark([(late.created_at, late.flow_id)], now=NOW)
+    assert RollupDirty.select().count() == 3
+    check_all(low=datetime.date(2024, 5, 1), high=datetime.date(2024, 5, 8))
+    rollups.advance(now=NOW)
+    assert RollupDirty.select().count() == 0
+    check_all(low=datetime.date(2024, 5, 1), high=datetime.date(2024, 5, 8))
+
+
+def test_an_unmarked_change_is_corrected_by_a_rebuild(data):
+    rollups.advance(now=NOW)
+    add_click(data[1], "2024-05-03 10:10", click_id="unmarked", country="DE", os="iOS")
+    query = ReportQuery("country,os", datetime.date(2024, 5, 3), datetime.date(2024, 5, 3))
+    assert by_keys(run_report(query))[("DE", "iOS")]["clicks"] == raw(query)[("DE", "iOS")]["clicks"] - 1
+    rollups.rebuild(datetime.datetime(2024, 5, 3), datetime.datetime(2024, 5, 4))
+    assert by_keys(run_report(query)) == raw(query)
+    check_all()
+
+
+def test_the_day_not_yet_rolled_up_and_new_clicks_count_at_once(data):
+    rollups.advance(now=NOW)
+    add_click(data[0], "2024-05-08 12:05", click_id="new1", country="US", os="Android")
+    add_click(data[0], "2024-05-08 12:10", click_id="new2", country="US", os="Android", is_bot=True)
+    check_all(low=datetime.date(2024, 5, 1), high=datetime.date(2024, 5, 8))
+    check_all(low=datetime.date(2024, 5, 1), high=datetime.date(2024, 5, 8), include_bots=True)
+
+
+def test_a_page_of_a_combination_report_is_the_whole_reports_rows(data):
+    rollups.advance(now=NOW)
+    whole = ReportQuery("country,os", LOW, HIGH, order="clicks")
+    everything = by_keys(run_report(whole))
+    seen, offset = {}, 0
+    while True:
+        page = run_stats(dataclasses.replace(whole, limit=5, offset=offset))
+        seen.update(by_keys(page.items))
+        assert figures([page.totals])[None]["clicks"] == sum(row["clicks"] for row in everything.values())
+        if page.next is None:
+            break
+        offset = int(page.next)
+    assert seen == everything == raw(whole)
