@@ -126,3 +126,29 @@ def test_a_flow_with_click_postbacks_counts_uniques_in_its_own_window(client, ma
 def test_a_flow_without_a_window_of_its_own_counts_a_visitor_once_a_day():
     assert unique_window(Flow(unique_window_hours=None)) == 24 * HOUR
     assert unique_window(Flow(unique_window_hours=6)) == 6 * HOUR
+
+
+def clicked(client, flow, query, **kwargs):
+    """Click ``flow`` with ``query``; the Click row written."""
+    assert client.get("/r/%s?%s" % (flow["key"], query), **kwargs).status_code == 302
+    with db.connection_context():
+        return Click.select().order_by(Click.created_at.desc(), Click.click_id.desc()).first()
+
+
+def test_absent_parameters_leave_their_columns_empty_and_a_value_is_cut_past_255(client, make_flow):
+    flow = make_flow(offer_url="https://offer.example/?cid={clickid}")
+    bare = clicked(client, flow, "x=1")
+    assert (bare.sub1, bare.utm_source, bare.var1, bare.external_id, bare.cut) == ("", "", "", "", [])
+    fits = clicked(client, flow, "sub1=" + "a" * 255)
+    assert (fits.sub1, fits.cut) == ("a" * 255, [])
+    cut = clicked(client, flow, "sub1=" + "b" * 256)
+    assert (cut.sub1, cut.cut) == ("b" * 255, ["sub1"])
+
+
+def test_tiktok_and_snapchat_click_ids_stand_in_for_their_missing_cookies(client, make_flow):
+    flow = make_flow(offer_url="https://offer.example/?cid={clickid}")
+    fresh = clicked(client, flow, "ttclid=E.C.P.tt1&ScCid=sc-1")
+    assert (fresh.cookies.get("ttclid"), fresh.cookies.get("ScCid")) == ("E.C.P.tt1", "sc-1")
+    client.set_cookie("ttclid", "E.C.P.old")
+    kept = clicked(client, flow, "ttclid=E.C.P.tt2&ScCid=sc-2")
+    assert (kept.cookies.get("ttclid"), kept.cookies.get("ScCid")) == ("E.C.P.old", "sc-2")
