@@ -149,6 +149,13 @@ def test_tiktok_and_snapchat_click_ids_stand_in_for_their_missing_cookies(client
     flow = make_flow(offer_url="https://offer.example/?cid={clickid}")
     fresh = clicked(client, flow, "ttclid=E.C.P.tt1&ScCid=sc-1")
     assert (fresh.cookies.get("ttclid"), fresh.cookies.get("ScCid")) == ("E.C.P.tt1", "sc-1")
+    alone = clicked(client, flow, "ttclid=E.C.P.tt3")  # no fbclid: no _fbc made up
+    assert alone.cookies == {"ttclid": "E.C.P.tt3"}
     client.set_cookie("ttclid", "E.C.P.old")
-    kept = clicked(client, flow, "ttclid=E.C.P.tt2&ScCid=sc-2")
-    assert (kept.cookies.get("ttclid"), kept.cookies.get("ScCid")) == ("E.C.P.old", "sc-2")
+    client.set_cookie("_fbc", "fb.1.1714560000.old")
+    kept = clicked(client, flow, "ttclid=E.C.P.tt2&ScCid=sc-2&fbclid=new")  # the visitor's own stay
+    assert (kept.cookies["ttclid"], kept.cookies["_fbc"], kept.cookies["ScCid"]) == (
+        "E.C.P.old",
+        "fb.1.1714560000.old",
+        "sc-2",
+    )
