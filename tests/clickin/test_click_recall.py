@@ -8,6 +8,7 @@ from tracker.clickin.record import (
     days_of,
     ids_since,
     new_click_id,
+    parse_cost,
     recall_visit,
     record_lander_click,
     record_orphan,
@@ -159,3 +160,29 @@ def test_tiktok_and_snapchat_click_ids_stand_in_for_their_missing_cookies(client
         "fb.1.1714560000.old",
         "sc-2",
     )
+
+
+def test_a_clicks_cost_is_a_plain_amount_up_to_a_billion_and_anything_else_is_zero():
+    readings = {
+        None: "0",
+        "": "0",
+        "0.35": "0.35",
+        " 1,5 ": "1.5",  # a decimal comma
+        "100": "100",
+        "1000000000": "1000000000",  # a billion, exactly
+        "1000000000.01": "0",
+        "3000000000": "0",
+        "-1": "0",
+        "NaN": "0",
+        "Infinity": "0",
+        "1e3": "1E+3",
+        "abc": "0",
+    }
+    assert {value: str(parse_cost(value)) for value in readings} == readings
+
+
+def test_a_click_id_is_25_characters_of_0_to_9_and_a_to_z_its_time_first():
+    first, later = new_click_id(1714564800.0), new_click_id(1714564800.001)
+    assert len(first) == len(later) == 25
+    assert set(first + later) <= set("0123456789abcdefghijklmnopqrstuvwxyz")
+    assert first[:9] < later[:9]
