@@ -389,3 +389,15 @@ def test_a_failure_while_recording_answers_500_and_logs_the_request(flow_id, cap
         "payout": "5",
     }
     assert first.exc_info is not None
+
+
+def test_an_update_by_click_alone_changes_the_event_it_names_not_another_of_that_click(flow_id):
+    with db.connection_context():
+        click = make_click(flow_id)
+        lead = postback(click_id=click.click_id, event="lead", payout="1").conversion_id
+        signup = postback(click_id=click.click_id, event="signup", payout="2").conversion_id
+        assert postback(click_id=click.click_id, event="signup", status="rejected").status == "updated"
+        assert (status_payout(lead), status_payout(signup)) == (
+            ("approved", Decimal("1")),
+            ("declined", Decimal("2")),
+        )
