@@ -9,7 +9,7 @@ from tracker.api.shapes import stats_row as row_to_dict
 from tracker.dashboard.reports import rows_to_csv
 from tracker.db import db
 from tracker.errors import ValidationError
-from tracker.reports.queries import ReportQuery, chart_series, parse_query, run_report
+from tracker.reports.queries import ReportQuery, chart_series, parse_query, run_report, total
 
 from factories import HOSTILE, add_click, add_conversion, add_flow, report_dataset
 
@@ -206,3 +206,15 @@ def test_events_that_are_not_conversions_count_nowhere_in_conversions(app):
     assert [(row.clicks, row.conversions, row.revenue, row.cr) for row in rows] == [
         (1, 1, Decimal("40.00"), Decimal("100.00"))
     ]
+
+
+def test_a_report_in_another_currency_shows_its_rows_and_totals_in_that_currency(app):
+    with db.connection_context():
+        flow = add_flow()
+        add_click(flow, "2024-05-01 12:00")
+        query = parse_query(
+            {"group_by": "flow", "date_from": "2024-05-01", "date_to": "2024-05-01"}, currency="EUR"
+        )
+        rows = run_report(query)
+        assert [row.currency for row in rows] == ["EUR"]
+        assert total(rows, query.currency).currency == "EUR"
