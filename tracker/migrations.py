@@ -234,6 +234,7 @@ def _step_8(migrator):
 class _V9RollupCombo(_V5Model):
     """The table step 9 creates, frozen as it was then."""
 
+    kind = CharField(max_length=10)
     day = DateTimeField()
     flow_id = IntegerField()
     is_bot = BooleanField()
@@ -242,6 +243,9 @@ class _V9RollupCombo(_V5Model):
     os = CharField(max_length=100)
     browser = CharField(max_length=100)
     connection_type = CharField(max_length=30)
+    route_id = IntegerField(null=True)
+    lander_id = IntegerField(null=True)
+    offer_id = IntegerField(null=True)
     clicks = IntegerField()
     unique_clicks = IntegerField()
     cost = MoneyField()
@@ -250,10 +254,24 @@ class _V9RollupCombo(_V5Model):
 
     class Meta:
         table_name = "rollup_combo"
-        indexes = ((("day", "flow_id"), False),)
+        indexes = ((("kind", "day", "flow_id"), False),)
 
 
-_V9_COMBO_COLUMNS = "country, device_type, os, browser, connection_type"
+# The columns of each kind of combination; the other kind's hold '' (text) or NULL (ids).
+_V9_COMBO_KINDS = {
+    "device": ("country", "device_type", "os", "browser", "connection_type"),
+    "route": ("route_id", "lander_id", "offer_id", "country"),
+}
+_V9_COMBO_COLUMNS = (
+    "country",
+    "device_type",
+    "os",
+    "browser",
+    "connection_type",
+    "route_id",
+    "lander_id",
+    "offer_id",
+)
 
 
 def _step_9(migrator):
@@ -280,17 +298,25 @@ def _step_9(migrator):
         "DELETE FROM rollup_combo WHERE day < " + param,
         (until,),
     )
-    db.execute_sql(
-        "INSERT INTO rollup_combo (day, flow_id, is_bot, {cols}, clicks, unique_clicks, cost, lp_views, "
-        "lp_clicks) SELECT {day}, flow_id, is_bot, {cols}, COUNT(*), "
-        "SUM(CASE WHEN is_unique = {true} THEN 1 ELSE 0 END), COALESCE(SUM(cost), 0), "
-        "SUM(CASE WHEN lander_id IS NOT NULL THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN lander_id IS NOT NULL AND lp_clicked_at IS NOT NULL THEN 1 ELSE 0 END) "
-        "FROM click WHERE created_at < {param} GROUP BY {day}, flow_id, is_bot, {cols}".format(
-            cols=_V9_COMBO_COLUMNS, day=day, true=true, param=param
-        ),
-        (until,),
-    )
+    for kind, grouped in _V9_COMBO_KINDS.items():
+        values = [c if c in grouped else "NULL" if c.endswith("_id") else "''" for c in _V9_COMBO_COLUMNS]
+        db.execute_sql(
+            "INSERT INTO rollup_combo (kind, day, flow_id, is_bot, {cols}, clicks, unique_clicks, cost, "
+            "lp_views, lp_clicks) SELECT '{kind}', {day}, flow_id, is_bot, {values}, COUNT(*), "
+            "SUM(CASE WHEN is_unique = {true} THEN 1 ELSE 0 END), COALESCE(SUM(cost), 0), "
+            "SUM(CASE WHEN lander_id IS NOT NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN lander_id IS NOT NULL AND lp_clicked_at IS NOT NULL THEN 1 ELSE 0 END) "
+            "FROM click WHERE created_at < {param} GROUP BY {day}, flow_id, is_bot, {grouped}".format(
+                kind=kind,
+                cols=", ".join(_V9_COMBO_COLUMNS),
+                values=", ".join(values),
+                grouped=", ".join(grouped),
+                day=day,
+                true=true,
+                param=param,
+            ),
+            (until,),
+        )
     return []
 
 

@@ -522,18 +522,22 @@ class _Plan:
             return None if self.fine or self.filters else ""
         return dim if dim in rollups.DIMENSIONS else None
 
-    def combo_holds(self):
-        """Whether the combination rollup holds every grouped and filtered dimension: those of
-        few values, the flow, and the day when the report's days are UTC days."""
-        held = set(rollups.COMBO_DIMENSIONS)
-        if not set(self.filters) <= held:
-            return False
+    def combo_kind(self):
+        """The kind of combination rollup that holds every grouped and filtered dimension
+        (besides the flow, and the day when the report's days are UTC days), or None."""
         dims = set(self.dims) - {"flow"}
         if "day" in dims:
             if not _utc_days(self.zone, self.start, self.end):
-                return False
+                return None
             dims.discard("day")
-        return dims <= held
+        wanted = dims | set(self.filters)
+        for kind, held in rollups.COMBO_KINDS.items():
+            if wanted <= set(held):
+                return kind
+        return None
+
+    def combo_holds(self):
+        return self.combo_kind() is not None
 
 
 def _all_filters(query):
@@ -821,7 +825,12 @@ def _read_combos(plan, totals, low, high, dirty):
     make = _key_maker(plan)
     model = RollupCombo
     keys = [_combo_column(dim) for dim in plan.dims]
-    where = [model.flow_id.in_(plan.flow_ids), model.day < high, *_raw_click_filters(plan, _combo_column)]
+    where = [
+        model.kind == plan.combo_kind(),
+        model.flow_id.in_(plan.flow_ids),
+        model.day < high,
+        *_raw_click_filters(plan, _combo_column),
+    ]
     if low is not None:
         where.append(model.day >= low)
     if dirty:
