@@ -5,8 +5,9 @@ rollups (``rollups.py``) for the whole hours they hold, and the raw rows for the
 edges of the period that are not whole UTC hours, the hours since the last rolled-up point,
 and hours marked dirty. Both give records of ``(keys, is_bot, figures)`` that are added up
 per key here, so the figures equal a direct count of the raw rows. Reports by several of
-the dimensions of few values (country, device, OS, browser, connection, with the flow and the
-UTC day), or by one filtered on another, read the daily combination rollup the same way.
+the dimensions of few values of one kind (country, device, OS, browser, connection; or route,
+lander, offer, country; with the flow and the UTC day), or by one filtered on another, read
+the daily combination rollup the same way.
 Other reports by more than one dimension, or filtered on a dimension other than the one
 reported, read the raw rows (by the (flow, created_at) index). Reports by ``external_id`` or
 ``ip`` are paged in the order of the values along the click index (flow_id, <dimension>,
