@@ -1111,14 +1111,29 @@ def _pick_values(plan, column, after, count):
             sql = sql.replace('FROM "click" AS "t1"', 'FROM "click" AS "t1" ' + index, 1)
         parts.append("SELECT * FROM (%s) AS f%d" % (sql, number))
         params.extend(values)
-    name = '"%s"' % column.column_name
-    sql = "SELECT DISTINCT %s FROM (%s) AS picked ORDER BY %s LIMIT %d" % (
+    sql = _first_of(parts, '"%s"' % column.column_name, count)
+    return [value for (value,) in db.execute_sql(sql, params).fetchall()]
+
+
+COMPOUND_TERMS = 400  # SQLite refuses a compound SELECT of more than 500 terms
+
+
+def _first_of(parts, name, count):
+    """SQL: the first ``count`` distinct values of ``name`` among the SELECTs ``parts``, in the
+    database's order; in groups of at most ``COMPOUND_TERMS`` (a flow a part)."""
+    size = max(2, COMPOUND_TERMS)
+    if len(parts) > size:
+        groups = [parts[first : first + size] for first in range(0, len(parts), size)]
+        parts = [
+            "SELECT * FROM (%s) AS g%d" % (_first_of(group, name, count), n) for n, group in enumerate(groups)
+        ]
+        return _first_of(parts, name, count)
+    return "SELECT DISTINCT %s FROM (%s) AS picked ORDER BY %s LIMIT %d" % (
         name,
         " UNION ALL ".join(parts),
         name,
         count,
     )
-    return [value for (value,) in db.execute_sql(sql, params).fetchall()]
 
 
 def _value_page(query):
