@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
 CAUGHT = {"killed", "timeout", "segfault", "caught by type check"}
 MISSED = {"survived", "no tests", "suspicious", "skipped"}
+UNCHECKED = "not checked"  # a run cut short (or --only): neither caught nor missed
 RESULT_LINE = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 
 
@@ -122,7 +123,23 @@ def commit():
     return head.stdout.strip() + (" + uncommitted changes" if dirty else "")
 
 
-def run_module(module, tests, base, settings, print_diffs):
+def only_patterns(module, only):
+    """``--only`` patterns as mutmut takes them: a function's name (``run_report``,
+    ``ReportQuery.period``) or an fnmatch pattern over mutant names."""
+    prefix = module_name(module)
+    patterns = []
+    for item in only:
+        if item.startswith(prefix + "."):
+            patterns.append(item)
+        elif "." in item:  # Class.method
+            cls, method = item.split(".", 1)
+            patterns.append("%s.x\u01c1%s\u01c1%s__mutmut_*" % (prefix, cls, method))
+        else:
+            patterns.append("%s.x_%s__mutmut_*" % (prefix, item))
+    return patterns
+
+
+def run_module(module, tests, base, settings, print_diffs, only=()):
     equivalent = settings.get("equivalent", {})
     work = WORK / module.removesuffix(".py").replace("/", "-")
     measured_on = commit()
@@ -131,7 +148,7 @@ def run_module(module, tests, base, settings, print_diffs):
     print("== %s against %s (work folder %s)" % (module, " ".join(tests), work.relative_to(ROOT)), flush=True)
     started = time.monotonic()
     before = results(work, module_name(module)) if (work / "mutants").exists() else {}
-    run = mutmut_run(work)
+    run = mutmut_run(work, only_patterns(module, only))
     found = results(work, module_name(module))
     # mutmut keeps a survivor's verdict while its function is unchanged: try the survivors again
     # against the tests as they are now (a test written for one since the last run kills it).
@@ -148,7 +165,8 @@ def run_module(module, tests, base, settings, print_diffs):
     if run.returncode != 0 and not found:
         print((work / "mutmut-run.log").read_text("utf-8", "replace")[-3000:])
         return {"module": module, "error": "mutmut run exited %d" % run.returncode}
-    unknown = {n: s for n, s in found.items() if s not in CAUGHT | MISSED}
+    unknown = {n: s for n, s in found.items() if s not in CAUGHT | MISSED | {UNCHECKED}}
+    checked = sum(1 for s in found.values() if s != UNCHECKED)
     caught = sum(1 for s in found.values() if s in CAUGHT)
     missed = sorted(n for n, s in found.items() if s in MISSED)
     excused = [n for n in missed if n in equivalent]
@@ -168,6 +186,7 @@ def run_module(module, tests, base, settings, print_diffs):
     return {
         "module": module,
         "mutants": len(found),
+        "checked": checked,
         "caught": caught,
         "equivalent": len(excused),
         "survived": len(survivors),
@@ -179,27 +198,28 @@ def run_module(module, tests, base, settings, print_diffs):
 
 def main(argv):
     print_diffs = "--show" in argv
-    wanted = [a for a in argv if a != "--show"]
+    only = [p for a in argv if a.startswith("--only=") for p in a[len("--only=") :].split(",") if p]
+    wanted = [a for a in argv if a != "--show" and not a.startswith("--only=")]
     base, settings = config()
     modules = settings["modules"]
     base = {k: v for k, v in base.items() if k not in ("only_mutate", "pytest_add_cli_args_test_selection")}
     unknown = [m for m in wanted if m not in modules]
     if unknown:
         sys.exit("not a core module of [tool.tracker-mutation.modules]: %s" % ", ".join(unknown))
-    rows = [run_module(m, modules[m], base, settings, print_diffs) for m in (wanted or modules)]
+    rows = [run_module(m, modules[m], base, settings, print_diffs, only) for m in (wanted or modules)]
     print()
     print("Mutation score per module (%s)" % time.strftime("%Y-%m-%d %H:%M %Z"))
-    print("| module | commit | mutants | caught | equivalent | survived | score | time |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| module | commit | mutants | checked | caught | equivalent | survived | score | time |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         if "error" in row:
-            print("| `%s` | | %s | | | | | |" % (row["module"], row["error"]))
+            print("| `%s` | | %s | | | | | | |" % (row["module"], row["error"]))
             continue
         score = "n/a (no functions)" if row["score"] is None else "%.1f %%" % row["score"]
         print(
-            "| `%s` | %s | %d | %d | %d | %d | %s | %d s |"
-            % (row["module"], row["commit"], row["mutants"], row["caught"], row["equivalent"],
-               row["survived"], score, row["seconds"])
+            "| `%s` | %s | %d | %d | %d | %d | %d | %s | %d s |"
+            % (row["module"], row["commit"], row["mutants"], row["checked"], row["caught"],
+               row["equivalent"], row["survived"], score, row["seconds"])
         )  # fmt: skip
     return 1 if any("error" in row for row in rows) else 0
 

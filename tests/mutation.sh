@@ -7,6 +7,7 @@
 #   tests/mutation.sh                         every core module
 #   tests/mutation.sh tracker/tokens.py ...   only these
 #   tests/mutation.sh --show ...              also print the diff of every unexplained survivor
+#   tests/mutation.sh --only=run_report,Row.add tracker/reports/queries.py   only these functions' mutants
 #
 # Needs mutmut 3.8 (pip install -e ".[mutation]"). Runs niced, two workers; in a time zone other
 # than UTC, so a mutant that reads the machine's local time instead of UTC is caught.

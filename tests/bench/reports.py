@@ -103,9 +103,14 @@ def parse_args(argv=None):
         help="a SQLite file to keep: loaded on the first run, reused (its rollups rebuilt) on the next",
     )
     parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --database-url: reuse the database when it holds --clicks clicks (its rollups rebuilt)",
+    )
+    parser.add_argument(
         "--keep-rollups",
         action="store_true",
-        help="with --db: reuse the rollups the file holds instead of rebuilding them (timing reruns)",
+        help="with --db or --reuse: keep the rollups it holds, not rebuilt (timing reruns)",
     )
     return parser.parse_args(argv)
 
@@ -429,7 +434,7 @@ def run(args):
     from tracker.models import Click, Conversion, Flow
 
     end = datetime.datetime(2026, 11, 28)
-    if args.db and Click.select().count() == args.clicks:
+    if (args.db or args.reuse) and Click.select().count() == args.clicks:
         flows, load_seconds = [f.id for f in Flow.select().order_by(Flow.id)], 0.0
         conversions = Conversion.select().count()
         if not args.keep_rollups:

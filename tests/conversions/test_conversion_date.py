@@ -146,7 +146,16 @@ def test_the_attribution_window_counts_to_the_conversion_not_to_its_report(click
             "nor an IANA time zone such as America/New_York",
         ),
         ({"conversion_date": "2024-05-02", "conversion_timezone": "../../etc/passwd"}, None),
-        ({"conversion_date": "{conversion_date}"}, None),
+        (
+            {"conversion_date": "{conversion_date}"},
+            "conversion_date is '{conversion_date}', an unreplaced macro: the sender did not "
+            "replace {conversion_date} with the real value; fix the postback URL on the sender's side",
+        ),
+        (  # a long zone is quoted cut to 80 characters
+            {"conversion_date": "2024-05-02", "conversion_timezone": "Z" * 200},
+            "conversion_timezone %r is not one of PST, EST, CST, MST, AKST, SST, HST, AST "
+            "nor an IANA time zone such as America/New_York" % ("Z" * 80),
+        ),
     ],
 )
 def test_bad_dates_and_zones_are_400(click, fields, error):

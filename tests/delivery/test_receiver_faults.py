@@ -318,6 +318,7 @@ def test_sends_to_one_host_stay_under_the_per_host_cap(make_app, receiver):
         (503, 2, "retrying"),
         (408, 1, "retrying"),
         (429, 1, "retrying"),
+        (300, 1, "failed"),
         (302, 1, "failed"),
         (301, 1, "failed"),
         (400, 1, "failed"),

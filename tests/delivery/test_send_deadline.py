@@ -71,6 +71,29 @@ def test_a_trickling_answer_is_cut_at_the_total_deadline(head, rest):
     server.sock.close()
 
 
+def test_each_of_two_overlapping_sends_is_cut_at_its_own_deadline():
+    """A 1 s send started while a 3 s one is in flight is cut at 1 s (the deadline watcher,
+    asleep until 3 s, is woken for it); the 3 s one still runs to its 3 s."""
+    server = Trickler(b"HTTP/1.1 200 OK\r\nContent-Length: 80\r\n\r\n", b"x" * 80)
+    request = SimpleNamespace(**{**vars(REQUEST), "url": server.url})
+    took = {}
+
+    def send(name, timeouts):
+        started = time.monotonic()
+        with pytest.raises(requests.Timeout):
+            send_http(request, timeouts, LOOPBACK)
+        took[name] = time.monotonic() - started
+
+    long_send = threading.Thread(target=send, args=("long", Timeouts(1.5, 1.5)))
+    long_send.start()
+    time.sleep(0.3)
+    send("short", Timeouts(0.5, 0.5))
+    long_send.join()
+    assert 0.9 < took["short"] < 1.6
+    assert 2.9 < took["long"] < 4.0
+    server.sock.close()
+
+
 def test_a_send_gets_no_more_than_what_is_left_of_its_lease():
     seen = []
     pool = SendPool(1, 1)

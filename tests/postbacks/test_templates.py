@@ -154,6 +154,18 @@ def test_check_warns_about_names_that_are_no_builtin_token():
     errors, warnings = pt.check("https://pb.example/?a={adid}&b={ADID}&c={clickid}&d={req.qs.x}&e=<zone>")
     assert errors == []
     assert [w.split(" ")[0] for w in warnings] == ["{adid}", "{zone}"]
+    assert warnings[0] == (
+        "{adid} is not a built-in token: it is read from the click's query parameter or the lead "
+        "data named 'adid' (empty when absent)"
+    )
+
+
+def test_a_stored_header_with_a_bad_name_is_refused_when_rendered_and_named():
+    ctx = pt.context(None, None)
+    assert pt.render_headers({"X-Ok": "{sub1}"}, ctx) == {"X-Ok": ""}
+    with pytest.raises(pt.TemplateError) as refused:
+        pt.render_headers({"X-Ok": "1", "Bad Name": "x"}, ctx)
+    assert refused.value.message == "header name 'Bad Name' is not a valid HTTP header name"
 
 
 def test_alter_cpa_form_body_holding_json_round_trips():

@@ -85,16 +85,21 @@ class Watchdog:
         self._watches = set()
         self._cond = threading.Condition()
         self._thread = None
+        self._wakes_at = float("inf")  # when the thread looks again (monotonic); inf: no deadline
 
     def watch(self, seconds):
-        """Start watching the calling thread's send; returns its ``Watch``."""
+        """Start watching the calling thread's send; returns its ``Watch``. The thread is woken
+        only when this deadline comes before the time it already wakes at (waking it for every
+        send was a twentieth of a delivery's CPU)."""
         watch = Watch(time.monotonic() + seconds)
         with self._cond:
             self._watches.add(watch)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="send-deadline", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if watch.deadline < self._wakes_at:
+                self._wakes_at = watch.deadline
+                self._cond.notify()
         return watch
 
     def unwatch(self, watch):
@@ -112,6 +117,7 @@ class Watchdog:
                 wait = max(self.TICK, min(pending) - now) if pending else None
                 if any(w.expired and not w.shut for w in self._watches):
                     wait = self.TICK
+                self._wakes_at = now + wait if wait is not None else float("inf")
                 self._cond.wait(wait)
 
 
@@ -285,8 +291,11 @@ class SendPool:
 
     def _gate(self, url):
         host = urlsplit(url).netloc.lower()
-        with self._lock:
-            return self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
+        gate = self._hosts.get(host)
+        if gate is None:
+            with self._lock:  # a semaphore is made once per host, not once per send
+                gate = self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
+        return gate
 
     def submit(self, send, delivery, lease, timeout, clock, expires=None):
         """Start one attempt; the future's result is a ``Sent``, never an exception.

@@ -1,0 +1,227 @@
+"""Rules of the conversion record, in process: an update changes its own conversion and no
+other; a cost changes its own click; the event API's claim on a transaction_id + event_id pair
+is given back for that pair alone and never taken from a request that took it over; a
+conversion is never written for a click that retention removed meanwhile."""
+
+import datetime
+import logging
+from decimal import Decimal
+
+import pytest
+
+from tracker.conversions.claims import Claim, Refused, SenderRules, make_inbound
+from tracker.conversions.contracts import CONTRACTS
+from tracker.conversions.record import Trace, claim_pair, record_conversion, release_claim, write
+from tracker.currency import replace_rates
+from tracker.db import db
+from tracker.models import Click, Conversion, Delivery, InboundRequest, RequestLock
+
+from postback_helpers import NOW, make_click
+
+SECOND = datetime.timedelta(seconds=1)
+
+
+@pytest.fixture
+def flow_id(app, make_flow):
+    return make_flow(payout="3.00")["id"]
+
+
+def postback(at=NOW, rules=None, **fields):
+    """Record a ``/postback`` with ``fields`` at ``at``; its ``Outcome``."""
+    inbound = make_inbound("postback", "GET", "127.0.0.1", list(fields.items()))
+    return record_conversion(inbound, rules or SenderRules(), at)
+
+
+def status_payout(conversion_id):
+    row = Conversion.get_by_id(conversion_id)
+    return row.status, row.payout
+
+
+def test_a_status_update_changes_the_conversion_it_names_and_no_other(flow_id):
+    with db.connection_context():
+        first, second = make_click(flow_id), make_click(flow_id)
+        ids = {
+            "first": postback(click_id=first.click_id, event="lead", payout="5").conversion_id,
+            "lead": postback(click_id=second.click_id, event="lead", payout="1").conversion_id,
+            "tx1": postback(click_id=second.click_id, event="sale", payout="7", txid="TX-1").conversion_id,
+            "tx2": postback(click_id=second.click_id, event="sale", payout="9", txid="TX-2").conversion_id,
+        }
+        assert (
+            postback(click_id=second.click_id, event="sale", txid="TX-2", status="rejected").status
+            == "updated"
+        )
+        assert postback(click_id=second.click_id, event="lead", status="pending").status == "updated"
+        assert {name: status_payout(i) for name, i in ids.items()} == {
+            "first": ("approved", Decimal("5")),
+            "lead": ("pending", Decimal("1")),
+            "tx1": ("approved", Decimal("7")),
+            "tx2": ("declined", Decimal("9")),
+        }
+
+
+def test_a_cost_sent_with_an_event_changes_its_own_click_only(app, make_flow):
+    flow = make_flow()
+    with db.connection_context():
+        mine, other = make_click(flow["id"]), make_click(flow["id"])  # each cost 0.35
+        fields = {"cid": flow["key"], "transaction_id": mine.click_id, "event_id": "conversion"}
+        fields.update(revenue="5", cost="1.25", cost_operation="add")
+        inbound = make_inbound("events", "POST", "127.0.0.1", list(fields.items()))
+        assert record_conversion(inbound, SenderRules(), NOW).http_status == 200
+        assert Click.get_by_id(mine.click_id).cost == Decimal("1.60")
+        assert Click.get_by_id(other.click_id).cost == Decimal("0.35")
+
+
+def test_giving_back_a_claim_frees_that_pair_only(app):
+    with db.connection_context():
+        mine = claim_pair("events:c1:sale", NOW, 2)
+        claim_pair("events:c2:sale", NOW, 2)  # another pair, claimed in the same instant
+        release_claim("events:c1:sale", mine)
+        assert claim_pair("events:c1:sale", NOW, 2) == mine  # free again
+        with pytest.raises(Refused) as held:
+            claim_pair("events:c2:sale", NOW, 2)
+        assert held.value.status == 403
+
+
+def test_a_claim_taken_over_after_it_expired_is_not_given_back_by_its_first_holder(app):
+    with db.connection_context():
+        stale = claim_pair("events:c1:sale", NOW, 2)
+        later = NOW + 3 * SECOND
+        claim_pair("events:c1:sale", later, 2)  # the first holder's claim expired: taken over
+        release_claim("events:c1:sale", stale)  # the first holder fails, and gives back its claim
+        with pytest.raises(Refused) as held:
+            claim_pair("events:c1:sale", later, 2)
+        assert held.value.status == 403
+
+
+def test_a_claim_that_cannot_be_given_back_is_logged_by_its_pair(app, caplog):
+    with db.connection_context():
+        expires = claim_pair("events:c1:sale", NOW, 2)
+        db.execute_sql('DROP TABLE "%s"' % RequestLock._meta.table_name)
+        release_claim("events:c1:sale", expires)  # never raises: the request's answer stands
+    records = [r for r in caplog.records if r.name == "tracker.conversions.record"]
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.ERROR, "could not release the claim 'events:c1:sale'")
+    ]
+    assert records[0].exc_info is not None
+
+
+def test_no_conversion_is_written_for_a_click_removed_since_it_was_found(flow_id):
+    with db.connection_context():
+        click = make_click(flow_id)
+        flow = click.flow
+        Click.delete().where(Click.click_id == click.click_id).execute()  # retention, meanwhile
+        inbound = make_inbound("postback", "GET", "127.0.0.1", [("click_id", click.click_id)])
+        claim = Claim(click_id=click.click_id, event="conversion", currency="USD")
+        with pytest.raises(Refused) as refused:
+            write(CONTRACTS["postback"], inbound, claim, click, flow, None, NOW, NOW, Trace(notes=[]))
+        assert (refused.value.status, refused.value.reason) == (
+            404,
+            "click_id %r is not a click of ours" % click.click_id,
+        )
+        assert Conversion.select().count() == 0
+
+
+def test_an_update_keeps_the_rate_of_its_day_until_its_currency_changes(flow_id):
+    replace_rates({"EUR": Decimal("1.10"), "GBP": Decimal("1.25")})
+    with db.connection_context():
+        click = make_click(flow_id)
+        sale = {"click_id": click.click_id, "event": "sale", "txid": "TX-1"}
+        conversion_id = postback(**sale, payout="10", currency="EUR").conversion_id
+        replace_rates({"EUR": Decimal("1.20"), "GBP": Decimal("1.25")})  # the rates move on
+
+        def shown():
+            row = Conversion.get_by_id(conversion_id)
+            return row.payout, row.currency, row.rate, row.report_payout
+
+        assert shown() == (Decimal("10"), "EUR", "1.10", Decimal("11.00"))
+        assert postback(**sale, payout="20", currency="EUR").status == "updated"
+        assert shown() == (Decimal("20"), "EUR", "1.10", Decimal("22.00"))  # the rate of its day
+        assert postback(**sale, status="pending").status == "updated"  # a status alone
+        assert shown() == (Decimal("20"), "EUR", "1.10", Decimal("22.00"))
+        assert postback(**sale, payout="30", currency="GBP").status == "updated"
+        assert shown() == (Decimal("30"), "GBP", "1.25", Decimal("37.50"))  # today's rate of GBP
+
+
+def test_an_update_into_the_report_currency_itself_is_at_rate_one(flow_id):
+    replace_rates({"EUR": Decimal("1.10"), "GBP": Decimal("0.85")})
+    in_euros = SenderRules(report_currency="EUR")
+    with db.connection_context():
+        click = make_click(flow_id)
+        sale = {"click_id": click.click_id, "event": "sale", "txid": "TX-1"}
+        conversion_id = postback(rules=in_euros, **sale, payout="10", currency="GBP").conversion_id
+        assert postback(rules=in_euros, **sale, payout="12", currency="EUR").status == "updated"
+        row = Conversion.get_by_id(conversion_id)
+        assert (row.currency, row.rate, row.report_payout) == ("EUR", "1", Decimal("12.00"))
+        lead = postback(rules=in_euros, click_id=click.click_id, event="lead", payout="2", currency="EUR")
+        row = Conversion.get_by_id(lead.conversion_id)
+        assert (row.currency, row.rate, row.report_payout) == ("EUR", "1", Decimal("2.00"))
+
+
+def test_a_duplicate_and_an_update_are_logged_at_their_time_against_their_conversion(flow_id):
+    later = NOW + datetime.timedelta(hours=1)
+    with db.connection_context():
+        click = make_click(flow_id)
+        sale = {"click_id": click.click_id, "event": "sale", "payout": "5", "txid": "TX-1"}
+        conversion_id = postback(**sale).conversion_id
+        assert Conversion.get_by_id(conversion_id).updated_at == NOW
+        assert postback(at=later, **sale).status == "duplicate"
+        assert postback(at=later, **dict(sale, payout="6")).status == "updated"
+        logs = list(InboundRequest.select().order_by(InboundRequest.id))
+        assert [(log.result, log.at, log.conversion_id) for log in logs] == [
+            ("ok", NOW, conversion_id),
+            ("duplicate", later, conversion_id),
+            ("updated", later, conversion_id),
+        ]
+
+
+def test_an_update_fires_the_status_postback_now_and_not_the_new_conversion_postback_again(app, make_flow):
+    flow = make_flow(
+        postbacks=[
+            {"trigger": "conversion", "url": "https://pb.example/new?c={clickid}"},
+            {"trigger": "status", "url": "https://pb.example/status?s={status}"},
+        ]
+    )
+    later = NOW + datetime.timedelta(hours=1)
+    with db.connection_context():
+        click = make_click(flow["id"])
+        sale = {"click_id": click.click_id, "event": "sale", "payout": "5", "txid": "TX-1"}
+        postback(**sale)
+        assert postback(at=later, **dict(sale, status="rejected")).status == "updated"
+        rows = Delivery.select().order_by(Delivery.id)
+        assert [(d.trigger, d.url, d.created_at) for d in rows] == [
+            ("conversion", "https://pb.example/new?c=%s" % click.click_id, NOW),
+            ("status", "https://pb.example/status?s=approved", NOW),
+            ("status", "https://pb.example/status?s=declined", later),
+        ]
+
+
+def test_a_pair_still_claimed_is_refused_whatever_other_claims_have_expired(app):
+    with db.connection_context():
+        claim_pair("events:other:sale", NOW, 2)  # expires at NOW + 2 s
+        claim_pair("events:mine:sale", NOW + SECOND, 2)  # expires at NOW + 3 s
+        with pytest.raises(Refused) as held:
+            claim_pair("events:mine:sale", NOW + 2.5 * SECOND, 2)  # only the other one expired
+        assert held.value.status == 403
+
+
+def test_an_event_without_revenue_is_worth_nothing_not_the_offers_payout(app, make_flow):
+    flow = make_flow(payout="3.00", events=[{"name": "lead", "conversion": False}])
+    with db.connection_context():
+        click = make_click(flow["id"])
+        fields = {"cid": flow["key"], "transaction_id": click.click_id, "event_id": "lead"}
+        inbound = make_inbound("events", "POST", "127.0.0.1", list(fields.items()))
+        outcome = record_conversion(inbound, SenderRules(), NOW)
+        assert outcome.http_status == 200, outcome.error
+        assert Conversion.get_by_id(outcome.conversion_id).payout == 0
+
+
+def test_a_postback_without_txid_updates_the_one_conversion_of_its_click_and_event(flow_id):
+    with db.connection_context():
+        mine, other = make_click(flow_id), make_click(flow_id)
+        postback(click_id=other.click_id, event="sale", payout="4", txid="TX-9")
+        postback(click_id=mine.click_id, event="lead", payout="1", txid="TX-1")
+        sale_id = postback(click_id=mine.click_id, event="sale", payout="5", txid="TX-2").conversion_id
+        outcome = postback(click_id=mine.click_id, event="sale", status="rejected")
+        assert (outcome.status, outcome.conversion_id) == ("updated", sale_id)
+        assert Conversion.get_by_id(sale_id).status == "declined"
+        assert Conversion.select().count() == 3
