@@ -294,6 +294,61 @@ def _step_9(migrator):
     return []
 
 
+# The columns of each kind of combination (step 10); the other kind's hold '' (text) or NULL (ids).
+_V10_COMBO_KINDS = {
+    "device": ("country", "device_type", "os", "browser", "connection_type"),
+    "route": ("route_id", "lander_id", "offer_id", "country"),
+}
+_V10_COMBO_COLUMNS = _V10_COMBO_KINDS["device"] + ("route_id", "lander_id", "offer_id")
+
+
+def _step_10(migrator):
+    """Combinations of route, lander, offer and country (issue 12): ``rollup_combo`` gets a
+    ``kind`` (the rows step 9 made are of kind ``device``) and the route, lander and offer
+    columns, its index leads with the kind, and the ``route`` rows of the days already rolled up
+    are filled from the raw clicks (days whose clicks retention purged have none, as a raw read
+    finds none)."""
+    operations = [
+        add_not_null(migrator, "rollup_combo", "kind", CharField(max_length=10, default="device")),
+        migrator.add_column("rollup_combo", "route_id", IntegerField(null=True)),
+        migrator.add_column("rollup_combo", "lander_id", IntegerField(null=True)),
+        migrator.add_column("rollup_combo", "offer_id", IntegerField(null=True)),
+    ]
+    for operation in operations:
+        operation.run()
+    db.execute_sql('DROP INDEX IF EXISTS "rollup_combo_day_flow_id"')
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS "rollup_combo_kind_day_flow_id" ON rollup_combo (kind, day, flow_id)'
+    )
+    row = db.execute_sql("SELECT value FROM setting WHERE key = 'rollups_until'").fetchone()
+    if row is None:
+        return []
+    until = row[0][:10] + " 00:00:00"  # the start of the day the rolled-up point is in
+    day = "date_trunc('day', created_at)" if is_postgres() else "strftime('%Y-%m-%d 00:00:00', created_at)"
+    true = "TRUE" if is_postgres() else "1"
+    param = "%s" if is_postgres() else "?"
+    grouped = _V10_COMBO_KINDS["route"]
+    values = [c if c in grouped else "NULL" if c.endswith("_id") else "''" for c in _V10_COMBO_COLUMNS]
+    db.execute_sql("DELETE FROM rollup_combo WHERE kind = 'route' AND day < " + param, (until,))
+    db.execute_sql(
+        "INSERT INTO rollup_combo (kind, day, flow_id, is_bot, {cols}, clicks, unique_clicks, cost, "
+        "lp_views, lp_clicks) SELECT 'route', {day}, flow_id, is_bot, {values}, COUNT(*), "
+        "SUM(CASE WHEN is_unique = {true} THEN 1 ELSE 0 END), COALESCE(SUM(cost), 0), "
+        "SUM(CASE WHEN lander_id IS NOT NULL THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN lander_id IS NOT NULL AND lp_clicked_at IS NOT NULL THEN 1 ELSE 0 END) "
+        "FROM click WHERE created_at < {param} GROUP BY {day}, flow_id, is_bot, {grouped}".format(
+            cols=", ".join(_V10_COMBO_COLUMNS),
+            values=", ".join(values),
+            grouped=", ".join(grouped),
+            day=day,
+            true=true,
+            param=param,
+        ),
+        (until,),
+    )
+    return []
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -303,6 +358,7 @@ STEPS = [
     (7, _step_7),
     (8, _step_8),
     (9, _step_9),
+    (10, _step_10),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.

@@ -315,10 +315,12 @@ class RollupClick(BaseModel):
 
 
 class RollupCombo(BaseModel):
-    """Clicks per UTC day, flow, bot flag and combination of country, device, OS, browser and
-    connection: what reports by several of them, or by one filtered on another, read (DESIGN
-    §6). Kept by ``reports.rollups``."""
+    """Clicks per UTC day, flow, bot flag and combination of the dimensions of one ``kind``
+    (``device``: country, device, OS, browser, connection; ``route``: route, lander, offer,
+    country; the columns of the other kind hold '' or NULL): what reports by several of them,
+    or by one filtered on another, read (DESIGN §6). Kept by ``reports.rollups``."""
 
+    kind = CharField(max_length=10)
     day = DateTimeField()
     flow_id = IntegerField()
     is_bot = BooleanField()
@@ -327,6 +329,9 @@ class RollupCombo(BaseModel):
     os = CharField(max_length=100)
     browser = CharField(max_length=100)
     connection_type = CharField(max_length=30)
+    route_id = IntegerField(null=True)
+    lander_id = IntegerField(null=True)
+    offer_id = IntegerField(null=True)
     clicks = IntegerField()
     unique_clicks = IntegerField()
     cost = MoneyField()
@@ -334,7 +339,7 @@ class RollupCombo(BaseModel):
     lp_clicks = IntegerField()
 
     class Meta:
-        indexes = ((("day", "flow_id"), False),)
+        indexes = ((("kind", "day", "flow_id"), False),)
 
 
 class RollupDirty(BaseModel):

@@ -76,6 +76,7 @@ DIMENSIONS = [
     "country,os",
     "flow,offer",
     "os&f.country=US",
+    "offer&f.country=US",
     "day&f.country=US",
     "sub1&f.country=US",
     "country,os,sub1",

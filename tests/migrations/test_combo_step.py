@@ -1,10 +1,12 @@
-"""Step 9 on a database of version 8 with clicks rolled up: the combination rollup is created and
-filled for the days already rolled up, exactly as the worker would fill it, the click indexes
-the value pages walk are made, and reports by combinations read it and equal the raw rows."""
+"""Steps 9 and 10 on a database of version 8 or 9 with clicks rolled up: the combination rollup
+is created (9), given its route kind (10) and filled for the days already rolled up, exactly as
+the worker would fill it, the click indexes the value pages walk are made, and reports by
+combinations read it and equal the raw rows."""
 
 import datetime
 from decimal import Decimal
 
+from tracker import migrations
 from tracker.db import db, is_postgres
 from tracker.migrations import LATEST, SchemaVersion, current_version, upgrade
 from tracker.models import Click, RollupCombo, Setting
@@ -15,6 +17,11 @@ from factories import add_click, add_conversion, add_flow
 
 NOW = datetime.datetime(2024, 5, 4, 6, 30)
 INDEXES = ("click_flow_id_external_id_created_at", "click_flow_id_ip_created_at")
+QUERIES = [
+    ReportQuery("country,os,browser", datetime.date(2024, 5, 1), datetime.date(2024, 5, 4)),
+    ReportQuery("offer,lander", datetime.date(2024, 5, 1), datetime.date(2024, 5, 4)),
+    ReportQuery("offer", datetime.date(2024, 5, 1), datetime.date(2024, 5, 4), filters=(("country", "US"),)),
+]
 
 
 def combos():
@@ -44,7 +51,8 @@ def figures(rows):
     return {row.keys: (row.clicks, row.bot_clicks, row.cost, row.lp_views, row.conversions) for row in rows}
 
 
-def test_a_version_8_database_gets_the_combination_rollup_of_its_rolled_up_days(app):
+def rolled_up_dataset():
+    """Two flows, 60 clicks over four days rolled up; ``(combination rows, {query: figures})``."""
     flows = [add_flow("A"), add_flow("B")]
     for n in range(60):
         when = datetime.datetime(2024, 5, 1, 3) + datetime.timedelta(minutes=71 * n)
@@ -67,19 +75,49 @@ def test_a_version_8_database_gets_the_combination_rollup_of_its_rolled_up_days(
     rollups.advance(now=NOW)
     expected = combos()
     assert expected and rollups.rolled_until() == datetime.datetime(2024, 5, 4, 6)
-    query = ReportQuery("country,os,browser", datetime.date(2024, 5, 1), datetime.date(2024, 5, 4))
-    report = figures(run_report(query))
+    return expected, {query: figures(run_report(query)) for query in QUERIES}
 
-    as_version_8()
-    db.close()
-    assert upgrade() == (8, LATEST)
+
+def check_upgraded(expected, reports):
+    """The latest schema, the combinations of the days before the rolled-up point's as the worker
+    fills them (the day it is in is read raw until the worker rolls it up whole), and reports
+    equal to what they were and to the raw rows."""
     with db.connection_context():
         assert current_version() == LATEST
         assert set(INDEXES) <= click_indexes()
-        # the days before the rolled-up point's: filled as the worker fills them; the day it
-        # is in is read raw until the worker rolls it up whole
-        assert combos() == [row for row in expected if row[0] < datetime.datetime(2024, 5, 4)]
-        assert figures(run_report(query)) == report
+        assert combos() == [row for row in expected if row[1] < datetime.datetime(2024, 5, 4)]
+        assert {kind for (kind,) in RollupCombo.select(RollupCombo.kind).distinct().tuples()} == {
+            "device",
+            "route",
+        }
+        for query, report in reports.items():
+            assert figures(run_report(query)) == report, query.group_by
         Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
-        assert figures(run_report(query)) == report  # the raw rows say the same
+        for query, report in reports.items():
+            assert figures(run_report(query)) == report, query.group_by  # the raw rows say the same
         assert Click.select().count() == 60
+
+
+def test_a_version_8_database_gets_the_combination_rollups_of_its_rolled_up_days(app):
+    expected, reports = rolled_up_dataset()
+    as_version_8()
+    db.close()
+    assert upgrade() == (8, LATEST)
+    check_upgraded(expected, reports)
+
+
+def test_a_version_9_database_gets_the_route_combinations(app, monkeypatch):
+    """Step 9 as it was released (device combinations only, no kind), then step 10."""
+    expected, reports = rolled_up_dataset()
+    as_version_8()
+    db.close()
+    with monkeypatch.context() as patched:
+        patched.setattr(migrations, "STEPS", [step for step in migrations.STEPS if step[0] <= 9])
+        patched.setattr(migrations, "LATEST", 9)
+        assert upgrade() == (8, 9)
+    with db.connection_context():
+        assert "kind" not in {column.name for column in db.get_columns("rollup_combo")}
+        assert db.execute_sql("SELECT COUNT(*) FROM rollup_combo").fetchone()[0] > 0
+    db.close()
+    assert upgrade() == (9, LATEST)
+    check_upgraded(expected, reports)

@@ -5,8 +5,9 @@ rollups (``rollups.py``) for the whole hours they hold, and the raw rows for the
 edges of the period that are not whole UTC hours, the hours since the last rolled-up point,
 and hours marked dirty. Both give records of ``(keys, is_bot, figures)`` that are added up
 per key here, so the figures equal a direct count of the raw rows. Reports by several of
-the dimensions of few values (country, device, OS, browser, connection, with the flow and the
-UTC day), or by one filtered on another, read the daily combination rollup the same way.
+the dimensions of few values of one kind (country, device, OS, browser, connection; or route,
+lander, offer, country; with the flow and the UTC day), or by one filtered on another, read
+the daily combination rollup the same way.
 Other reports by more than one dimension, or filtered on a dimension other than the one
 reported, read the raw rows (by the (flow, created_at) index). Reports by ``external_id`` or
 ``ip`` are paged in the order of the values along the click index (flow_id, <dimension>,
@@ -522,18 +523,22 @@ class _Plan:
             return None if self.fine or self.filters else ""
         return dim if dim in rollups.DIMENSIONS else None
 
-    def combo_holds(self):
-        """Whether the combination rollup holds every grouped and filtered dimension: those of
-        few values, the flow, and the day when the report's days are UTC days."""
-        held = set(rollups.COMBO_DIMENSIONS)
-        if not set(self.filters) <= held:
-            return False
+    def combo_kind(self):
+        """The kind of combination rollup that holds every grouped and filtered dimension
+        (besides the flow, and the day when the report's days are UTC days), or None."""
         dims = set(self.dims) - {"flow"}
         if "day" in dims:
             if not _utc_days(self.zone, self.start, self.end):
-                return False
+                return None
             dims.discard("day")
-        return dims <= held
+        wanted = dims | set(self.filters)
+        for kind, held in rollups.COMBO_KINDS.items():
+            if wanted <= set(held):
+                return kind
+        return None
+
+    def combo_holds(self):
+        return self.combo_kind() is not None
 
 
 def _all_filters(query):
@@ -821,7 +826,12 @@ def _read_combos(plan, totals, low, high, dirty):
     make = _key_maker(plan)
     model = RollupCombo
     keys = [_combo_column(dim) for dim in plan.dims]
-    where = [model.flow_id.in_(plan.flow_ids), model.day < high, *_raw_click_filters(plan, _combo_column)]
+    where = [
+        model.kind == plan.combo_kind(),
+        model.flow_id.in_(plan.flow_ids),
+        model.day < high,
+        *_raw_click_filters(plan, _combo_column),
+    ]
     if low is not None:
         where.append(model.day >= low)
     if dirty:
@@ -1101,14 +1111,29 @@ def _pick_values(plan, column, after, count):
             sql = sql.replace('FROM "click" AS "t1"', 'FROM "click" AS "t1" ' + index, 1)
         parts.append("SELECT * FROM (%s) AS f%d" % (sql, number))
         params.extend(values)
-    name = '"%s"' % column.column_name
-    sql = "SELECT DISTINCT %s FROM (%s) AS picked ORDER BY %s LIMIT %d" % (
+    sql = _first_of(parts, '"%s"' % column.column_name, count)
+    return [value for (value,) in db.execute_sql(sql, params).fetchall()]
+
+
+COMPOUND_TERMS = 400  # SQLite refuses a compound SELECT of more than 500 terms
+
+
+def _first_of(parts, name, count):
+    """SQL: the first ``count`` distinct values of ``name`` among the SELECTs ``parts``, in the
+    database's order; in groups of at most ``COMPOUND_TERMS`` (a flow a part)."""
+    size = max(2, COMPOUND_TERMS)
+    if len(parts) > size:
+        groups = [parts[first : first + size] for first in range(0, len(parts), size)]
+        parts = [
+            "SELECT * FROM (%s) AS g%d" % (_first_of(group, name, count), n) for n, group in enumerate(groups)
+        ]
+        return _first_of(parts, name, count)
+    return "SELECT DISTINCT %s FROM (%s) AS picked ORDER BY %s LIMIT %d" % (
         name,
         " UNION ALL ".join(parts),
         name,
         count,
     )
-    return [value for (value,) in db.execute_sql(sql, params).fetchall()]
 
 
 def _value_page(query):
