@@ -71,8 +71,8 @@ DIMENSIONS = [
     "sub1",
     "offer",
     "lander",
-    "external_id",
-    "ip",
+    "external_id&order=key",  # a page in value order (order=clicks reads every click)
+    "ip&order=key",
     "country,os",
     "flow,offer",
     "os&f.country=US",

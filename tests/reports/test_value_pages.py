@@ -1,5 +1,6 @@
-"""Reports by ``external_id`` or ``ip`` (about a value per click): by default in the order of the
-values, a page at a time along the click index, each page's rows exactly the whole report's rows,
+"""Reports by ``external_id`` or ``ip`` (about a value per click): in the order of the values
+(``order=key``, the dashboard's default for them; the API's default stays clicks, DESIGN §4.5),
+a page at a time along the click index, each page's rows exactly the whole report's rows,
 the totals those of every row, the cursor naming the last value."""
 
 import dataclasses
@@ -75,7 +76,7 @@ def walk(query, limit):
 def test_pages_in_value_order_are_the_whole_report(data, dimension, options):
     if options.get("flow_id") == "first":
         options = dict(options, flow_id=data[0].id)
-    query = ReportQuery(dimension, LOW, HIGH, **options)
+    query = ReportQuery(dimension, LOW, HIGH, order="key", **options)
     whole = run_report(query)  # every row, read whole
     rows, pages = walk(query, limit=7)
     assert [row.key for row in rows] == in_database_order(row.key for row in whole)
@@ -87,7 +88,7 @@ def test_pages_in_value_order_are_the_whole_report(data, dimension, options):
 
 def test_a_value_page_compares_each_row_with_the_period_before(data):
     query = ReportQuery(
-        "external_id", datetime.date(2024, 5, 5), datetime.date(2024, 5, 7), compare="previous"
+        "external_id", datetime.date(2024, 5, 5), datetime.date(2024, 5, 7), compare="previous", order="key"
     )
     page = run_stats(dataclasses.replace(query, limit=10))
     before = {row.keys: figures([row])[row.key] for row in run_report(query.previous())}
@@ -102,7 +103,7 @@ def test_a_value_page_compares_each_row_with_the_period_before(data):
 
 
 def test_the_stats_api_pages_by_cursor_and_refuses_a_made_up_one(data, api):
-    args = {"group_by": "ip", "from": "2024-05-02", "to": "2024-05-06", "limit": "4"}
+    args = {"group_by": "ip", "from": "2024-05-02", "to": "2024-05-06", "limit": "4", "order": "key"}
     status, first = api.get("/api/v1/stats", query_string=args)
     assert status == 200 and first["next"].startswith("v")
     status, second = api.get("/api/v1/stats", query_string=dict(args, cursor=first["next"]))
@@ -137,7 +138,22 @@ def test_the_reports_page_pages_external_ids_by_value(app, client):
 def test_many_flows_are_picked_in_groups_of_compound_selects(data, monkeypatch):
     """SQLite refuses a compound SELECT of more than 500 terms: past a few hundred flows the
     per-flow picks are grouped, with the same pages."""
-    query = ReportQuery("external_id", LOW, HIGH)
+    query = ReportQuery("external_id", LOW, HIGH, order="key")
     expected = [row.key for row in walk(query, limit=7)[0]]
     monkeypatch.setattr(queries, "COMPOUND_TERMS", 2)
     assert [row.key for row in walk(query, limit=7)[0]] == expected
+
+
+def test_the_apis_default_order_stays_clicks_first(app, api):
+    """DESIGN §4.5: ``order`` defaults to clicks, descending, for every dimension; value order is
+    asked for with ``order=key``."""
+    flow = add_flow("Order")
+    for n, external_id in enumerate(["a", "b", "b", "c", "c", "c"]):
+        add_click(flow, "2024-05-01 10:%02d" % n, external_id=external_id)
+    args = {"group_by": "external_id", "from": "2024-05-01", "to": "2024-05-01", "limit": "2"}
+    status, page = api.get("/api/v1/stats", query_string=args)
+    assert status == 200 and [(r["key"], r["clicks"]) for r in page["items"]] == [("c", 3), ("b", 2)]
+    assert page["next"] == "2"
+    status, page = api.get("/api/v1/stats", query_string=dict(args, order="key"))
+    assert status == 200 and [(r["key"], r["clicks"]) for r in page["items"]] == [("a", 1), ("b", 2)]
+    assert page["next"].startswith("v")

@@ -840,9 +840,9 @@ PATHS = {
                 query(
                     "order",
                     STRING,
-                    "a metric, descending (default clicks), or key. By external_id or ip the default "
-                    "is the value itself, paged along an index (fast at any size); ordered by a metric "
-                    "they group every click of the period",
+                    "a metric, descending (default clicks), or key (the order of the values). By "
+                    "external_id or ip, key pages along an index (fast at any size); ordered by a "
+                    "metric they group every click of the period",
                 ),
                 query(
                     "limit",

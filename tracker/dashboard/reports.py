@@ -22,7 +22,15 @@ from ..errors import NotFound, ValidationError
 from ..models import Flow, Lander, Offer, Route
 from ..money import money_text
 from ..reports.costs import clean_cost, spread_cost
-from ..reports.queries import DIMENSIONS, METRICS, TIME_DIMENSIONS, chart_series, parse_query, run_stats
+from ..reports.queries import (
+    DIMENSIONS,
+    METRICS,
+    TIME_DIMENSIONS,
+    VALUE_PAGED,
+    chart_series,
+    parse_query,
+    run_stats,
+)
 from . import bp
 from .chart import chart_geometry
 
@@ -122,6 +130,8 @@ def _report(args):
     depth, dimension = _level(full)
     shown = MultiDict(args)
     shown["group_by"] = dimension
+    if dimension in VALUE_PAGED and not shown.get("order"):
+        shown["order"] = "key"  # about a value per click: pages along an index, at any size
     query = parse_query(shown, default_tz=config["TRACKER_TIMEZONE"], currency=config["TRACKER_CURRENCY"])
     return full, query, run_stats(query), depth, dimension
 

@@ -89,8 +89,9 @@ ALIASES = {
 ID_DIMENSIONS = {"route": Click.route_id, "lander": Click.lander_id, "offer": Click.offer_id}
 # Nearly a value per click: paged (limit, order) instead of answered whole.
 HIGH_CARDINALITY = frozenset(["external_id", "ip", "city", "isp", "region", *SUB_NAMES, *UTM_NAMES])
-# About a value per click, nothing to roll up: a page of them, in the order of the values (the
-# default for these), walks the click index (flow_id, <dimension>, created_at) (``_value_page``).
+# About a value per click, nothing to roll up: a page of them in the order of the values
+# (``order=key``; the dashboard's default for these) walks the click index
+# (flow_id, <dimension>, created_at) (``_value_page``).
 VALUE_PAGED = ("external_id", "ip")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -971,7 +972,7 @@ def _sort(rows, query):
     dims = query.dimensions
     if not query.order and dims[0] in TIME_DIMENSIONS:
         return sorted(rows, key=lambda r: _time_order(r.keys, dims))
-    if query.order == "key" or (not query.order and _by_value(query)):
+    if query.order == "key":
         return sorted(rows, key=lambda r: tuple(str(k) for k in r.keys))
     metric = query.order or "clicks"
 
@@ -1085,8 +1086,8 @@ def _top_page(query):
 
 
 def _by_value(query):
-    """Whether the report is by one of ``VALUE_PAGED``, whose default order is the value."""
-    return len(query.dimensions) == 1 and query.dimensions[0] in VALUE_PAGED
+    """Whether the report is by one of ``VALUE_PAGED`` in the order of its values (``order=key``)."""
+    return query.order == "key" and len(query.dimensions) == 1 and query.dimensions[0] in VALUE_PAGED
 
 
 def _pick_values(plan, column, after, count):
@@ -1137,14 +1138,13 @@ def _first_of(parts, name, count):
 
 
 def _value_page(query):
-    """The page of a report by ``external_id`` or ``ip`` in value order (the default, or
-    ``order=key``): the page's values are picked along the click index, only their clicks and
-    conversions are read, and the totals come from the flows' report of the same period and
-    filters (the flow rollup). None when it does not apply (another order, an offset cursor,
-    ``basis=conversion``, where a row may have conversions but no click in the period)."""
+    """The page of a report by ``external_id`` or ``ip`` in value order (``order=key``, what the
+    dashboard asks for these; the API's default stays clicks, DESIGN §4.5): the page's values are
+    picked along the click index, only their clicks and conversions are read, and the totals come
+    from the flows' report of the same period and filters (the flow rollup). None when it does not
+    apply (another order, an offset cursor, ``basis=conversion``, where a row may have conversions
+    but no click in the period)."""
     if not _by_value(query) or query.limit is None or query.offset or query.basis != "click":
-        return None
-    if query.order not in ("", "key"):
         return None
     plan = _Plan(query)
     if plan.empty:
