@@ -1,5 +1,7 @@
 """Management API: auth, flows, traffic sources, clicks; bad input gets a JSON 4xx."""
 
+import time
+
 import pytest
 
 from tracker.accounts import create_api_token
@@ -136,7 +138,9 @@ def test_traffic_source_validation(api):
 def test_clicks_are_read_back_by_id_and_listed(client, api, make_flow):
     flow, other = make_flow(), make_flow()
     client.get("/r/%s?sub1=one" % flow["key"])
+    time.sleep(0.002)  # newest first is by the click id's millisecond: two in one ms have no order
     client.get("/r/%s?sub1=two" % flow["key"])
+    time.sleep(0.002)
     client.get("/r/%s?sub1=elsewhere" % other["key"])
     status, listing = api.get("/api/v1/clicks?flow_id=%d" % flow["id"])
     assert status == 200
