@@ -801,11 +801,7 @@ def _read_rollups(plan, totals, dimension, low, high, dirty):
         model.select(
             key,
             model.is_bot,
-            fn.SUM(model.clicks),
-            fn.SUM(model.unique_clicks),
-            fn.SUM(model.cost),
-            fn.SUM(model.lp_views),
-            fn.SUM(model.lp_clicks),
+            *[fn.SUM(getattr(model, name)) for name in rollups.FIGURES],
         )
         .where(*where)
         .group_by(key, model.is_bot)
@@ -843,11 +839,7 @@ def _read_combos(plan, totals, low, high, dirty):
         model.select(
             *keys,
             model.is_bot,
-            fn.SUM(model.clicks),
-            fn.SUM(model.unique_clicks),
-            fn.SUM(model.cost),
-            fn.SUM(model.lp_views),
-            fn.SUM(model.lp_clicks),
+            *[fn.SUM(getattr(model, name)) for name in rollups.FIGURES],
         )
         .where(*where)
         .group_by(*keys, model.is_bot)

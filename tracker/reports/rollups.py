@@ -223,10 +223,7 @@ def compute(start, end, flow_ids=None, dimensions=HOURLY + PER_DAY):
         if flow_ids is not None:
             where.append(RollupClick.flow_id.in_(sorted(flow_ids)))
         RollupClick.delete().where(*where).execute()
-        clicks = [Click.created_at >= start, Click.created_at < end]
-        if flow_ids is not None:
-            clicks.append(Click.flow.in_(sorted(flow_ids)))
-        landed = Click.lander_id.is_null(False)
+        clicks = clicks_between(start, end, flow_ids)
         bucket = truncated(Click.created_at, grain)
         for dimension in names:
             value = value_of(dimension)
@@ -238,11 +235,7 @@ def compute(start, end, flow_ids=None, dimensions=HOURLY + PER_DAY):
                     dimension,
                     value,
                     Click.is_bot,
-                    fn.COUNT(Click.click_id),
-                    count_where(Click.is_unique == True),  # noqa: E712
-                    fn.COALESCE(fn.SUM(Click.cost), 0),
-                    count_where(landed),
-                    count_where(landed & Click.lp_clicked_at.is_null(False)),
+                    *click_figures(),
                 )
                 .where(*clicks)
                 .group_by(*keys)
@@ -255,13 +248,33 @@ def compute(start, end, flow_ids=None, dimensions=HOURLY + PER_DAY):
                     RollupClick.dimension,
                     RollupClick.value,
                     RollupClick.is_bot,
-                    RollupClick.clicks,
-                    RollupClick.unique_clicks,
-                    RollupClick.cost,
-                    RollupClick.lp_views,
-                    RollupClick.lp_clicks,
+                    *[getattr(RollupClick, name) for name in FIGURES],
                 ],
             ).execute()
+
+
+# The click figures both rollups hold, in this order (the columns of RollupClick and RollupCombo).
+FIGURES = ("clicks", "unique_clicks", "cost", "lp_views", "lp_clicks")
+
+
+def click_figures():
+    """The raw clicks' ``FIGURES``, as aggregates of a GROUP BY."""
+    landed = Click.lander_id.is_null(False)
+    return [
+        fn.COUNT(Click.click_id),
+        count_where(Click.is_unique == True),  # noqa: E712
+        fn.COALESCE(fn.SUM(Click.cost), 0),
+        count_where(landed),
+        count_where(landed & Click.lp_clicked_at.is_null(False)),
+    ]
+
+
+def clicks_between(start, end, flow_ids):
+    """The conditions on the raw clicks of ``[start, end)`` of ``flow_ids`` (None: every flow)."""
+    clicks = [Click.created_at >= start, Click.created_at < end]
+    if flow_ids is not None:
+        clicks.append(Click.flow.in_(sorted(flow_ids)))
+    return clicks
 
 
 def combo_column(dimension):
@@ -276,10 +289,7 @@ def compute_combo(start, end, flow_ids=None):
     if flow_ids is not None:
         where.append(RollupCombo.flow_id.in_(sorted(flow_ids)))
     RollupCombo.delete().where(*where).execute()
-    clicks = [Click.created_at >= start, Click.created_at < end]
-    if flow_ids is not None:
-        clicks.append(Click.flow.in_(sorted(flow_ids)))
-    landed = Click.lander_id.is_null(False)
+    clicks = clicks_between(start, end, flow_ids)
     bucket = truncated(Click.created_at, DAY)
     stored = [combo_column(name) for name in COMBO_DIMENSIONS]
     for kind, grouped in COMBO_KINDS.items():
@@ -296,11 +306,7 @@ def compute_combo(start, end, flow_ids=None):
                 Click.flow,
                 Click.is_bot,
                 *values,
-                fn.COUNT(Click.click_id),
-                count_where(Click.is_unique == True),  # noqa: E712
-                fn.COALESCE(fn.SUM(Click.cost), 0),
-                count_where(landed),
-                count_where(landed & Click.lp_clicked_at.is_null(False)),
+                *click_figures(),
             )
             .where(*clicks)
             .group_by(bucket, Click.flow, Click.is_bot, *columns)
@@ -313,11 +319,7 @@ def compute_combo(start, end, flow_ids=None):
                 RollupCombo.flow_id,
                 RollupCombo.is_bot,
                 *[getattr(RollupCombo, column.name) for column in stored],
-                RollupCombo.clicks,
-                RollupCombo.unique_clicks,
-                RollupCombo.cost,
-                RollupCombo.lp_views,
-                RollupCombo.lp_clicks,
+                *[getattr(RollupCombo, name) for name in FIGURES],
             ],
         ).execute()
 
