@@ -1,6 +1,9 @@
 """``GET /metrics``: the Prometheus text format, the token, and each figure of DESIGN §4.9."""
 
+import collections
 import datetime
+import os
+import threading
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -122,6 +125,32 @@ def test_spool_depth_counts_the_lines_of_the_spool_folder(make_app, tmp_path):
     assert spool_depth(spool) == 3
     client = make_app(TRACKER_CLICK_SPOOL=str(spool)).test_client()
     assert read(client)[("tracker_click_spool_depth", ())] == 3
+
+
+def test_spool_depth_counts_a_file_a_drain_renames_meanwhile(tmp_path):
+    """A drain renames ``clicks.jsonl`` to ``batch-….jsonl`` while the depth is read: the
+    click is still waiting and is still counted (a depth of 0 told /healthz, and the tests
+    waiting for a drain, that it was written while it was not)."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / "clicks.jsonl").write_text('{"click_id": "1"}\n')
+    names = [spool / "clicks.jsonl", spool / "batch-1.jsonl"]
+    stop = threading.Event()
+
+    def drain_renames():
+        turn = 0
+        while not stop.is_set():
+            os.rename(names[turn % 2], names[(turn + 1) % 2])
+            turn += 1
+
+    renamer = threading.Thread(target=drain_renames)
+    renamer.start()
+    try:
+        depths = collections.Counter(spool_depth(spool) for _ in range(3000))
+    finally:
+        stop.set()
+        renamer.join()
+    assert depths == {1: 3000}
 
 
 def test_endpoints_are_named_by_the_path():

@@ -171,20 +171,29 @@ def as_datetime(value):
     return Delivery.next_attempt_at.python_value(value) if isinstance(value, str) else value
 
 
-def spool_depth(folder):
-    """The clicks waiting in the spool ``folder``: one JSON line each; 0 when it does not exist."""
-    depth = 0
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return 0
-    for entry in entries:
+def spool_depth(folder, tries=50):
+    """The clicks waiting in the spool ``folder``: one JSON line each; 0 when it does not exist.
+
+    A file that vanishes between the listing and its reading may have been drained and removed,
+    or renamed by a drain (``clicks.jsonl`` to ``batch-….jsonl``) with its clicks still waiting:
+    the folder is read again until one reading sees every file it listed (at most ``tries``)."""
+    for _ in range(tries):
         try:
-            if entry.is_file():
-                with open(entry.path, "rb") as f:
-                    depth += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
-        except OSError:  # drained and removed while we read: not waiting any more
-            continue
+            entries = list(os.scandir(folder))
+        except OSError:
+            return 0
+        depth, vanished = 0, False
+        for entry in entries:
+            try:
+                if entry.is_file():
+                    with open(entry.path, "rb") as f:
+                        depth += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 16), b""))
+            except FileNotFoundError:
+                vanished = True
+            except OSError:
+                continue
+        if not vanished:
+            break
     return depth
 
 
