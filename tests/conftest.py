@@ -9,6 +9,7 @@ all run in one process, one at a time, as their timing needs the machine to them
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import pytest
 import requests
 
 from tracker import create_app
+from tracker.clickin.flow_cache import forget_flows
 from tracker.db import db, init_db, is_postgres
 from tracker.migrations import upgrade
 from tracker.models import ALL_MODELS
@@ -40,15 +42,32 @@ def worker_database_url(url):
     return urlunsplit(parts._replace(path="/%s_%s" % (parts.path.lstrip("/"), worker)))
 
 
+IN_CI = bool(os.environ.get("CI"))
+
+
+def examples(count):
+    """How many examples a property test makes: ``count`` in CI, a third of it (at least 10) in
+    the fast loop on a developer's machine, where the property tests would otherwise be a
+    quarter of ``pytest -m "not e2e"``. ``CI=1 pytest`` runs them all by hand."""
+    return count if IN_CI else max(10, count // 3)
+
+
 BASE_PG_URL = os.environ.get("TRACKER_TEST_DATABASE_URL")
 PG_URL = worker_database_url(BASE_PG_URL)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 E2E_FIXTURES = {"start_server", "browser"}
 
 
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: a test process per core and one more. The tests that mostly wait on real
+    timeouts (the xdist group "waits", about 20 s of sleeping) then leave no core idle."""
+    return len(os.sched_getaffinity(0)) + 1
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark ``e2e`` every test that starts a process or a browser (``pytest -m "not e2e"``
-    runs the rest): those under ``tests/e2e/`` and those using a process or browser fixture.
+    runs the rest): those under ``tests/e2e/``, those using a process or browser fixture, and
+    those marked by hand (a CLI run in a subprocess); all of them run in one process.
     Tests of what only one engine has (``postgres_only``: partitions, the pool, a server going
     down; ``sqlite_only``: the tracker's own disk filling up) are left out of the other engine's
     run: nothing is missing from the machine, they do not apply there."""
@@ -58,7 +77,8 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=elsewhere)
         items[:] = [item for item in items if not item.get_closest_marker(other_engine)]
     for item in items:
-        if "e2e" in item.path.parts or E2E_FIXTURES & set(item.fixturenames):
+        by_hand = item.get_closest_marker("e2e")
+        if "e2e" in item.path.parts or E2E_FIXTURES & set(item.fixturenames) or by_hand:
             item.add_marker(pytest.mark.e2e)
             item.add_marker(pytest.mark.xdist_group("e2e"))
 
@@ -140,6 +160,37 @@ def make_app(app_config):
 @pytest.fixture
 def app(make_app):
     return make_app()
+
+
+@pytest.fixture(scope="session")
+def _dataset_files():
+    return {}
+
+
+@pytest.fixture
+def dataset_copy(app, _dataset_files, tmp_path_factory):
+    """``dataset_copy(name, build)`` gives this test's database the rows ``build()`` writes.
+    On SQLite they are written once per test process and copied, page by page, into each later
+    test's database (a large dataset is most of a report test's time); PostgreSQL builds them
+    per test, as its databases are shared and only emptied."""
+
+    def restore_or_build(name, build):
+        saved = _dataset_files.get(name)
+        if is_postgres():
+            build()
+        elif saved:
+            with sqlite3.connect(saved) as source:
+                source.backup(db.connection())
+            forget_flows()
+        else:
+            build()
+            path = tmp_path_factory.mktemp("dataset") / (name + ".db")
+            target = sqlite3.connect(path)
+            db.connection().backup(target)
+            target.close()
+            _dataset_files[name] = path
+
+    return restore_or_build
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Helpers for the dashboard's route tests: a logged-in client, CSRF tokens from forms."""
 
+import functools
 import re
 
-from tracker.accounts import create_user
+from werkzeug.security import generate_password_hash
+
 from tracker.models import User
 
 PASSWORD = "correct horse battery"
@@ -16,10 +18,24 @@ def csrf_token(html):
     return match.group(1)
 
 
+@functools.cache
+def password_hash(password):
+    """A stored hash of ``password`` that is quick to check: ``accounts.create_user`` stores a
+    scrypt hash, slow on purpose (about 0.15 s a login here), while the login reads the method
+    from the hash itself; most tests that log in are not about the hash (as Django's own test
+    settings advise a fast hasher). ``create_user`` and its scrypt keep their own tests."""
+    return generate_password_hash(password, method="pbkdf2:sha256:1000")
+
+
+def add_user(username="admin", password=PASSWORD):
+    """A dashboard user whose password is ``password`` (``create_user`` has its own tests)."""
+    return User.create(username=username, password_hash=password_hash(password))
+
+
 def log_in(client, username="admin", password=PASSWORD, create=True):
     """Create (optionally) and log in a user through the login form; returns the response."""
     if create:
-        create_user(username, password)
+        add_user(username, password)
     page = client.get("/login")
     data = {"username": username, "password": password}
     match = CSRF_RE.search(page.get_data(as_text=True))

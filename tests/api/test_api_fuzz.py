@@ -3,8 +3,6 @@ database holding one of everything: no answer is a 5xx, every status code is doc
 every answer matches its schema. It runs on SQLite and, with TRACKER_TEST_DATABASE_URL, on
 PostgreSQL, like the rest of the suite."""
 
-import os
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -15,18 +13,21 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import API_TOKEN, seed_one_of_everything
+from conftest import API_TOKEN, IN_CI, examples, seed_one_of_everything
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-# Examples per operation: 30 in CI (about 25 s on 2 cores), 10 in the fast loop on a developer's
-# machine, where this one test would otherwise be a third of `pytest -m "not e2e"`.
-EXAMPLES = 30 if os.environ.get("CI") else 10
+# In CI every phase runs: the schema's examples, the coverage phase (each parameter's boundary
+# and invalid values, about half of the run) and 30 random requests per operation. In the fast
+# loop on a developer's machine, where the coverage phase alone would be a sixth of
+# `pytest -m "not e2e"`, it is left to CI and 10 random requests per operation are made.
+EXAMPLES = examples(30)
+PHASES = schemathesis.config.SchemathesisConfig.from_dict({"phases": {"coverage": {"enabled": IN_CI}}})
 
 
 @pytest.fixture
 def api_schema(app, client, api):
     seed_one_of_everything(client, api)
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=PHASES)
     return schema
 
 

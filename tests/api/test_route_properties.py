@@ -17,6 +17,8 @@ from tracker.clickin.routing import (
     read_facts,
 )
 
+from conftest import examples
+
 JSON_LEAVES = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
 ANY_JSON = st.recursive(
     JSON_LEAVES,
@@ -43,7 +45,9 @@ CLICK = {
 }
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @example(rule={"field": "ip", "op": "in", "values": ["10.0.0.0/8", "::ffff:0:0/96"]})
 @example(rule={"field": "hour", "op": "in", "values": [23, "0-2"]})
 @example(rule={"field": "is_bot", "op": "not_in", "values": [False]})
@@ -86,7 +90,9 @@ BODY = (
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @example(body={"name": "x", "url": "https://o.example/", "payout": 1e308})
 @example(body={"ips": ["1.2.3.4/99", "::/0", "\x00"], "user_agents": ["\ud800"]})
 @example(body={"name": "\ud800", "url": "https://o.example/\udfff", "currency": "\ud800"})

@@ -19,6 +19,10 @@ from tracker.models import Click, Delivery, utcnow
 
 from conftest import API_TOKEN
 
+# These tests mostly wait on real timeouts: every such file is in the xdist group "waits", run by
+# one test process while the others use the cores (tests/conftest.py starts one more than cores).
+pytestmark = pytest.mark.xdist_group("waits")
+
 AUTH = {"Authorization": "Bearer " + API_TOKEN}
 
 

@@ -6,8 +6,10 @@ from werkzeug.urls import iri_to_uri
 
 from tracker.clickin.wsgi import PLAIN_URI, as_uri
 
+from conftest import examples
 
-@settings(max_examples=400, deadline=None)
+
+@settings(max_examples=examples(400), deadline=None)
 @given(st.from_regex(PLAIN_URI, fullmatch=True))
 def test_a_plain_uri_is_what_iri_to_uri_would_return(url):
     try:

@@ -7,10 +7,9 @@ import datetime
 import pytest
 
 from tracker import accounts
-from tracker.accounts import create_user
 from tracker.models import User, UserSession, utcnow
 
-from dashboard_helpers import PASSWORD, csrf_token
+from dashboard_helpers import PASSWORD, add_user, csrf_token
 
 COOKIE = "session"
 
@@ -48,7 +47,7 @@ def login(client, next_=None, username="admin", password=PASSWORD):
 )
 def test_next_never_leaves_the_site(app, target):
     client = app.test_client()
-    create_user("admin", PASSWORD)
+    add_user()
     response = login(client, target)
     assert (response.status_code, response.headers["Location"]) == (302, "/flows")
 
@@ -57,13 +56,13 @@ def test_next_never_leaves_the_site(app, target):
     "target, location", [("/reports?group_by=country", "/reports?group_by=country"), ("/flows/3", "/flows/3")]
 )
 def test_next_to_a_path_of_this_site_is_followed(app, target, location):
-    create_user("admin", PASSWORD)
+    add_user()
     response = login(app.test_client(), target.replace("?", "%3F").replace("=", "%3D"))
     assert (response.status_code, response.headers["Location"]) == (302, location)
 
 
 def test_a_newline_in_next_is_no_500(app):
-    create_user("admin", PASSWORD)
+    add_user()
     response = login(app.test_client(), "/flows%0aSet-Cookie:%20x=y")
     assert (response.status_code, response.headers["Location"]) == (302, "/flows")
     assert "x=y" not in response.headers.get("Set-Cookie", "")
@@ -75,7 +74,7 @@ def session_cookie(client):
 
 
 def test_the_cookie_holds_a_random_id_and_the_server_only_its_hash(app, client):
-    create_user("admin", PASSWORD)
+    add_user()
     assert login(client).status_code == 302
     value = session_cookie(client)
     assert len(value) >= 40 and "." not in value  # no signed data: an id
@@ -84,7 +83,7 @@ def test_the_cookie_holds_a_random_id_and_the_server_only_its_hash(app, client):
 
 
 def test_logging_in_issues_a_new_session_id(app, client):
-    create_user("admin", PASSWORD)
+    add_user()
     client.get("/login")  # an anonymous session (the form's CSRF token)
     before = session_cookie(client)
     assert before
@@ -94,7 +93,7 @@ def test_logging_in_issues_a_new_session_id(app, client):
 
 
 def test_logging_out_ends_the_session_on_the_server(app, client):
-    create_user("admin", PASSWORD)
+    add_user()
     login(client)
     stolen = session_cookie(client)
     page = client.get("/flows")
@@ -109,7 +108,7 @@ def test_logging_out_ends_the_session_on_the_server(app, client):
 def test_a_session_ends_after_its_days_of_inactivity(make_app):
     app = make_app(WTF_CSRF_ENABLED=True, TRACKER_SESSION_DAYS=2)
     client = app.test_client()
-    create_user("admin", PASSWORD)
+    add_user()
     login(client)
     rows = UserSession.select().where(UserSession.user_id.is_null(False))
     UserSession.update(seen_at=utcnow() - datetime.timedelta(days=1, hours=23)).where(
@@ -127,7 +126,7 @@ def test_the_default_is_seven_days(app):
 
 
 def test_changing_the_password_ends_every_other_session(app):
-    create_user("admin", PASSWORD)
+    add_user()
     laptop, phone = app.test_client(), app.test_client()
     login(laptop)
     login(phone)
@@ -151,7 +150,7 @@ def test_changing_the_password_ends_every_other_session(app):
 
 
 def test_a_password_change_with_the_wrong_current_password_is_refused(app, client):
-    create_user("admin", PASSWORD)
+    add_user()
     login(client)
     page = client.get("/account/password")
     response = client.post(
@@ -191,7 +190,7 @@ def test_the_password_page_needs_a_login(client):
 
 def test_twenty_usernames_from_one_ip_are_locked_out(app):
     """The issue's: the lock-out was per username + IP only, so 20 usernames were 20 guesses."""
-    create_user("admin", PASSWORD)
+    add_user()
     client = app.test_client()
     statuses = [login(client, username="user%d" % n, password="guess-guess").status_code for n in range(20)]
     first_lock = accounts.MAX_IP_FAILURES - 1
@@ -219,7 +218,7 @@ def test_a_successful_login_does_not_reset_the_ips_count(app):
 
 
 def test_set_password_ends_the_users_sessions(app, client):
-    create_user("admin", PASSWORD)
+    add_user()
     login(client)
     assert accounts.set_password(User.get(), "brand new password") == 1
     assert client.get("/flows").headers["Location"] == "/login?next=/flows"

@@ -11,7 +11,7 @@ from tracker.accounts import create_user
 from tracker.dashboard import MACHINE_BLUEPRINTS
 from tracker.models import Setting, User
 
-from dashboard_helpers import PASSWORD, csrf_token, log_in
+from dashboard_helpers import PASSWORD, add_user, csrf_token, log_in
 
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0)
 
@@ -23,6 +23,8 @@ def app(make_app):
 
 def test_login_with_the_forms_token_then_logout(client):
     create_user("admin", PASSWORD)
+    # stored as scrypt, slow on purpose (other tests store a quick hash: dashboard_helpers.add_user)
+    assert User.get(User.username == "admin").password_hash.startswith("scrypt:")
     token = csrf_token(client.get("/login").data)
     response = client.post(
         "/login?next=/reports", data={"username": "admin", "password": PASSWORD, "csrf_token": token}
@@ -36,7 +38,7 @@ def test_login_with_the_forms_token_then_logout(client):
 
 
 def test_forms_without_a_csrf_token_are_refused(client):
-    create_user("admin", PASSWORD)
+    add_user()
     response = client.post("/login", data={"username": "admin", "password": PASSWORD})
     assert response.status_code == 400
     assert "The form expired" in response.get_data(as_text=True)
@@ -75,7 +77,7 @@ def test_every_blueprint_but_the_dashboard_is_csrf_exempt(app):
 
 
 def test_wrong_password_is_refused_and_next_cannot_leave_the_site(app, client):
-    create_user("admin", PASSWORD)
+    add_user()
     token = csrf_token(client.get("/login").data)
     response = client.post("/login", data={"username": "admin", "password": "nope-nope", "csrf_token": token})
     assert response.status_code == 401
@@ -90,7 +92,7 @@ def test_wrong_password_is_refused_and_next_cannot_leave_the_site(app, client):
 
 
 def test_failed_logins_are_locked_out_then_refused_with_429(client):
-    create_user("admin", PASSWORD)
+    add_user()
     token = csrf_token(client.get("/login").data)
     wrong = {"username": "admin", "password": "guess-guess", "csrf_token": token}
     statuses = [client.post("/login", data=wrong).status_code for _ in range(access.MAX_FAILURES)]
@@ -205,12 +207,12 @@ def test_serve_hook_prints_a_setup_link_only_when_needed(app, capsys):
     assert access.setup_token_valid(link.split("token=")[1])
     newer = access.announce_setup_link(app)
     assert not access.setup_token_valid(link.split("token=")[1])  # a restart replaces the link
-    create_user("admin", PASSWORD)
+    add_user()
     assert access.announce_setup_link(app) is None
     assert access.setup_token_valid(newer.split("token=")[1])
 
 
 def test_login_page_tells_a_new_install_about_the_setup_link(client):
     assert "one-time setup link" in client.get("/login").get_data(as_text=True)
-    create_user("admin", PASSWORD)
+    add_user()
     assert "one-time setup link" not in client.get("/login").get_data(as_text=True)

@@ -18,6 +18,10 @@ from tracker.models import Delivery, DeliveryAttempt
 from conftest import free_port
 from postback_helpers import NOW, catch_all, received, sweep, utc_from
 
+# These tests mostly wait on real timeouts: every such file is in the xdist group "waits", run by
+# one test process while the others use the cores (tests/conftest.py starts one more than cores).
+pytestmark = pytest.mark.xdist_group("waits")
+
 
 def queue(url, **fields):
     """A due delivery straight in the queue, as the outbox saves one."""

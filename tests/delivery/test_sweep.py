@@ -16,6 +16,10 @@ from tracker.models import Delivery, DeliveryAttempt
 
 from postback_helpers import NOW, sweep
 
+# These tests mostly wait on real timeouts: every such file is in the xdist group "waits", run by
+# one test process while the others use the cores (tests/conftest.py starts one more than cores).
+pytestmark = pytest.mark.xdist_group("waits")
+
 SECOND = datetime.timedelta(seconds=1)
 
 

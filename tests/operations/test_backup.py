@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+import pytest
 import requests
 
 from tracker.db import db, is_postgres
@@ -130,6 +131,7 @@ def test_backup_while_clicks_arrive_then_restore_into_the_stopped_tracker(start_
     assert len(clicks) <= PREFILLED + len(before) + len(during)
 
 
+@pytest.mark.e2e  # runs the CLI
 def test_restore_refuses_a_file_that_is_not_a_backup(server_env, tmp_path, app):
     missing = tracker(["db", "restore", str(tmp_path / "nope")], server_env)
     assert (missing.returncode, missing.stderr) == (1, "error: no backup at %s\n" % (tmp_path / "nope"))

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 
 from tracker.models import Click, User
 
-from conftest import API_TOKEN, seed_one_of_everything
+from conftest import API_TOKEN, examples, seed_one_of_everything
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", 300))  # more by hand, to hunt
+EXAMPLES = int(os.environ.get("TRACKER_FUZZ_EXAMPLES", examples(300)))  # more by hand, to hunt
 CONVERTER_RE = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>[a-z_]+)>")
 BIG_IDS = ["9223372036854775807", "9223372036854775808", "18446744073709551616", "9" * 40, "0", "1", "2"]
 HOSTILE_TEXT = [

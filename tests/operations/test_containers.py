@@ -72,6 +72,7 @@ def compose_command():
     return ["docker-compose"] if shutil.which("docker-compose") else None
 
 
+@pytest.mark.e2e  # runs docker compose
 def test_docker_compose_accepts_the_file():
     command = compose_command()
     if command is None:

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from fault_helpers import LOG_LINE
 
 from tracker.operations.process_logs import configure_logging
@@ -52,6 +53,7 @@ def test_json_lines_are_one_object_each():
     assert first["time"].endswith("Z") and "ValueError: boom" in second["exception"]
 
 
+@pytest.mark.e2e  # runs the CLI
 def test_the_cli_logs_info_as_json(tmp_path):
     url = "sqlite:///%s" % (tmp_path / "new.db")  # a new schema: an INFO line
     env = dict(

@@ -11,6 +11,7 @@ from tracker.models import Delivery, Flow
 from tracker.postbacks import outbox
 from tracker.postbacks import templates as pt
 
+from conftest import examples
 from postback_helpers import catch_all, make_click, received, sweep
 
 # Any text but lone surrogates (no click or lead value can hold one: they are cleaned on input).
@@ -45,21 +46,21 @@ def rendered(template, value):
     return pt.preview(template, click=click, flow=click.flow)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(VALUES)
 def test_any_value_round_trips_in_the_url(value):
     request = rendered("https://pb.example/path?v={req.qs.v}&after=1", value)
     assert parse_qs(urlsplit(request["url"]).query, keep_blank_values=True) == {"v": [value], "after": ["1"]}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(VALUES)
 def test_any_value_round_trips_in_a_form_body(value):
     request = rendered("https://pb.example/|POST|v={req.qs.v}&after=1", value)
     assert parse_qs(request["body"], keep_blank_values=True) == {"v": [value], "after": ["1"]}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(VALUES)
 def test_any_value_round_trips_in_a_json_body_and_it_parses(value):
     request = rendered(
@@ -68,7 +69,7 @@ def test_any_value_round_trips_in_a_json_body_and_it_parses(value):
     assert json.loads(request["body"]) == {"in": "<%s>" % value, "bare": value, "list": [value]}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.sampled_from(TRICKY), max_size=6).map("".join))
 def test_tricky_pieces_round_trip_everywhere(value):
     request = rendered('https://pb.example/?v={req.qs.v}|JSON|{"v":"{req.qs.v}","b":{req.qs.v}}', value)

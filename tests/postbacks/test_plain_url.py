@@ -6,6 +6,8 @@ from hypothesis import strategies as st
 
 from tracker.postbacks.templates import is_plain_url, prepare_url
 
+from conftest import examples
+
 PIECES = st.sampled_from(
     list("aZ09-._~!$&'()*+,;=:@/?%#[] é")
     + ["%41", "%2f", "%2F", "%40", "%7e", "%7E", "%zz", "/./", "/../", ".."]
@@ -19,7 +21,7 @@ def normalized(url):
         return None
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(
     host=st.sampled_from(
         ["a.example", "127.0.0.1:9", "A.example", "a..example", "x.example:080", "x.example:8080"]

@@ -9,13 +9,13 @@ from decimal import Decimal
 
 import pytest
 
-from tracker.currency import replace_rates
 from tracker.models import Click, RollupCombo, RollupDirty, Setting
 from tracker.reports import rollups
 from tracker.reports.queries import ReportQuery, run_report, run_stats
 
 from factories import add_click
-from test_rollups import NOW, dataset, figures
+from test_rollups import NOW, dataset_flows, figures
+from test_rollups import write_dataset as write_rollups_dataset
 
 LOW, HIGH = datetime.date(2024, 5, 2), datetime.date(2024, 5, 6)
 # (group_by, filters): each is held by the combination rollup
@@ -63,17 +63,21 @@ def check_all(low=LOW, high=HIGH, **options):
         assert got == raw(query), (group_by, filters, options)
 
 
-@pytest.fixture
-def data(app):
-    replace_rates({"EUR": Decimal("1.20")})
-    flows = dataset()
+def write_dataset():
+    """The rollup tests' dataset with devices, browsers and connection types."""
+    write_rollups_dataset()
     for number, click in enumerate(Click.select().order_by(Click.click_id)):
         Click.update(
             device_type=["mobile", "desktop", "tablet", ""][number % 4],
             browser=["Chrome", "Safari", ""][number % 3],
             connection_type=["Cellular", "Cable/DSL"][number % 5 // 4],
         ).where(Click.click_id == click.click_id).execute()
-    return flows
+
+
+@pytest.fixture
+def data(dataset_copy):
+    dataset_copy("combinations", write_dataset)
+    return dataset_flows()
 
 
 def test_reports_by_combinations_equal_the_raw_rows_before_and_after_rolling_up(data):

@@ -7,11 +7,9 @@ import dataclasses
 import datetime
 import html
 import re
-from decimal import Decimal
 
 import pytest
 
-from tracker.currency import replace_rates
 from tracker.db import db
 from tracker.models import Click
 from tracker.reports import queries, rollups
@@ -19,20 +17,25 @@ from tracker.reports.queries import ReportQuery, run_report, run_stats, total
 
 from dashboard_helpers import sign_in
 from factories import add_click, add_flow
-from test_rollups import NOW, dataset, figures
+from test_rollups import NOW, dataset_flows, figures
+from test_rollups import write_dataset as write_rollups_dataset
 
 LOW, HIGH = datetime.date(2024, 5, 2), datetime.date(2024, 5, 6)
 
 
-@pytest.fixture
-def data(app):
-    replace_rates({"EUR": Decimal("1.20")})
-    flows = dataset()
+def write_dataset():
+    """The rollup tests' dataset with IPs, rolled up to NOW."""
+    write_rollups_dataset()
     for number, click in enumerate(Click.select().order_by(Click.click_id)):
         ip = "10.0.%d.%d" % (number % 3, number % 37) if number % 11 else "2001:db8::%x" % (number % 5)
         Click.update(ip=ip).where(Click.click_id == click.click_id).execute()
     rollups.advance(now=NOW)
-    return flows
+
+
+@pytest.fixture
+def data(dataset_copy):
+    dataset_copy("value-pages", write_dataset)
+    return dataset_flows()
 
 
 def in_database_order(values):
