@@ -13,6 +13,7 @@ it apart) is left out of the score; every other survivor is a test to write.
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -69,9 +70,15 @@ def sync(work, module, tests, base):
     (work / "pyproject.toml").write_text(pyproject_for(module, tests, base), "utf-8")
 
 
+def children():
+    """Two mutmut workers on SQLite (each test has its own file); one on PostgreSQL, where the
+    tests of one process share one database and two workers would fail each other's tests."""
+    return "1" if os.environ.get("TRACKER_TEST_DATABASE_URL") else "2"
+
+
 def mutmut_run(work, names=()):
     with open(work / "mutmut-run.log", "a") as log:
-        command = ["mutmut", "run", "--max-children", "2", *names]
+        command = ["mutmut", "run", "--max-children", children(), *names]
         return subprocess.run(command, cwd=work, stdout=log, stderr=log)
 
 

@@ -9,7 +9,8 @@
 #   tests/mutation.sh --show ...              also print the diff of every unexplained survivor
 #   tests/mutation.sh --only=run_report,Row.add tracker/reports/queries.py   only these functions' mutants
 #
-# Needs mutmut 3.8 (pip install -e ".[mutation]"). Runs niced, two workers; in a time zone other
+# Needs mutmut 3.8 (pip install -e ".[mutation]"). Runs niced, two workers (one on PostgreSQL:
+# TRACKER_TEST_DATABASE_URL=... tests/mutation.sh ...); in a time zone other
 # than UTC, so a mutant that reads the machine's local time instead of UTC is caught.
 set -euo pipefail
 cd "$(dirname "$0")/.."
