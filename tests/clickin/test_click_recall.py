@@ -6,6 +6,7 @@ import datetime
 
 from tracker.clickin.record import (
     days_of,
+    find_lander_click,
     ids_since,
     new_click_id,
     parse_cost,
@@ -76,6 +77,17 @@ def test_a_lander_click_marks_its_own_click_once_and_an_hour_already_rolled_up(a
         dirty = [(d.hour, d.flow_id) for d in RollupDirty.select()]
         assert dirty[0] == (datetime.datetime(2024, 5, 1, 9), flow)
         assert {hour for hour, _ in dirty} == {datetime.datetime(2024, 5, 1, 9)}
+
+
+def test_a_lander_click_finds_the_click_it_names_among_others(app, make_flow):
+    flows = [make_flow(), make_flow()]
+    with db.connection_context():
+        make_click(flows[0]["id"], now=NOW - HOUR)
+        named = make_click(flows[1]["id"], now=NOW - HOUR / 2)
+        make_click(flows[0]["id"], now=NOW - HOUR / 4)
+        found = find_lander_click(named.click_id.upper())  # as a lander may spell it
+        assert (found.click_id, found.flow.key) == (named.click_id, flows[1]["key"])
+        assert find_lander_click(named.click_id[:-1] + "_") is None
 
 
 def test_a_hit_on_no_flow_is_kept_with_who_came_and_when(app):
