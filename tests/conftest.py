@@ -6,6 +6,7 @@ The suite runs in parallel (pytest-xdist, one process per core): each process ha
 PostgreSQL database (the given one's name with the worker's id appended), and the ``e2e`` tests
 all run in one process, one at a time, as their timing needs the machine to themselves."""
 
+import contextlib
 import os
 import shutil
 import socket
@@ -61,7 +62,8 @@ E2E_FIXTURES = {"start_server", "browser"}
 def pytest_xdist_auto_num_workers(config):
     """``-n auto``: a test process per core and one more. The tests that mostly wait on real
     timeouts (the xdist group "waits", about 20 s of sleeping) then leave no core idle."""
-    return len(os.sched_getaffinity(0)) + 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) + 1
 
 
 def pytest_collection_modifyitems(config, items):
@@ -179,15 +181,14 @@ def dataset_copy(app, _dataset_files, tmp_path_factory):
         if is_postgres():
             build()
         elif saved:
-            with sqlite3.connect(saved) as source:
+            with contextlib.closing(sqlite3.connect(saved)) as source:
                 source.backup(db.connection())
             forget_flows()
         else:
             build()
             path = tmp_path_factory.mktemp("dataset") / (name + ".db")
-            target = sqlite3.connect(path)
-            db.connection().backup(target)
-            target.close()
+            with contextlib.closing(sqlite3.connect(path)) as target:
+                db.connection().backup(target)
             _dataset_files[name] = path
 
     return restore_or_build
