@@ -57,6 +57,10 @@ def test_split_is_on_the_first_separator_outside_a_token():
     assert pt.parse("https://a.example/|POST|a=1|JSON|b") == pt.Template(
         "https://a.example/", "form", "a=1|JSON|b"
     )
+    # the same separator again in the body is the body's text
+    assert pt.parse("https://a.example/|POST|a=1|POST|b=2") == pt.Template(
+        "https://a.example/", "form", "a=1|POST|b=2"
+    )
 
 
 def test_both_token_spellings_and_any_case_are_the_same_token():
