@@ -13,8 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from fault_helpers import connect
 
-from tracker.clickin.record import new_click_id
+from tracker.clickin.record import new_click_id, record_click
 from tracker.clickin.spool import click_id_time, may_be_spooled
+from tracker.clickin.visitor import Visitor
 from tracker.db import db
 from tracker.models import Click, Delivery, utcnow
 
@@ -259,3 +260,21 @@ def test_spooled_clicks_count_as_unique_by_the_flows_own_window(spool_app, datab
     wait_drained(spool)
     with db.connection_context():
         assert [Click.get_by_id(click_id).is_unique for click_id in ids] == [True, True]
+
+
+def test_a_click_its_caller_sent_to_the_spool_goes_there_though_the_bypass_has_ended(spool_app):
+    """The click-in decides once whether a click bypasses the database (it sets the click's
+    lock timeouts only when not): record_click keeps that decision. Asking the spool again, a
+    bypass ending in between sent the click to a locked database without its timeouts, and
+    gunicorn killed the worker mid-click (a 500, seen under load on PostgreSQL)."""
+    client = spool_app.test_client()
+    key = make_flow(client)["key"]
+    spool = spool_app.extensions["tracker.spool"]
+    visitor = Visitor(ip="198.51.100.7", user_agent="UA/1", referrer="", params={})
+    with spool_app.app_context(), db.connection_context():
+        flow = spool_app.extensions["tracker.flows"].get(key)
+        assert not spool.bypassing()
+        click, url = record_click(flow, visitor, spool=spool, bypass=True)
+    assert (getattr(click, "spooled", False), url) == (True, "https://offer.example/?cid=" + click.click_id)
+    wait_drained(spool)
+    assert stored(click.click_id) == (1, 1)

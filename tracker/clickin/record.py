@@ -205,7 +205,15 @@ def insert_click(click, returning=None, window=UNIQUE_WINDOW):
 
 
 def record_click(
-    flow, visitor, now=None, geoip=None, parse_user_agent=None, bots=None, public_url="", spool=None
+    flow,
+    visitor,
+    now=None,
+    geoip=None,
+    parse_user_agent=None,
+    bots=None,
+    public_url="",
+    spool=None,
+    bypass=None,
 ):
     """Record a click of ``visitor`` on ``flow``, routed by its routes, and return
     ``(click, redirect_url)``; ``redirect_url`` is None when the route says ``not_found``.
@@ -215,12 +223,15 @@ def record_click(
     transaction as the click (they see its ``is_unique``); otherwise the click is one INSERT.
     With a ``spool`` (``spool.ClickSpool``), a click the database cannot take is spooled
     instead, its deliveries to be written with it (``click.spooled`` then says so); a click
-    the spool cannot take either raises ``spool.SpoolError``.
+    the spool cannot take either raises ``spool.SpoolError``. ``bypass``: whether the click
+    skips the database for the spool, as the caller decided it (it set the click timeouts only
+    when not); None asks the spool now. Asked twice, the bypass could end in between, and the
+    click would wait on a locked database without its timeouts, past gunicorn's.
     """
     now = now or utcnow()
     click = capture(flow, visitor, new_click_id(), now, geoip, parse_user_agent, bots)
     decision = route_click(flow, click, recall_visit)
-    if spool is not None and spool.bypassing():
+    if spool is not None and (spool.bypassing() if bypass is None else bypass):
         spool.append(click_values(click, unique_window(flow)))
         click.spooled = True
         return click, destination_url(flow, click, decision, public_url)

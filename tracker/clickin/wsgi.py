@@ -160,13 +160,14 @@ def answer_click(app, request, key):
         url = unrecorded_url(flow, capture(flow, visitor, new_click_id(), utcnow(), **enrich), base)
         return Redirect(url) if url else not_found(app, "no offer for this click")
     spool = ext["tracker.spool"]
-    if not spool.bypassing():
+    bypass = bool(spool.bypassing())  # decided once: the timeouts below are set only without it
+    if not bypass:
         try:
             db.click_timeouts(config["TRACKER_CLICK_BUSY_MS"])
         except Exception as exc:  # the database is away: the click goes to the spool below
             logger.warning("no database connection for a click: %s", str(exc).strip()[:300])
     try:
-        click, url = record_click(flow, visitor, public_url=base, spool=spool, **enrich)
+        click, url = record_click(flow, visitor, public_url=base, spool=spool, bypass=bypass, **enrich)
         (CLICK_SPOOLED if getattr(click, "spooled", False) else CLICK_RECORDED).inc()
     except Exception as exc:
         CLICK_FAILED.inc()
