@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tracker.db import db
-from tracker.models import Conversion, LeadProfile
+from tracker.models import Conversion, Flow, LeadProfile, TrafficSource
 from tracker.postbacks import templates as pt
 from tracker.postbacks.samples import SAMPLE_TIME
 from tracker.tokens import FILTERS, TOKENS, apply_filters
@@ -309,3 +309,16 @@ def test_a_saved_clicks_lead_profile_fills_what_the_conversion_lacks(app):
             "phone": "+33 1 23 45 67 89",
         }
         assert pt.stored_lead(click) == {"email": "profile@example.com", "city": "Lyon"}
+
+
+def test_the_flow_given_beside_the_click_and_its_source_are_what_the_tokens_read(app):
+    """A delivery passes the flow it has (the cached one, with its traffic source attached)
+    beside the click: the context reads that flow and its source, not the click's own row."""
+    with db.connection_context():
+        saved = add_flow("Saved")
+        click = make_click(saved.id)
+        given = Flow(id=saved.id, name="Given", key=saved.key, offer_url=saved.offer_url)
+        given.source = TrafficSource(name="Given source")
+        context = pt.context(click=click, flow=given)
+        assert (context.flow.name, context.traffic_source.name) == ("Given", "Given source")
+        assert pt.context(click=click).flow.name == "Saved"
