@@ -14,7 +14,7 @@ import requests
 from tracker.db import db
 from tracker.delivery.destinations import Policy
 from tracker.delivery.queue import Settings, claim, reclaim_expired, record
-from tracker.delivery.sender import Answer, SendPool, Sent, Timeouts, send_http
+from tracker.delivery.sender import Answer, SendPool, Sent, Timeouts, lease_margin, send_http
 from tracker.models import Delivery, DeliveryAttempt
 
 from postback_helpers import NOW
@@ -99,24 +99,32 @@ def test_each_of_two_overlapping_sends_is_cut_at_its_own_deadline():
     server.sock.close()
 
 
-def test_a_send_gets_no_more_than_what_is_left_of_its_lease():
+def test_a_send_gets_its_whole_deadline_or_is_given_back_unsent():
+    # a deadline cut to what is left of the lease would fail a receiver that needs all of it:
+    # a row sent gets the whole deadline; one whose deadline no longer fits is not sent
     seen = []
     pool = SendPool(1, 1)
     try:
-        timeouts = Timeouts(5, 10)
-        soon = time.monotonic() + 3.0  # 3 s of lease left: 2 s for the send, 1 s to record it
+        timeouts = Timeouts(0.5, 1.0)
         row = SimpleNamespace(id=1, url="http://127.0.0.1:9/")
-        sent = pool.submit(
-            lambda d, t: seen.append(t.total) or Answer(200), row, None, timeouts, lambda: NOW, soon
-        )
-        assert sent.result().answer.status_code == 200 and 1.5 < seen[0] <= 2.0
-        nearly_over = time.monotonic() + 1.2
-        skipped = pool.submit(
-            lambda d, t: seen.append(t), row, None, timeouts, lambda: NOW, nearly_over
-        ).result()
-        assert (skipped.unsent, len(seen)) == (True, 1)  # not sent at all
+
+        def send(finish_by):
+            return pool.submit(
+                lambda d, t: seen.append(t) or Answer(200), row, None, timeouts, lambda: NOW, finish_by
+            ).result()
+
+        assert send(time.monotonic() + 1.6).answer.status_code == 200
+        assert seen == [(0.5, 1.0)] and seen[0].total == 1.5  # as configured, not cut
+        skipped = send(time.monotonic() + 1.4)  # 1.4 s left: less than the 1.5 s deadline
+        assert (skipped.unsent, skipped.answer, len(seen)) == (True, None, 1)  # not sent at all
     finally:
         pool.shutdown()
+
+
+def test_the_time_kept_to_record_an_attempt_is_a_second_or_half_what_the_deadline_leaves():
+    assert lease_margin(60, Timeouts(5, 10)) == 1.0
+    assert lease_margin(3, Timeouts(0.5, 1)) == 0.75  # a 3 s lease, a 1.5 s deadline
+    assert lease_margin(15.5, Timeouts(5, 10)) == 0.25
 
 
 def test_an_attempt_finished_after_its_claim_was_taken_over_changes_nothing(delivery_app, caplog):

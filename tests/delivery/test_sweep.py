@@ -170,7 +170,7 @@ def test_a_row_that_waited_until_its_lease_was_nearly_over_is_given_back_not_sen
     app = make_app(
         TRACKER_DELIVERY_CONNECT_TIMEOUT=0.1,
         TRACKER_DELIVERY_READ_TIMEOUT=0.1,
-        TRACKER_DELIVERY_LEASE=1.3,  # one second of it is kept to record the outcome
+        TRACKER_DELIVERY_LEASE=1.3,  # 0.55 s of it is kept to record the outcome: 0.75 s to send
         TRACKER_DELIVERY_CONCURRENCY=1,
     )
     rows = queue_rows(2)

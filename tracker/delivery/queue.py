@@ -31,7 +31,7 @@ from ..errors import ValidationError, found
 from ..masking import mask_headers, mask_secrets
 from ..models import Delivery, DeliveryAttempt, utcnow
 from .destinations import Policy
-from .sender import SendPool, Timeouts, header, send_http
+from .sender import SendPool, Timeouts, header, lease_margin, send_http
 
 logger = logging.getLogger(__name__)
 
@@ -387,6 +387,7 @@ def deliver_due(config, now=None, send=None, stop=None, pool=None):
 def _sweep(settings, clock, send, stop, pool):
     reclaim_expired(clock(), settings.retry_delays)
     timeout = Timeouts(settings.connect_timeout, settings.read_timeout)
+    margin = lease_margin(settings.lease, timeout)
     window = max(settings.batch, settings.concurrency * 2)
     pending, attempts, drained, last_claim = {}, 0, False, float("-inf")
     while True:
@@ -394,11 +395,11 @@ def _sweep(settings, clock, send, stop, pool):
         room = window - len(pending)
         may_claim = not drained or time.monotonic() - last_claim >= settings.interval
         if not stopping and may_claim and room >= window // 2:
-            expires = time.monotonic() + settings.lease
+            finish_by = time.monotonic() + settings.lease - margin
             rows, lease = claim(clock(), room, settings.lease)
             last_claim, drained = time.monotonic(), len(rows) < room
             for row in rows:
-                pending[pool.submit(send, row, lease, timeout, clock, expires)] = row
+                pending[pool.submit(send, row, lease, timeout, clock, finish_by)] = row
         if not pending:
             if drained or stopping:
                 return attempts
@@ -407,10 +408,13 @@ def _sweep(settings, clock, send, stop, pool):
         if done:
             time.sleep(0.002)  # let a few more finish, to record them in one transaction
             done = [future for future in pending if future.done()]
-            record([future.result() for future in done], settings, clock)
+            results = [future.result() for future in done]
+            record(results, settings, clock)
             for future in done:
                 del pending[future]
             attempts += len(done)
+            if not pending and all(result.unsent for result in results):
+                drained = True  # nothing fit in the lease: claim again after a pause, not at once
 
 
 def retry(delivery_id, now=None):

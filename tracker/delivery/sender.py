@@ -56,17 +56,12 @@ class Sent:
 
 class Timeouts(tuple):
     """``(connect, read)`` seconds, as requests takes them, and ``total``: the deadline of the
-    whole send (their sum unless given)."""
+    whole send, their sum."""
 
-    def __new__(cls, connect, read, total=None):
+    def __new__(cls, connect, read):
         timeouts = super().__new__(cls, (connect, read))
-        timeouts.total = connect + read if total is None else total
+        timeouts.total = connect + read
         return timeouts
-
-    def within(self, seconds):
-        """These timeouts cut to a deadline of at most ``seconds``."""
-        total = min(self.total, seconds)
-        return Timeouts(min(self[0], total), min(self[1], total), total)
 
 
 def as_timeouts(value):
@@ -197,7 +192,7 @@ def send_http(request, timeout, policy=STRICT):
     (``DestinationRefused`` when ``policy`` does not allow the address connected to).
 
     ``timeout``: ``(connect, read)`` seconds; the whole send, every byte of the answer included,
-    ends within their sum (or ``timeout.total``, see ``Timeouts``), else it raises a Timeout."""
+    ends within their sum, else it raises a Timeout."""
     timeout = as_timeouts(timeout)
     watch = _local.watch = WATCHDOG.watch(timeout.total)
     try:
@@ -297,34 +292,33 @@ class SendPool:
                 gate = self._hosts.setdefault(host, threading.BoundedSemaphore(self.per_host))
         return gate
 
-    def submit(self, send, delivery, lease, timeout, clock, expires=None):
+    def submit(self, send, delivery, lease, timeout, clock, finish_by=None):
         """Start one attempt; the future's result is a ``Sent``, never an exception.
-        ``expires``: when the claim's lease ends (``time.monotonic()``); the send's deadline
-        then ends ``LEASE_MARGIN`` seconds before it, and a row with less left is not sent."""
+        ``finish_by``: when the send must be over (``time.monotonic()``; its claim's lease less
+        the time kept to record the outcome). A row whose whole deadline no longer fits before
+        it is given back unsent: a deadline cut short would fail sends that need all of it."""
         gate = self._gate(delivery.url)
-        return self.executor.submit(_attempt, send, delivery, lease, timeout, gate, clock, expires)
+        return self.executor.submit(_attempt, send, delivery, lease, timeout, gate, clock, finish_by)
 
     def shutdown(self):
         self.executor.shutdown(wait=True)
 
 
-# Seconds of a lease kept for recording the outcome after the send's deadline, and the least
-# deadline worth a send (a row with less of its lease left is given back, not sent).
+# Seconds of a lease kept for recording the outcome after the send's deadline (less when the
+# lease is shorter than a whole deadline and twice this: half of what the deadline leaves).
 LEASE_MARGIN = 1.0
-LEAST_DEADLINE = 0.5
 
 
-def _attempt(send, delivery, lease, timeout, gate, clock, expires=None):
+def lease_margin(lease_seconds, timeout):
+    """The seconds of a ``lease_seconds`` lease kept to record an attempt sent with ``timeout``."""
+    return min(LEASE_MARGIN, (lease_seconds - as_timeouts(timeout).total) / 2)
+
+
+def _attempt(send, delivery, lease, timeout, gate, clock, finish_by=None):
     with gate:
         at, started = clock(), time.monotonic()
-        if expires is not None:
-            timeout = as_timeouts(timeout)
-            left = expires - started - LEASE_MARGIN
-            if left < min(LEAST_DEADLINE, timeout.total):
-                return Sent(
-                    delivery, lease, at, 0.0, None, "not sent: its lease was nearly over", unsent=True
-                )
-            timeout = timeout.within(left)
+        if finish_by is not None and finish_by - started < as_timeouts(timeout).total:
+            return Sent(delivery, lease, at, 0.0, None, "not sent: its lease was nearly over", unsent=True)
         try:
             answer, error = send(delivery, timeout), ""
         except DestinationRefused as exc:
