@@ -5,7 +5,7 @@ click reads makes the flow caches forget it."""
 import re
 import secrets
 import string
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from .clickin.flow_cache import forget_flows
 from .clickin.routing import RuleError, clean_rule
@@ -73,7 +73,10 @@ def _text(data, name, required=False, limit=2000, default=""):
 def _url(data, name, required=False):
     value = _text(data, name, required=required, limit=4000)
     if value:
-        parsed = urlparse(value.split("|", 1)[0] if name == "url" else value)
+        try:
+            parsed = urlsplit(value.split("|", 1)[0] if name == "url" else value)
+        except ValueError as exc:  # "http://[::1/": a bracket left open
+            raise ValidationError("%s is not a valid URL: %s" % (name, exc)) from None
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValidationError("%s must be an http:// or https:// URL" % name)
     return value

@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, urlsplit
 
 from .models import CONVERSION_TRIGGERS, SUB_NAMES, TRIGGERS, UTM_NAMES, VAR_NAMES
 from .money import money_text
@@ -91,7 +91,12 @@ def _flow_id(ctx):
 
 def _referrer_domain(ctx):
     ref = _click("referrer")(ctx)
-    return (urlparse(ref).hostname or "") if ref else None
+    if not ref:
+        return None
+    try:
+        return urlsplit(ref).hostname or ""
+    except ValueError:  # a visitor's Referer may be anything: "http://[::1/" does not split
+        return ""
 
 
 def _lead(*names):

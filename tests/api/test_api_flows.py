@@ -88,6 +88,16 @@ def test_list_patch_delete_flow(api, make_flow):
             422,
             "listed twice",
         ),
+        (  # a bracket left open: urllib refuses to split it (was a 500)
+            {
+                "name": "x",
+                "offer_url": "https://o.example/",
+                "postbacks": [{"trigger": "conversion", "url": "http://[::1/p"}],
+            },
+            422,
+            "url is not a valid URL: Invalid IPv6 URL",
+        ),
+        ({"name": "x", "offer_url": "https://[2001:db8::1/"}, 422, "offer_url is not a valid URL"),
         ({"name": "x", "offer_url": "https://o.example/", "colour": "red"}, 422, "unknown field"),
         ([1, 2], 400, "JSON object"),
     ],

@@ -278,3 +278,17 @@ def test_a_click_its_caller_sent_to_the_spool_goes_there_though_the_bypass_has_e
     assert (getattr(click, "spooled", False), url) == (True, "https://offer.example/?cid=" + click.click_id)
     wait_drained(spool)
     assert stored(click.click_id) == (1, 1)
+
+
+def test_a_referer_urllib_cannot_split_is_stored_with_its_click_not_spooled(spool_app):
+    # "http://[::1/x" made {referrerdomain} raise: the click went to the spool, and from there
+    # to the rejected lines, with its click postback
+    client = spool_app.test_client()
+    flow = make_flow(
+        client, postbacks=[{"trigger": "click", "url": "https://pb.example/?r={referrerdomain}"}]
+    )
+    answer = client.get("/r/" + flow["key"], headers={"Referer": "http://[::1/x"})
+    assert answer.status_code == 302
+    with spool_app.app_context():
+        assert [c.referrer for c in Click.select()] == ["http://[::1/x"]
+        assert [d.url for d in Delivery.select()] == ["https://pb.example/?r="]

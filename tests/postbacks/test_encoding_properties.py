@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from tracker.models import Delivery, Flow
 from tracker.postbacks import outbox
 from tracker.postbacks import templates as pt
+from tracker.tokens import TOKENS
 
 from conftest import examples
 from postback_helpers import catch_all, make_click, received, sweep
@@ -94,3 +95,20 @@ def test_values_arrive_exactly_at_a_real_receiver(delivery_app, receiver, make_f
     request = received(receiver)[-1]
     assert request.args.to_dict(flat=False) == {"u": [value]}
     assert request.get_json() == {"s": value, "b": value}
+
+
+EVERY_TOKEN = "https://pb.example/p?" + "&".join("t%d={%s}" % (n, t.name) for n, t in enumerate(TOKENS))
+
+
+@settings(max_examples=examples(300), suppress_health_check=[HealthCheck.too_slow])
+@given(
+    referrer=st.text(max_size=60)
+    | st.sampled_from(["http://[::1/x", "http://[abc]/", "//[", "http://a:99999/", "http://a b/"]),
+    sub1=VALUES,
+)
+def test_every_token_renders_whatever_the_visitor_sent(referrer, sub1):
+    # the click's text comes from the visitor: no value may stop a postback from rendering
+    click = pt.sample_click()
+    click.referrer, click.sub1 = referrer, sub1
+    request = pt.render(EVERY_TOKEN, pt.context(click))
+    assert request.method == "GET" and request.url.startswith("https://pb.example/p?t0=")

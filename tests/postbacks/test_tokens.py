@@ -104,6 +104,10 @@ def test_the_flow_id_of_a_click_without_its_flow_loaded_is_the_clicks():
 def test_a_referrer_without_a_host_has_an_empty_domain():
     assert fill_url("?d={referrerdomain}", context(referrer="about:blank")) == "?d="
     assert fill_url("?d={referrerdomain}", context(referrer="https://News.Example/a")) == "?d=news.example"
+    # a visitor's Referer may be anything: one urllib cannot split has no domain (it raised,
+    # and the click of a flow with a click postback using the token went to the spool)
+    for referrer in ("http://[::1/x", "http://[abc]/x", "https://[2001:db8::1/"):
+        assert fill_url("?d={referrerdomain}", context(referrer=referrer)) == "?d="
 
 
 def test_true_and_false_lead_values_are_1_and_0():

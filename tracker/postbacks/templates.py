@@ -201,7 +201,10 @@ def prepare_url(url):
     costs a tenth of a postback: skipped for a URL it would return unchanged)."""
     if is_plain_url(url):
         return url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)  # "http://[::1/" is refused here: a bracket left open
+    except ValueError as exc:
+        raise TemplateError("the URL is not valid: %s" % exc) from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise TemplateError("the URL must start with http:// or https:// and name a host: %r" % url[:200])
     try:
@@ -218,17 +221,19 @@ def render(template, ctx, headers=None, test_event_code=""):
         raise TemplateError("the template has no URL")
     url = prepare_url(_fill_percent(parsed.url, ctx))
     if parsed.kind == "get":
-        request = Request("GET", url, {}, "")
+        method, content, body = "GET", {}, ""
     elif parsed.kind == "form":
-        request = Request("POST", url, {"Content-Type": FORM_TYPE}, _fill_percent(parsed.body, ctx))
+        method, content, body = "POST", {"Content-Type": FORM_TYPE}, _fill_percent(parsed.body, ctx)
     else:
-        request = Request("POST", url, {"Content-Type": JSON_TYPE}, _fill_json(parsed.body, ctx))
+        method, content, body = "POST", {"Content-Type": JSON_TYPE}, _fill_json(parsed.body, ctx)
         try:
-            json.loads(request.body)
+            json.loads(body)
         except ValueError as exc:
-            raise TemplateError("the JSON body is not valid JSON: %s" % exc, request) from None
-    body = platforms.protect_body(url, parsed.kind, request.body, to_text(resolve("country", ctx)))
-    request = Request(request.method, url, {**request.headers, **render_headers(headers, ctx)}, body)
+            raise TemplateError(
+                "the JSON body is not valid JSON: %s" % exc, Request(method, url, content, body)
+            ) from None
+    body = platforms.protect_body(url, parsed.kind, body, to_text(resolve("country", ctx)))
+    request = Request(method, url, {**content, **render_headers(headers, ctx)}, body)
     return with_test_event_code(request, parsed.kind, test_event_code)
 
 
