@@ -15,7 +15,7 @@ from tracker.conversions.claims import Claim, Refused, SenderRules, make_inbound
 from tracker.conversions.contracts import CONTRACTS
 from tracker.conversions.record import Trace, claim_pair, record_conversion, release_claim, write
 from tracker.currency import replace_rates
-from tracker.db import db
+from tracker.db import db, is_postgres
 from tracker.models import (
     Click,
     Conversion,
@@ -403,3 +403,69 @@ def test_an_update_by_click_alone_changes_the_event_it_names_not_another_of_that
             ("approved", Decimal("1")),
             ("declined", Decimal("2")),
         )
+
+
+def test_an_event_is_worth_its_revenue_in_the_report_currency_at_the_stored_rate(app, make_flow):
+    # TRACKER_CURRENCY is EUR: an event in GBP is reported at GBP's stored rate in euros, one in
+    # euros at rate 1 (the event API's path, claims and all: /postback's is tested above)
+    replace_rates({"GBP": Decimal("1.25"), "USD": Decimal("0.90")})
+    flow = make_flow(events=[{"name": "sale"}, {"name": "upsell"}])
+    in_euros = SenderRules(report_currency="EUR")
+    with db.connection_context():
+        click = make_click(flow["id"])
+        shown = []
+        for event, revenue, currency in (("sale", "10", "GBP"), ("upsell", "4", "EUR")):
+            fields = {"cid": flow["key"], "transaction_id": click.click_id, "event_id": event}
+            fields.update(revenue=revenue, currency=currency)
+            inbound = make_inbound("events", "POST", "127.0.0.1", list(fields.items()))
+            outcome = record_conversion(inbound, in_euros, NOW)
+            assert outcome.http_status == 200, outcome.error
+            row = Conversion.get_by_id(outcome.conversion_id)
+            shown.append((row.currency, row.rate, row.report_payout))
+        assert shown == [("GBP", "1.25", Decimal("12.50")), ("EUR", "1", Decimal("4.00"))]
+
+
+def test_a_postback_without_a_click_id_is_logged_with_none(app):
+    with db.connection_context():
+        outcome = postback(event="sale", payout="5")
+        assert outcome.http_status == 400
+        (logged,) = InboundRequest.select()
+        assert (logged.click_id, logged.http_status) == ("", 400)
+
+
+def test_a_request_the_database_cannot_log_is_refused_with_a_500_and_named_in_the_log(flow_id, caplog):
+    # a real refusal by the database: a trigger aborts every insert into the inbound log. The
+    # log is written with the conversion, so nothing is recorded: the 500 asks the sender to
+    # retry, and the process log keeps the request (the one place left to find it)
+    table = InboundRequest._meta.table_name
+    if is_postgres():
+        create = [
+            "CREATE FUNCTION refuse_log() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'log full'; END $$"
+            " LANGUAGE plpgsql",
+            'CREATE TRIGGER refuse_log BEFORE INSERT ON "%s" FOR EACH ROW EXECUTE FUNCTION refuse_log()'
+            % table,
+        ]
+        drop = ['DROP TRIGGER refuse_log ON "%s"' % table, "DROP FUNCTION refuse_log()"]
+    else:
+        create = [
+            "CREATE TRIGGER refuse_log BEFORE INSERT ON \"%s\" BEGIN SELECT RAISE(ABORT, 'log full'); END"
+            % table
+        ]
+        drop = ["DROP TRIGGER refuse_log"]
+    with db.connection_context():
+        click = make_click(flow_id)
+        for sql in create:
+            db.execute_sql(sql)
+        try:
+            with caplog.at_level(logging.ERROR, logger="tracker.conversions.record"):
+                outcome = postback(click_id=click.click_id, event="sale", payout="5")
+        finally:
+            for sql in drop:
+                db.execute_sql(sql)
+        assert (outcome.http_status, outcome.status) == (500, "error")
+        assert Conversion.select().count() == 0 and InboundRequest.select().count() == 0
+        (record,) = [r for r in caplog.records if "could not log" in r.getMessage()]
+        assert record.getMessage() == "could not log an inbound postback request %.2000r" % (
+            {"click_id": click.click_id, "event": "sale", "payout": "5"},
+        )
+        assert "log full" in caplog.text  # the database's reason, with the traceback
