@@ -2,7 +2,9 @@
 comparison, paging with totals, currencies, and its 400s; ``POST /api/v1/costs`` and the
 currency rates; ISO 4217 wherever a currency comes in."""
 
+import base64
 import datetime
+import re
 from decimal import Decimal
 
 import pytest
@@ -333,3 +335,110 @@ def test_currency_rates_put_replaces_and_refuses_bad_codes(app, api):
     ):
         assert api.call("PUT", "/api/v1/currency-rates", json=bad) == (400, {"error": reason})
     assert api.get("/api/v1/currency-rates")[1] == {"JPY": "0.0067"}
+
+
+def status_of(api, **args):
+    status, body = api.get("/api/v1/stats", query_string=args)
+    return status, body
+
+
+@pytest.mark.parametrize(
+    "value, ok",
+    [
+        ("0", False),  # ids start at 1
+        ("\u0661", False),  # an Arabic-Indic digit one: isdigit() but no id
+        (str(2**63), False),  # past the largest id a column holds
+        (str(2**63 - 1), True),  # the largest: no such flow, no clicks
+        ("-1", False),
+        ("1.0", False),
+    ],
+)
+def test_a_filter_on_an_id_takes_a_whole_number_a_column_can_hold(two_days, api, value, ok):
+    status, body = status_of(api, group_by="country", **{"f.flow": value})
+    if ok:
+        assert status == 200 and body["items"] == [] and body["totals"]["clicks"] == 0
+    else:
+        assert (status, body["error"]) == (400, "f.flow must be an id")
+
+
+def test_a_filter_on_an_id_reads_it_with_spaces_and_an_empty_one_means_none(two_days, api):
+    a, _ = two_days
+    day = {"from": "2024-05-01", "to": "2024-05-01"}
+    assert stats(api, group_by="flow", **day, **{"f.flow": " %d " % a.id})["totals"]["clicks"] == 3
+    # no click of the fixture went to an offer: "no offer" is every one of them
+    assert stats(api, group_by="flow", **day, **{"f.offer": ""})["totals"]["clicks"] == 4
+    assert stats(api, group_by="flow", **day)["totals"]["clicks"] == 4
+
+
+def test_a_filter_value_may_be_as_long_as_a_stored_one(two_days, api):
+    assert stats(api, group_by="country", **{"f.sub1": "s" * 255})["totals"]["clicks"] == 0
+    status, body = status_of(api, group_by="country", **{"f.sub1": "s" * 256})
+    assert (status, body["error"]) == (400, "f.sub1 is longer than 255 characters")
+
+
+def test_a_filter_on_the_hour_takes_a_whole_hour(two_days, api):
+    day = {"from": "2024-05-01", "to": "2024-05-02"}
+    body = stats(api, group_by="os", **day, **{"f.hour": "2024-05-01 10:00"})
+    assert pick(body["items"], "key", "clicks") == [("Android", 1)]
+    for value in ("2024-05-01 10:30", "2024-05-01", "10:00"):
+        status, body = status_of(api, group_by="os", **day, **{"f.hour": value})
+        assert (status, body["error"]) == (400, "f.hour must be an hour like 2024-05-31 14:00")
+    status, body = status_of(api, group_by="os", **day, **{"f.day": "2024-02-30"})
+    assert status == 400 and body["error"].startswith("f.day must be"), body
+
+
+def test_the_previous_period_is_as_long_as_the_period_and_ends_the_day_before(app, api):
+    flow = add_flow("P")
+    for day in ("2024-02-28", "2024-02-29", "2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"):
+        add_click(flow, day + " 12:00", country="US")
+    add_click(flow, "2024-03-04 13:00", country="DE")
+    add_click(flow, "2024-03-01 13:00", country="DE")
+    add_click(flow, "2024-03-02 13:00", country="DE")
+    body = stats(api, group_by="country", compare="previous", **{"from": "2024-03-03", "to": "2024-03-04"})
+    # March 1-2 before March 3-4: US 2 (not February 28/29), DE 2
+    assert [(r["key"], r["clicks"], r["previous"]["clicks"]) for r in body["items"]] == [
+        ("US", 2, 2),
+        ("DE", 1, 2),
+    ]
+    assert (body["totals"]["clicks"], body["totals"]["previous"]["clicks"]) == (3, 4)
+    assert "previous" not in body["totals"]["previous"]  # one period back, not two
+    # the second page of one row: its own previous figures, whatever page it is on
+    page = stats(
+        api,
+        group_by="country",
+        compare="previous",
+        limit="1",
+        cursor="1",
+        **{"from": "2024-03-03", "to": "2024-03-04"},
+    )
+    assert [(r["key"], r["clicks"], r["previous"]["clicks"]) for r in page["items"]] == [("DE", 1, 2)]
+    assert page["totals"]["previous"]["clicks"] == 4
+
+
+def test_pages_in_value_order_follow_any_value_and_their_cursor_is_a_plain_token(app, api):
+    flow = add_flow("V")
+    values = ["a", "ab", "abc", "abcd", "é", "x" * 255]
+    for value in values:
+        add_click(flow, "2024-05-01 10:00", external_id=value)
+    add_click(flow, "2024-05-01 00:00", external_id="0 first instant")  # in the period
+    add_click(flow, "2024-05-02 00:00", external_id="0 next day")  # the instant after it
+    values.append("0 first instant")
+    seen, cursor = [], None
+    for _ in values:
+        args = {"group_by": "external_id", "order": "key", "limit": "1"}
+        args.update({"from": "2024-05-01", "to": "2024-05-01"})
+        body = stats(api, **args, **({"cursor": cursor} if cursor else {}))
+        seen += [row["key"] for row in body["items"]]
+        cursor = body["next"]
+        if cursor is None:
+            break
+        assert re.fullmatch(r"v[A-Za-z0-9_-]+", cursor), cursor  # no padding, nothing to encode
+    assert seen == sorted(values)
+    day = {"group_by": "external_id", "order": "key", "from": "2024-05-01", "to": "2024-05-01"}
+    # a value longer than any stored one: 1,050 bytes is the longest a cursor may name
+    longest = "v" + base64.urlsafe_b64encode(b"x" * 1050).decode().rstrip("=")
+    assert len(longest) == 1401
+    assert [row["key"] for row in stats(api, cursor=longest, **day)["items"]] == ["é"]  # after x…
+    too_long = "v" + base64.urlsafe_b64encode(b"x" * 1053).decode().rstrip("=")
+    status, body = status_of(api, cursor=too_long, **day)
+    assert (status, body["error"]) == (400, "cursor must be the next of a previous answer")
