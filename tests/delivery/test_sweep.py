@@ -6,6 +6,7 @@ the send pool it was lent stays open, the one it made is closed."""
 import datetime
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -188,6 +189,37 @@ def test_a_row_that_waited_until_its_lease_was_nearly_over_is_given_back_not_sen
         again = Delivery.get_by_id(waiting.id)
         assert (again.status, again.attempts_count, again.lease_until) == ("queued", 0, None)
         assert DeliveryAttempt.select().where(DeliveryAttempt.delivery == waiting.id).count() == 0
+
+
+def test_a_claim_none_of_whose_rows_could_be_sent_is_given_back_and_the_sweep_ends(make_app):
+    # the host's only slot is held by a send still in flight from before, past what the new
+    # claim's lease leaves for a whole deadline: the rows go back unsent, and the sweep ends
+    # instead of claiming them again and again while the slot stays taken
+    app = make_app(
+        TRACKER_DELIVERY_CONNECT_TIMEOUT=0.1,
+        TRACKER_DELIVERY_READ_TIMEOUT=0.1,
+        TRACKER_DELIVERY_LEASE=1.3,  # 0.55 s kept to record: a send must start within 0.55 s
+        TRACKER_DELIVERY_CONCURRENCY=2,
+        TRACKER_DELIVERY_PER_HOST=1,
+        TRACKER_DELIVERY_BATCH=4,  # the window: 4 rows, all of them claimed at once
+    )
+    queue_rows(4)
+    pool, release, sent = SendPool(2, 1), threading.Event(), []
+    try:
+        row = SimpleNamespace(id=0, url="http://receiver.example/earlier")
+        held = pool.submit(
+            lambda d, t: release.wait(0.8) or Answer(200, b"ok"), row, None, (0.1, 0.1), lambda: NOW
+        )
+        time.sleep(0.05)  # the earlier send has the host's slot
+        started = time.monotonic()
+        assert sweep(app, send=lambda d, t: sent.append(d.id) or Answer(200, b"ok"), pool=pool) == 4
+        assert time.monotonic() - started < 1.5 and held.result().answer.status_code == 200
+    finally:
+        release.set()
+        pool.shutdown()
+    assert sent == [] and count("queued") == 4  # given back, due again, no attempt counted
+    with db.connection_context():
+        assert DeliveryAttempt.select().count() == 0
 
 
 @pytest.mark.parametrize(
