@@ -93,6 +93,8 @@ HIGH_CARDINALITY = frozenset(["external_id", "ip", "city", "isp", "region", *SUB
 # (``order=key``; the dashboard's default for these) walks the click index
 # (flow_id, <dimension>, created_at) (``_value_page``).
 VALUE_PAGED = ("external_id", "ip")
+# The orders by a figure of the clicks alone: the database can pick a page by them (_top_page).
+CLICK_ORDERS = ("", "clicks", "unique_clicks", "cost", "bot_clicks", "lp_views", "lp_clicks")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 MAX_DIMENSIONS = 3
@@ -968,9 +970,15 @@ def _sort(rows, query):
         return sorted(rows, key=lambda r: tuple(str(k) for k in r.keys))
     metric = query.order or "clicks"
 
+    # Ties: more clicks first, then more conversions, then by key. Where the database picks a
+    # page by a click figure (_top_page), conversions are not at hand: ties go by clicks and key
+    # there and here alike, so a page is always that slice of the whole report.
+    conversions = query.order not in CLICK_ORDERS
+
     def order(row):
         value = getattr(row, metric)
-        return (value is None, -(value or 0), -row.clicks, -row.conversions, tuple(str(k) for k in row.keys))
+        then = -row.conversions if conversions else 0
+        return (value is None, -(value or 0), -row.clicks, then, tuple(str(k) for k in row.keys))
 
     return sorted(rows, key=order)
 
@@ -997,7 +1005,6 @@ class Report:
     next: str = None
 
 
-CLICK_ORDERS = ("", "clicks", "unique_clicks", "cost", "bot_clicks", "lp_views", "lp_clicks")
 
 
 def _top_page(query):
@@ -1017,9 +1024,10 @@ def _top_page(query):
         return None  # the combination rollup answers it whole, faster than a raw pick
     counted = [] if query.include_bots else [Click.is_bot == False]  # noqa: E712
     landed = Click.lander_id.is_null(False)
+    counted_clicks = _count(*counted) if counted else fn.COUNT(Click.click_id)
     metric = {
-        "": _count(*counted) if counted else fn.COUNT(Click.click_id),
-        "clicks": _count(*counted) if counted else fn.COUNT(Click.click_id),
+        "": counted_clicks,
+        "clicks": counted_clicks,
         "unique_clicks": _count(Click.is_unique == True, *counted),  # noqa: E712
         "cost": fn.SUM(Click.cost),
         "bot_clicks": _count(Click.is_bot == True),  # noqa: E712
@@ -1046,7 +1054,7 @@ def _top_page(query):
         Click.select(*keys, metric, *figures)
         .where(*where)
         .group_by(*keys)
-        .order_by(metric.desc(), *keys)
+        .order_by(metric.desc(), counted_clicks.desc(), *keys)  # ties as _sort breaks them
         .limit(query.offset + query.limit + 1)
     )
     width = len(keys)
