@@ -9,8 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from tracker.api.shapes import stats_row
+from tracker.currency import replace_rates
 from tracker.models import Click, Conversion, InboundRequest
 from tracker.reports import rollups
+from tracker.reports.queries import parse_query, run_stats
 
 from conversion_helpers import click_on
 from factories import add_click, add_conversion, add_flow
@@ -444,3 +447,106 @@ def test_pages_in_value_order_follow_any_value_and_their_cursor_is_a_plain_token
     too_long = "v" + base64.urlsafe_b64encode(b"x" * 1053).decode().rstrip("=")
     status, body = status_of(api, cursor=too_long, **day)
     assert (status, body["error"]) == (400, "cursor must be the next of a previous answer")
+
+
+def test_without_group_by_the_report_is_by_day(two_days, api):
+    body = stats(api, **{"from": "2024-05-01", "to": "2024-05-02"})
+    assert pick(body["items"], "key", "clicks") == [("2024-05-01", 4), ("2024-05-02", 1)]
+
+
+@pytest.mark.parametrize(
+    "value, bots",
+    [
+        ("1", True),
+        ("true", True),
+        ("TRUE", True),
+        (" True ", True),
+        ("0", False),
+        ("false", False),
+        ("False", False),
+    ],
+)
+def test_include_bots_takes_the_usual_spellings_of_yes_and_no(two_days, api, value, bots):
+    body = stats(api, group_by="flow", include_bots=value, **{"from": "2024-05-01", "to": "2024-05-01"})
+    assert body["totals"]["clicks"] == (5 if bots else 4)
+
+
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ({"f.hour_of_day": "10"}, "f.hour_of_day cannot be filtered on; report by it instead"),
+        ({"f.weekday": "Monday"}, "f.weekday cannot be filtered on; report by it instead"),
+        ({"compare": "previous", "from": "2024-05-01"}, "compare=previous needs from and to"),
+        ({"compare": "previous", "to": "2024-05-01"}, "compare=previous needs from and to"),
+        ({"order": "x"}, "order must be key or one of clicks, unique_clicks, conversions, revenue, "),
+        ({"limit": "\u0661"}, "limit must be a whole number from 1 to 1000"),
+        ({"limit": "1001"}, "limit must be a whole number from 1 to 1000"),
+        ({"cursor": "1234567890"}, "cursor must be the next of a previous answer"),
+        ({"flow_id": "0"}, "flow_id must be an id from 1 to 9223372036854775807"),
+        ({"flow_id": str(2**63)}, "flow_id must be an id from 1 to 9223372036854775807"),
+        ({"offer_id": "0"}, "offer_id must be an id from 1 to 9223372036854775807"),
+    ],
+)
+def test_more_bad_stats_arguments_are_400_with_the_reason(api, args, reason):
+    status, body = api.get("/api/v1/stats", query_string=args)
+    assert (status, body["error"][: len(reason)]) == (400, reason)
+    assert body["error"] == reason or reason.endswith(" ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"limit": "1000"},
+        {"cursor": "123456789"},  # nine digits: a page past the last, empty
+        {"flow_id": str(2**63 - 1)},  # the largest id: no such flow
+        {"offer_id": "1000000000000000000"},
+    ],
+)
+def test_arguments_at_their_limits_are_taken(two_days, api, args):
+    status, body = api.get("/api/v1/stats", query_string=dict(args, group_by="country"))
+    assert status == 200, body
+
+
+def test_the_next_cursor_is_given_while_rows_are_left_and_not_after_the_last(two_days, api):
+    args = {"group_by": "country", "from": "2024-05-01", "to": "2024-05-02"}  # US, FR, DE
+    assert stats(api, **args, limit="3")["next"] is None
+    first = stats(api, **args, limit="2")
+    assert (pick(first["items"], "key"), first["next"]) == ([("US",), ("DE",)], "2")
+    last = stats(api, **args, limit="2", cursor="2")
+    assert (pick(last["items"], "key"), last["next"]) == ([("FR",)], None)
+
+
+def test_a_value_ordered_report_also_pages_by_an_offset_cursor(app, api):
+    flow = add_flow("O")
+    for value in ("e1", "e2", "e3", "e4", "e5"):
+        add_click(flow, "2024-05-01 10:00", external_id=value)
+    args = {"group_by": "external_id", "order": "key", "from": "2024-05-01", "to": "2024-05-01"}
+    body = stats(api, **args, limit="2", cursor="2")
+    assert pick(body["items"], "key") == [("e3",), ("e4",)]
+    filtered = stats(api, **args, limit="1", **{"f.external_id": ["e4", "e2"]})
+    assert (pick(filtered["items"], "key"), filtered["totals"]["clicks"]) == ([("e2",)], 2)
+
+
+def test_every_figure_and_total_is_in_the_report_currency(app, api):
+    # revenue recorded without a rate in the report's own currency is counted as it is; the
+    # totals, the previous period's figures and its totals all say the report's currency
+    replace_rates({"USD": Decimal("0.90")})
+    flow = add_flow("EUR")
+    for day in ("2024-05-01", "2024-05-02"):
+        click = add_click(flow, day + " 10:00", country="DE", external_id="x-" + day)
+        add_conversion(click, "5.00", currency="EUR")
+    for args in (
+        {"group_by": "country"},
+        {"group_by": "external_id", "order": "key"},  # a page walked in value order
+        {"group_by": "country,os,sub1"},  # a page picked by the database
+    ):
+        query = parse_query(
+            dict(args, compare="previous", **{"from": "2024-05-02", "to": "2024-05-02"}), currency="EUR"
+        )
+        report = run_stats(query)
+        (row,) = [stats_row(item) for item in report.items]
+        totals = stats_row(report.totals)
+        assert (row["revenue"], row["currency"], row["unconverted"]) == ("5.00", "EUR", {}), args
+        assert (totals["revenue"], totals["currency"]) == ("5.00", "EUR"), args
+        assert (row["previous"]["currency"], totals["previous"]["currency"]) == ("EUR", "EUR"), args
+        assert totals["previous"]["revenue"] == "5.00", args
