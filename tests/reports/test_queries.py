@@ -155,6 +155,49 @@ def test_chart_of_one_day_is_hourly(data):
     assert sum(point[1] for point in series) == 2
 
 
+def test_chart_of_all_time_runs_from_the_first_click_to_today(data):
+    series = chart_series(ReportQuery("day"), today=datetime.date(2024, 5, 5))
+    assert [point[0] for point in series] == [
+        "2024-04-30",  # the first click
+        "2024-05-01",
+        "2024-05-02",
+        "2024-05-03",
+        "2024-05-04",
+        "2024-05-05",  # today
+    ]
+    assert sum(point[1] for point in series) == 6
+
+
+@pytest.mark.parametrize(
+    "days, step",
+    [
+        (93, "day"),  # up to 92 days after the first: a point a day
+        (94, "week"),
+        (732, "week"),  # up to 731 days after the first: a point a week, from its Monday
+        (733, "month"),
+    ],
+)
+def test_a_long_chart_has_a_point_per_day_week_or_month_and_adds_up_every_click(app, days, step):
+    flow = add_flow()
+    first = datetime.date(2024, 1, 3)  # a Wednesday
+    last = first + datetime.timedelta(days=days - 1)
+    for day in (first, first + datetime.timedelta(days=1), last):
+        add_click(flow, day.isoformat() + " 10:00")
+    series = chart_series(ReportQuery("day", first, last), today=last)
+    labels = [point[0] for point in series]
+    if step == "day":
+        assert len(labels) == days and labels[0] == "2024-01-03" and labels[-1] == last.isoformat()
+    elif step == "week":
+        assert labels[0] == "2024-01-01" and all(
+            datetime.date.fromisoformat(label).weekday() == 0 for label in labels
+        )
+        assert len(labels) == (last - datetime.date(2024, 1, 1)).days // 7 + 1
+    else:
+        assert labels[:2] == ["2024-01", "2024-02"] and labels[-1] == last.strftime("%Y-%m")
+    assert series[0][1] == (1 if step == "day" else 2)  # a week's or month's days added up
+    assert sum(point[1] for point in series) == 3
+
+
 def test_csv_has_header_rows_total_and_defused_formulas(app):
     flow = add_flow()
     add_click(flow, "2024-05-01 10:00", sub1="=HYPERLINK(1)")
