@@ -1,0 +1,50 @@
+"""Reports in time zones whose hours are not UTC's: a half-hour zone (India), a zone that was
+half an hour off only for some years (Venezuela, 2007-2016), and the weekdays in week order."""
+
+import pytest
+
+from factories import add_click, add_flow
+
+
+def stats(api, **args):
+    status, body = api.get("/api/v1/stats", query_string=args)
+    assert status == 200, body
+    return [(row["key"], row["clicks"]) for row in body["items"]]
+
+
+def test_weekdays_come_in_week_order_from_monday(app, api):
+    flow = add_flow()
+    for day in range(6, 13):  # May 6, 2024 was a Monday; two clicks on Sunday the 12th
+        add_click(flow, "2024-05-%02d 12:00" % day)
+    add_click(flow, "2024-05-12 13:00")
+    rows = stats(api, group_by="weekday", **{"from": "2024-05-06", "to": "2024-05-12"})
+    assert rows == [
+        ("Monday", 1),
+        ("Tuesday", 1),
+        ("Wednesday", 1),
+        ("Thursday", 1),
+        ("Friday", 1),
+        ("Saturday", 1),
+        ("Sunday", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    "tz, clicks, hours",
+    [
+        # UTC+5:30: 09:45 and 10:15 UTC are 15:15 and 15:45 in Kolkata, one local hour
+        ("Asia/Kolkata", ["2024-05-01 09:45", "2024-05-01 10:15"], [("2024-05-01 15:00", 2)]),
+        # UTC-4:30 in 2010 (UTC-4 in 2000 and since 2016): 12:15 UTC was 07:45
+        (
+            "America/Caracas",
+            ["2010-06-01 12:15", "2010-06-01 12:45"],
+            [("2010-06-01 07:00", 1), ("2010-06-01 08:00", 1)],
+        ),
+    ],
+)
+def test_hours_are_local_hours_in_a_zone_off_by_half_an_hour(app, api, tz, clicks, hours):
+    flow = add_flow()
+    for moment in clicks:
+        add_click(flow, moment)
+    day = clicks[0][:10]
+    assert stats(api, group_by="hour", tz=tz, **{"from": day, "to": day}) == hours
