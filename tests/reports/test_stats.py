@@ -550,3 +550,9 @@ def test_every_figure_and_total_is_in_the_report_currency(app, api):
         assert (totals["revenue"], totals["currency"]) == ("5.00", "EUR"), args
         assert (row["previous"]["currency"], totals["previous"]["currency"]) == ("EUR", "EUR"), args
         assert totals["previous"]["revenue"] == "5.00", args
+
+
+def test_empty_dates_mean_all_time(two_days, api):
+    # a form sends its empty date fields: all time, as without them
+    assert stats(api, group_by="flow", **{"from": "", "to": ""}) == stats(api, group_by="flow")
+    assert stats(api, group_by="flow", **{"from": ""})["totals"]["clicks"] == 9
