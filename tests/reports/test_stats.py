@@ -556,3 +556,22 @@ def test_empty_dates_mean_all_time(two_days, api):
     # a form sends its empty date fields: all time, as without them
     assert stats(api, group_by="flow", **{"from": "", "to": ""}) == stats(api, group_by="flow")
     assert stats(api, group_by="flow", **{"from": ""})["totals"]["clicks"] == 9
+
+
+def test_a_report_filtered_on_its_own_dimension_reads_only_those_values_rolled_up_or_not(two_days, api):
+    a, _ = two_days
+    offer_click = add_click(a, "2024-05-02 15:00", country="US", os="Android", sub1="s1", offer_id=7)
+    add_conversion(offer_click, "1.00")
+    period = {"from": "2024-04-01", "to": "2024-05-31"}
+    asked = [
+        ({"group_by": "sub1", "f.sub1": ["s1", "s3"]}, [("s1", 5), ("s3", 2)]),
+        ({"group_by": "sub1", "f.sub1": ""}, [("", 0)]),  # the bots: no sub1, no clicks of people
+        ({"group_by": "offer", "f.offer": ""}, [(None, 9)]),  # "no offer"
+        ({"group_by": "offer", "f.offer": "7"}, [(7, 1)]),
+    ]
+    for when in ("raw", "rolled up"):
+        if when == "rolled up":
+            rollups.advance(now=datetime.datetime(2024, 6, 1))
+        for args, rows in asked:
+            body = stats(api, **period, **args)
+            assert pick(body["items"], "key", "clicks") == rows, (when, args)
