@@ -575,3 +575,18 @@ def test_a_report_filtered_on_its_own_dimension_reads_only_those_values_rolled_u
         for args, rows in asked:
             body = stats(api, **period, **args)
             assert pick(body["items"], "key", "clicks") == rows, (when, args)
+
+
+def test_f_day_and_f_hour_are_the_local_day_and_hour_of_the_reports_zone(two_days, api):
+    a, _ = two_days
+    add_click(a, "2024-05-02 02:00", country="BR")  # May 1, 22:00 in New York
+    period = {"from": "2024-04-30", "to": "2024-05-03", "group_by": "country"}
+    in_utc = stats(api, **period, **{"f.day": "2024-05-01"})
+    in_new_york = stats(api, **period, tz="America/New_York", **{"f.day": "2024-05-01"})
+    assert pick(in_utc["items"], "key", "clicks") == [("US", 3), ("FR", 1)]
+    assert pick(in_new_york["items"], "key", "clicks") == [("US", 3), ("BR", 1), ("FR", 1)]
+    next_day = stats(api, **period, tz="America/New_York", **{"f.day": "2024-05-02"})
+    assert pick(next_day["items"], "key", "clicks") == [("DE", 1)]  # 05:00 on May 2 there
+    hour = stats(api, **period, tz="America/New_York", **{"f.hour": "2024-05-01 22:00"})
+    assert pick(hour["items"], "key", "clicks") == [("BR", 1)]
+    assert stats(api, **period, **{"f.hour": "2024-05-02 02:00"})["totals"]["clicks"] == 1
