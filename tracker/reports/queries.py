@@ -1014,9 +1014,7 @@ def _top_page(query):
     in the same pass; only the page's conversions are read then, and the totals come from the
     flows' report of the same period and filters. None when it does not apply."""
     if query.limit is None or query.compare or query.order not in CLICK_ORDERS:
-        return None
-    if not query.order and _by_value(query):
-        return None  # in value order, not by clicks
+        return None  # value order (order=key) included: _value_page answers it
     plan = _Plan(query)
     if plan.empty or plan.rollup_dimension() is not None or any(d in TIME_DIMENSIONS for d in plan.dims):
         return None
