@@ -590,3 +590,12 @@ def test_f_day_and_f_hour_are_the_local_day_and_hour_of_the_reports_zone(two_day
     hour = stats(api, **period, tz="America/New_York", **{"f.hour": "2024-05-01 22:00"})
     assert pick(hour["items"], "key", "clicks") == [("BR", 1)]
     assert stats(api, **period, **{"f.hour": "2024-05-02 02:00"})["totals"]["clicks"] == 1
+
+
+def test_a_period_after_the_rolled_up_point_reads_its_own_clicks_only(two_days, api):
+    # rolled up until May 1, 12:00: May 2 is read raw, and May 1's afternoon is not in it
+    rollups.advance(now=datetime.datetime(2024, 5, 1, 12, 30))
+    body = stats(api, group_by="country", **{"from": "2024-05-02", "to": "2024-05-02"})
+    assert pick(body["items"], "key", "clicks") == [("DE", 1)]
+    both = stats(api, group_by="country", **{"from": "2024-05-01", "to": "2024-05-02"})
+    assert pick(both["items"], "key", "clicks") == [("US", 3), ("DE", 1), ("FR", 1)]
