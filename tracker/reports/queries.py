@@ -1005,8 +1005,6 @@ class Report:
     next: str = None
 
 
-
-
 def _top_page(query):
     """The page of a report read raw by many values (several dimensions, one of many values
     filtered on another, ``external_id`` or ``ip`` by a figure), ordered by a click figure: the
