@@ -305,7 +305,7 @@ class SendPool:
 
 
 # Seconds of a lease kept for recording the outcome after the send's deadline (less when the
-# lease is shorter than a whole deadline and twice this: half of what the deadline leaves).
+# lease exceeds the deadline by under twice this: then half of what the deadline leaves of it).
 LEASE_MARGIN = 1.0
 
 
