@@ -219,6 +219,17 @@ def test_flows_and_offers_refuse_a_made_up_currency(api, path):
     assert status == 422 and "currency must be an ISO 4217 code such as USD" in body["error"]
 
 
+ORDER_REASON = (
+    "order must be key or one of clicks, unique_clicks, conversions, revenue, cost, profit, cr, "
+    "epc, roi, events, pending, declined, lp_views, lp_clicks, lp_ctr, cpa, cpc, bot_clicks"
+)
+DIMENSION_NAMES = (
+    "day hour flow country region city device_type os browser isp connection_type sub1 sub2 sub3 "
+    "sub4 sub5 utm_source utm_medium utm_campaign utm_term utm_content external_id ip route lander "
+    "offer hour_of_day weekday"
+).split()
+
+
 @pytest.mark.parametrize(
     "args, reason",
     [
@@ -228,17 +239,27 @@ def test_flows_and_offers_refuse_a_made_up_currency(api, path):
         ({"compare": "last_year", "from": "2024-01-01", "to": "2024-01-02"}, "compare must be previous"),
         ({"group_by": "country,os,sub1,sub2"}, "group_by takes at most 3 dimensions"),
         ({"group_by": "country,country"}, "group_by names a dimension twice"),
-        ({"order": "bananas"}, "order must be key or one of clicks"),
+        ({"order": "bananas"}, ORDER_REASON),
         ({"limit": "0"}, "limit must be a whole number from 1 to 1000"),
         ({"cursor": "-1"}, "cursor must be the next of a previous answer"),
-        ({"f.colour": "red"}, "f.colour must be one of day"),
+        ({"f.colour": "red"}, "f.colour must be one of " + ", ".join(DIMENSION_NAMES)),
         ({"f.flow": "x"}, "f.flow must be an id"),
         ({"traffic_source_id": "99999999999999999999"}, "traffic_source_id must be a whole number"),
+        ({"f.hour_of_day": "10"}, "f.hour_of_day cannot be filtered on; report by it instead"),
+        ({"f.weekday": "Monday"}, "f.weekday cannot be filtered on; report by it instead"),
+        ({"compare": "previous", "from": "2024-05-01"}, "compare=previous needs from and to"),
+        ({"compare": "previous", "to": "2024-05-01"}, "compare=previous needs from and to"),
+        ({"limit": "\u0661"}, "limit must be a whole number from 1 to 1000"),
+        ({"limit": "1001"}, "limit must be a whole number from 1 to 1000"),
+        ({"cursor": "1234567890"}, "cursor must be the next of a previous answer"),
+        ({"flow_id": "0"}, "flow_id must be an id from 1 to 9223372036854775807"),
+        ({"flow_id": str(2**63)}, "flow_id must be an id from 1 to 9223372036854775807"),
+        ({"offer_id": "0"}, "offer_id must be an id from 1 to 9223372036854775807"),
     ],
 )
 def test_bad_stats_arguments_are_400_with_the_reason(api, args, reason):
     status, body = api.get("/api/v1/stats", query_string=args)
-    assert status == 400 and body["error"].startswith(reason), body
+    assert (status, body["error"]) == (400, reason)
 
 
 def test_costs_spread_over_the_period_bots_included_exactly(app, api):
@@ -469,28 +490,6 @@ def test_without_group_by_the_report_is_by_day(two_days, api):
 def test_include_bots_takes_the_usual_spellings_of_yes_and_no(two_days, api, value, bots):
     body = stats(api, group_by="flow", include_bots=value, **{"from": "2024-05-01", "to": "2024-05-01"})
     assert body["totals"]["clicks"] == (5 if bots else 4)
-
-
-@pytest.mark.parametrize(
-    "args, reason",
-    [
-        ({"f.hour_of_day": "10"}, "f.hour_of_day cannot be filtered on; report by it instead"),
-        ({"f.weekday": "Monday"}, "f.weekday cannot be filtered on; report by it instead"),
-        ({"compare": "previous", "from": "2024-05-01"}, "compare=previous needs from and to"),
-        ({"compare": "previous", "to": "2024-05-01"}, "compare=previous needs from and to"),
-        ({"order": "x"}, "order must be key or one of clicks, unique_clicks, conversions, revenue, "),
-        ({"limit": "\u0661"}, "limit must be a whole number from 1 to 1000"),
-        ({"limit": "1001"}, "limit must be a whole number from 1 to 1000"),
-        ({"cursor": "1234567890"}, "cursor must be the next of a previous answer"),
-        ({"flow_id": "0"}, "flow_id must be an id from 1 to 9223372036854775807"),
-        ({"flow_id": str(2**63)}, "flow_id must be an id from 1 to 9223372036854775807"),
-        ({"offer_id": "0"}, "offer_id must be an id from 1 to 9223372036854775807"),
-    ],
-)
-def test_more_bad_stats_arguments_are_400_with_the_reason(api, args, reason):
-    status, body = api.get("/api/v1/stats", query_string=args)
-    assert (status, body["error"][: len(reason)]) == (400, reason)
-    assert body["error"] == reason or reason.endswith(" ")
 
 
 @pytest.mark.parametrize(
