@@ -75,6 +75,52 @@ class Pool(PooledPostgresqlDatabase):
         self._returned[id(conn)] = time.monotonic()
         return super()._close(conn, close_conn)
 
+    # Fewer round trips in a transaction: its BEGIN goes with its first statement, and the
+    # statements whose answer nobody reads (``defer``) with the next one or with the COMMIT,
+    # in one text: each was a round trip of its own.
+
+    def begin(self, isolation_level=None):
+        if isolation_level or self._isolation_level:
+            return super().begin(isolation_level)
+        self.connection()  # opens it now, as peewee's BEGIN would: opening empties the state
+        self._state.unsent = ["BEGIN"]
+
+    def defer(self, sql, params):
+        """Send ``sql`` with the transaction's next statement or its COMMIT (its errors are
+        raised there, and the transaction rolled back); at once outside a transaction."""
+        if not self._state.transactions:
+            return self.execute_sql(sql, params)
+        self._state.unsent = [*self._unsent(), self.cursor().mogrify(sql, params).decode()]
+
+    def _unsent(self):
+        return getattr(self._state, "unsent", None) or []
+
+    def _send_with_unsent(self, sql, params=None):
+        now = self.cursor().mogrify(sql, params or ()).decode()  # as peewee sends it: %% is %
+        text, self._state.unsent = "; ".join([*self._unsent(), now]), []
+        # one text with no parameters: psycopg2 still reads %% in it as %
+        return super().execute_sql(text.replace("%", "%%"), ())
+
+    def execute_sql(self, sql, params=None):
+        if self._unsent() and self._state.transactions:
+            return self._send_with_unsent(sql, params)
+        self._state.unsent = []  # none, or left by a transaction that never ended
+        return super().execute_sql(sql, params)
+
+    def commit(self):  # peewee calls it once the transaction is off its stack
+        unsent = self._unsent()
+        if unsent == ["BEGIN"]:  # the transaction sent nothing: nothing to commit
+            self._state.unsent = []
+        elif unsent:
+            self._send_with_unsent("COMMIT")
+        else:
+            super().commit()
+
+    def rollback(self):
+        unsent, self._state.unsent = self._unsent(), []
+        if unsent[:1] != ["BEGIN"]:
+            super().rollback()
+
 
 def init_db(url):
     """Point the shared proxy at the database named by ``url`` and return it."""
@@ -127,6 +173,18 @@ class Prepared:
 
     def execute(self, values):
         """Run the query with ``values`` and return the cursor."""
+        return db.execute_sql(*self._statement(values))
+
+    def defer(self, values):
+        """Run the query with ``values`` when the transaction next sends something (``Pool.defer``;
+        at once on SQLite, where a statement costs no round trip)."""
+        sql, params = self._statement(values)
+        if is_postgres():
+            db.obj.defer(sql, params)
+        else:
+            db.execute_sql(sql, params).close()
+
+    def _statement(self, values):
         compiled = self._compiled.get(type(db.obj))
         if compiled is None:
             query = self.build(_slot)
@@ -152,7 +210,7 @@ class Prepared:
             if self.name not in done:
                 db.execute_sql(prepare)  # kept by the session, whatever its transaction does
                 done.add(self.name)
-        return db.execute_sql(sql, [values[p] if is_slot else p for p, is_slot in params])
+        return sql, [values[p] if is_slot else p for p, is_slot in params]
 
     def first(self, values):
         """The first row the query gives for ``values`` (a tuple), or None."""
@@ -211,11 +269,19 @@ class PreparedInsert:
         self.returning = Prepared(lambda slot: build(slot).returning(self.auto))
         self.plain = Prepared(lambda slot: build(slot).returning())
 
-    def run(self, instance):
+    def _values(self, instance):
         data = instance.__data__
-        values = {
+        return {
             name: data.get(name) if to_db is None else to_db(data.get(name)) for name, to_db in self.to_db
         }
+
+    def defer(self, instance):
+        """Write ``instance`` with the transaction's next statement (``Prepared.defer``); its id
+        stays unknown."""
+        self.plain.defer(self._values(instance))
+
+    def run(self, instance):
+        values = self._values(instance)
         if self.auto is None:
             self.plain.execute(values).close()
         elif has_returning():

@@ -454,20 +454,30 @@ def save_postback(fields, flow, postback=None):
     if "url" in fields:
         old = [postback] if postback is not None else list(flow.postbacks)
         fields["url"] = keep_masked_url("postback url", fields["url"], [p.url for p in old])
-    if postback is None:
-        postback = Postback.create(flow=flow, **fields)
-    else:
-        for name, value in fields.items():
-            setattr(postback, name, value)
-        postback.save()
+    with db.atomic():
+        if postback is None:
+            postback = Postback.create(flow=flow, **fields)
+        else:
+            for name, value in fields.items():
+                setattr(postback, name, value)
+            postback.save()
+        touch_flow(postback.flow_id)
     forget_flows()
     return postback
 
 
 def delete_postback(postback):
     """Remove a postback of a flow (its deliveries stay in the log)."""
-    postback.delete_instance()
+    with db.atomic():
+        postback.delete_instance()
+        touch_flow(postback.flow_id)
     forget_flows()
+
+
+def touch_flow(flow_id):
+    """Move the flow's ``updated_at``: its postbacks changed, and the other processes' caches of
+    them (``conversions.record.FlowRules``) go by it."""
+    Flow.update(updated_at=utcnow()).where(Flow.id == flow_id).execute()
 
 
 def soft_delete_flow(flow):

@@ -45,3 +45,99 @@ def test_a_connection_just_handed_back_is_reused_without_a_ping_and_a_dead_idle_
         pool.close()
     finally:
         pool.close_all()
+
+
+class Sent(psycopg2.extensions.cursor):
+    """A cursor that keeps each text it sends to the server: one text, one round trip."""
+
+    texts = []
+
+    def execute(self, sql, params=None):
+        Sent.texts.append(sql if isinstance(sql, str) else sql.decode())
+        return super().execute(sql, params)
+
+
+@pytest.fixture
+def pool():
+    from playhouse.db_url import parse
+
+    pool = Pool(**parse(PG_URL), max_connections=2, stale_timeout=300)
+    pool.connect()
+    pool.execute_sql("DROP TABLE IF EXISTS pool_probe")
+    pool.execute_sql("CREATE TABLE pool_probe (id int PRIMARY KEY, note text NOT NULL)")
+    pool.connection().cursor_factory = Sent
+    Sent.texts = []
+    yield pool
+    pool.connection().cursor_factory = psycopg2.extensions.cursor
+    pool.execute_sql("DROP TABLE pool_probe")
+    pool.close_all()
+
+
+def committed_rows():
+    """The probe table's rows as another connection sees them (committed ones only)."""
+    other = psycopg2.connect(PG_URL)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT id, note FROM pool_probe ORDER BY id")
+            return cursor.fetchall()
+    finally:
+        other.close()
+
+
+INSERT = "INSERT INTO pool_probe (id, note) VALUES (%s, %s)"
+
+
+def test_a_transaction_sends_begin_with_its_first_statement_and_deferred_writes_with_its_commit(pool):
+    with pool.atomic():
+        pool.execute_sql(INSERT, (1, "first"))
+        pool.defer(INSERT, (2, "50% off, %s and %% kept"))
+        pool.defer(INSERT, (3, "third"))
+        assert committed_rows() == []
+    assert Sent.texts == [
+        "BEGIN; INSERT INTO pool_probe (id, note) VALUES (1, 'first')",
+        "INSERT INTO pool_probe (id, note) VALUES (2, '50%% off, %%s and %%%% kept'); "
+        "INSERT INTO pool_probe (id, note) VALUES (3, 'third'); COMMIT",
+    ]
+    assert committed_rows() == [(1, "first"), (2, "50% off, %s and %% kept"), (3, "third")]
+
+
+def test_a_deferred_write_goes_before_the_next_statement_of_its_transaction(pool):
+    with pool.atomic():
+        pool.defer(INSERT, (1, "deferred"))
+        seen = pool.execute_sql("SELECT count(*) FROM pool_probe").fetchone()[0]
+    assert seen == 1
+    assert len(Sent.texts) == 2  # BEGIN, the INSERT and the SELECT; then the COMMIT
+
+
+def test_a_transaction_that_sends_nothing_costs_no_round_trip(pool):
+    with pool.atomic():
+        pass
+    assert Sent.texts == []
+    assert pool.execute_sql("SELECT 1").fetchone() == (1,)  # and the connection is usable
+
+
+def test_a_failing_deferred_write_raises_at_commit_and_undoes_the_whole_transaction(pool):
+    from peewee import IntegrityError
+
+    with pytest.raises(IntegrityError):
+        with pool.atomic():
+            pool.execute_sql(INSERT, (1, "kept only if all is"))
+            pool.defer(INSERT, (2, None))  # NOT NULL
+    assert committed_rows() == []
+    assert Sent.texts[-1] == "ROLLBACK"
+    with pool.atomic():  # the connection goes on
+        pool.execute_sql(INSERT, (3, "after"))
+    assert committed_rows() == [(3, "after")]
+
+
+def test_a_statement_without_parameters_keeps_its_percent_signs_after_a_deferred_one(pool):
+    with pool.atomic():
+        pool.defer(INSERT, (1, "a"))
+        pool.execute_sql("INSERT INTO pool_probe (id, note) VALUES (2, '100%%')")
+    assert committed_rows() == [(1, "a"), (2, "100%")]  # as peewee sends it alone: %% is one %
+
+
+def test_outside_a_transaction_a_deferred_write_is_sent_at_once(pool):
+    pool.defer(INSERT, (1, "now"))
+    assert committed_rows() == [(1, "now")]
+    assert Sent.texts == ["INSERT INTO pool_probe (id, note) VALUES (%s, %s)"]

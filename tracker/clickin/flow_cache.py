@@ -24,6 +24,11 @@ def forget_flows():
     _generation[0] += 1
 
 
+def generation():
+    """A number that ``forget_flows`` changes: a cache of flows keeps what it read under it."""
+    return _generation[0]
+
+
 class FlowCache:
     """Active flows by key, each kept ``ttl`` seconds."""
 

@@ -17,11 +17,13 @@ a first request that records nothing gives its claim back at once.
 import datetime
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from peewee import IntegrityError, fn
+from peewee import JOIN, SQL, Case, IntegrityError, fn
 
+from ..clickin.flow_cache import generation
 from ..clickin.spool import may_be_spooled
 from ..currency import convert, rate_of
 from ..db import Prepared, PreparedInsert, Rows, db, is_postgres
@@ -120,21 +122,31 @@ def _record(inbound, rules, now, trace):
 
 # The hot path's reads and writes, their SQL made once per engine (db.Prepared): generating it
 # was a third of a postback's time.
-CLICK_AND_FLOW = Prepared(
-    lambda slot: Click.select(Click, Flow).join(Flow).where(Click.click_id == slot("id"))
-)
-CLICK_AND_FLOW_ROWS = Rows(Click, Flow)
+
+
+def click_and_flow_query(slot):
+    """The click, its flow, the flow's traffic source (NULLs when none), and the event of the
+    click's one conversion with txid ``txid`` (NULL unless exactly one): one round trip. The
+    conversions are found by the click id given, not the click row's: PostgreSQL then reads
+    them by their (click, event, txid) index whatever its statistics say (correlated, it chose
+    to scan the table while its statistics held it empty)."""
+    txid_event = Conversion.select(
+        Case(None, [(fn.COUNT(SQL("*")) == 1, fn.MIN(Conversion.event))], None)
+    ).where(Conversion.click == slot("id"), Conversion.dedup_key == slot("txid"))
+    return (
+        Click.select(Click, Flow, TrafficSource, txid_event)
+        .join(Flow)
+        .join(TrafficSource, JOIN.LEFT_OUTER, on=Flow.traffic_source == TrafficSource.id)
+        .where(Click.click_id == slot("id"))
+    )
+
+
+CLICK_AND_FLOW = Prepared(click_and_flow_query)
+CLICK_AND_FLOW_ROWS = Rows(Click, Flow, TrafficSource)
 FLOW_EVENTS = Prepared(lambda slot: FlowEvent.select().where(FlowEvent.flow == slot("flow")))
 FLOW_EVENT_ROWS = Rows(FlowEvent)
 OFFER = Prepared(lambda slot: Offer.select().where(Offer.id == slot("id")))
 OFFER_ROWS = Rows(Offer)
-TXID_EVENTS = Prepared(
-    lambda slot: (
-        Conversion.select(Conversion.event)
-        .where(Conversion.click == slot("click"), Conversion.dedup_key == slot("txid"))
-        .limit(2)
-    )
-)
 INSERT_LOG = PreparedInsert(InboundRequest)
 INSERT_CHANGE = PreparedInsert(ConversionChange)
 CONVERSION_FIELDS = [field for field in Conversion._meta.sorted_fields if field is not Conversion.id]
@@ -165,11 +177,13 @@ INSERT_CONVERSION = Prepared(insert_conversion_query)
 
 def find_click(claim, trace):
     """The claimed click and its flow; 404 for an unknown click (400 on the event API)."""
-    row = CLICK_AND_FLOW.first({"id": claim.click_id})
+    row = CLICK_AND_FLOW.first({"id": claim.click_id, "txid": claim.txid or None})
     click = None
     if row is not None:
-        click, flow = CLICK_AND_FLOW_ROWS.build(row)
+        click, flow, source = CLICK_AND_FLOW_ROWS.build(row[:-1])
         click.__rel__["flow"] = flow
+        flow.__rel__["traffic_source"] = source if source.id is not None else None
+        click.txid_event = row[-1]
     if click is None and may_be_spooled(claim.click_id):
         raise Refused(
             503, "click_id %r is not written yet (it may wait in a click spool): retry" % claim.click_id
@@ -229,12 +243,40 @@ def check_window(click, flow, rules, occurred, contract):
         )
 
 
+class FlowRules:
+    """Each flow's events by name and its conversion postbacks, kept in this process for
+    ``ttl`` seconds per version of the flow (its ``updated_at``, which every change of them
+    through the tracker moves, and the caches' generation, which ``forget_flows`` moves): a
+    conversion reads the flow with its click, and these two lists cost no round trip. A change
+    made in SQL behind the tracker's back is seen within ``ttl``, as by the click path."""
+
+    def __init__(self, ttl=2.0):
+        self.ttl = ttl
+        self._kept = {}  # (flow id, updated_at) -> (expires, generation, events, postbacks)
+
+    def of(self, flow):
+        """``(events by name, postbacks)`` of ``flow``."""
+        key, now = (flow.id, flow.updated_at), time.monotonic()
+        hit = self._kept.get(key)
+        if hit is not None and hit[0] > now and hit[1] == generation():
+            return hit[2], hit[3]
+        rows = FLOW_EVENTS.execute({"flow": flow.id}).fetchall()
+        events = {event.name: event for (event,) in map(FLOW_EVENT_ROWS.build, rows)}
+        postbacks = outbox.conversion_postbacks(flow.id)
+        if len(self._kept) > 10000:
+            self._kept.clear()
+        self._kept[key] = (now + self.ttl, generation(), events, postbacks)
+        return events, postbacks
+
+
+FLOW_RULES = FlowRules()
+
+
 def settle_event(claim, click, flow, contract):
     """Fix the claim's event and currency by the flow's rules; return its FlowEvent or None."""
-    rows = FLOW_EVENTS.execute({"flow": flow.id}).fetchall()
-    events = {event.name: event for (event,) in map(FLOW_EVENT_ROWS.build, rows)}
+    events, _ = FLOW_RULES.of(flow)
     if claim.event is None and claim.txid:
-        claim.event = event_of_txid(click, claim.txid)  # a status update that omits the event
+        claim.event = click.txid_event  # a status update that omits the event
     field = contract.event_field
     if claim.event is None and events and "conversion" not in events:
         raise Refused(400, "%s is required: this flow defines %s" % (field, ", ".join(sorted(events))))
@@ -261,12 +303,6 @@ def offer_defaults(click, flow):
             (offer,) = OFFER_ROWS.build(row)
             return offer.payout, offer.currency
     return flow.payout, flow.currency
-
-
-def event_of_txid(click, txid):
-    """The event of the click's one conversion with this txid, or None."""
-    events = TXID_EVENTS.execute({"click": click.click_id, "txid": txid}).fetchall()
-    return events[0][0] if len(events) == 1 else None
 
 
 def check_source(source):
@@ -365,7 +401,8 @@ def write(contract, inbound, claim, click, flow, event, now, occurred, trace, ru
         log = INSERT_LOG.run(log_inbound(inbound, outcome, trace, now, conversion))
         record_change(conversion, log, now)
         lead = leads.merge_into_profile(click.click_id, claim.data, now)
-        outbox.enqueue_for_conversion(conversion, previous=None, now=now, lead=lead)
+        postbacks = FLOW_RULES.of(flow)[1]
+        outbox.enqueue_for_conversion(conversion, None, now, lead, postbacks=postbacks, ids=False)
         if claim.cost is not None:
             update_cost(click, claim.cost, claim.cost_operation)
     return outcome
@@ -434,13 +471,15 @@ def write_existing(contract, inbound, claim, attempted, now, trace, rules=None):
     log = INSERT_LOG.run(log_inbound(inbound, outcome, trace, now, existing))
     record_change(existing, log, now)
     lead = leads.merge_into_profile(existing.click_id, claim.data, now)
-    outbox.enqueue_for_conversion(existing, previous=previous, now=now, lead=lead)
+    postbacks = FLOW_RULES.of(existing.flow)[1]
+    outbox.enqueue_for_conversion(existing, previous, now, lead, postbacks=postbacks, ids=False)
     return outcome
 
 
 def record_change(conversion, log, now):
-    """Keep the conversion's status and payout as of ``now`` in its history."""
-    INSERT_CHANGE.run(
+    """Keep the conversion's status and payout as of ``now`` in its history (written with the
+    transaction's next statement)."""
+    INSERT_CHANGE.defer(
         ConversionChange(
             conversion=conversion.id,
             at=now,

@@ -4,13 +4,13 @@ phone the ``lead`` event brought. Later values win; an empty value never overwri
 
 ``merge_into_profile`` runs in the caller's transaction, the one that records the conversion,
 and holds the profile's row while it merges: on SQLite the write transaction already holds the
-database's write lock (``BEGIN IMMEDIATE``); on PostgreSQL the row is locked ``FOR UPDATE``. So
+database's write lock (``BEGIN IMMEDIATE``); on PostgreSQL the upsert locks the row. So
 two conversions of one click recorded at the same instant both land in the profile.
 """
 
 import logging
 
-from ..db import Prepared, is_postgres
+from ..db import Prepared
 from ..models import LeadProfile
 
 logger = logging.getLogger(__name__)
@@ -55,21 +55,15 @@ def profile_of(click_id):
 
 
 # Their SQL made once per engine (db.Prepared): a conversion's path runs them each time.
-PROFILE = Prepared(
-    lambda slot: LeadProfile.select(LeadProfile.data).where(LeadProfile.click == slot("click"))
+# The upsert writes a new profile, or takes the row (PostgreSQL locks it, as FOR UPDATE would)
+# and gives its data back, in one round trip: a click's first conversion costs one statement.
+UPSERT_PROFILE = Prepared(
+    lambda slot: (
+        LeadProfile.insert(click=slot("click"), data=slot("data"), updated_at=slot("at"))
+        .on_conflict(conflict_target=(LeadProfile.click,), update={LeadProfile.updated_at: slot("at")})
+        .returning(LeadProfile.data)
+    )
 )
-PROFILE_FOR_UPDATE = Prepared(
-    lambda slot: LeadProfile.select(LeadProfile.data).where(LeadProfile.click == slot("click")).for_update()
-)
-
-
-def _insert_profile(slot):
-    query = LeadProfile.insert(click=slot("click"), data=slot("data"), updated_at=slot("at"))
-    return query.on_conflict(conflict_target=(LeadProfile.click,), action="NOTHING")
-
-
-INSERT_PROFILE = Prepared(lambda slot: _insert_profile(slot).returning(LeadProfile.click))
-INSERT_PROFILE_PLAIN = Prepared(lambda slot: _insert_profile(slot).returning())
 UPDATE_PROFILE = Prepared(
     lambda slot: LeadProfile.update(data=slot("data"), updated_at=slot("at")).where(
         LeadProfile.click == slot("click")
@@ -79,20 +73,18 @@ UPDATE_PROFILE = Prepared(
 
 def merge_into_profile(click_id, data, now):
     """Merge ``data`` into the click's profile, inside the caller's transaction; return the
-    profile as it now stands. The click's first profile is one read and one INSERT."""
-    postgres = is_postgres()
-    values = {"click": click_id, "at": LeadProfile.updated_at.db_value(now)}
-    row = (PROFILE_FOR_UPDATE if postgres else PROFILE).first(values)
-    if row is None:
-        merged = merge({}, data)
-        values["data"] = LeadProfile.data.db_value(merged)
-        if not postgres:  # the transaction holds SQLite's write lock: nobody inserts meanwhile
-            INSERT_PROFILE_PLAIN.execute(values)
-            return merged
-        if INSERT_PROFILE.execute(values).fetchall():
-            return merged
-        row = PROFILE_FOR_UPDATE.first(values)  # another transaction inserted it first
-    current = LeadProfile.data.python_value(row[0])
+    profile as it now stands.
+
+    The upsert stores ``data`` as a new profile or gives back the stored one; merging ``data``
+    into what it gives back changes nothing when it was just stored (``merge`` is idempotent),
+    so only a stored profile that ``data`` changes is written again."""
+    merged = merge({}, data)
+    values = {
+        "click": click_id,
+        "at": LeadProfile.updated_at.db_value(now),
+        "data": LeadProfile.data.db_value(merged),
+    }
+    current = LeadProfile.data.python_value(UPSERT_PROFILE.execute(values).fetchall()[0][0])
     merged = merge(current, data)
     if merged != current:
         values["data"] = LeadProfile.data.db_value(merged)

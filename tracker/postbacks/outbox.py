@@ -82,18 +82,27 @@ POSTBACK_ROWS = Rows(Postback)
 INSERT_DELIVERY = PreparedInsert(Delivery)
 
 
-def enqueue_for_conversion(conversion, previous=None, now=None, lead=None):
+def conversion_postbacks(flow_id):
+    """The enabled postbacks of flow ``flow_id`` that a conversion may trigger, by id."""
+    rows = CONVERSION_POSTBACKS.execute({"flow": flow_id}).fetchall()
+    return [postback for (postback,) in map(POSTBACK_ROWS.build, rows)]
+
+
+def enqueue_for_conversion(conversion, previous=None, now=None, lead=None, postbacks=None, ids=True):
     """Save and return the Delivery rows that ``conversion`` triggers.
 
     ``previous`` is None for a new conversion, else ``(status, payout)`` before this change.
-    ``lead`` is the click's lead profile (None: read it). A delivery identical (same method,
+    ``lead`` is the click's lead profile (None: read it); ``postbacks`` the flow's
+    (``conversion_postbacks``; None: read them). ``ids`` False: the rows are written
+    with the transaction's next statement or its commit (``db.Prepared.defer``), their ids
+    unknown. A delivery identical (same method,
     URL, headers and body) to the last one of the same conversion and postback is saved as
     ``skipped``: the receiver has that state already.
     """
     now = now or utcnow()
     flow, click = conversion.flow, conversion.click
-    rows = CONVERSION_POSTBACKS.execute({"flow": flow.id}).fetchall()
-    postbacks = [postback for (postback,) in map(POSTBACK_ROWS.build, rows)]
+    if postbacks is None:
+        postbacks = conversion_postbacks(flow.id)
     if lead is None:
         lead = templates.stored_lead(click, conversion)
     ctx = templates.context(click, flow, conversion, now, lead)
@@ -106,7 +115,7 @@ def enqueue_for_conversion(conversion, previous=None, now=None, lead=None):
         delivery.conversion_id = conversion.id
         if previous is not None:  # a new conversion has no delivery yet to repeat
             _skip_if_identical_to_last(delivery)
-        INSERT_DELIVERY.run(delivery)
+        (INSERT_DELIVERY.run if ids else INSERT_DELIVERY.defer)(delivery)
     return deliveries
 
 
