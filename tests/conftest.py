@@ -16,6 +16,7 @@ import sys
 import time
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg2.extensions
 import pytest
 import requests
 
@@ -44,6 +45,17 @@ def worker_database_url(url):
 
 
 IN_CI = bool(os.environ.get("CI"))
+
+
+class Sent(psycopg2.extensions.cursor):
+    """A PostgreSQL cursor that keeps each text it sends (``Sent.texts``): one text, one round
+    trip. Set as a connection's ``cursor_factory``."""
+
+    texts = []
+
+    def execute(self, sql, params=None):
+        Sent.texts.append(sql if isinstance(sql, str) else sql.decode())
+        return super().execute(sql, params)
 
 
 def examples(count):

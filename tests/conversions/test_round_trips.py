@@ -14,27 +14,16 @@ import subprocess
 import sys
 import textwrap
 
-import psycopg2.extensions
 import pytest
 
 from tracker.db import db
 from tracker.models import Conversion, ConversionChange, Delivery, InboundRequest, LeadProfile
 
-from conftest import ROOT
+from conftest import ROOT, Sent
 from conversion_helpers import click_on
 
 POSTBACK_URL = "https://pb.example/c?cid={clickid}&p={payout}&e={email}"
 SOURCE_URL = "https://source.example/pb?ext={external_id}"
-
-
-class Sent(psycopg2.extensions.cursor):
-    """A cursor that keeps each text it sends: one text, one round trip."""
-
-    texts = []
-
-    def execute(self, sql, params=None):
-        Sent.texts.append(sql if isinstance(sql, str) else sql.decode())
-        return super().execute(sql, params)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from tracker.db import Pool
 
-from conftest import PG_URL
+from conftest import PG_URL, Sent
 
 pytestmark = pytest.mark.postgres_only  # deselected on SQLite (tests/conftest.py)
 
@@ -45,16 +45,6 @@ def test_a_connection_just_handed_back_is_reused_without_a_ping_and_a_dead_idle_
         pool.close()
     finally:
         pool.close_all()
-
-
-class Sent(psycopg2.extensions.cursor):
-    """A cursor that keeps each text it sends to the server: one text, one round trip."""
-
-    texts = []
-
-    def execute(self, sql, params=None):
-        Sent.texts.append(sql if isinstance(sql, str) else sql.decode())
-        return super().execute(sql, params)
 
 
 @pytest.fixture
