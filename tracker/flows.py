@@ -476,7 +476,7 @@ def delete_postback(postback):
 
 def touch_flow(flow_id):
     """Move the flow's ``updated_at``: its postbacks changed, and the other processes' caches of
-    them (``conversions.record.FlowRules``) go by it."""
+    them (``conversions.record.flow_rules``) go by it."""
     Flow.update(updated_at=utcnow()).where(Flow.id == flow_id).execute()
 
 

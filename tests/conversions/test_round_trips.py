@@ -10,6 +10,7 @@ whose answer nobody reads go with the next statement or the COMMIT.
 The cache must never serve a flow's old postbacks to a conversion once the change is saved,
 whichever process saved it: the other process here is a real one."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -160,3 +161,66 @@ def test_events_another_process_defines_count_from_the_next_conversion(client, m
     answer = client.get("/postback?click_id=%s&event=lead" % second)
     assert answer.status_code == 400
     assert answer.get_json()["error"] == "event 'lead' is not defined on this flow (defined: sale)"
+
+
+def statement_kinds(texts):
+    """Each SQL statement as its verb and table: ``SELECT click``, ``INSERT delivery RETURNING``."""
+    kinds = []
+    for text in texts:
+        verb = text.split(None, 1)[0].upper()
+        tables = dict.fromkeys(re.findall(r'(?:FROM|INTO|UPDATE|JOIN)\s+"(\w+)"', text))
+        returning = ["RETURNING"] if " RETURNING " in text else []
+        kinds.append(" ".join([verb, *tables, *returning]))
+    return kinds
+
+
+def run_traced(client, url):
+    """The SQL statements SQLite runs for ``GET url`` (it must answer 200)."""
+    texts = []
+    db.connection().set_trace_callback(texts.append)
+    try:
+        answer = client.get(url)
+    finally:
+        db.connection().set_trace_callback(None)
+    assert answer.status_code == 200, answer.get_json()
+    return texts
+
+
+@pytest.mark.sqlite_only  # PostgreSQL: the round trips above
+def test_a_conversion_on_a_flow_read_a_moment_ago_runs_only_its_own_statements(client, flow, api):
+    status_postback = {"trigger": "status", "url": "https://pb.example/s?cid={clickid}&s={status}"}
+    assert (
+        api.patch("/api/v1/flows/%d" % flow["id"], json={"postbacks": [*flow["postbacks"], status_postback]})[
+            0
+        ]
+        == 200
+    )
+    clicks = [click_on(client, flow) for _ in range(2)]
+    url = "/postback?click_id=%s&payout=12.5&txid=T1&status=approved&email=ann@example.com"
+    assert client.get(url % clicks[0]).status_code == 200  # reads the flow's events and postbacks
+    assert statement_kinds(run_traced(client, url % clicks[1])) == [
+        "SELECT conversion click flow traffic_source",  # the click, its flow and source, the txid's event
+        "BEGIN",
+        "INSERT conversion click RETURNING",
+        "INSERT inbound_request RETURNING",  # its id goes into the history row
+        "INSERT conversion_change",
+        "INSERT lead_profile RETURNING",  # stores the profile, or returns the stored one
+        "INSERT delivery",  # the flow's conversion postback
+        "INSERT delivery",  # its status postback (a new conversion's status is news too)
+        "INSERT delivery",  # the traffic source's
+        "COMMIT",
+    ]
+    update = "/postback?click_id=%s&txid=T1&status=declined" % clicks[1]
+    assert statement_kinds(run_traced(client, update)) == [
+        "SELECT conversion click flow traffic_source",
+        "BEGIN",
+        "INSERT conversion click RETURNING",  # it conflicts: the conversion exists
+        "SELECT conversion",
+        "UPDATE conversion",
+        "INSERT inbound_request RETURNING",
+        "INSERT conversion_change",
+        "INSERT lead_profile RETURNING",
+        "SELECT delivery",  # the last delivery of the status postback, if identical: skipped
+        "INSERT delivery",
+        "COMMIT",
+    ]

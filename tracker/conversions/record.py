@@ -120,10 +120,6 @@ def _record(inbound, rules, now, trace):
         raise
 
 
-# The hot path's reads and writes, their SQL made once per engine (db.Prepared): generating it
-# was a third of a postback's time.
-
-
 def click_and_flow_query(slot):
     """The click, its flow, the flow's traffic source (NULLs when none), and the event of the
     click's one conversion with txid ``txid`` (NULL unless exactly one): one round trip. The
@@ -141,6 +137,8 @@ def click_and_flow_query(slot):
     )
 
 
+# The hot path's reads and writes, their SQL made once per engine (db.Prepared): generating it
+# was a third of a postback's time.
 CLICK_AND_FLOW = Prepared(click_and_flow_query)
 CLICK_AND_FLOW_ROWS = Rows(Click, Flow, TrafficSource)
 FLOW_EVENTS = Prepared(lambda slot: FlowEvent.select().where(FlowEvent.flow == slot("flow")))
@@ -243,38 +241,33 @@ def check_window(click, flow, rules, occurred, contract):
         )
 
 
-class FlowRules:
-    """Each flow's events by name and its conversion postbacks, kept in this process for
-    ``ttl`` seconds per version of the flow (its ``updated_at``, which every change of them
-    through the tracker moves, and the caches' generation, which ``forget_flows`` moves): a
-    conversion reads the flow with its click, and these two lists cost no round trip. A change
-    made in SQL behind the tracker's back is seen within ``ttl``, as by the click path."""
-
-    def __init__(self, ttl=2.0):
-        self.ttl = ttl
-        self._kept = {}  # (flow id, updated_at) -> (expires, generation, events, postbacks)
-
-    def of(self, flow):
-        """``(events by name, postbacks)`` of ``flow``."""
-        key, now = (flow.id, flow.updated_at), time.monotonic()
-        hit = self._kept.get(key)
-        if hit is not None and hit[0] > now and hit[1] == generation():
-            return hit[2], hit[3]
-        rows = FLOW_EVENTS.execute({"flow": flow.id}).fetchall()
-        events = {event.name: event for (event,) in map(FLOW_EVENT_ROWS.build, rows)}
-        postbacks = outbox.conversion_postbacks(flow.id)
-        if len(self._kept) > 10000:
-            self._kept.clear()
-        self._kept[key] = (now + self.ttl, generation(), events, postbacks)
-        return events, postbacks
+# Each flow's events by name and its conversion postbacks, kept in this process for
+# FLOW_RULES_SECONDS per version of the flow: its ``updated_at``, which every change of them
+# through the tracker moves, and the flow caches' generation, which ``forget_flows`` moves. A
+# conversion reads the flow with its click, and these two lists then cost no round trip; a change
+# made in SQL behind the tracker's back is seen within the TTL, as by the click path.
+FLOW_RULES_SECONDS = 2.0
+_flow_rules = {}  # (flow id, updated_at) -> (expires, generation, events, postbacks)
 
 
-FLOW_RULES = FlowRules()
+def flow_rules(flow):
+    """``(events by name, conversion postbacks)`` of ``flow``, as of its ``updated_at``."""
+    key, now = (flow.id, flow.updated_at), time.monotonic()
+    kept = _flow_rules.get(key)
+    if kept is not None and kept[0] > now and kept[1] == generation():
+        return kept[2], kept[3]
+    rows = FLOW_EVENTS.execute({"flow": flow.id}).fetchall()
+    events = {event.name: event for (event,) in map(FLOW_EVENT_ROWS.build, rows)}
+    postbacks = outbox.conversion_postbacks(flow.id)
+    if len(_flow_rules) > 10000:
+        _flow_rules.clear()
+    _flow_rules[key] = (now + FLOW_RULES_SECONDS, generation(), events, postbacks)
+    return events, postbacks
 
 
 def settle_event(claim, click, flow, contract):
     """Fix the claim's event and currency by the flow's rules; return its FlowEvent or None."""
-    events, _ = FLOW_RULES.of(flow)
+    events, _ = flow_rules(flow)
     if claim.event is None and claim.txid:
         claim.event = click.txid_event  # a status update that omits the event
     field = contract.event_field
@@ -401,7 +394,7 @@ def write(contract, inbound, claim, click, flow, event, now, occurred, trace, ru
         log = INSERT_LOG.run(log_inbound(inbound, outcome, trace, now, conversion))
         record_change(conversion, log, now)
         lead = leads.merge_into_profile(click.click_id, claim.data, now)
-        postbacks = FLOW_RULES.of(flow)[1]
+        postbacks = flow_rules(flow)[1]
         outbox.enqueue_for_conversion(conversion, None, now, lead, postbacks=postbacks, ids=False)
         if claim.cost is not None:
             update_cost(click, claim.cost, claim.cost_operation)
@@ -471,7 +464,7 @@ def write_existing(contract, inbound, claim, attempted, now, trace, rules=None):
     log = INSERT_LOG.run(log_inbound(inbound, outcome, trace, now, existing))
     record_change(existing, log, now)
     lead = leads.merge_into_profile(existing.click_id, claim.data, now)
-    postbacks = FLOW_RULES.of(existing.flow)[1]
+    postbacks = flow_rules(existing.flow)[1]
     outbox.enqueue_for_conversion(existing, previous, now, lead, postbacks=postbacks, ids=False)
     return outcome
 
