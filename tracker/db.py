@@ -80,9 +80,10 @@ class Pool(PooledPostgresqlDatabase):
     # in one text: each was a round trip of its own.
 
     def begin(self, isolation_level=None):
+        self.connection()  # opens it now, as peewee's BEGIN would: opening empties the state
+        self._state.unsent = []  # what a transaction cut short by a lost connection left
         if isolation_level or self._isolation_level:
             return super().begin(isolation_level)
-        self.connection()  # opens it now, as peewee's BEGIN would: opening empties the state
         self._state.unsent = ["BEGIN"]
 
     def defer(self, sql, params):
