@@ -80,11 +80,17 @@ def test_a_new_conversion_costs_five_round_trips_on_postgresql(client, flow, cou
 
 def test_a_status_update_without_its_event_finds_it_by_txid_in_the_same_read(client, make_flow):
     flow = make_flow(events=[{"name": "lead"}, {"name": "sale", "conversion": True}])
-    click_id = click_on(client, flow)
+    click_id, other = click_on(client, flow), click_on(client, flow)
     assert client.get("/postback?click_id=%s&event=sale&txid=S1&payout=3" % click_id).status_code == 200
+    assert (
+        client.get("/postback?click_id=%s&event=lead&txid=S1" % other).status_code == 200
+    )  # another click's
     answer = client.get("/postback?click_id=%s&txid=S1&status=rejected" % click_id)
     assert answer.get_json()["status"] == "updated"
-    assert [(c.event, c.status) for c in Conversion.select()] == [("sale", "declined")]
+    assert [(c.event, c.status) for c in Conversion.select().order_by(Conversion.id)] == [
+        ("sale", "declined"),
+        ("lead", "approved"),
+    ]
     # two conversions under one txid: the event is ambiguous, and this flow has no "conversion"
     assert client.get("/postback?click_id=%s&event=lead&txid=S1" % click_id).status_code == 200
     answer = client.get("/postback?click_id=%s&txid=S1&status=approved" % click_id)
