@@ -103,9 +103,10 @@ class Pool(PooledPostgresqlDatabase):
         return super().execute_sql(text.replace("%", "%%"), ())
 
     def execute_sql(self, sql, params=None):
-        if self._unsent() and self._state.transactions:
-            return self._send_with_unsent(sql, params)
-        self._state.unsent = []  # none, or left by a transaction that never ended
+        if self._unsent():
+            if self._state.transactions:
+                return self._send_with_unsent(sql, params)
+            self._state.unsent = []  # left by a transaction that never ended
         return super().execute_sql(sql, params)
 
     def commit(self):  # peewee calls it once the transaction is off its stack
