@@ -5,7 +5,7 @@ import itertools
 from decimal import Decimal
 
 from tracker.flows import new_flow_key
-from tracker.models import Click, Conversion, Flow
+from tracker.models import CLICK_COPIED, Click, Conversion, Flow
 
 _ids = itertools.count(1)
 
@@ -33,6 +33,7 @@ def add_click(flow, when, **fields):
 def add_conversion(click, payout, status="approved", event="conversion", when=None, **fields):
     """A conversion of ``click``; ``when`` defaults to an hour after the click."""
     created = at(when) if when else click.created_at + datetime.timedelta(hours=1)
+    fields = {**{"click_" + name: getattr(click, name) for name in CLICK_COPIED}, **fields}
     return Conversion.create(
         click=click,
         flow=click.flow_id,

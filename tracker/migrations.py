@@ -349,6 +349,60 @@ def _step_10(migrator):
     return []
 
 
+# The click's columns a conversion got a copy of in step 11, with their types (frozen).
+_V11_COPIED = (
+    ("created_at", "timestamp"),
+    ("is_bot", "boolean"),
+    ("country", 2),
+    ("region", 100),
+    ("city", 100),
+    ("isp", 200),
+    ("connection_type", 30),
+    ("device_type", 10),
+    ("os", 100),
+    ("browser", 100),
+    ("ip", 45),
+    ("external_id", 255),
+    *[("sub%d" % n, 255) for n in range(1, 6)],
+    *[("utm_" + part, 255) for part in ("source", "medium", "campaign", "term", "content")],
+    ("route_id", "id"),
+    ("lander_id", "id"),
+    ("offer_id", "id"),
+)
+
+
+def copy_clicks_onto_conversions(names, where=""):
+    """Set each conversion's copies of its click's columns ``names`` (``click_<name>``) from the
+    click, for the conversions ``where`` (SQL on ``conversion``) or all; those whose click is gone
+    keep theirs."""
+    copies = ", ".join("click_" + name for name in names)
+    sql = (
+        "UPDATE conversion SET ({copies}) = (SELECT {names} FROM click WHERE click.click_id = "
+        "conversion.click_id) WHERE EXISTS (SELECT 1 FROM click WHERE click.click_id = conversion.click_id)"
+    ).format(copies=copies, names=", ".join(names))
+    db.execute_sql(sql + (" AND (%s)" % where if where else ""))
+
+
+def _step_11(migrator):
+    """Reports without the click table (issue 12): each conversion gets a copy of what reports
+    need of its click (``models.CLICK_COPIED``), filled from its click here and by the
+    conversion's INSERT from then on. Each column is added with a default: one quick ALTER
+    each, no table rebuild on SQLite."""
+    pg = is_postgres()
+    for name, kind in _V11_COPIED:
+        if kind == "timestamp":
+            ddl = "%s NOT NULL DEFAULT '1970-01-01 00:00:00'" % ("TIMESTAMP" if pg else "DATETIME")
+        elif kind == "boolean":
+            ddl = "BOOLEAN NOT NULL DEFAULT FALSE" if pg else "INTEGER NOT NULL DEFAULT 0"
+        elif kind == "id":
+            ddl = "INTEGER"
+        else:
+            ddl = "VARCHAR(%d) NOT NULL DEFAULT ''" % kind
+        db.execute_sql("ALTER TABLE conversion ADD COLUMN click_%s %s" % (name, ddl))
+    copy_clicks_onto_conversions([name for name, _ in _V11_COPIED])
+    return []
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -359,6 +413,7 @@ STEPS = [
     (8, _step_8),
     (9, _step_9),
     (10, _step_10),
+    (11, _step_11),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.

@@ -131,7 +131,7 @@ def base36(number, width):
 def load(args, end):
     """Bulk-insert the flows, offers, landers, clicks and conversions; returns the flow ids."""
     from tracker.db import db, is_postgres
-    from tracker.models import Flow, Lander, Offer
+    from tracker.models import CLICK_COPIED, Flow, Lander, Offer
 
     rng = random.Random(args.seed)
     start = end - datetime.timedelta(days=args.days)
@@ -295,7 +295,7 @@ def load(args, end):
                 )
             )
             if rng.random() < conversion_rate:
-                conversions.append((click_id, flow.id, moment, rng))
+                conversions.append(rows[-1])
         _insert(db, "click", columns, rows, pg)
         made += n
     load_clicks = time.perf_counter() - started
@@ -315,9 +315,12 @@ def load(args, end):
         "raw",
         "created_at",
         "updated_at",
+        *["click_" + name for name in CLICK_COPIED],
     ]
+    copied = [columns.index(name) for name in CLICK_COPIED]
     rows = []
-    for number, (click_id, flow_id, moment, _) in enumerate(conversions):
+    for number, click in enumerate(conversions):
+        click_id, flow_id, moment = click[0], click[1], click[2]
         status = rng.choices(("approved", "pending", "declined"), weights=(80, 15, 5))[0]
         payout = rng.choice((5_000_000, 12_500_000, 30_000_000))
         euro = rng.random() < 0.1
@@ -339,13 +342,11 @@ def load(args, end):
                 "{}",
                 at,
                 at,
+                *[click[index] for index in copied],  # what reports need of the click
             )
         )
     _insert(db, "conversion", conv_columns, rows, pg)
-    if not pg:
-        db.execute_sql("ANALYZE")
-    else:
-        db.execute_sql("ANALYZE")
+    db.execute_sql("ANALYZE")
     return [f.id for f in flows], load_clicks, len(rows)
 
 

@@ -135,6 +135,27 @@ def test_click_n_picks_the_routes_nth_offer_and_makes_it_the_clicks(client, setu
     )  # no 9th: its own
 
 
+def test_a_conversion_before_click_n_is_reported_under_the_offer_click_n_picks(api, client, setup):
+    """A conversion keeps a copy of its click's offer for reports; ``/click/<n>`` changing the
+    click's offer after the conversion changes the copy too, so the offer report still counts
+    the conversion where a direct count of the raw rows does."""
+    client.get("/r/%s?sub1=s7" % setup["flow"]["key"], headers={"User-Agent": IPHONE})
+    [click] = clicks()
+    assert client.get("/postback?click_id=%s&event=lead&payout=2" % click.click_id).status_code == 200
+    assert client.get("/postback?click_id=%s&payout=5" % click.click_id).status_code == 200
+
+    def by_offer():
+        status, body = api.get("/api/v1/stats", query_string={"group_by": "offer", "basis": "click"})
+        assert status == 200, body
+        return {row["key"]: (row["clicks"], row["conversions"], row["events"]) for row in body["items"]}
+
+    assert by_offer() == {setup["first"]["id"]: (1, 2, 0)}  # no events defined: both count
+    assert client.get("/click/2?click_id=" + click.click_id).status_code == 302
+    assert by_offer() == {setup["second"]["id"]: (1, 2, 0)}
+    with db.connection_context():
+        assert [c.click_offer_id for c in Conversion.select()] == [setup["second"]["id"]] * 2
+
+
 def test_other_routes_and_the_default(client, setup):
     desktop = client.get("/r/" + setup["flow"]["key"], headers={"User-Agent": DESKTOP})
     assert urlparse(desktop.headers["Location"]).netloc == "two.example"

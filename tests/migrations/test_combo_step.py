@@ -6,6 +6,8 @@ combinations read it and equal the raw rows."""
 import datetime
 from decimal import Decimal
 
+from test_click_copies_step import as_version_10
+
 from tracker import migrations
 from tracker.db import db, is_postgres
 from tracker.migrations import LATEST, SchemaVersion, current_version, upgrade
@@ -41,6 +43,7 @@ def click_indexes():
 
 def as_version_8():
     """Take the latest schema back to what version 8 had: no combination table, no value indexes."""
+    as_version_10()
     db.execute_sql("DROP TABLE rollup_combo")
     for name in INDEXES:
         db.execute_sql('DROP INDEX "%s"' % name)

@@ -11,7 +11,8 @@ import re
 import pytest
 
 from tracker.db import db
-from tracker.models import Click
+from tracker.migrations import copy_clicks_onto_conversions
+from tracker.models import CLICK_COPIED, Click
 from tracker.reports import queries, rollups
 from tracker.reports.queries import ReportQuery, run_report, run_stats, total
 
@@ -29,6 +30,7 @@ def write_dataset():
     for number, click in enumerate(Click.select().order_by(Click.click_id)):
         ip = "10.0.%d.%d" % (number % 3, number % 37) if number % 11 else "2001:db8::%x" % (number % 5)
         Click.update(ip=ip).where(Click.click_id == click.click_id).execute()
+    copy_clicks_onto_conversions(CLICK_COPIED)  # as if the clicks had come with these IPs
     rollups.advance(now=NOW)
 
 

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from peewee import SQL, CharField, TextField, fn
 
 from ..db import ASYNC_COMMIT, Prepared, db, has_returning, is_postgres
-from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Flow, OrphanVisit, utcnow
+from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Conversion, Flow, OrphanVisit, utcnow
 from ..postbacks import outbox
 from ..reports import rollups
 from .routing import destination_url, route_click
@@ -324,6 +324,8 @@ def record_lander_click(click, now=None):
         Click.update(lp_clicked_at=fn.COALESCE(Click.lp_clicked_at, now), offer_id=click.offer_id).where(
             Click.click_id == click.click_id
         ).execute()
+        # the click's conversions keep a copy of its offer for reports (models.CLICK_COPIED)
+        Conversion.update(click_offer_id=click.offer_id).where(Conversion.click == click.click_id).execute()
         # a click of an hour already rolled up: its hour is read raw until rolled up again
         rollups.mark([(click.created_at, click.flow_id)], now)
 

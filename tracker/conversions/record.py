@@ -29,6 +29,7 @@ from ..currency import convert, rate_of
 from ..db import Prepared, PreparedInsert, Rows, db, is_postgres
 from ..masking import mask_mapping
 from ..models import (
+    CLICK_COPIED,
     Click,
     Conversion,
     ConversionChange,
@@ -147,8 +148,18 @@ OFFER = Prepared(lambda slot: Offer.select().where(Offer.id == slot("id")))
 OFFER_ROWS = Rows(Offer)
 INSERT_LOG = PreparedInsert(InboundRequest)
 INSERT_CHANGE = PreparedInsert(ConversionChange)
+COPIED_FROM_CLICK = {"click_" + name: Click._meta.fields[name] for name in CLICK_COPIED}
 CONVERSION_FIELDS = [field for field in Conversion._meta.sorted_fields if field is not Conversion.id]
-CONVERSION_TO_DB = [(field.name, field.db_value) for field in CONVERSION_FIELDS]
+CONVERSION_TO_DB = [
+    (field.name, field.db_value) for field in CONVERSION_FIELDS if field.name not in COPIED_FROM_CLICK
+]
+
+
+def _value_of(field, slot):
+    """What the conversion's INSERT writes in ``field``: the click's own column for its copies
+    of the click (``models.CLICK_COPIED``), else the value given."""
+    copied = COPIED_FROM_CLICK.get(field.name)
+    return slot(field.name) if copied is None else copied
 
 
 def insert_conversion_query(slot):
@@ -157,9 +168,10 @@ def insert_conversion_query(slot):
     One statement instead of a savepoint, the INSERT and a release (or a rollback). Its SELECT
     finds the click in the same statement: on PostgreSQL, where the click table is partitioned
     and no foreign key guards a conversion's click (``operations.partitions``), a conversion is never
-    written for a click that retention removed meanwhile.
+    written for a click that retention removed meanwhile. It copies what reports need of the
+    click onto the conversion as it goes (``models.CLICK_COPIED``).
     """
-    click = Click.select(*[slot(field.name) for field in CONVERSION_FIELDS]).where(
+    click = Click.select(*[_value_of(field, slot) for field in CONVERSION_FIELDS]).where(
         Click.click_id == slot("click")
     )
     target = (Conversion.click, Conversion.event, Conversion.dedup_key)

@@ -738,33 +738,42 @@ def _read_raw_clicks(plan, totals, segments):
         totals.add_clicks(_fetch(clicks), len(keys), make)
 
 
-def _read_conversions(plan, totals, extra=()):
+def copied_column(dimension):
+    """The conversion's copy of its click's column for a (non-time) dimension
+    (``models.CLICK_COPIED``)."""
+    if dimension == "flow":
+        return Conversion.flow
+    return getattr(Conversion, "click_" + dimension_expression(dimension).name)
+
+
+def _read_conversions(plan, totals):
     """Add the conversions of the period: those of its clicks (``basis=click``) or those that
-    happened in it (``basis=conversion``), read from the conversion table, which is small
-    beside the clicks, by its (flow, created_at) index: a conversion is never before its
-    click, so the period's start bounds both."""
+    happened in it (``basis=conversion``), read from the conversion table alone by its (flow,
+    created_at) index: a conversion is never before its click, so the period's start bounds
+    both, and it carries a copy of what a report needs of its click (time, bot flag,
+    dimensions), so no report joins the clicks."""
     make = _key_maker(plan)
-    filters = _raw_click_filters(plan)
+    filters = _raw_click_filters(plan, copied_column)
     approved = (Conversion.status == "approved") & Conversion.is_conversion
     where = [Conversion.flow.in_(plan.flow_ids)]
     if plan.start is not None:
         where.append(Conversion.created_at >= plan.start)
     if plan.query.basis == "click":
-        moment = Click.created_at
+        moment = Conversion.click_created_at
         if plan.start is not None:
-            where.append(Click.created_at >= plan.start)
+            where.append(moment >= plan.start)
         if plan.end is not None:
-            where.append(Click.created_at < plan.end)
+            where.append(moment < plan.end)
     else:
         moment = Conversion.created_at
         if plan.end is not None:
-            where.append(Conversion.created_at < plan.end)
-    keys = _raw_keys(plan, moment)
+            where.append(moment < plan.end)
+    keys = [_bucket(moment, plan.fine) if dim in TIME_DIMENSIONS else copied_column(dim) for dim in plan.dims]
     currency = Case(None, [(Conversion.report_payout.is_null(), Conversion.currency)], "")
     conversions = (
         Conversion.select(
             *keys,
-            Click.is_bot,
+            Conversion.click_is_bot,
             currency,
             _count(approved),
             fn.SUM(Case(None, [(approved, fn.COALESCE(Conversion.report_payout, Conversion.payout))], 0)),
@@ -772,9 +781,8 @@ def _read_conversions(plan, totals, extra=()):
             _count((Conversion.status == "declined") & Conversion.is_conversion),
             _count((Conversion.status == "approved") & ~Conversion.is_conversion),
         )
-        .join(Click, on=(Conversion.click == Click.click_id))
-        .where(*where, *filters, *extra)
-        .group_by(*keys, Click.is_bot, currency)
+        .where(*where, *filters)
+        .group_by(*keys, Conversion.click_is_bot, currency)
     )
     totals.add_conversions(_fetch(conversions), len(keys), make)
 
