@@ -634,9 +634,44 @@ class _Totals:
         return out
 
 
-def _fetch(query):
-    """The records of a SELECT as the driver returns them (no per-value conversion)."""
-    return db.execute(query).fetchall()
+def _fetch(query, scan=False):
+    """The records of a SELECT as the driver returns them (no per-value conversion); ``scan``:
+    SQLite reads the click table whole, not by an index (``_scan_is_faster``)."""
+    if not scan:
+        return db.execute(query).fetchall()
+    sql, params = query.sql()
+    sql = sql.replace('FROM "click" AS "t1"', 'FROM "click" AS "t1" NOT INDEXED', 1)
+    return db.execute_sql(sql, params).fetchall()
+
+
+# SQLite reads the clicks of several flows by (flow_id, created_at) one flow after the other,
+# each click's row out of the table's order (that of its writing, hence of time): every page
+# of the table read once per flow. A report over most of the clicks reads them faster by
+# scanning the table in its order: at 1 M clicks over 20 flows, sub1 of the US clicks over 30
+# days, 0.57 s scanned against 1.5-2.0 s by the index (one flow's clicks are read in order).
+SCAN_SHARE = 0.3
+
+
+def _scan_is_faster(start, end, flow_ids):
+    """Whether SQLite reads the clicks of ``flow_ids`` in ``[start, end)`` faster by scanning the
+    click table: several flows, and ``SCAN_SHARE`` of the clicks or more by the flows' rollup."""
+    if is_postgres() or len(flow_ids) < 2:
+        return False  # PostgreSQL's planner weighs it from its statistics
+    model = RollupClick
+    inside = [model.flow_id.in_(flow_ids)]
+    if start is not None:
+        inside.append(model.hour >= rollups.floor_to(start, rollups.HOUR))
+    if end is not None:
+        inside.append(model.hour < end)
+    part, whole = (
+        model.select(
+            fn.SUM(Case(None, [(reduce(operator.and_, inside), model.clicks)], 0)), fn.SUM(model.clicks)
+        )
+        .where(model.dimension == "")
+        .tuples()
+        .first()
+    )
+    return bool(whole) and part >= SCAN_SHARE * whole
 
 
 def _count(*conditions):
@@ -717,6 +752,7 @@ def _read_raw_clicks(plan, totals, segments):
     for start, end, flow_ids in segments:
         if not flow_ids:
             continue
+        scan = _scan_is_faster(start, end, flow_ids)
         where = [Click.flow.in_(flow_ids)]
         if start is not None:
             where.append(Click.created_at >= start)
@@ -735,7 +771,7 @@ def _read_raw_clicks(plan, totals, segments):
             .where(*where, *filters)
             .group_by(*keys, Click.is_bot)
         )
-        totals.add_clicks(_fetch(clicks), len(keys), make)
+        totals.add_clicks(_fetch(clicks, scan), len(keys), make)
 
 
 def copied_column(dimension):
@@ -1062,7 +1098,7 @@ def _top_page(query):
         .limit(query.offset + query.limit + 1)
     )
     width = len(keys)
-    records = _fetch(top)[query.offset :]
+    records = _fetch(top, _scan_is_faster(plan.start, plan.end, plan.flow_ids))[query.offset :]
     more = len(records) > query.limit
     records = records[: query.limit]
     make = _key_maker(plan)
