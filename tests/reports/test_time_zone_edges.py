@@ -4,7 +4,7 @@ half an hour off only for some years (Venezuela, 2007-2016), and the weekdays in
 import pytest
 from test_stats import pick, stats
 
-from factories import add_click, add_flow
+from factories import add_click, add_conversion, add_flow
 
 
 def clicks_by_key(api, **args):
@@ -47,3 +47,15 @@ def test_hours_are_local_hours_in_a_zone_off_by_half_an_hour(app, api, tz, click
         add_click(flow, moment)
     day = clicks[0][:10]
     assert clicks_by_key(api, group_by="hour", tz=tz, **{"from": day, "to": day}) == hours
+
+
+@pytest.mark.parametrize("basis", ["click", "conversion"])
+def test_a_day_holds_what_happened_at_its_first_instant_and_not_at_the_next_days(app, api, basis):
+    """The period's edges, on both bases: a click and its conversion at 00:00:00 of the day are
+    the day's; at 00:00:00 of the next day they are not."""
+    flow = add_flow()
+    for when in ("2024-05-02 00:00:00", "2024-05-03 00:00:00"):
+        click = add_click(flow, when)
+        add_conversion(click, "5.00", when=when)
+    body = stats(api, group_by="day", basis=basis, **{"from": "2024-05-02", "to": "2024-05-02"})
+    assert pick(body["items"], "key", "clicks", "conversions", "revenue") == [("2024-05-02", 1, 1, "5.00")]
