@@ -8,7 +8,7 @@ import pytest
 from tracker.conversions.claims import SenderRules, make_inbound
 from tracker.conversions.record import record_conversion
 from tracker.db import db, is_postgres
-from tracker.models import Click, Conversion, Delivery, utcnow
+from tracker.models import CLICK_COPIED, Click, Conversion, Delivery, utcnow
 
 from conftest import Api
 from conversion_helpers import click_on, conversions, history, inbound_log, last_log, old_click
@@ -172,6 +172,30 @@ def test_event_that_allows_duplicates_counts_every_postback(client, make_flow):
     assert get(client, "click_id=%s&event=sale" % click_id)[1]["status"] == "ok"
     assert get(client, "click_id=%s&event=sale" % click_id)[1]["status"] == "duplicate"
     assert [c.event for c in conversions()] == ["rebill"] * 4 + ["sale"]
+
+
+def test_a_conversion_keeps_a_copy_of_what_reports_need_of_its_click(client, flow):
+    """Each ``click_<name>`` of a recorded conversion (``models.CLICK_COPIED``) is its click's
+    ``<name>``, and so the same for a status update of it: reports read them, not the click."""
+    response = client.get(
+        "/r/%s?sub1=zone-7&sub5=s5&utm_source=fb&utm_content=blue&external_id=ext-1" % flow["key"],
+        headers={"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) Safari/604.1"},
+    )
+    click_id = response.headers["Location"].split("cid=")[1]
+    assert get(client, "click_id=%s&txid=T1&status=pending" % click_id)[0] == 200
+    assert get(client, "click_id=%s&txid=T1&status=approved" % click_id)[0] == 200
+    with db.connection_context():
+        click = Click.get_by_id(click_id)
+        [conversion] = Conversion.select()
+        assert {name: getattr(conversion, "click_" + name) for name in CLICK_COPIED} == {
+            name: getattr(click, name) for name in CLICK_COPIED
+        }
+        assert (conversion.click_sub1, conversion.click_utm_content, conversion.click_os) == (
+            "zone-7",
+            "blue",
+            "iOS",
+        )
+        assert conversion.click_created_at == click.created_at and conversion.status == "approved"
 
 
 def test_negative_payout_is_a_debit_and_currency_is_kept(client, click_id):
