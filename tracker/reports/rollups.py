@@ -371,8 +371,24 @@ def advance(now=None, budget=datetime.timedelta(days=31)):
             compute_period(until, end)
             _set_until(end)
             done += int((end - until) / HOUR)
+    refresh_statistics(done)
     done += clean_dirty()
     return rolled_until(), done
+
+
+# PostgreSQL plans the reports' reads of the rollups by its statistics of them. After one pass
+# that wrote a day or more at once (the first roll-up of an existing database, a rebuild) they
+# describe the tables as they were before it until autovacuum comes round: measured at 10 M
+# clicks, the 30-day sub1 report over all flows was planned for 8 rows and sorted 1.4 M of them
+# on disk, 1.7 s; analyzed, it is hashed in memory, 0.56 s.
+STATISTICS_HOURS = 24
+
+
+def refresh_statistics(hours):
+    """ANALYZE the rollup tables on PostgreSQL after ``hours`` (``STATISTICS_HOURS`` or more) were
+    rolled up in one pass; the worker's hourly passes leave it to autovacuum."""
+    if is_postgres() and hours >= STATISTICS_HOURS:
+        db.execute_sql("ANALYZE rollup_click, rollup_combo")
 
 
 def clean_dirty(limit=1000):
@@ -431,6 +447,7 @@ def rebuild(start, end, now=None):
             RollupDirty.delete().where(RollupDirty.hour >= day, RollupDirty.hour < stop).execute()
         done += int((stop - day) / HOUR)
         day = stop
+    refresh_statistics(done)
     return done
 
 
