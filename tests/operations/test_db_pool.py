@@ -131,3 +131,10 @@ def test_outside_a_transaction_a_deferred_write_is_sent_at_once(pool):
     pool.defer(INSERT, (1, "now"))
     assert committed_rows() == [(1, "now")]
     assert Sent.texts == ["INSERT INTO pool_probe (id, note) VALUES (%s, %s)"]
+
+
+def test_the_trackers_connections_do_not_jit_compile(app):
+    """The server's JIT compiled the reports' costly raw reads for longer than they ran."""
+    from tracker.db import db
+
+    assert db.execute_sql("SHOW jit").fetchone() == ("off",)
