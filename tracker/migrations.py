@@ -371,16 +371,15 @@ _V11_COPIED = (
 )
 
 
-def copy_clicks_onto_conversions(names, where=""):
-    """Set each conversion's copies of its click's columns ``names`` (``click_<name>``) from the
-    click, for the conversions ``where`` (SQL on ``conversion``) or all; those whose click is gone
-    keep theirs."""
+def copy_clicks_onto_conversions(names):
+    """Set every conversion's copies of its click's columns ``names`` (``click_<name>``) from the
+    click; those whose click is gone keep theirs."""
     copies = ", ".join("click_" + name for name in names)
-    sql = (
+    db.execute_sql(
         "UPDATE conversion SET ({copies}) = (SELECT {names} FROM click WHERE click.click_id = "
-        "conversion.click_id) WHERE EXISTS (SELECT 1 FROM click WHERE click.click_id = conversion.click_id)"
-    ).format(copies=copies, names=", ".join(names))
-    db.execute_sql(sql + (" AND (%s)" % where if where else ""))
+        "conversion.click_id) WHERE EXISTS (SELECT 1 FROM click WHERE click.click_id = "
+        "conversion.click_id)".format(copies=copies, names=", ".join(names))
+    )
 
 
 def _step_11(migrator):
