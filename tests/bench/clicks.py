@@ -169,6 +169,22 @@ class Served:
             return f.read()
 
 
+def database_cpu_seconds():
+    """CPU time (user + system) used so far by the local PostgreSQL server's processes (0 when
+    there are none): on a machine where the database shares the cores, its share of a click."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                comm, fields = f.read().split("(", 1)[1].rsplit(")", 1)
+        except (OSError, IndexError, ValueError):
+            continue
+        if comm == "postgres":
+            fields = fields.split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(server, url, seconds, connections, threads, script="clicks.lua", extra=()):
     """Load ``url`` for ``seconds``; return wrk's figures, the script's status counts and the
     workers' CPU time per request (what the app costs, whatever else the machine runs)."""
@@ -187,10 +203,11 @@ def run_wrk(server, url, seconds, connections, threads, script="clicks.lua", ext
         str(seconds),
         *extra,
     ]
-    cpu = server.cpu_seconds()
+    cpu, database = server.cpu_seconds(), database_cpu_seconds()
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result = parse_wrk(out, seconds)
     result["cpu_ms"] = (server.cpu_seconds() - cpu) * 1000 / max(result["requests"], 1)
+    result["db_cpu_ms"] = (database_cpu_seconds() - database) * 1000 / max(result["requests"], 1)
     return result
 
 
@@ -384,7 +401,8 @@ def add_up(slices, seconds):
         name: sum(r[name] for r in slices) for name in ("requests", "sent", "found", "other", "socket_errors")
     }
     total["rps"] = requests_ / (seconds * len(slices))
-    total["cpu_ms"] = sum(r["cpu_ms"] * r["requests"] for r in slices) / max(requests_, 1)
+    for name in ("cpu_ms", "db_cpu_ms"):
+        total[name] = sum(r[name] * r["requests"] for r in slices) / max(requests_, 1)
     total["p50"] = statistics.median(r["p50"] for r in slices)
     total["p99"] = statistics.median(r["p99"] for r in slices)
     return total
@@ -426,9 +444,12 @@ def one_run(args, run):
 
 
 def report(bare, plain, routed):
-    print("%-9s %10s %9s %9s %12s" % ("", "req/s", "p50 ms", "p99 ms", "worker CPU"))
+    print("%-9s %10s %9s %9s %12s %12s" % ("", "req/s", "p50 ms", "p99 ms", "worker CPU", "database CPU"))
     for name, r in (("bare 302", bare), ("plain", plain), ("routed", routed)):
-        print("%-9s %10.0f %9.2f %9.2f %9.2f ms" % (name, r["rps"], r["p50"], r["p99"], r["cpu_ms"]))
+        print(
+            "%-9s %10.0f %9.2f %9.2f %9.2f ms %9.2f ms"
+            % (name, r["rps"], r["p50"], r["p99"], r["cpu_ms"], r["db_cpu_ms"])
+        )
     ratios = (plain["rps"] / bare["rps"], routed["rps"] / plain["rps"])
     print(
         "ratio plain/bare: %.2f, routed/plain: %.2f (worker CPU per request: %.2f, %.2f)"

@@ -7,6 +7,7 @@ import datetime
 import json
 import logging
 import os
+import threading
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -292,3 +293,46 @@ def test_a_referer_urllib_cannot_split_is_stored_with_its_click_not_spooled(spoo
     with spool_app.app_context():
         assert [c.referrer for c in Click.select()] == ["http://[::1/x"]
         assert [d.url for d in Delivery.select()] == ["https://pb.example/?r="]
+
+
+@pytest.mark.parametrize("postbacks", [True, False])
+def test_a_click_that_finds_the_write_lock_held_briefly_tries_again_and_is_stored(
+    make_app, tmp_path, database_url, postbacks
+):
+    """A lock released within TRACKER_CLICK_BUSY_MS: the click's write (one INSERT, or the
+    transaction with its click postback's delivery) is tried again until it goes in, stored
+    once, not spooled; on SQLite by our loop (its own busy handler would sleep 1 ms and more
+    at a time), the connection's busy timeout put back after."""
+    app = make_app(TRACKER_CLICK_BUSY_MS=2000, TRACKER_CLICK_SPOOL=str(tmp_path / "spool"))
+    client = app.test_client()
+    flow = make_flow(client, **({} if postbacks else {"postbacks": []}))
+    spool = app.extensions["tracker.spool"]
+    assert client.get("/r/" + flow["key"]).status_code == 302
+    sent, held = [], threading.Event()
+
+    def hold_briefly():  # a connection is used by the thread that opened it
+        lock = HeldLock(database_url)
+        held.set()
+        time.sleep(0.2)
+        lock.release()
+
+    release = threading.Thread(target=hold_briefly)
+    release.start()
+    assert held.wait(10)
+    try:
+        with app.app_context():
+            if database_url.startswith("sqlite:///"):
+                db.connect(reuse_if_open=True)
+                db.connection().set_trace_callback(sent.append)
+            response = client.get("/r/" + flow["key"])
+            if database_url.startswith("sqlite:///"):  # the click's own busy time, as before the write
+                assert db.execute_sql("PRAGMA busy_timeout").fetchone() == (2000,)
+    finally:
+        release.join()
+    assert response.status_code == 302
+    click_id = parse_qs(urlsplit(response.headers["Location"]).query)["cid"][0]
+    assert spool.depth() == 0
+    assert stored(click_id) == (1, 1 if postbacks else 0)
+    if database_url.startswith("sqlite:///"):
+        first = "BEGIN" if postbacks else 'INSERT INTO "click"'  # what meets the lock first
+        assert len([text for text in sent if text.startswith(first)]) > 1  # tried again meanwhile

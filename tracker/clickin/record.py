@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from peewee import SQL, CharField, TextField, fn
 
-from ..db import ASYNC_COMMIT, Prepared, db, has_returning, is_postgres
+from ..db import ASYNC_COMMIT, Prepared, db, has_returning, is_postgres, write_when_unlocked
 from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Conversion, Flow, OrphanVisit, utcnow
 from ..postbacks import outbox
 from ..reports import rollups
@@ -256,12 +256,16 @@ def write_click(click, flow):
     """The click's write: one INSERT in autocommit (never a read-then-write lock), or, with
     click postbacks, the INSERT and their deliveries in one short transaction."""
     window = unique_window(flow)
-    if getattr(flow, "click_postbacks", None):
-        with db.atomic():
+
+    def write():
+        if getattr(flow, "click_postbacks", None):
+            with db.atomic():
+                insert_click(click, window=window)
+                outbox.enqueue_for_click(click, flow, now=click.created_at)
+        else:
             insert_click(click, window=window)
-            outbox.enqueue_for_click(click, flow, now=click.created_at)
-    else:
-        insert_click(click, window=window)
+
+    write_when_unlocked(write)
 
 
 def ids_since(moment):
