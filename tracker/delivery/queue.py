@@ -413,8 +413,10 @@ def _sweep(settings, clock, send, stop, pool):
             for future in done:
                 del pending[future]
             attempts += len(done)
-            if not pending and all(result.unsent for result in results):
-                drained = True  # nothing fit in the lease: claim again after a pause, not at once
+            if all(result.unsent for result in results):
+                # nothing fit in the lease: claim again after a pause, not at once (also when the
+                # rows given back finish in several batches, as they do on a loaded machine)
+                drained = True
 
 
 def retry(delivery_id, now=None):
