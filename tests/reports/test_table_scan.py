@@ -62,10 +62,8 @@ def test_a_read_of_most_clicks_of_several_flows_scans_the_table(data, flows):
     chosen = tuple(("flow", flow.id) for flow in data[:flows])
     rows, reads = click_reads(ReportQuery("country,sub1", low, high, filters=chosen))
     assert counted(rows) == direct_count(low, high, [flow.id for flow in data[:flows]])
-    if is_postgres():
-        assert reads == []  # not traced there: its planner chooses
-        return
-    assert reads and all("NOT INDEXED" in text for text in reads)
+    if not is_postgres():  # PostgreSQL's planner chooses there: nothing is hinted
+        assert reads and all("NOT INDEXED" in text for text in reads)
 
 
 @pytest.mark.parametrize(
