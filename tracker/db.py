@@ -384,9 +384,9 @@ def write_when_unlocked(write):
     database locked, every ``LOCK_RETRY_SECONDS`` until the click's busy time has passed (then
     the error is raised, as SQLite's busy timeout would). ``write`` is a whole transaction (or
     one statement in autocommit): one that fails on a lock has written nothing."""
-    if is_postgres() or not _is_click_timed(db.connection()):
-        return write()
     connection = db.connection()
+    if is_postgres() or not _is_click_timed(connection):
+        return write()
     deadline = time.monotonic() + _thread.busy_ms / 1000
     connection.execute("PRAGMA busy_timeout = 0")
     try:
