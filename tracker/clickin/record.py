@@ -337,12 +337,14 @@ def record_lander_click(click, now=None):
 def record_orphan(key, visitor, reason, now=None):
     """Keep a hit that matched no active flow, so nothing is dropped silently."""
     key, _ = clean_text(key, 255)
-    OrphanVisit.create(
-        created_at=now or utcnow(),
-        key=key,
-        reason=reason,
-        ip=visitor.ip,
-        user_agent=visitor.user_agent,
-        referrer=visitor.referrer,
-        params=visitor.params,
+    write_when_unlocked(  # on a connection the click path keeps without a busy timeout
+        lambda: OrphanVisit.create(
+            created_at=now or utcnow(),
+            key=key,
+            reason=reason,
+            ip=visitor.ip,
+            user_agent=visitor.user_agent,
+            referrer=visitor.referrer,
+            params=visitor.params,
+        )
     )
