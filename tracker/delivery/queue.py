@@ -412,8 +412,9 @@ def _sweep(settings, clock, send, stop, pool):
             record(results, settings, clock)
             for future in done:
                 del pending[future]
-            attempts += len(done)
-            if all(result.unsent for result in results):
+            unsent = sum(1 for result in results if result.unsent)
+            attempts += len(results) - unsent  # a row given back unsent was no attempt
+            if unsent == len(results):
                 # nothing fit in the lease: claim again after a pause, not at once (also when the
                 # rows given back finish in several batches, as they do on a loaded machine)
                 drained = True
