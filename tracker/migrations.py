@@ -253,50 +253,62 @@ class _V9RollupCombo(_V5Model):
         indexes = ((("day", "flow_id"), False),)
 
 
-_V9_COMBO_COLUMNS = "country, device_type, os, browser, connection_type"
+_V9_COMBO_COLUMNS = ("country", "device_type", "os", "browser", "connection_type")
+
+
+def _fill_combos(columns, values, grouped, kind=None):
+    """Fill ``rollup_combo`` from the raw clicks for every whole day already rolled up (steps 9
+    and 10; the worker keeps it from then on; days whose clicks retention purged get none, as a
+    raw read finds none): ``columns`` set to ``values`` (SQL), grouped by day, flow, bot flag and
+    ``grouped``; with a ``kind``, the rows of that kind only (before step 10 there is none)."""
+    row = db.execute_sql("SELECT value FROM setting WHERE key = 'rollups_until'").fetchone()
+    if row is None:
+        return
+    until = row[0][:10] + " 00:00:00"  # the start of the day the rolled-up point is in
+    day = "date_trunc('day', created_at)" if is_postgres() else "strftime('%Y-%m-%d 00:00:00', created_at)"
+    true = "TRUE" if is_postgres() else "1"
+    param = "%s" if is_postgres() else "?"
+    of_kind = "kind = '%s' AND " % kind if kind else ""
+    db.execute_sql("DELETE FROM rollup_combo WHERE " + of_kind + "day < " + param, (until,))
+    db.execute_sql(
+        "INSERT INTO rollup_combo ({kind_column}day, flow_id, is_bot, {columns}, clicks, unique_clicks, "
+        "cost, lp_views, lp_clicks) SELECT {kind_value}{day}, flow_id, is_bot, {values}, COUNT(*), "
+        "SUM(CASE WHEN is_unique = {true} THEN 1 ELSE 0 END), COALESCE(SUM(cost), 0), "
+        "SUM(CASE WHEN lander_id IS NOT NULL THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN lander_id IS NOT NULL AND lp_clicked_at IS NOT NULL THEN 1 ELSE 0 END) "
+        "FROM click WHERE created_at < {param} GROUP BY {day}, flow_id, is_bot, {grouped}".format(
+            kind_column="kind, " if kind else "",
+            kind_value="'%s', " % kind if kind else "",
+            columns=", ".join(columns),
+            values=", ".join(values),
+            grouped=", ".join(grouped),
+            day=day,
+            true=true,
+            param=param,
+        ),
+        (until,),
+    )
 
 
 def _step_9(migrator):
     """Reports by several dimensions and by ``external_id`` or ``ip`` (issue 12): the daily
     combination rollup (``rollup_combo``), filled here from the raw clicks for every whole day
-    already rolled up (the worker keeps it from then on; days whose clicks retention purged
-    have none, as a raw read finds none), and the click indexes (flow_id, external_id,
-    created_at) and (flow_id, ip, created_at) that pages of those dimensions walk. On
-    PostgreSQL an index on the partitioned click table is made on every partition."""
+    already rolled up, and the click indexes (flow_id, external_id, created_at) and (flow_id, ip,
+    created_at) that pages of those dimensions walk. On PostgreSQL an index on the partitioned
+    click table is made on every partition."""
     db.create_tables([_V9RollupCombo], safe=True)
     for column in ("external_id", "ip"):
         db.execute_sql(
             'CREATE INDEX IF NOT EXISTS "click_flow_id_%s_created_at" ON click (flow_id, %s, created_at)'
             % (column, column)
         )
-    row = db.execute_sql("SELECT value FROM setting WHERE key = 'rollups_until'").fetchone()
-    if row is None:
-        return []
-    until = row[0][:10] + " 00:00:00"  # the start of the day the rolled-up point is in
-    day = "date_trunc('day', created_at)" if is_postgres() else "strftime('%Y-%m-%d 00:00:00', created_at)"
-    true = "TRUE" if is_postgres() else "1"
-    param = "%s" if is_postgres() else "?"
-    db.execute_sql(
-        "DELETE FROM rollup_combo WHERE day < " + param,
-        (until,),
-    )
-    db.execute_sql(
-        "INSERT INTO rollup_combo (day, flow_id, is_bot, {cols}, clicks, unique_clicks, cost, lp_views, "
-        "lp_clicks) SELECT {day}, flow_id, is_bot, {cols}, COUNT(*), "
-        "SUM(CASE WHEN is_unique = {true} THEN 1 ELSE 0 END), COALESCE(SUM(cost), 0), "
-        "SUM(CASE WHEN lander_id IS NOT NULL THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN lander_id IS NOT NULL AND lp_clicked_at IS NOT NULL THEN 1 ELSE 0 END) "
-        "FROM click WHERE created_at < {param} GROUP BY {day}, flow_id, is_bot, {cols}".format(
-            cols=_V9_COMBO_COLUMNS, day=day, true=true, param=param
-        ),
-        (until,),
-    )
+    _fill_combos(_V9_COMBO_COLUMNS, _V9_COMBO_COLUMNS, _V9_COMBO_COLUMNS)
     return []
 
 
 # The columns of each kind of combination (step 10); the other kind's hold '' (text) or NULL (ids).
 _V10_COMBO_KINDS = {
-    "device": ("country", "device_type", "os", "browser", "connection_type"),
+    "device": _V9_COMBO_COLUMNS,
     "route": ("route_id", "lander_id", "offer_id", "country"),
 }
 _V10_COMBO_COLUMNS = _V10_COMBO_KINDS["device"] + ("route_id", "lander_id", "offer_id")
@@ -306,8 +318,7 @@ def _step_10(migrator):
     """Combinations of route, lander, offer and country (issue 12): ``rollup_combo`` gets a
     ``kind`` (the rows step 9 made are of kind ``device``) and the route, lander and offer
     columns, its index leads with the kind, and the ``route`` rows of the days already rolled up
-    are filled from the raw clicks (days whose clicks retention purged have none, as a raw read
-    finds none)."""
+    are filled from the raw clicks."""
     operations = [
         add_not_null(migrator, "rollup_combo", "kind", CharField(max_length=10, default="device")),
         migrator.add_column("rollup_combo", "route_id", IntegerField(null=True)),
@@ -320,32 +331,9 @@ def _step_10(migrator):
     db.execute_sql(
         'CREATE INDEX IF NOT EXISTS "rollup_combo_kind_day_flow_id" ON rollup_combo (kind, day, flow_id)'
     )
-    row = db.execute_sql("SELECT value FROM setting WHERE key = 'rollups_until'").fetchone()
-    if row is None:
-        return []
-    until = row[0][:10] + " 00:00:00"  # the start of the day the rolled-up point is in
-    day = "date_trunc('day', created_at)" if is_postgres() else "strftime('%Y-%m-%d 00:00:00', created_at)"
-    true = "TRUE" if is_postgres() else "1"
-    param = "%s" if is_postgres() else "?"
     grouped = _V10_COMBO_KINDS["route"]
     values = [c if c in grouped else "NULL" if c.endswith("_id") else "''" for c in _V10_COMBO_COLUMNS]
-    db.execute_sql("DELETE FROM rollup_combo WHERE kind = 'route' AND day < " + param, (until,))
-    db.execute_sql(
-        "INSERT INTO rollup_combo (kind, day, flow_id, is_bot, {cols}, clicks, unique_clicks, cost, "
-        "lp_views, lp_clicks) SELECT 'route', {day}, flow_id, is_bot, {values}, COUNT(*), "
-        "SUM(CASE WHEN is_unique = {true} THEN 1 ELSE 0 END), COALESCE(SUM(cost), 0), "
-        "SUM(CASE WHEN lander_id IS NOT NULL THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN lander_id IS NOT NULL AND lp_clicked_at IS NOT NULL THEN 1 ELSE 0 END) "
-        "FROM click WHERE created_at < {param} GROUP BY {day}, flow_id, is_bot, {grouped}".format(
-            cols=", ".join(_V10_COMBO_COLUMNS),
-            values=", ".join(values),
-            grouped=", ".join(grouped),
-            day=day,
-            true=true,
-            param=param,
-        ),
-        (until,),
-    )
+    _fill_combos(_V10_COMBO_COLUMNS, values, grouped, kind="route")
     return []
 
 
