@@ -30,6 +30,7 @@ from peewee import SQL, DateTimeField, InterfaceError, OperationalError
 
 from ..db import db, default_timeouts
 from ..models import Click, Flow, utcnow
+from ..operations.metrics import rename_lock, spool_depth
 from ..postbacks import outbox
 from ..reports import rollups
 
@@ -153,8 +154,6 @@ class ClickSpool:
 
     def depth(self):
         """How many clicks wait in the spool (the lines of its files)."""
-        from ..operations.metrics import spool_depth
-
         return spool_depth(self.folder)
 
     def batches(self):
@@ -184,7 +183,8 @@ class ClickSpool:
 
     def _take_active(self):
         if os.path.exists(self.active) and os.path.getsize(self.active) > 0:
-            os.rename(self.active, os.path.join(self.folder, "batch-%020d.jsonl" % time.time_ns()))
+            with rename_lock(self.folder):  # never counted mid-rename (spool_depth)
+                os.rename(self.active, os.path.join(self.folder, "batch-%020d.jsonl" % time.time_ns()))
 
     def _drain_batch(self, path):
         with open(path, "rb+") as f:
