@@ -3,6 +3,7 @@ database cannot take within TRACKER_CLICK_BUSY_MS is redirected with its click i
 the spool (its postback, event and lander click answer 503 meanwhile), and is written once,
 with its click postback's delivery, when the database is back."""
 
+import contextlib
 import datetime
 import json
 import logging
@@ -63,6 +64,28 @@ class HeldLock:
         else:
             self.conn.commit()
         self.conn.close()
+
+
+@contextlib.contextmanager
+def lock_held_briefly(url, seconds=0.2):
+    """The write lock held by another thread's connection (a connection is used by the thread
+    that opened it) for ``seconds`` from entering the block; the block's end waits for its
+    release."""
+    held = threading.Event()
+
+    def hold():
+        lock = HeldLock(url)
+        held.set()
+        time.sleep(seconds)
+        lock.release()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        yield
+    finally:
+        holder.join()
 
 
 def stored(click_id):
@@ -308,27 +331,14 @@ def test_a_click_that_finds_the_write_lock_held_briefly_tries_again_and_is_store
     flow = make_flow(client, **({} if postbacks else {"postbacks": []}))
     spool = app.extensions["tracker.spool"]
     assert client.get("/r/" + flow["key"]).status_code == 302
-    sent, held = [], threading.Event()
-
-    def hold_briefly():  # a connection is used by the thread that opened it
-        lock = HeldLock(database_url)
-        held.set()
-        time.sleep(0.2)
-        lock.release()
-
-    release = threading.Thread(target=hold_briefly)
-    release.start()
-    assert held.wait(10)
-    try:
-        with app.app_context():
-            if database_url.startswith("sqlite:///"):
-                db.connect(reuse_if_open=True)
-                db.connection().set_trace_callback(sent.append)
-            response = client.get("/r/" + flow["key"])
-            if database_url.startswith("sqlite:///"):  # our loop waits, not SQLite's handler
-                assert db.execute_sql("PRAGMA busy_timeout").fetchone() == (0,)
-    finally:
-        release.join()
+    sent = []
+    with lock_held_briefly(database_url), app.app_context():
+        if database_url.startswith("sqlite:///"):
+            db.connect(reuse_if_open=True)
+            db.connection().set_trace_callback(sent.append)
+        response = client.get("/r/" + flow["key"])
+        if database_url.startswith("sqlite:///"):  # our loop waits, not SQLite's handler
+            assert db.execute_sql("PRAGMA busy_timeout").fetchone() == (0,)
     assert response.status_code == 302
     click_id = parse_qs(urlsplit(response.headers["Location"]).query)["cid"][0]
     assert spool.depth() == 0
@@ -350,21 +360,8 @@ def test_a_visit_to_an_unknown_key_after_clicks_waits_out_a_brief_lock_and_is_st
     client = app.test_client()
     flow = make_flow(client, postbacks=[])
     assert client.get("/r/" + flow["key"]).status_code == 302  # the connection now serves clicks
-    held = threading.Event()
-
-    def hold_briefly():
-        lock = HeldLock(database_url)
-        held.set()
-        time.sleep(0.2)
-        lock.release()
-
-    release = threading.Thread(target=hold_briefly)
-    release.start()
-    assert held.wait(10)
-    try:
+    with lock_held_briefly(database_url):
         response = client.get("/r/no-such-key?sub1=x")
-    finally:
-        release.join()
     assert response.status_code == 404
     with app.app_context():
         assert [(o.key, o.reason, o.params) for o in OrphanVisit.select()] == [
