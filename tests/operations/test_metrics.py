@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tracker.db import db
 from tracker.models import Delivery
-from tracker.operations.metrics import endpoint_of, rename_lock, scrape, spool_depth
+from tracker.operations.metrics import SPOOL_RENAMES, endpoint_of, folder_lock, scrape, spool_depth
 
 from conftest import API_TOKEN
 
@@ -142,7 +142,7 @@ def test_spool_depth_counts_a_file_a_drain_renames_meanwhile(tmp_path):
     def drain_renames():
         turn = 0
         while not stop.is_set():
-            with rename_lock(str(spool)):
+            with folder_lock(str(spool), SPOOL_RENAMES):
                 os.rename(names[turn % 2], names[(turn + 1) % 2])
             turn += 1
 
@@ -192,7 +192,7 @@ def test_a_drain_renames_the_active_file_only_while_no_count_reads_the_folder(tm
     with open(os.path.join(spool.folder, "clicks.jsonl"), "w") as f:
         f.write("not json\n")  # refused by the database: set aside, no database needed
     drained = []
-    with rename_lock(spool.folder, shared=True):
+    with folder_lock(spool.folder, SPOOL_RENAMES, shared=True):
         drain = threading.Thread(target=lambda: drained.append(spool.drain()))
         drain.start()
         drain.join(0.3)
@@ -210,7 +210,7 @@ def test_spool_depth_waits_for_a_rename_in_progress(tmp_path):
     spool.mkdir()
     (tmp_path / "moving").write_text('{"click_id": "1"}\n')
     depths = []
-    with rename_lock(str(spool)):
+    with folder_lock(str(spool), SPOOL_RENAMES):
         count = threading.Thread(target=lambda: depths.append(spool_depth(spool)))
         count.start()
         count.join(0.3)

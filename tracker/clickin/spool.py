@@ -30,7 +30,7 @@ from peewee import SQL, DateTimeField, InterfaceError, OperationalError
 
 from ..db import db, default_timeouts
 from ..models import Click, Flow, utcnow
-from ..operations.metrics import rename_lock, spool_depth
+from ..operations.metrics import SPOOL_RENAMES, folder_lock, spool_depth
 from ..postbacks import outbox
 from ..reports import rollups
 
@@ -170,20 +170,15 @@ class ClickSpool:
         database is still away (what was written stays written; the rest waits)."""
         if not os.path.isdir(self.folder):
             return 0
-        lock = os.open(os.path.join(self.folder, LOCK), os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with folder_lock(self.folder, LOCK, wait=False) as held:
+            if not held:
                 return None
             self._take_active()
             return sum(self._drain_batch(path) for path in self.batches())
-        finally:
-            os.close(lock)  # releases the flock
 
     def _take_active(self):
         if os.path.exists(self.active) and os.path.getsize(self.active) > 0:
-            with rename_lock(self.folder):  # never counted mid-rename (spool_depth)
+            with folder_lock(self.folder, SPOOL_RENAMES):  # never counted mid-rename (spool_depth)
                 os.rename(self.active, os.path.join(self.folder, "batch-%020d.jsonl" % time.time_ns()))
 
     def _drain_batch(self, path):

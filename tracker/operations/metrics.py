@@ -173,21 +173,28 @@ def as_datetime(value):
     return Delivery.next_attempt_at.python_value(value) if isinstance(value, str) else value
 
 
-SPOOL_RENAMES = ".rename"  # the lock file of a spool folder's renames (rename_lock)
+SPOOL_RENAMES = ".rename"  # the lock file of a spool folder's renames
 
 
 @contextlib.contextmanager
-def rename_lock(folder, shared=False):
-    """Hold the spool ``folder``'s rename lock (an flock): a drain renames the file clicks are
-    appended to (``clicks.jsonl`` to ``batch-….jsonl``) holding it, and ``spool_depth`` counts
-    holding it shared. A listing of the folder taken while a file in it is renamed may show the
-    file under neither name (readdir promises nothing for an entry renamed meanwhile): measured
-    under a loop of renames, up to 15 % of unlocked readings (446 of 3,000) counted a waiting
-    click as gone. Raises OSError when the folder does not exist."""
-    lock = os.open(os.path.join(folder, SPOOL_RENAMES), os.O_WRONLY | os.O_CREAT, 0o600)
+def folder_lock(folder, name, shared=False, wait=True):
+    """Hold the flock of the file ``name`` in ``folder`` (made if missing); yields whether it
+    is held: always when ``wait``, else False when another holds it (``BlockingIOError``).
+    Raises OSError when the folder does not exist.
+
+    ``SPOOL_RENAMES``: a drain renames the file clicks are appended to (``clicks.jsonl`` to
+    ``batch-….jsonl``) holding it, and ``spool_depth`` counts holding it shared. A listing of the
+    folder taken while a file in it is renamed may show the file under neither name (readdir
+    promises nothing for an entry renamed meanwhile): measured under a loop of renames, up to
+    15 % of unlocked readings (446 of 3,000) counted a waiting click as gone."""
+    lock = os.open(os.path.join(folder, name), os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(lock, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(lock)  # releases the flock
 
@@ -200,7 +207,7 @@ def spool_depth(folder, tries=50):
     rename lock could not be taken, and it was renamed): the folder is read again until one
     reading sees every file it listed (at most ``tries``)."""
     try:
-        with rename_lock(folder, shared=True):
+        with folder_lock(folder, SPOOL_RENAMES, shared=True):
             return _count_lines(folder, tries)
     except FileNotFoundError:
         return 0
