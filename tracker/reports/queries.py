@@ -653,11 +653,16 @@ def _fetch(query, scan=False):
 SCAN_SHARE = 0.3
 
 
-def _scan_is_faster(start, end, flow_ids, rolled_up=None):
+def _rolled_up_clicks():
+    """Every click the rollups hold: the sum of the flows' hourly totals."""
+    return RollupClick.select(fn.SUM(RollupClick.clicks)).where(RollupClick.dimension == "").scalar()
+
+
+def _scan_is_faster(start, end, flow_ids, rolled_up=_rolled_up_clicks):
     """Whether SQLite reads the clicks of ``flow_ids`` in ``[start, end)`` faster by scanning the
     click table: several flows, and ``SCAN_SHARE`` of the clicks or more by the flows' rollup.
-    ``rolled_up()`` gives every click the rollups hold (default: ``_rolled_up_clicks``), asked
-    once a report when it reads several segments: its SUM reads every flow total ever kept."""
+    ``rolled_up()`` gives every click the rollups hold; a report of several segments asks it
+    once (its SUM reads every flow total ever kept)."""
     if is_postgres() or len(flow_ids) < 2:
         return False  # PostgreSQL's planner weighs it from its statistics
     model = RollupClick
@@ -667,12 +672,7 @@ def _scan_is_faster(start, end, flow_ids, rolled_up=None):
     if end is not None:
         inside.append(model.hour < end)
     part = model.select(fn.SUM(model.clicks)).where(*inside).scalar()
-    return bool(part) and part >= SCAN_SHARE * (rolled_up or _rolled_up_clicks)()
-
-
-def _rolled_up_clicks():
-    """Every click the rollups hold: the sum of the flows' hourly totals."""
-    return RollupClick.select(fn.SUM(RollupClick.clicks)).where(RollupClick.dimension == "").scalar()
+    return bool(part) and part >= SCAN_SHARE * rolled_up()
 
 
 def _count(*conditions):
