@@ -120,6 +120,34 @@ def test_the_combination_rows_are_what_the_report_reads(data):
     assert by_keys(run_report(query)) == before == raw(query)
 
 
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
+def test_days_read_the_combination_rows_only_where_they_are_utc_days(data, tz):
+    """A report by day and country reads the combination rows of whole UTC days when its days
+    are UTC days; in a zone off UTC their days are not the zone's, and it reads the raw rows."""
+    rollups.advance(now=NOW)
+    day = datetime.datetime(2024, 5, 4)
+    query = ReportQuery("day,country", LOW, HIGH, tz=tz)
+    before = raw(query)
+    us = RollupCombo.select().where(
+        RollupCombo.day == day,
+        RollupCombo.is_bot == False,  # noqa: E712
+        RollupCombo.country == "US",
+    )
+    # one row of each kind (both hold the country), whichever the report reads
+    damaged = [us.where(RollupCombo.kind == kind).first().id for kind in rollups.COMBO_KINDS]
+    RollupCombo.update(clicks=RollupCombo.clicks + 1000).where(RollupCombo.id.in_(damaged)).execute()
+    if tz == "UTC":
+        before[("2024-05-04", "US")]["clicks"] += 1000
+    assert by_keys(run_report(query)) == before
+
+
+@pytest.mark.parametrize("low, high", [(LOW, None), (None, HIGH), (None, None)])
+def test_open_periods_in_a_zone_off_utc_equal_the_raw_rows(data, low, high):
+    rollups.advance(now=NOW)
+    check_all(low, high, tz="America/New_York")
+    check_all(low, high, tz="UTC")
+
+
 def test_a_change_to_a_rolled_up_day_counts_at_once_and_after_the_next_run(data):
     rollups.advance(now=NOW)
     landed = Click.select().where(Click.lander_id.is_null(False), Click.lp_clicked_at.is_null()).first()

@@ -229,6 +229,32 @@ def test_time_zones_whole_and_fractional(data, tz):
         check(dimension, tz=tz, basis="conversion")
 
 
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
+@pytest.mark.parametrize("group_by", ["hour", "day"])
+def test_zones_of_whole_hours_read_the_hourly_rollup_rows(data, tz, group_by):
+    """In a zone whose offset is whole hours, the hour and day reports read the flows' hourly
+    rollup rows, not every raw click (which would give the same figures, slowly): a rollup row
+    changed by hand shows in them, in the local hour or day it belongs to."""
+    rollups.advance(now=NOW)
+    row = (
+        RollupClick.select()
+        .where(
+            RollupClick.dimension == "",
+            RollupClick.is_bot == False,  # noqa: E712
+            RollupClick.hour >= datetime.datetime(2024, 5, 3, 22),
+        )
+        .order_by(RollupClick.hour, RollupClick.flow_id)
+        .first()
+    )
+    RollupClick.update(clicks=RollupClick.clicks + 1000).where(RollupClick.id == row.id).execute()
+    local = row.hour.replace(tzinfo=datetime.timezone.utc).astimezone(ZoneInfo(tz))
+    key = local.strftime("%Y-%m-%d %H:00") if group_by == "hour" else local.date().isoformat()
+    low, high = datetime.date(2024, 5, 2), datetime.date(2024, 5, 6)
+    expected = clean(oracle(group_by, low, high, tz))
+    expected[key]["clicks"] += 1000
+    assert figures(run_report(ReportQuery(group_by, low, high, tz=tz))) == expected
+
+
 def test_the_period_reaching_past_the_rolled_up_point_counts_new_clicks_at_once(data):
     rollups.advance(now=NOW)
     flow = data[0]

@@ -589,6 +589,22 @@ def test_f_day_and_f_hour_are_the_local_day_and_hour_of_the_reports_zone(two_day
     hour = stats(api, **period, tz="America/New_York", **{"f.hour": "2024-05-01 22:00"})
     assert pick(hour["items"], "key", "clicks") == [("BR", 1)]
     assert stats(api, **period, **{"f.hour": "2024-05-02 02:00"})["totals"]["clicks"] == 1
+    # UTC+9: May 2 in Tokyo is 15:00 UTC on May 1 to 15:00 UTC on May 2
+    in_tokyo = stats(api, **period, tz="Asia/Tokyo", **{"f.day": "2024-05-02"})
+    assert pick(in_tokyo["items"], "key", "clicks") == [("BR", 1), ("DE", 1), ("US", 1)]
+
+
+@pytest.mark.parametrize("narrowed", [{"f.day": "2024-05-02"}, {"f.hour": "2024-05-02 09:00"}])
+def test_a_day_or_hour_filter_is_the_period_within_the_asked_one(two_days, api, narrowed):
+    """f.day and f.hour narrow the period, whether from and to are given or not, and a day
+    outside the asked period reports nothing."""
+    within = ({}, {"from": "2024-04-01"}, {"to": "2024-05-31"}, {"from": "2024-05-02", "to": "2024-05-02"})
+    for period in within:
+        body = stats(api, group_by="country", **period, **narrowed)
+        assert pick(body["items"], "key", "clicks") == [("DE", 1)], period
+    for period in ({"from": "2024-05-01", "to": "2024-05-01"}, {"from": "2024-05-03"}, {"to": "2024-05-01"}):
+        body = stats(api, group_by="country", **period, **narrowed)
+        assert (body["items"], body["totals"]["clicks"]) == ([], 0), period
 
 
 def test_a_period_after_the_rolled_up_point_reads_its_own_clicks_only(two_days, api):

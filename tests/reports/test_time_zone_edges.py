@@ -1,8 +1,12 @@
 """Reports in time zones whose hours are not UTC's: a half-hour zone (India), a zone that was
 half an hour off only for some years (Venezuela, 2007-2016), and the weekdays in week order."""
 
+import datetime
+
 import pytest
 from test_stats import pick, stats
+
+from tracker.reports import rollups
 
 from factories import add_click, add_conversion, add_flow
 
@@ -39,14 +43,39 @@ def test_weekdays_come_in_week_order_from_monday(app, api):
             ["2010-06-01 12:15", "2010-06-01 12:45"],
             [("2010-06-01 07:00", 1), ("2010-06-01 08:00", 1)],
         ),
+        # UTC-4:30 from December 9, 2007: that year's January and July, and the period's first
+        # day, were whole hours off; its last day not
+        (
+            "America/Caracas",
+            ["2007-12-01 12:15", "2007-12-20 12:15", "2007-12-20 12:45"],
+            [("2007-12-01 08:00", 1), ("2007-12-20 07:00", 1), ("2007-12-20 08:00", 1)],
+        ),
+        # UTC-4 again from May 1, 2016: a period from April 2016 into 2017 starts half an hour off
+        (
+            "America/Caracas",
+            ["2016-04-30 12:45", "2017-01-05 12:15"],
+            [("2016-04-30 08:00", 1), ("2017-01-05 08:00", 1)],
+        ),
     ],
 )
 def test_hours_are_local_hours_in_a_zone_off_by_half_an_hour(app, api, tz, clicks, hours):
     flow = add_flow()
     for moment in clicks:
         add_click(flow, moment)
-    day = clicks[0][:10]
-    assert clicks_by_key(api, group_by="hour", tz=tz, **{"from": day, "to": day}) == hours
+    period = {"from": clicks[0][:10], "to": clicks[-1][:10]}
+    assert clicks_by_key(api, group_by="hour", tz=tz, **period) == hours
+
+
+def test_hours_of_the_day_are_the_zones_hours_read_raw_or_rolled_up(app, api):
+    flow = add_flow()
+    # in Tokyo (UTC+9): 00:30 and 09:00 on May 1, 09:59 and 23:59 on May 2
+    for moment in ("2024-04-30 15:30", "2024-05-01 00:00", "2024-05-02 00:59", "2024-05-02 14:59"):
+        add_click(flow, moment)
+    period = {"from": "2024-05-01", "to": "2024-05-02", "tz": "Asia/Tokyo"}
+    expected = [("00", 1), ("09", 2), ("23", 1)]
+    assert clicks_by_key(api, group_by="hour_of_day", **period) == expected
+    rollups.advance(now=datetime.datetime(2024, 5, 3))
+    assert clicks_by_key(api, group_by="hour_of_day", **period) == expected
 
 
 @pytest.mark.parametrize("basis", ["click", "conversion"])
