@@ -11,7 +11,7 @@ import pytest
 
 from tracker.api.shapes import stats_row
 from tracker.currency import replace_rates
-from tracker.models import Click, Conversion, InboundRequest
+from tracker.models import Click, Conversion, Flow, InboundRequest, TrafficSource
 from tracker.reports import rollups
 from tracker.reports.queries import parse_query, run_stats
 
@@ -614,3 +614,51 @@ def test_a_period_after_the_rolled_up_point_reads_its_own_clicks_only(two_days, 
     assert pick(body["items"], "key", "clicks") == [("DE", 1)]
     both = stats(api, group_by="country", **{"from": "2024-05-01", "to": "2024-05-02"})
     assert pick(both["items"], "key", "clicks") == [("US", 3), ("DE", 1), ("FR", 1)]
+
+
+def test_traffic_source_and_flow_filters_take_the_flows_in_all_of_them(two_days, api):
+    a, b = two_days
+    source = TrafficSource.create(name="Source")
+    Flow.update(traffic_source=source).where(Flow.id == b.id).execute()
+    period = {"group_by": "flow", "from": "2024-05-01", "to": "2024-05-02"}
+    by_flow = [(a.id, 4), (b.id, 1)]  # the bot aside
+    for when in ("raw", "rolled up"):
+        if when == "rolled up":
+            rollups.advance(now=datetime.datetime(2024, 6, 1))
+        assert pick(stats(api, **period)["items"], "key", "clicks") == by_flow, when
+        assert pick(stats(api, **period, traffic_source_id=source.id)["items"], "key", "clicks") == [
+            (b.id, 1)
+        ]
+        assert stats(api, **period, traffic_source_id=source.id, flow_id=a.id)["items"] == [], when
+        assert pick(stats(api, **period, flow_id=a.id, **{"f.flow": a.id})["items"], "key", "clicks") == [
+            (a.id, 4)
+        ]
+        assert stats(api, **period, flow_id=a.id, **{"f.flow": b.id})["items"] == [], when
+        both = stats(api, **period, **{"f.flow": [a.id, b.id]})
+        assert pick(both["items"], "key", "clicks") == by_flow, when
+
+
+def test_rows_tied_on_a_figure_go_by_conversions_then_clicks_and_empty_figures_last(app, api):
+    """order=revenue: equal revenue, the row of more conversions first; a row of no revenue
+    after every row of some (50 cents included), whatever its clicks; order=roi: a row with no
+    cost has no ROI and comes last; order=key: by key."""
+    flow = add_flow()
+    for sub1, payouts in (
+        ("a", ["10.00", None]),
+        ("b", ["5.00", "5.00"]),
+        ("c", [None, None, None]),
+        ("d", ["0.50"]),
+    ):
+        for payout in payouts:
+            click = add_click(flow, "2024-05-01 10:00", sub1=sub1, cost=Decimal("1.00") if sub1 != "a" else 0)
+            if payout:
+                add_conversion(click, payout)
+    period = {"group_by": "sub1", "from": "2024-05-01", "to": "2024-05-01"}
+    assert pick(stats(api, **period, order="revenue")["items"], "key") == [("b",), ("a",), ("d",), ("c",)]
+    assert pick(stats(api, **period, order="roi")["items"], "key", "roi") == [
+        ("b", "400.00"),
+        ("d", "-50.00"),
+        ("c", "-100.00"),
+        ("a", None),
+    ]
+    assert pick(stats(api, **period, order="key")["items"], "key") == [("a",), ("b",), ("c",), ("d",)]
