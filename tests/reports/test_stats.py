@@ -29,6 +29,14 @@ def pick(rows, *names):
     return [tuple(row[name] for name in names) for row in rows]
 
 
+def raw_then_rolled_up(now=datetime.datetime(2024, 6, 1)):
+    """Yields "raw", then "rolled up" once the worker has rolled up until ``now``: a loop body
+    asserts the same report read from the raw rows and from the rollups."""
+    yield "raw"
+    rollups.advance(now=now)
+    yield "rolled up"
+
+
 @pytest.fixture
 def two_days(app):
     """Flow A: US/Android ×2 (one converts 10.00), US/iOS, DE/Android; flow B: FR/iOS, a bot.
@@ -568,9 +576,7 @@ def test_a_report_filtered_on_its_own_dimension_reads_only_those_values_rolled_u
         ({"group_by": "offer", "f.offer": ""}, [(None, 9)]),  # "no offer"
         ({"group_by": "offer", "f.offer": "7"}, [(7, 1)]),
     ]
-    for when in ("raw", "rolled up"):
-        if when == "rolled up":
-            rollups.advance(now=datetime.datetime(2024, 6, 1))
+    for when in raw_then_rolled_up():
         for args, rows in asked:
             body = stats(api, **period, **args)
             assert pick(body["items"], "key", "clicks") == rows, (when, args)
@@ -622,9 +628,7 @@ def test_traffic_source_and_flow_filters_take_the_flows_in_all_of_them(two_days,
     Flow.update(traffic_source=source).where(Flow.id == b.id).execute()
     period = {"group_by": "flow", "from": "2024-05-01", "to": "2024-05-02"}
     by_flow = [(a.id, 4), (b.id, 1)]  # the bot aside
-    for when in ("raw", "rolled up"):
-        if when == "rolled up":
-            rollups.advance(now=datetime.datetime(2024, 6, 1))
+    for when in raw_then_rolled_up():
         assert pick(stats(api, **period)["items"], "key", "clicks") == by_flow, when
         assert pick(stats(api, **period, traffic_source_id=source.id)["items"], "key", "clicks") == [
             (b.id, 1)
