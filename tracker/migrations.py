@@ -390,6 +390,22 @@ def _step_11(migrator):
     return []
 
 
+# The columns of each kind of combination (step 12): sub1 with country, device and OS.
+_V12_COMBO_COLUMNS = _V10_COMBO_COLUMNS + ("sub1",)
+_V12_SUB1_KIND = ("country", "device_type", "os", "sub1")
+
+
+def _step_12(migrator):
+    """The drill-down to sub1 (issue 12): ``rollup_combo`` gets a ``sub1`` column ('' in the
+    rows of the other kinds) and the ``sub1`` rows (country, device, OS and sub1) of the days
+    already rolled up are filled from the raw clicks."""
+    add_not_null(migrator, "rollup_combo", "sub1", CharField(max_length=255, default="")).run()
+    grouped = _V12_SUB1_KIND
+    values = [c if c in grouped else "NULL" if c.endswith("_id") else "''" for c in _V12_COMBO_COLUMNS]
+    _fill_combos(_V12_COMBO_COLUMNS, values, grouped, kind="sub1")
+    return []
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -401,6 +417,7 @@ STEPS = [
     (9, _step_9),
     (10, _step_10),
     (11, _step_11),
+    (12, _step_12),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.

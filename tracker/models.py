@@ -353,8 +353,9 @@ class RollupClick(BaseModel):
 class RollupCombo(BaseModel):
     """Clicks per UTC day, flow, bot flag and combination of the dimensions of one ``kind``
     (``device``: country, device, OS, browser, connection; ``route``: route, lander, offer,
-    country; the columns of the other kind hold '' or NULL): what reports by several of them,
-    or by one filtered on another, read (DESIGN §6). Kept by ``reports.rollups``."""
+    country; ``sub1``: country, device, OS, sub1; the columns of the other kinds hold '' or
+    NULL): what reports by several of them, or by one filtered on another, read (DESIGN §6).
+    Kept by ``reports.rollups``."""
 
     kind = CharField(max_length=10)
     day = DateTimeField()
@@ -368,6 +369,7 @@ class RollupCombo(BaseModel):
     route_id = IntegerField(null=True)
     lander_id = IntegerField(null=True)
     offer_id = IntegerField(null=True)
+    sub1 = CharField(max_length=255, default="")
     clicks = IntegerField()
     unique_clicks = IntegerField()
     cost = MoneyField()

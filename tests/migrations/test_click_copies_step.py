@@ -23,8 +23,16 @@ QUERIES = [
 ]
 
 
+def as_version_11():
+    """Take the latest schema back to what version 11 had: no sub1 combinations."""
+    db.execute_sql("DELETE FROM rollup_combo WHERE kind = 'sub1'")
+    db.execute_sql("ALTER TABLE rollup_combo DROP COLUMN sub1")
+    SchemaVersion.update(version=11).execute()
+
+
 def as_version_10():
     """Take the latest schema back to what version 10 had: conversions without the copies."""
+    as_version_11()
     for column in COPIES:
         db.execute_sql("ALTER TABLE conversion DROP COLUMN %s" % column)
     SchemaVersion.update(version=10).execute()

@@ -1,12 +1,12 @@
-"""Steps 9 and 10 on a database of version 8 or 9 with clicks rolled up: the combination rollup
-is created (9), given its route kind (10) and filled for the days already rolled up, exactly as
-the worker would fill it, the click indexes the value pages walk are made, and reports by
-combinations read it and equal the raw rows."""
+"""Steps 9, 10 and 12 on a database of version 8, 9 or 11 with clicks rolled up: the combination
+rollup is created (9), given its route kind (10) and its sub1 kind (12) and filled for the days
+already rolled up, exactly as the worker would fill it, the click indexes the value pages walk
+are made, and reports by combinations read it and equal the raw rows."""
 
 import datetime
 from decimal import Decimal
 
-from test_click_copies_step import as_version_10
+from test_click_copies_step import as_version_10, as_version_11
 
 from tracker import migrations
 from tracker.db import db, is_postgres
@@ -23,6 +23,8 @@ QUERIES = [
     ReportQuery("country,os,browser", datetime.date(2024, 5, 1), datetime.date(2024, 5, 4)),
     ReportQuery("offer,lander", datetime.date(2024, 5, 1), datetime.date(2024, 5, 4)),
     ReportQuery("offer", datetime.date(2024, 5, 1), datetime.date(2024, 5, 4), filters=(("country", "US"),)),
+    ReportQuery("country,os,sub1", datetime.date(2024, 5, 1), datetime.date(2024, 5, 4)),
+    ReportQuery("sub1", datetime.date(2024, 5, 1), datetime.date(2024, 5, 4), filters=(("os", "iOS"),)),
 ]
 
 
@@ -68,6 +70,7 @@ def rolled_up_dataset():
             route_id=[None, 1][n % 2],
             lander_id=[None, 3, 4][n % 3],
             offer_id=[5, 6][n % 2],
+            sub1=["s1", "s2", "", "s3"][n % 4],
             is_bot=n % 9 == 0,
             is_unique=n % 5 != 0,
             cost=Decimal("0.25") * (n % 3),
@@ -92,6 +95,7 @@ def check_upgraded(expected, reports):
         assert {kind for (kind,) in RollupCombo.select(RollupCombo.kind).distinct().tuples()} == {
             "device",
             "route",
+            "sub1",
         }
         for query, report in reports.items():
             assert figures(run_report(query)) == report, query.group_by
@@ -123,4 +127,14 @@ def test_a_version_9_database_gets_the_route_combinations(app, monkeypatch):
         assert db.execute_sql("SELECT COUNT(*) FROM rollup_combo").fetchone()[0] > 0
     db.close()
     assert upgrade() == (9, LATEST)
+    check_upgraded(expected, reports)
+
+
+def test_a_version_11_database_gets_the_sub1_combinations(app):
+    expected, reports = rolled_up_dataset()
+    with db.connection_context():
+        assert RollupCombo.select().where(RollupCombo.kind == "sub1").count() > 0
+    as_version_11()
+    db.close()
+    assert upgrade() == (11, LATEST)
     check_upgraded(expected, reports)

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import reduce
 
-from peewee import Case, fn
+from peewee import Case, Select, Tuple, Value, ValuesList, fn
 
 from ..config import time_zone
 from ..currency import stored_rates
@@ -866,11 +866,10 @@ def _combo_column(dimension):
     return getattr(RollupCombo, rollups.combo_column(dimension).name)
 
 
-def _read_combos(plan, totals, low, high, dirty):
-    """Add the combination rows of the UTC days ``[low, high)`` but the dirty ``(day, flow)``."""
-    make = _key_maker(plan)
+def _combo_rows(plan, low, high, dirty):
+    """The WHERE conditions of the combination rows of the UTC days ``[low, high)`` but the
+    dirty ``(day, flow)``."""
     model = RollupCombo
-    keys = [_combo_column(dim) for dim in plan.dims]
     where = [
         model.kind == plan.combo_kind(),
         model.flow_id.in_(plan.flow_ids),
@@ -883,33 +882,41 @@ def _read_combos(plan, totals, low, high, dirty):
         where.append(
             ~reduce(operator.or_, [(model.day == day) & (model.flow_id == flow) for day, flow in dirty])
         )
+    return where
+
+
+def _read_combos(plan, totals, low, high, dirty):
+    """Add the combination rows of the UTC days ``[low, high)`` but the dirty ``(day, flow)``."""
+    model = RollupCombo
+    keys = [_combo_column(dim) for dim in plan.dims]
     select = (
         model.select(
             *keys,
             model.is_bot,
             *[fn.SUM(getattr(model, name)) for name in rollups.FIGURES],
         )
-        .where(*where)
+        .where(*_combo_rows(plan, low, high, dirty))
         .group_by(*keys, model.is_bot)
     )
-    totals.add_clicks(_fetch(select), len(keys), make)
+    totals.add_clicks(_fetch(select), len(keys), _key_maker(plan))
 
 
-def _read_clicks_by_combos(plan, totals):
-    """The clicks of a report the combination rollup holds: its rows for the whole UTC days
-    rolled up, the raw rows for the rest (the hours at the period's edges, the day not yet
-    rolled up, the days of a flow marked dirty)."""
+def _combo_split(plan):
+    """Where a report the combination rollup holds reads its clicks: ``(low, high, dirty,
+    segments)``, the combination rows of the whole UTC days ``[low, high)`` rolled up but the
+    ``dirty`` ``(day, flow)`` pairs, and the raw ``segments`` (``(start, end, flow_ids)``) for
+    the rest (the hours at the period's edges, the day not yet rolled up, the dirty days); None
+    when it holds none of them (all raw)."""
     until = rollups.rolled_until()
     start, end = plan.start, plan.end
-    everything = [(start, end, plan.flow_ids)]
     if until is None:
-        return _read_raw_clicks(plan, totals, everything)
+        return None
     low = rollups.ceil_day(start) if start is not None else None
     high = rollups.floor_day(until)
     if end is not None:
         high = min(rollups.floor_day(end), high)
     if low is not None and low >= high:
-        return _read_raw_clicks(plan, totals, everything)
+        return None
     segments = []
     if start is not None and start < low:
         segments.append((start, low, plan.flow_ids))
@@ -927,6 +934,16 @@ def _read_clicks_by_combos(plan, totals):
     for day, flow in dirty:
         by_day.setdefault(day, []).append(flow)
     segments.extend((day, day + rollups.DAY, flow_ids) for day, flow_ids in sorted(by_day.items()))
+    return low, high, dirty, segments
+
+
+def _read_clicks_by_combos(plan, totals):
+    """The clicks of a report the combination rollup holds: its rows for the whole UTC days
+    rolled up, the raw rows for the rest (``_combo_split``)."""
+    split = _combo_split(plan)
+    if split is None:
+        return _read_raw_clicks(plan, totals, [(plan.start, plan.end, plan.flow_ids)])
+    low, high, dirty, segments = split
     _read_combos(plan, totals, low, high, dirty)
     _read_raw_clicks(plan, totals, segments)
 
@@ -1051,73 +1068,182 @@ class Report:
     next: str = None
 
 
-def _top_page(query):
-    """The page of a report read raw by many values (several dimensions, one of many values
-    filtered on another, ``external_id`` or ``ip`` by a figure), ordered by a click figure: the
-    database picks the page's keys (GROUP BY … ORDER BY … LIMIT) and gives their click figures
-    in the same pass; only the page's conversions are read then, and the totals come from the
-    flows' report of the same period and filters. None when it does not apply."""
-    if query.limit is None or query.compare or query.order not in CLICK_ORDERS:
-        return None  # value order (order=key) included: _value_page answers it
-    plan = _Plan(query)
-    if plan.empty or plan.rollup_dimension() is not None or any(d in TIME_DIMENSIONS for d in plan.dims):
-        return None
-    if plan.combo_holds():
-        return None  # the combination rollup answers it whole, faster than a raw pick
-    counted = [] if query.include_bots else [Click.is_bot == False]  # noqa: E712
-    landed = Click.lander_id.is_null(False)
-    counted_clicks = _count(*counted) if counted else fn.COUNT(Click.click_id)
+def _page_figures(query, row_figure):
+    """The aggregates a top page selects: the figure it is ordered by, the clicks ties go by,
+    and the five click figures of the humans, then of the bots. ``row_figure(name, bot)`` is
+    the SQL of one row's figure ``name`` (of ``rollups.FIGURES``) where its bot flag is ``bot``
+    (either flag: None)."""
+
+    def total(name, bot):
+        return fn.SUM(row_figure(name, bot))
+
+    counted = None if query.include_bots else False
     metric = {
-        "": counted_clicks,
-        "clicks": counted_clicks,
-        "unique_clicks": _count(Click.is_unique == True, *counted),  # noqa: E712
-        "cost": fn.SUM(Click.cost),
-        "bot_clicks": _count(Click.is_bot == True),  # noqa: E712
-        "lp_views": _count(landed, *counted),
-        "lp_clicks": _count(landed, Click.lp_clicked_at.is_null(False), *counted),
+        "": total("clicks", counted),
+        "clicks": total("clicks", counted),
+        "unique_clicks": total("unique_clicks", counted),
+        "cost": total("cost", None),
+        "bot_clicks": total("clicks", True),
+        "lp_views": total("lp_views", counted),
+        "lp_clicks": total("lp_clicks", counted),
     }[query.order]
+    figures = [total(name, bot) for bot in (False, True) for name in rollups.FIGURES]
+    return metric, total("clicks", counted), figures
+
+
+def _top_select(query, source, keys, row_figure, with_figures=True):
+    """SELECT keys, the ordering figure and (``with_figures``) the click figures FROM ``source``
+    GROUP BY the keys ORDER BY that figure (ties: clicks, then the keys, as ``_sort`` breaks
+    them)."""
+    metric, clicks, figures = _page_figures(query, row_figure)
+    return (
+        Select([source], [*keys, metric, *(figures if with_figures else [])])
+        .group_by(*keys)
+        .order_by(metric.desc(), clicks.desc(), *keys)
+    )
+
+
+def _top_of_raw(plan):
+    """The top page's SELECT over the raw clicks of the period, and its keys."""
+    landed = Click.lander_id.is_null(False)
+    conditions = {
+        "clicks": [],
+        "unique_clicks": [Click.is_unique == True],  # noqa: E712
+        "lp_views": [landed],
+        "lp_clicks": [landed, Click.lp_clicked_at.is_null(False)],
+    }
+
+    def row_figure(name, bot):
+        flag = [] if bot is None else [Click.is_bot == bot]
+        if name == "cost":
+            return Case(None, [(flag[0], Click.cost)], 0) if flag else Click.cost
+        wanted = flag + conditions[name]
+        if not wanted:
+            return Value(1)
+        condition = reduce(operator.and_, wanted)
+        return Case(None, [(condition, 1)], 0)
+
     keys = [dimension_expression(dim) for dim in plan.dims]
     where = [Click.flow.in_(plan.flow_ids), *_raw_click_filters(plan)]
     if plan.start is not None:
         where.append(Click.created_at >= plan.start)
     if plan.end is not None:
         where.append(Click.created_at < plan.end)
-    figures = []
-    for bot in (False, True):
-        flag = Click.is_bot == bot
-        figures += [
-            _count(flag),
-            _count(flag, Click.is_unique == True),  # noqa: E712
-            fn.SUM(Case(None, [(flag, Click.cost)], 0)),
-            _count(flag, landed),
-            _count(flag, landed, Click.lp_clicked_at.is_null(False)),
-        ]
-    top = (
-        Click.select(*keys, metric, *figures)
-        .where(*where)
-        .group_by(*keys)
-        .order_by(metric.desc(), counted_clicks.desc(), *keys)  # ties as _sort breaks them
-        .limit(query.offset + query.limit + 1)
+    return _top_select(plan.query, Click, keys, row_figure).where(*where), keys
+
+
+def _combo_and_raw_rows(plan, split):
+    """The combination rows and the raw clicks the rollup does not hold (``_combo_split``) as
+    one list of rows (UNION ALL) of the keys (``k0``…), the bot flag and ``rollups.FIGURES``;
+    and its key columns."""
+    low, high, dirty, segments = split
+    names = ["k%d" % number for number in range(len(plan.dims))]
+    model = RollupCombo
+    parts = [
+        model.select(
+            *[_combo_column(dim).alias(name) for dim, name in zip(plan.dims, names, strict=True)],
+            model.is_bot.alias("is_bot"),
+            *[getattr(model, figure).alias(figure) for figure in rollups.FIGURES],
+        ).where(*_combo_rows(plan, low, high, dirty))
+    ]
+    landed = Click.lander_id.is_null(False)
+    filters = _raw_click_filters(plan)
+    for start, end, flow_ids in segments:
+        where = [Click.flow.in_(flow_ids), *filters]
+        if start is not None:
+            where.append(Click.created_at >= start)
+        if end is not None:
+            where.append(Click.created_at < end)
+        parts.append(
+            Click.select(
+                *[dimension_expression(dim).alias(name) for dim, name in zip(plan.dims, names, strict=True)],
+                Click.is_bot.alias("is_bot"),
+                Value(1).alias("clicks"),
+                Case(None, [(Click.is_unique == True, 1)], 0).alias("unique_clicks"),  # noqa: E712
+                Click.cost.alias("cost"),
+                Case(None, [(landed, 1)], 0).alias("lp_views"),
+                Case(None, [(landed & Click.lp_clicked_at.is_null(False), 1)], 0).alias("lp_clicks"),
+            ).where(*where)
+        )
+    rows = reduce(operator.add, parts).alias("rows")
+    return rows, [getattr(rows.c, name) for name in names]
+
+
+def _picks_keys_only(plan):
+    """Whether a top page from the combination rows picks its keys alone, and reads their
+    figures after (``_page_clicks``): each figure more costs SQLite's sort of every row as much
+    again. Not where a key may be NULL (route, lander, offer): a row value IN finds no NULL."""
+    return not any(dim in ID_DIMENSIONS for dim in plan.dims)
+
+
+def _top_of_combos(plan, split):
+    """The top page's SELECT over ``_combo_and_raw_rows``, and its keys."""
+    rows, keys = _combo_and_raw_rows(plan, split)
+
+    def row_figure(name, bot):
+        figure = getattr(rows.c, name)
+        return figure if bot is None else Case(None, [(rows.c.is_bot == bot, figure)], 0)
+
+    select = _top_select(plan.query, rows, keys, row_figure, with_figures=not _picks_keys_only(plan))
+    return select, keys
+
+
+def _page_clicks(plan, split, picked):
+    """The click figures of the keys ``picked`` (value tuples) from ``_combo_and_raw_rows``, as
+    records of the keys, the bot flag and ``rollups.FIGURES``."""
+    rows, keys = _combo_and_raw_rows(plan, split)
+    select = (
+        Select([rows], [*keys, rows.c.is_bot, *[fn.SUM(getattr(rows.c, name)) for name in rollups.FIGURES]])
+        .where(Tuple(*keys).in_(ValuesList(picked)))
+        .group_by(*keys, rows.c.is_bot)
     )
+    return _fetch(select)
+
+
+def _top_page(query):
+    """The page of a report of many rows (several dimensions, one of many values filtered on
+    another, ``external_id`` or ``ip`` by a figure), ordered by a click figure: the database
+    picks the page's keys (GROUP BY … ORDER BY … LIMIT) and gives their click figures in the
+    same pass, from the combination rollup and the raw clicks it does not hold (``_combo_split``)
+    or from the raw clicks alone; only the page's conversions are read then, and the totals come
+    from the flows' report of the same period and filters. None when it does not apply."""
+    if query.limit is None or query.compare or query.order not in CLICK_ORDERS:
+        return None  # value order (order=key) included: _value_page answers it
+    plan = _Plan(query)
+    if plan.empty or plan.rollup_dimension() is not None or any(d in TIME_DIMENSIONS for d in plan.dims):
+        return None
+    split = _combo_split(plan) if plan.combo_holds() else None
+    if split is not None:
+        top, keys = _top_of_combos(plan, split)
+        scan = False
+    else:
+        top, keys = _top_of_raw(plan)
+        scan = _scan_is_faster(plan.start, plan.end, plan.flow_ids)
+    top = top.limit(query.offset + query.limit + 1)
     width = len(keys)
-    records = _fetch(top, _scan_is_faster(plan.start, plan.end, plan.flow_ids))[query.offset :]
+    records = _fetch(top, scan)[query.offset :]
     more = len(records) > query.limit
     records = records[: query.limit]
     make = _key_maker(plan)
     order = [make(record[:width]) for record in records]
     totals = _Totals(query)
-    clicks = []
-    for record in records:
-        values = tuple(record[:width])
-        clicks.append(values + (False,) + tuple(record[width + 1 : width + 6]))
-        if record[width + 6]:
-            clicks.append(values + (True,) + tuple(record[width + 6 : width + 11]))
-    totals.add_clicks(clicks, width, make)
+    keys_only = split is not None and _picks_keys_only(plan)
+    if not keys_only:
+        clicks = []
+        for record in records:
+            values = tuple(record[:width])
+            clicks.append(values + (False,) + tuple(record[width + 1 : width + 6]))
+            if record[width + 6]:
+                clicks.append(values + (True,) + tuple(record[width + 6 : width + 11]))
+        totals.add_clicks(clicks, width, make)
     if records:
         for number, dim in enumerate(plan.dims):
             values = {record[number] for record in records}
             plan.filters[dim] = plan.filters[dim] & values if dim in plan.filters else values
         _read_conversions(plan, totals)
+        if keys_only:
+            picked = [tuple(record[:width]) for record in records]
+            totals.add_clicks(_page_clicks(plan, split, picked), width, make)
     by_keys = {row.keys: row for row in totals.rows()}
     rows = [by_keys[keys] for keys in order]
     _convert(rows, query.currency, stored_rates())

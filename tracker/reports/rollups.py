@@ -76,11 +76,23 @@ DAY_COPIES = tuple("day:" + name for name in HOURLY)
 # The combinations of the dimensions of few values per UTC day (``rollup_combo``), stored
 # with the per-day rows; ``compute`` recomputes them when asked for this name.
 COMBO = "combo"
+# A report reads the first kind that holds what it groups and filters by: the smaller kinds first.
 COMBO_KINDS = {
     "device": ("country", "device_type", "os", "browser", "connection_type"),
     "route": ("route", "lander", "offer", "country"),
+    "sub1": ("country", "device_type", "os", "sub1"),
 }
-COMBO_DIMENSIONS = ("country", "device_type", "os", "browser", "connection_type", "route", "lander", "offer")
+COMBO_DIMENSIONS = (
+    "country",
+    "device_type",
+    "os",
+    "browser",
+    "connection_type",
+    "route",
+    "lander",
+    "offer",
+    "sub1",
+)
 PER_DAY = DAILY + DAY_COPIES + (COMBO,)
 ID_COLUMNS = {"route": Click.route_id, "lander": Click.lander_id, "offer": Click.offer_id}
 
