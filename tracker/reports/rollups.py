@@ -20,24 +20,25 @@ values as clicks and an hourly rollup would be as large as the clicks themselves
 
 **Combinations** (``rollup_combo``): per flow, UTC day and bot flag, the clicks of each
 combination of the dimensions of one kind (``COMBO_KINDS``: ``device`` is country, device, OS,
-browser, connection; ``route`` is route, lander, offer, country). A report by several of them,
-or by one filtered on another (the dashboard's drill-down: OS of the US clicks), or by flow or
-UTC day with such filters, reads the first kind that holds all it groups and filters by: its
-rows for the whole UTC days, the raw clicks for the rest (the hours at the period's edges in a
-zone off UTC, the day not yet rolled up, a flow's dirty days). Per day only: an hour of a flow
-has about as many combinations as clicks. Measured on the bench's 1 M clicks (30 days, 20
-flows): 296,880 device rows and 44,323 route rows; a 30-day ``country,os`` over all flows about
-0.45 s on SQLite. Two kinds, not one of all eight: that had 451,070 rows, and SQLite's GROUP BY
-sorts every row it reads, so every combination report paid half as much again (1.03 s).
+browser, connection; ``route`` is route, lander, offer, country; ``sub1`` is country, device,
+OS, sub1). A report by several of them, or by one filtered on another (the dashboard's
+drill-down: OS of the US clicks, then their sub1), or by flow or UTC day with such filters,
+reads the first kind that holds all it groups and filters by: its rows for the whole UTC days,
+the raw clicks for the rest (the hours at the period's edges in a zone off UTC, the day not yet
+rolled up, a flow's dirty days). Per day only: an hour of a flow has about as many combinations
+as clicks. Measured on the bench's 1 M clicks (30 days, 20 flows): 296,880 device rows, 44,323
+route rows and 710,388 sub1 rows; a 30-day ``country,os`` over all flows about 0.45 s on SQLite.
+Separate kinds, not one of all the dimensions: one of the first eight had 451,070 rows, and
+SQLite's GROUP BY sorts every row it reads, so every combination report paid half as much again
+(1.03 s). The sub1 kind is the largest (the sub1 values of a day and flow are many), and only
+sub1 has one: each sub id more would cost as many rows again.
 
 What is not rolled up, and why:
 
-- Combinations with a dimension of many values (sub ids, UTMs, region, city, ISP, external id,
-  IP) read the raw clicks, by the (flow, created_at) index: per UTC day and flow, the pairs
-  of sub1 and country alone were 557,857 for the 1 M clicks (the pairs are about as many as
-  the clicks), so a rollup of them would be read about as slowly as the clicks. One flow's
-  report stays well under a second; all flows' over 30 days at 1 M clicks take seconds (see
-  the README's measurements).
+- Combinations with another dimension of many values (sub2 to sub5, UTMs, region, city, ISP,
+  external id, IP), or of sub1 with a route, lander or offer, read the raw clicks, by the
+  (flow, created_at) index. One flow's report stays well under a second; all flows' over 30
+  days at 1 M clicks take seconds (see the README's measurements).
 - ``external_id`` and ``ip`` (about a value per click) have no rollup: a page of them in value
   order walks the click index (flow_id, <dimension>, created_at) (``queries._value_page``).
 
