@@ -1103,32 +1103,38 @@ def _top_select(query, source, keys, row_figure, with_figures=True):
     )
 
 
-def _top_of_raw(plan):
-    """The top page's SELECT over the raw clicks of the period, and its keys."""
+def _raw_row_figures():
+    """``rollups.FIGURES`` of one raw click, as SQL."""
     landed = Click.lander_id.is_null(False)
-    conditions = {
-        "clicks": [],
-        "unique_clicks": [Click.is_unique == True],  # noqa: E712
-        "lp_views": [landed],
-        "lp_clicks": [landed, Click.lp_clicked_at.is_null(False)],
+    return {
+        "clicks": Value(1),
+        "unique_clicks": Case(None, [(Click.is_unique == True, 1)], 0),  # noqa: E712
+        "cost": Click.cost,
+        "lp_views": Case(None, [(landed, 1)], 0),
+        "lp_clicks": Case(None, [(landed & Click.lp_clicked_at.is_null(False), 1)], 0),
     }
 
-    def row_figure(name, bot):
-        flag = [] if bot is None else [Click.is_bot == bot]
-        if name == "cost":
-            return Case(None, [(flag[0], Click.cost)], 0) if flag else Click.cost
-        wanted = flag + conditions[name]
-        if not wanted:
-            return Value(1)
-        condition = reduce(operator.and_, wanted)
-        return Case(None, [(condition, 1)], 0)
 
+def _row_figure(is_bot, figures):
+    """``row_figure`` of ``_page_figures`` for rows whose bot flag is ``is_bot`` and whose
+    figures are ``figures`` (name: SQL)."""
+
+    def row_figure(name, bot):
+        figure = figures[name]
+        return figure if bot is None else Case(None, [(is_bot == bot, figure)], 0)
+
+    return row_figure
+
+
+def _top_of_raw(plan):
+    """The top page's SELECT over the raw clicks of the period, and its keys."""
     keys = [dimension_expression(dim) for dim in plan.dims]
     where = [Click.flow.in_(plan.flow_ids), *_raw_click_filters(plan)]
     if plan.start is not None:
         where.append(Click.created_at >= plan.start)
     if plan.end is not None:
         where.append(Click.created_at < plan.end)
+    row_figure = _row_figure(Click.is_bot, _raw_row_figures())
     return _top_select(plan.query, Click, keys, row_figure).where(*where), keys
 
 
@@ -1146,8 +1152,8 @@ def _combo_and_raw_rows(plan, split):
             *[getattr(model, figure).alias(figure) for figure in rollups.FIGURES],
         ).where(*_combo_rows(plan, low, high, dirty))
     ]
-    landed = Click.lander_id.is_null(False)
     filters = _raw_click_filters(plan)
+    figures = _raw_row_figures()
     for start, end, flow_ids in segments:
         where = [Click.flow.in_(flow_ids), *filters]
         if start is not None:
@@ -1158,11 +1164,7 @@ def _combo_and_raw_rows(plan, split):
             Click.select(
                 *[dimension_expression(dim).alias(name) for dim, name in zip(plan.dims, names, strict=True)],
                 Click.is_bot.alias("is_bot"),
-                Value(1).alias("clicks"),
-                Case(None, [(Click.is_unique == True, 1)], 0).alias("unique_clicks"),  # noqa: E712
-                Click.cost.alias("cost"),
-                Case(None, [(landed, 1)], 0).alias("lp_views"),
-                Case(None, [(landed & Click.lp_clicked_at.is_null(False), 1)], 0).alias("lp_clicks"),
+                *[figures[figure].alias(figure) for figure in rollups.FIGURES],
             ).where(*where)
         )
     rows = reduce(operator.add, parts).alias("rows")
@@ -1179,11 +1181,7 @@ def _picks_keys_only(plan):
 def _top_of_combos(plan, split):
     """The top page's SELECT over ``_combo_and_raw_rows``, and its keys."""
     rows, keys = _combo_and_raw_rows(plan, split)
-
-    def row_figure(name, bot):
-        figure = getattr(rows.c, name)
-        return figure if bot is None else Case(None, [(rows.c.is_bot == bot, figure)], 0)
-
+    row_figure = _row_figure(rows.c.is_bot, {name: getattr(rows.c, name) for name in rollups.FIGURES})
     select = _top_select(plan.query, rows, keys, row_figure, with_figures=not _picks_keys_only(plan))
     return select, keys
 
