@@ -79,6 +79,7 @@ DIMENSIONS = [
     "offer&f.country=US",
     "day&f.country=US",
     "sub1&f.country=US",
+    "sub1&f.country=US&f.os=Android",  # the drill-down's third level
     "country,os,sub1",
 ]
 ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
