@@ -126,6 +126,37 @@ def test_the_combination_rows_are_what_the_report_reads(data):
     assert by_keys(run_report(query)) == before == raw(query)
 
 
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
+def test_marks_and_clicks_at_the_edges_of_what_is_rolled_up(data, tz):
+    """Clicks and dirty marks on the instants where the combination rows end and the raw rows
+    begin: the first hour of the first whole day, the hour the rolled-up days end (the day
+    rolled up by the hour only), a later hour of that day, a day before the period, the
+    period's last instant and the next; and a mark in another flow than the one reported.
+    Each report, whole and a page at a time, equals the raw rows."""
+    rollups.advance(now=NOW)  # rolled up to 2024-05-08 12:00; the combination rows to 05-08
+    flow, other = data[0], data[1]
+    moments = [
+        ("2024-05-01 10:00:00", flow),  # before the period
+        ("2024-05-02 00:00:00", flow),  # the first instant of the first whole day
+        ("2024-05-05 09:00:00", other),  # another flow's day
+        ("2024-05-08 00:00:00", flow),  # where the rolled-up days end
+        ("2024-05-08 03:20:00", flow),  # rolled up by the hour, not in the combinations
+        ("2024-05-08 23:59:59", flow),  # the period's last second
+        ("2024-05-09 00:00:00", flow),  # the first instant after it
+    ]
+    for number, (moment, owner) in enumerate(moments):
+        late = add_click(owner, moment, click_id="edge%d" % number, country="US", os="iOS", sub1="b")
+        if late.created_at < datetime.datetime(2024, 5, 8, 12):
+            rollups.mark([(late.created_at, late.flow_id)], now=NOW)
+    assert RollupDirty.select().count() == 5
+    for flow_id in (flow.id, None):
+        whole = ReportQuery("country,os,sub1", LOW, datetime.date(2024, 5, 8), tz=tz, flow_id=flow_id)
+        expected = raw(whole)
+        assert by_keys(run_report(whole)) == expected, flow_id
+        seen, _ = pages(dataclasses.replace(whole, order="clicks"), 4)
+        assert dict(seen) == expected and len(seen) == len(expected), flow_id
+
+
 def test_the_drill_down_to_sub1_reads_the_sub1_rows(data):
     """``sub1`` of the US clicks, whole and a page at a time, reads the sub1 kind: a row of it
     changed by hand shows in both, and a rebuild puts it right."""
@@ -221,8 +252,11 @@ def pages(whole, size):
         offset = int(page.next)
 
 
-@pytest.mark.parametrize("group_by", ["country,os", "country,os,sub1", "sub1,country"])
+@pytest.mark.parametrize(
+    "group_by", ["country,os", "country,os,sub1", "sub1,country", "route,lander,offer", "offer,country"]
+)
 def test_a_page_of_a_combination_report_is_the_whole_reports_rows(data, group_by):
+    """Every kind, and keys that may be NULL (no route, lander or offer)."""
     rollups.advance(now=NOW)
     whole = ReportQuery(group_by, LOW, HIGH, order="clicks")
     everything = by_keys(run_report(whole))
