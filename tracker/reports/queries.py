@@ -1214,6 +1214,10 @@ def _top_page(query):
     plan = _Plan(query)
     if plan.empty or plan.rollup_dimension() is not None or any(d in TIME_DIMENSIONS for d in plan.dims):
         return None
+    if plan.combo_holds() and len(plan.dims) == 1:
+        # at most as many rows as the dimension has values (sub1's thousands): read whole in one
+        # pass, faster than picked (sub1 of the US clicks at 1 M: 0.33 s against 0.55 s)
+        return None
     split = _combo_split(plan) if plan.combo_holds() else None
     if split is not None:
         top, keys = _top_of_combos(plan, split)
