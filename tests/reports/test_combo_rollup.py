@@ -292,3 +292,14 @@ def test_pages_picked_from_the_combination_rows_and_the_raw_edges_are_the_raw_re
     assert dict(seen) == expected and len(seen) == len(expected)
     Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
     assert [keys for keys, _ in seen] == [row.keys for row in run_report(whole)]
+
+
+@pytest.mark.parametrize("group_by", ["country,os", "country,os,sub1", "sub1,offer"])
+def test_a_report_of_several_dimensions_without_a_limit_is_every_row(data, group_by):
+    """No ``limit`` (the API's default where no dimension has many values): every row, no cursor."""
+    rollups.advance(now=NOW)
+    query = ReportQuery(group_by, LOW, HIGH)
+    report = run_stats(query)
+    expected = raw(query)
+    assert report.next is None and len(report.items) == len(expected)
+    assert by_keys(report.items) == expected
