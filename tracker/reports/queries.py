@@ -1174,8 +1174,8 @@ def _combo_and_raw_rows(plan, split):
 def _picks_keys_only(plan):
     """Whether a top page from the combination rows picks its keys alone, and reads their
     figures after (``_page_clicks``): on SQLite, whose GROUP BY sorts every row and pays for
-    each figure more about as much again (0.75 s with one figure, 1.3 s with eleven, for
-    country,os,sub1 at 1 M clicks). Not on PostgreSQL: its hash aggregate pays little per
+    each figure more (0.67 s with one figure, 1.1 s with eleven, for country,os,sub1 at 1 M
+    clicks). Not on PostgreSQL: its hash aggregate pays little per
     figure, and the second pass read every row again (sub1 of the US clicks at 10 M: 0.45 s
     picking, 0.53 s reading the page). Not where a key may be NULL (route, lander, offer): a
     row value IN finds no NULL."""
