@@ -1175,10 +1175,9 @@ def _picks_keys_only(plan):
     """Whether a top page from the combination rows picks its keys alone, and reads their
     figures after (``_page_clicks``): on SQLite, whose GROUP BY sorts every row and pays for
     each figure more (0.67 s with one figure, 1.1 s with eleven, for country,os,sub1 at 1 M
-    clicks). Not on PostgreSQL: its hash aggregate pays little per
-    figure, and the second pass read every row again (sub1 of the US clicks at 10 M: 0.45 s
-    picking, 0.53 s reading the page). Not where a key may be NULL (route, lander, offer): a
-    row value IN finds no NULL."""
+    clicks). Not on PostgreSQL: its hash aggregate pays little per figure, and the second pass
+    read every row again (sub1 of the US clicks at 10 M: 0.45 s picking, 0.53 s reading the
+    page). Not where a key may be NULL (route, lander, offer): a row value IN finds no NULL."""
     return not is_postgres() and not any(dim in ID_DIMENSIONS for dim in plan.dims)
 
 
@@ -1205,10 +1204,11 @@ def _page_clicks(plan, split, picked):
 def _top_page(query):
     """The page of a report of many rows (several dimensions, one of many values filtered on
     another, ``external_id`` or ``ip`` by a figure), ordered by a click figure: the database
-    picks the page's keys (GROUP BY … ORDER BY … LIMIT) and gives their click figures in the
-    same pass, from the combination rollup and the raw clicks it does not hold (``_combo_split``)
-    or from the raw clicks alone; only the page's conversions are read then, and the totals come
-    from the flows' report of the same period and filters. None when it does not apply."""
+    picks the page's keys (GROUP BY … ORDER BY … LIMIT) from the combination rollup and the raw
+    clicks it does not hold (``_combo_split``), or from the raw clicks alone, and gives their
+    click figures in the same pass (or after, for the page's keys: ``_picks_keys_only``); only
+    the page's conversions are read then, and the totals come from the flows' report of the
+    same period and filters. None when it does not apply."""
     if query.limit is None or query.compare or query.order not in CLICK_ORDERS:
         return None  # value order (order=key) included: _value_page answers it
     plan = _Plan(query)
