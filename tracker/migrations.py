@@ -256,11 +256,13 @@ class _V9RollupCombo(_V5Model):
 _V9_COMBO_COLUMNS = ("country", "device_type", "os", "browser", "connection_type")
 
 
-def _fill_combos(columns, values, grouped, kind=None):
-    """Fill ``rollup_combo`` from the raw clicks for every whole day already rolled up (steps 9
-    and 10; the worker keeps it from then on; days whose clicks retention purged get none, as a
-    raw read finds none): ``columns`` set to ``values`` (SQL), grouped by day, flow, bot flag and
-    ``grouped``; with a ``kind``, the rows of that kind only (before step 10 there is none)."""
+def _fill_combos(columns, grouped, kind=None):
+    """Fill ``rollup_combo`` from the raw clicks for every whole day already rolled up (steps 9,
+    10 and 12; the worker keeps it from then on; days whose clicks retention purged get none, as
+    a raw read finds none): grouped by day, flow, bot flag and ``grouped``, the ``columns`` not
+    grouped holding '' (text) or NULL (ids); with a ``kind``, the rows of that kind only (before
+    step 10 there is none)."""
+    values = [c if c in grouped else "NULL" if c.endswith("_id") else "''" for c in columns]
     row = db.execute_sql("SELECT value FROM setting WHERE key = 'rollups_until'").fetchone()
     if row is None:
         return
@@ -302,7 +304,7 @@ def _step_9(migrator):
             'CREATE INDEX IF NOT EXISTS "click_flow_id_%s_created_at" ON click (flow_id, %s, created_at)'
             % (column, column)
         )
-    _fill_combos(_V9_COMBO_COLUMNS, _V9_COMBO_COLUMNS, _V9_COMBO_COLUMNS)
+    _fill_combos(_V9_COMBO_COLUMNS, _V9_COMBO_COLUMNS)
     return []
 
 
@@ -331,9 +333,7 @@ def _step_10(migrator):
     db.execute_sql(
         'CREATE INDEX IF NOT EXISTS "rollup_combo_kind_day_flow_id" ON rollup_combo (kind, day, flow_id)'
     )
-    grouped = _V10_COMBO_KINDS["route"]
-    values = [c if c in grouped else "NULL" if c.endswith("_id") else "''" for c in _V10_COMBO_COLUMNS]
-    _fill_combos(_V10_COMBO_COLUMNS, values, grouped, kind="route")
+    _fill_combos(_V10_COMBO_COLUMNS, _V10_COMBO_KINDS["route"], kind="route")
     return []
 
 
@@ -400,9 +400,7 @@ def _step_12(migrator):
     rows of the other kinds) and the ``sub1`` rows (country, device, OS and sub1) of the days
     already rolled up are filled from the raw clicks; on PostgreSQL the table is analyzed."""
     add_not_null(migrator, "rollup_combo", "sub1", CharField(max_length=255, default="")).run()
-    grouped = _V12_SUB1_KIND
-    values = [c if c in grouped else "NULL" if c.endswith("_id") else "''" for c in _V12_COMBO_COLUMNS]
-    _fill_combos(_V12_COMBO_COLUMNS, values, grouped, kind="sub1")
+    _fill_combos(_V12_COMBO_COLUMNS, _V12_SUB1_KIND, kind="sub1")
     if is_postgres():
         # the planner's statistics, as after a large roll-up (rollups.refresh_statistics): at 10 M
         # clicks the kind adds 4.7 M rows, and reports planned for the table as it was sorted on disk
