@@ -74,8 +74,8 @@ DIMENSIONS = HOURLY + DAILY
 # The hourly dimensions again per UTC day ("day:country"): a 30-day report reads these for its
 # whole days and the hourly rows only for the hours at its edges.
 DAY_COPIES = tuple("day:" + name for name in HOURLY)
-# The combinations of the dimensions of few values per UTC day (``rollup_combo``), stored
-# with the per-day rows; ``compute`` recomputes them when asked for this name.
+# The combinations of dimensions per UTC day (``rollup_combo``), stored with the per-day rows;
+# ``compute`` recomputes them when asked for this name.
 COMBO = "combo"
 # A report reads the first kind that holds what it groups and filters by: the smaller kinds first.
 COMBO_KINDS = {
@@ -83,17 +83,8 @@ COMBO_KINDS = {
     "route": ("route", "lander", "offer", "country"),
     "sub1": ("country", "device_type", "os", "sub1"),
 }
-COMBO_DIMENSIONS = (
-    "country",
-    "device_type",
-    "os",
-    "browser",
-    "connection_type",
-    "route",
-    "lander",
-    "offer",
-    "sub1",
-)
+# Every dimension a combination row holds, once each, in the order of the kinds.
+COMBO_DIMENSIONS = tuple(dict.fromkeys(name for grouped in COMBO_KINDS.values() for name in grouped))
 PER_DAY = DAILY + DAY_COPIES + (COMBO,)
 ID_COLUMNS = {"route": Click.route_id, "lander": Click.lander_id, "offer": Click.offer_id}
 
