@@ -3,7 +3,6 @@ combination rows of the whole UTC days and the raw clicks around them) or whole,
 read from the raw rows alone, row for row and in its order, whatever the clicks, the rolled-up
 point, the clicks changed after it (marked dirty), the time zone, the order and the page size."""
 
-import dataclasses
 import datetime
 from decimal import Decimal
 
@@ -12,10 +11,11 @@ from hypothesis import strategies as st
 
 from tracker.models import Click, Conversion, Flow, RollupClick, RollupCombo, RollupDirty, Setting
 from tracker.reports import rollups
-from tracker.reports.queries import CLICK_ORDERS, ReportQuery, run_report, run_stats
+from tracker.reports.queries import CLICK_ORDERS, ReportQuery, run_report
 
 from conftest import examples
 from factories import add_click, add_conversion, add_flow
+from test_combo_rollup import pages
 from test_rollups import figures
 
 START = datetime.datetime(2024, 5, 1)
@@ -116,13 +116,7 @@ def test_pages_of_combination_reports_are_the_raw_report(app, clicks, hours, wan
         include_bots=wanted["include_bots"],
         flow_id=both[0].id if wanted["one_flow"] else None,
     )
-    seen, offset = [], 0
-    while True:
-        page = run_stats(dataclasses.replace(query, limit=size, offset=offset))
-        seen.extend(rows(page.items))
-        if page.next is None:
-            break
-        offset = int(page.next)
+    seen, _ = pages(query, size)
     whole = rows(run_report(query))
     Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()  # the raw rows alone
     raw = rows(run_report(query))
