@@ -19,7 +19,7 @@ from tracker.clickin.visitor import Visitor, visitor_hash
 from tracker.db import db
 from tracker.models import Click, Delivery, Flow, OrphanVisit, RollupDirty, utcnow
 
-from postback_helpers import NOW, make_click
+from postback_helpers import CLICK, NOW, make_click
 
 HOUR = datetime.timedelta(hours=1)
 
@@ -31,7 +31,7 @@ def test_recall_finds_the_visitors_latest_click_on_this_flow_within_the_window(a
         make_click(flow, now=NOW - HOUR, visitor="v1", lander_id=2, offer_id=2)  # the latest
         make_click(flow, now=NOW - HOUR / 2, visitor="v2", lander_id=3, offer_id=3)  # someone else
         make_click(other_flow, now=NOW - HOUR / 6, visitor="v1", lander_id=4, offer_id=4)  # elsewhere
-        now = Click(flow=flow, visitor="v1", created_at=NOW)
+        now = Click(flow=flow, visitor="v1", ip=CLICK["ip"], created_at=NOW)  # v1's address, as made
         assert recall_visit(now, 24 * HOUR) == (2, 2)
         assert recall_visit(now, 2 * HOUR) == (2, 2)
         assert recall_visit(now, HOUR) is None  # an hour old exactly: outside a window of an hour

@@ -8,7 +8,7 @@ import os
 import pytest
 from peewee import IntegrityError
 
-from tracker.db import db
+from tracker.db import ASYNC_COMMIT, db
 from tracker.models import Click, Conversion, Delivery, DeliveryAttempt, LeadProfile
 from tracker.operations import partitions
 from tracker.operations.retention import purge_old_rows
@@ -105,3 +105,43 @@ def test_retention_drops_an_old_month_whole_keeping_its_converted_clicks(app):
         # The month of the cutoff (2026-10-29) is not whole: its old rows go by batches.
         assert "click_p2026_10" in partitions.month_partitions().values()
         assert set(purge_old_rows(30, now=NOW, batch=2, pause=0).values()) == {0}
+
+
+def rows_read(plan):
+    """The click rows a JSON plan's scans of the click partitions read (kept or filtered out)."""
+    read = 0
+    if str(plan.get("Relation Name", "")).startswith("click_"):
+        read += plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)
+    return read + sum(rows_read(child) for child in plan.get("Plans", []))
+
+
+def test_a_click_reads_only_its_address_s_clicks_whatever_the_month_s_statistics(app):
+    """SAME_IP (clickin.record): the click INSERT's generic plan, made while the month's
+    statistics are those of an empty table, reads the earlier clicks of the click's IP only,
+    not every click of its flow in the unique window (3,000 rows here before)."""
+    from tracker.clickin import record
+
+    with db.connection_context():
+        flow = add_flow()
+        now = datetime.datetime.utcnow().replace(microsecond=0)
+        db.execute_sql("ANALYZE click")  # the month as it was when its partition was made: empty
+        seed = click_at(flow, now - datetime.timedelta(hours=1), visitor="seed", ip="10.9.9.9")
+        made = ("click_id", "ip", "visitor")
+        copied = [f.column_name for f in Click._meta.sorted_fields if f.name not in made]
+        db.execute_sql(
+            "INSERT INTO click (click_id, ip, visitor, {0}) SELECT %s || lpad(g::text, 16, '0'), "
+            "'10.0.' || (g / 250) || '.' || mod(g, 250), left(md5(g::text), 16), {0} FROM click, "
+            "generate_series(1, 3000) AS g WHERE click_id = %s".format(", ".join(copied)),
+            (partitions.id_prefix(now - datetime.timedelta(minutes=30)), seed.click_id),
+        )
+        new_id = partitions.id_prefix(now) + "a" * 16
+        new = Click(click_id=new_id, flow=flow, created_at=now, ip="10.1.2.3", visitor="new")
+        for name in ("params", "cookies", "cut"):
+            setattr(new, name, getattr(seed, name))
+        sql, params = record.INSERT_CLICK._statement(record.click_values(new))
+        sql = sql[len(ASYNC_COMMIT) :]  # EXECUTE …, as the click path sends it after that SET
+        with db.atomic() as transaction:
+            db.execute_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            plan = db.execute_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()[0][0]["Plan"]
+            transaction.rollback()
+        assert rows_read(plan) <= 1, plan
