@@ -38,6 +38,8 @@ DEFAULTS = {
     # Clicks the database cannot take within TRACKER_CLICK_BUSY_MS wait in the spool (§4.8).
     "TRACKER_CLICK_SPOOL": None,  # <instance>/spool
     "TRACKER_CLICK_BUSY_MS": 250,
+    # Clicks written in batches at most this often (ms) through the spool; 0: each at once.
+    "TRACKER_CLICK_BATCH_MS": 0,
     "TRACKER_LOG_FORMAT": "text",  # or json: one object a line, in every process
     # CIDRs outgoing postbacks may reach although they are private, loopback, link-local or
     # reserved (refused by default, DESIGN §4.8), e.g. "10.0.0.0/8,127.0.0.1".
@@ -60,6 +62,7 @@ CASTS = {
     "TRACKER_METRICS_PUBLIC": lambda value: str(value).strip().lower() in ("1", "true", "yes", "on"),
     "TRACKER_RETENTION_DAYS": lambda value: None if value in (None, "") else int(value),
     "TRACKER_CLICK_BUSY_MS": int,
+    "TRACKER_CLICK_BATCH_MS": int,
     "TRACKER_SESSION_DAYS": float,
 }
 
@@ -99,6 +102,8 @@ def load_config(app, test_config=None):
     )
     if app.config["TRACKER_CLICK_BUSY_MS"] < 1:
         raise ValueError("TRACKER_CLICK_BUSY_MS must be at least 1")
+    if not 0 <= app.config["TRACKER_CLICK_BATCH_MS"] <= 10_000:
+        raise ValueError("TRACKER_CLICK_BATCH_MS must be 0 (off) to 10000")
     if app.config["TRACKER_LOG_FORMAT"] not in ("text", "json"):
         raise ValueError("TRACKER_LOG_FORMAT must be text or json")
     app.config["TRACKER_GEOIP_DIR"] = app.config["TRACKER_GEOIP_DIR"] or os.path.join(PROJECT_ROOT, "geoip")

@@ -368,6 +368,7 @@ def start_tracker(args, workdir, routed, name=None, db_url=None, prepare=None):
         TRACKER_API_TOKEN=API_TOKEN,
         TRACKER_TRUSTED_PROXIES="1",
         PROMETHEUS_MULTIPROC_DIR=metrics,
+        TRACKER_CLICK_BATCH_MS=str(args.batch_ms),
     )
     subprocess.run(
         [sys.executable, "-m", "tracker", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
@@ -391,6 +392,15 @@ def start_tracker(args, workdir, routed, name=None, db_url=None, prepare=None):
     for _ in range(49):  # both workers: parsers and caches built before the load
         requests.get(link, allow_redirects=False, timeout=10)
     return server, link, db_url
+
+
+def wait_for_spool(server, seconds=60):
+    """Until the server's spool is empty (the write-behind's last clicks written)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if requests.get(server.url + "/healthz", timeout=10).json()["spool_depth"] == 0:
+            return
+        time.sleep(0.1)
 
 
 def add_up(slices, seconds):
@@ -428,7 +438,9 @@ def one_run(args, run):
                 server, link, _ = servers[name]
                 slices[name].append(run_wrk(server, link, seconds, args.connections, args.threads))
         results = {name: add_up(parts, seconds) for name, parts in slices.items()}
-        for server, _, _ in servers.values():
+        for server, _, db in servers.values():
+            if db:
+                wait_for_spool(server)
             server.stop()
         for name, (server, _, db) in servers.items():
             if db:
@@ -504,6 +516,9 @@ def main():
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, database)")
     parser.add_argument(
         "--pg", metavar="URL", help="PostgreSQL: each app gets a fresh database named URL's + _plain, _routed"
+    )
+    parser.add_argument(
+        "--batch-ms", type=int, default=0, help="the trackers' TRACKER_CLICK_BATCH_MS (0: off)"
     )
     parser.add_argument(
         "--geo", choices=("mmdb", "none"), default="mmdb", help="none: no .mmdb file (country from iptocc)"

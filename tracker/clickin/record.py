@@ -176,6 +176,12 @@ def insert_click_query(slot):
 # Committed as SQLite commits them (synchronous=NORMAL), on PostgreSQL too: db.ASYNC_COMMIT.
 INSERT_CLICK = Prepared(lambda slot: insert_click_query(slot).returning(Click.is_unique), ASYNC_COMMIT)
 INSERT_CLICK_NO_RETURNING = Prepared(lambda slot: insert_click_query(slot).returning(), ASYNC_COMMIT)
+# The write-behind's (spool.write_batched), a click after the other in one transaction that
+# sets ASYNC_COMMIT once. One INSERT of a whole batch (INSERT … SELECT … FROM (VALUES …)) was
+# tried on PostgreSQL: 0.51 ms of server CPU a click against 0.85, but the same clicks/s, and its
+# EXISTS, planned afresh for each batch, read a month whose statistics were an empty table's
+# whole for each click (3,000 clicks: 5.8 s against 0.14 s with fresh statistics).
+INSERT_BATCHED = Prepared(lambda slot: insert_click_query(slot).returning())
 # Each column and its conversion to database form; None for text columns, which capture
 # fills with str only (40 of the 51 columns: converting them was a tenth of a click's time).
 CLICK_TO_DB = [
@@ -235,7 +241,9 @@ def record_click(
     transaction as the click (they see its ``is_unique``); otherwise the click is one INSERT.
     With a ``spool`` (``spool.ClickSpool``), a click the database cannot take is spooled
     instead, its deliveries to be written with it (``click.spooled`` then says so); a click
-    the spool cannot take either raises ``spool.SpoolError``. ``bypass``: whether the click
+    the spool cannot take either raises ``spool.SpoolError``. With the spool's write-behind
+    (``TRACKER_CLICK_BATCH_MS``), a click of a flow without click postbacks goes to the spool
+    file as a matter of course, written with the others of that time. ``bypass``: whether the click
     skips the database for the spool, as the caller decided it (it set the click timeouts only
     when not); None asks the spool now. Asked twice, the bypass could end in between, and the
     click would wait on a locked database without its timeouts, past gunicorn's.
@@ -243,6 +251,9 @@ def record_click(
     now = now or utcnow()
     click = capture(flow, visitor, new_click_id(), now, geoip, parse_user_agent, bots)
     decision = route_click(flow, click, recall_visit)
+    if spool is not None and writes_behind(spool, flow):
+        spool.append(click_values(click, unique_window(flow)), batched=True)
+        return click, destination_url(flow, click, decision, public_url)
     if spool is not None and (spool.bypassing() if bypass is None else bypass):
         spool.append(click_values(click, unique_window(flow)))
         click.spooled = True
@@ -262,6 +273,12 @@ def record_click(
             str(exc).strip()[:300],
         )
     return click, destination_url(flow, click, decision, public_url)
+
+
+def writes_behind(spool, flow):
+    """True when ``flow``'s clicks go to the write-behind (``TRACKER_CLICK_BATCH_MS``): a click
+    with click postbacks is written at once, with its deliveries."""
+    return bool(spool.batch_ms) and not getattr(flow, "click_postbacks", None)
 
 
 def write_click(click, flow):

@@ -14,6 +14,13 @@ click already stored (the click id is unique): exactly once, however often a dra
 way. A line the database refuses for a reason other than being away (it will never be
 accepted) moves to ``rejected/`` and the log says so.
 
+The write-behind (``TRACKER_CLICK_BATCH_MS`` > 0) sends every click of a flow without click
+postbacks this way too, not fsynced (durable as the database's asynchronous commit): the web
+process answers it once the line is written, and its drainer writes the clicks of each
+``TRACKER_CLICK_BATCH_MS`` together, in one transaction, each with the click path's own INSERT.
+Any other request to the node first writes what waits (``ClickSpool.settle``), so a postback or
+a read of the click log never misses a click the node answered before it.
+
 Appenders hold an exclusive ``flock`` on the file while they write, and check that the file
 they locked is still ``clicks.jsonl``: a drain that renamed it meanwhile has read it already.
 """
@@ -28,7 +35,7 @@ import time
 
 from peewee import SQL, DateTimeField, InterfaceError, OperationalError
 
-from ..db import db, default_timeouts
+from ..db import ASYNC_COMMIT, db, default_timeouts, is_postgres
 from ..models import Click, Flow, utcnow
 from ..operations.metrics import SPOOL_RENAMES, folder_lock, spool_depth
 from ..postbacks import outbox
@@ -42,6 +49,7 @@ REJECTED = "rejected"
 # A click id whose time is this recent may still be waiting in some node's spool (§4.8).
 SPOOL_WINDOW = datetime.timedelta(minutes=10)
 CLOCK_SKEW = datetime.timedelta(minutes=1)  # another node's clock may run a little ahead
+BATCH = 500  # write-behind clicks written in one transaction, at most
 BYPASS = 1.0  # seconds a process spools its clicks without asking the database, after it failed one
 DATETIME_COLUMNS = {f.name for f in Click._meta.sorted_fields if isinstance(f, DateTimeField)} | {
     "unique_since"
@@ -74,11 +82,17 @@ def _json_default(value):
     raise TypeError("%r is not JSON serializable" % type(value).__name__)
 
 
-def encode(values):
-    """A click's INSERT values (database form) as one spool line (bytes, ending in a newline)."""
-    return (
-        json.dumps({"v": 1, "click": values}, default=_json_default, separators=(",", ":")) + "\n"
-    ).encode()
+def encode(values, batched=False):
+    """A click's INSERT values (database form) as one spool line (bytes, ending in a newline);
+    ``batched``: a click of the write-behind (``TRACKER_CLICK_BATCH_MS``), not one the database
+    failed."""
+    line = {"v": 1, "click": values, "batched": True} if batched else {"v": 1, "click": values}
+    return (json.dumps(line, default=_json_default, separators=(",", ":")) + "\n").encode()
+
+
+def is_batched(line):
+    """True for the line of a write-behind click (``encode``'s ``batched``)."""
+    return line.endswith(b',"batched":true}')
 
 
 def decode(line):
@@ -99,11 +113,12 @@ class SpoolError(Exception):
 class ClickSpool:
     """The spool folder of this node, its appenders and its drain."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, batch_ms=0):
         self.folder = folder
         self.active = os.path.join(folder, ACTIVE)
         self.failures = 0  # clicks this process could neither store nor spool
-        self.drainer = Drainer(self)
+        self.batch_ms = batch_ms  # TRACKER_CLICK_BATCH_MS: 0 writes each click at once
+        self.drainer = Drainer(self, gather=batch_ms / 1000)
         self.bypass_until = 0.0
 
     def trip(self):
@@ -116,19 +131,21 @@ class ClickSpool:
         """True while clicks skip the database (see ``trip``)."""
         return self.bypass_until and time.monotonic() < self.bypass_until
 
-    def append(self, values):
+    def append(self, values, batched=False):
         """Append one click (its INSERT values) and fsync it; wakes this process's drainer.
-        Raises ``SpoolError`` when the spool cannot be written."""
-        line = encode(values)
+        ``batched``: a write-behind click, not fsynced (written to the database within
+        ``TRACKER_CLICK_BATCH_MS``, durable as the database's asynchronous commit is, see
+        ``db.ASYNC_COMMIT``). Raises ``SpoolError`` when the spool cannot be written."""
+        line = encode(values, batched)
         try:
             os.makedirs(self.folder, exist_ok=True)
-            self._append(line)
+            self._append(line, sync=not batched)
         except OSError as exc:
             self.failures += 1
             raise SpoolError("%s (%d click(s) lost by this process so far)" % (exc, self.failures)) from exc
         self.drainer.wake()
 
-    def _append(self, line):
+    def _append(self, line, sync):
         while True:
             fd = os.open(self.active, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
@@ -144,7 +161,8 @@ class ClickSpool:
                     written = 0
                     while written < len(line):
                         written += os.write(fd, line[written:])
-                    os.fsync(fd)
+                    if sync:
+                        os.fsync(fd)
                 except OSError:
                     os.ftruncate(fd, size)  # no torn line for the next click to follow
                     raise
@@ -164,17 +182,47 @@ class ClickSpool:
             return []
         return [os.path.join(self.folder, n) for n in sorted(names) if n.startswith("batch-")]
 
-    def drain(self):
+    def drain(self, wait=False):
         """Write every spooled click to the database, oldest first; returns how many were
-        written, or None when another process of this node is draining. Raises when the
-        database is still away (what was written stays written; the rest waits)."""
+        written, or None when another process of this node is draining (``wait``: wait for it,
+        then drain what is left). Raises when the database is still away (what was written
+        stays written; the rest waits)."""
         if not os.path.isdir(self.folder):
             return 0
-        with folder_lock(self.folder, LOCK, wait=False) as held:
+        with folder_lock(self.folder, LOCK, wait=wait) as held:
             if not held:
                 return None
             self._take_active()
             return sum(self._drain_batch(path) for path in self.batches())
+
+    def settle(self):
+        """Write this node's write-behind clicks now, if any wait: every request but a click's
+        (``init_app``) sees the clicks this node answered before it (a postback right after its
+        click, the click log). Waits for a drain under way. Without ``TRACKER_CLICK_BATCH_MS``
+        it does nothing (clicks the database failed wait for it in the drainer's thread); when
+        the database is away the request goes on without them (a postback then answers 503)."""
+        if not self.batch_ms or not self.pending():
+            return
+        try:
+            db.connect(reuse_if_open=True)
+            self.drain(wait=True)
+        except (OperationalError, InterfaceError):
+            pass  # the drainer's thread says so in the log, and retries
+        except Exception:
+            logger.exception("could not write the click spool before a request")
+
+    def pending(self):
+        """True when a file of the spool holds clicks (cheaper than ``depth``: nothing read)."""
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return False
+        if any(name.startswith("batch-") for name in names):
+            return True
+        try:
+            return os.path.getsize(self.active) > 0
+        except FileNotFoundError:
+            return False
 
     def _take_active(self):
         if os.path.exists(self.active) and os.path.getsize(self.active) > 0:
@@ -185,20 +233,42 @@ class ClickSpool:
         with open(path, "rb+") as f:
             fcntl.flock(f, fcntl.LOCK_EX)  # an appender that opened it before the rename finishes
             lines = f.read().splitlines()
-        written = 0
-        for index, line in enumerate(lines):
+        written = index = spooled = 0  # spooled: clicks the database had failed
+        while index < len(lines):
+            run = 0  # write-behind clicks in a row: written together
+            while run < BATCH and index + run < len(lines) and is_batched(lines[index + run]):
+                run += 1
             try:
-                written += write_spooled(line)
+                if run:
+                    try:
+                        written += write_batched(lines[index : index + run])
+                    except (OperationalError, InterfaceError):
+                        raise
+                    except Exception:  # a line the database refuses: find it, one at a time
+                        written += sum(self._write_one(line) for line in lines[index : index + run])
+                    index += run
+                else:
+                    spooled += self._write_one(lines[index])
+                    index += 1
             except (OperationalError, InterfaceError):
                 self._keep(path, lines[index:])
                 raise
-            except Exception:
-                logger.exception("a spooled click the database refuses; kept in %s/", REJECTED)
-                self._reject(line)
         os.unlink(path)
-        if written:
-            logger.info("wrote %d spooled click(s) to the database", written)
-        return written
+        if spooled:  # the write-behind's own clicks are the usual way, not news for the log
+            logger.info("wrote %d spooled click(s) to the database", spooled)
+        return written + spooled
+
+    def _write_one(self, line):
+        """Write one spooled click; 0 when it is stored already or refused (then kept in
+        ``rejected/``). Raises when the database is away."""
+        try:
+            return write_spooled(line)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("a spooled click the database refuses; kept in %s/", REJECTED)
+            self._reject(line)
+            return 0
 
     def _keep(self, path, rest):
         tmp = path + ".tmp"
@@ -238,12 +308,37 @@ def write_spooled(line):
     return 1
 
 
+def write_batched(lines):
+    """Write write-behind clicks (flows without click postbacks) in one transaction, each with
+    the click path's own INSERT; returns how many were written (a click stored already is
+    skipped)."""
+    from .record import INSERT_BATCHED  # record imports this module
+
+    rows = [decode(line) for line in lines]
+    with db.atomic():
+        if is_postgres():
+            db.execute_sql(ASYNC_COMMIT.strip())
+        stored = {
+            click_id
+            for (click_id,) in Click.select(Click.click_id)
+            .where(Click.click_id.in_([values["click_id"] for values in rows]))
+            .tuples()
+        }
+        rows = [values for values in rows if values["click_id"] not in stored]
+        for values in rows:  # oldest first: each is_unique sees the clicks before it
+            INSERT_BATCHED.execute(values).close()
+        rollups.mark([(values["created_at"], values["flow"]) for values in rows])
+    return len(rows)
+
+
 class Drainer:
     """The thread that drains the spool while it holds clicks, started when this process
-    spools one (``wake``) or finds some left by an earlier process (``resume``)."""
+    spools one (``wake``) or finds some left by an earlier process (``resume``). ``gather``:
+    seconds it waits before each drain, so that the write-behind's clicks of that time are
+    written together (``TRACKER_CLICK_BATCH_MS``); 0 drains at once."""
 
-    def __init__(self, spool, pause=0.2, longest_pause=2.0):
-        self.spool, self.pause, self.longest_pause = spool, pause, longest_pause
+    def __init__(self, spool, pause=0.2, longest_pause=2.0, gather=0.0):
+        self.spool, self.pause, self.longest_pause, self.gather = spool, pause, longest_pause, gather
         self._lock = threading.Lock()
         self._thread = None
         self._pending = False
@@ -264,8 +359,10 @@ class Drainer:
     def _run(self):
         pause = self.pause
         while True:
+            time.sleep(self.gather)
             with self._lock:
                 self._pending = False
+            failed = False
             try:
                 db.connect(reuse_if_open=True)
                 default_timeouts()  # a pooled connection the click path cut short
@@ -273,16 +370,17 @@ class Drainer:
                 pause = self.pause
             except Exception as exc:
                 logger.warning("the click spool waits for the database: %s", str(exc).strip()[:300])
-                pause = min(pause * 2, self.longest_pause)
+                pause, failed = min(pause * 2, self.longest_pause), True
             finally:
                 try:
                     db.close()  # this thread's own connection (back to the pool on PostgreSQL)
                 except Exception:
                     logger.exception("could not close the drain's database connection")
-            if not self.spool.depth():
+            if not self.spool.pending():
                 with self._lock:
                     if not self._pending:
                         self._thread = None
                         return
                 continue
-            time.sleep(pause)
+            if failed or not self.gather:
+                time.sleep(pause)

@@ -29,6 +29,7 @@ from .record import (
     record_lander_click,
     record_orphan,
     unique_window,
+    writes_behind,
 )
 from .routing import choose_lander_offer, destination_url, route_click, target_url
 from .spool import may_be_spooled
@@ -161,7 +162,7 @@ def answer_click(app, request, key):
         return Redirect(url) if url else not_found(app, "no offer for this click")
     spool = ext["tracker.spool"]
     bypass = bool(spool.bypassing())  # decided once: the timeouts below are set only without it
-    if not bypass:
+    if not bypass and not writes_behind(spool, flow):
         try:
             db.click_timeouts(config["TRACKER_CLICK_BUSY_MS"])
         except Exception as exc:  # the database is away: the click goes to the spool below
@@ -250,7 +251,8 @@ class ClickFastPath:
         key = request.path[len(PREFIX) :]
         if not key:
             return self.wsgi_app(environ, start_response)
-        if not self.app.extensions["tracker.spool"].bypassing():
+        spool = self.app.extensions["tracker.spool"]
+        if not (spool.bypassing() or spool.batch_ms):  # a write-behind click connects if it must
             try:
                 db.open_connection()
             except Exception as exc:  # PostgreSQL away: the flow cache and the spool still answer
