@@ -5,7 +5,7 @@ Run by hand from the project root (pytest does not collect tests/bench)::
 
     apt-get install -y wrk          # once; wrk must be on PATH
     python tests/bench/clicks.py [--seconds 10] [--slices 5] [--connections 32] [--threads 2] [--runs 1]
-                                 [--geo none]
+                                 [--geo none] [--batch-ms 100]
 
 Every app is served by gunicorn with the options of ``tracker.server.gunicorn_command``
 (2 sync workers) on a free loopback port. Each tracker measurement runs on its own fresh
@@ -14,7 +14,9 @@ by mmdb-writer, and ``TRACKER_TRUSTED_PROXIES=1``: wrk sends public addresses in
 ``X-Forwarded-For`` (a GeoIP database cannot cover loopback), so the lookup really runs. The
 wrk script (``clicks.lua``) rotates through 8 real user agents, sub1 values and client
 addresses. ``--geo none`` leaves the GeoIP folder empty, as on a fresh install: country then
-comes from iptocc (the offer URL's ``geo=`` shows it). The trackers run with
+comes from iptocc (the offer URL's ``geo=`` shows it). ``--batch-ms N`` runs the trackers with
+the write-behind (``TRACKER_CLICK_BATCH_MS=N``); each waits for its spool to empty (``/healthz``)
+before the clicks are counted. The trackers run with
 ``PROMETHEUS_MULTIPROC_DIR`` set, as ``tracker serve`` runs them (their metrics are written to
 files shared by the workers).
 
@@ -368,7 +370,7 @@ def start_tracker(args, workdir, routed, name=None, db_url=None, prepare=None):
         TRACKER_API_TOKEN=API_TOKEN,
         TRACKER_TRUSTED_PROXIES="1",
         PROMETHEUS_MULTIPROC_DIR=metrics,
-        TRACKER_CLICK_BATCH_MS=str(args.batch_ms),
+        TRACKER_CLICK_BATCH_MS=str(getattr(args, "batch_ms", 0)),
     )
     subprocess.run(
         [sys.executable, "-m", "tracker", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True

@@ -7,6 +7,8 @@ the same run (run by hand from the project root; pytest does not collect tests/b
   click against the plain one;
 - click on PostgreSQL (``clicks_growth.py``): an empty click table against the bare app, and a
   table grown to ``--rows`` clicks against the empty one;
+- click with the write-behind (``clicks.py --batch-ms 100``) on each database, against the bare
+  app;
 - postback (``postbacks.py``): ``/postback`` on each database, every request a new conversion,
   against twice the issue 14 figures (345 and 205 req/s) and the bare JSON answer;
 - delivery (``deliveries.py``): the worker draining queued deliveries against a bare
@@ -69,10 +71,15 @@ def quietly(call, *args):
 LOG = []
 
 
-def bench_clicks_sqlite(opts):
-    args = argparse.Namespace(
-        seconds=opts.seconds, slices=opts.slices, connections=32, threads=2, keep=False, pg=None, geo="mmdb"
+def click_args(opts, **fields):
+    """The options of clicks.py and clicks_growth.py for this run, with ``fields``."""
+    return argparse.Namespace(
+        seconds=opts.seconds, slices=opts.slices, connections=32, threads=2, keep=False, geo="mmdb", **fields
     )
+
+
+def bench_clicks_sqlite(opts):
+    args = click_args(opts, pg=None)
     runs = [quietly(clicks.one_run, args, run) for run in range(opts.runs)]
     plain = [p["rps"] / b["rps"] for b, p, _ in runs]
     routed = [r["rps"] / p["rps"] for _, p, r in runs]
@@ -99,18 +106,29 @@ def bench_clicks_sqlite(opts):
     )
 
 
-def bench_clicks_postgres(opts):
-    args = argparse.Namespace(
-        pg=opts.pg,
-        rows=opts.rows,
-        seconds=opts.seconds,
-        slices=opts.slices,
-        connections=32,
-        threads=2,
-        keep=False,
-        stats=True,
-        geo="mmdb",
+BATCH_MS = 100
+
+
+def bench_clicks_batched(opts, pg):
+    """The plain click with the write-behind (TRACKER_CLICK_BATCH_MS=100) against the bare app."""
+    args = click_args(opts, pg=pg, batch_ms=BATCH_MS)
+    runs = [quietly(clicks.one_run, args, run) for run in range(opts.runs)]
+    plain = [p["rps"] / b["rps"] for b, p, _ in runs]
+    stored = all(clicks.clean(*run) for run in runs)
+    row(
+        "click, write-behind (`TRACKER_CLICK_BATCH_MS=%d`)" % BATCH_MS,
+        "PostgreSQL" if pg else "SQLite",
+        "%s req/s, %s ms CPU"
+        % (spread([p["rps"] for _, p, _ in runs], "%.0f"), spread([p["cpu_ms"] for _, p, _ in runs])),
+        "bare Flask 302: %s req/s" % spread([b["rps"] for b, _, _ in runs], "%.0f"),
+        spread(plain),
+        "%s, every click stored" % (">= 0.5" if pg else ">= 0.6"),
+        med(plain) >= (0.5 if pg else 0.6) and stored,
     )
+
+
+def bench_clicks_postgres(opts):
+    args = click_args(opts, pg=opts.pg, rows=opts.rows, stats=True)
     runs = [quietly(clicks_growth.one_run, args, run) for run in range(opts.runs)]
     empty = [r["empty"]["rps"] / r["bare"]["rps"] for r in runs]
     grown = [r["grown"]["rps"] / r["empty"]["rps"] for r in runs]
@@ -310,8 +328,10 @@ def main(argv=None):
     steps = []
     if "click" in only:
         steps.append(("click, SQLite", lambda: bench_clicks_sqlite(opts)))
+        steps.append(("click, write-behind, SQLite", lambda: bench_clicks_batched(opts, None)))
         if opts.pg:
             steps.append(("click, PostgreSQL", lambda: bench_clicks_postgres(opts)))
+            steps.append(("click, write-behind, PostgreSQL", lambda: bench_clicks_batched(opts, opts.pg)))
     for pg in engines:
         name = "PostgreSQL" if pg else "SQLite"
         if "postback" in only:
