@@ -191,6 +191,23 @@ class Prepared:
         """Run the query with ``values`` and return the cursor."""
         return db.execute_sql(*self._statement(values))
 
+    def execute_many(self, rows):
+        """Run the query for each of ``rows`` (values as ``execute`` takes them), one after the
+        other, in as few round trips as the engine allows: psycopg2's ``execute_batch`` (pages of
+        100 statements a message) on PostgreSQL, ``executemany`` (one compiled statement) on
+        SQLite."""
+        statements = [self._statement(values) for values in rows]
+        if not statements:
+            return
+        params = [params for _, params in statements]
+        cursor = db.cursor()
+        if is_postgres():
+            from psycopg2.extras import execute_batch
+
+            execute_batch(cursor, statements[0][0], params, page_size=100)
+        else:
+            cursor.executemany(statements[0][0], params)
+
     def defer(self, values):
         """Run the query with ``values`` when the transaction next sends something (``Pool.defer``;
         at once on SQLite, where a statement costs no round trip)."""
