@@ -176,12 +176,11 @@ def insert_click_query(slot):
 # Committed as SQLite commits them (synchronous=NORMAL), on PostgreSQL too: db.ASYNC_COMMIT.
 INSERT_CLICK = Prepared(lambda slot: insert_click_query(slot).returning(Click.is_unique), ASYNC_COMMIT)
 INSERT_CLICK_NO_RETURNING = Prepared(lambda slot: insert_click_query(slot).returning(), ASYNC_COMMIT)
-# The write-behind's (spool.write_batched), a click after the other in one transaction that
-# sets ASYNC_COMMIT once. One INSERT of a whole batch (INSERT … SELECT … FROM (VALUES …)) was
-# tried on PostgreSQL: 0.51 ms of server CPU a click against 0.85, but the same clicks/s, and its
-# EXISTS, planned afresh for each batch, read a month whose statistics were an empty table's
-# whole for each click (3,000 clicks: 5.8 s against 0.14 s with fresh statistics).
-INSERT_BATCHED = Prepared(lambda slot: insert_click_query(slot).returning())
+# The write-behind (spool.write_batched) runs INSERT_CLICK_NO_RETURNING a click after the other
+# in one transaction (Prepared.execute_many). One INSERT of a whole batch (INSERT … SELECT … FROM
+# (VALUES …)) was tried on PostgreSQL: 0.51 ms of server CPU a click against 0.85, but the same
+# clicks/s, and its EXISTS, planned afresh for each batch, read a month whose statistics were an
+# empty table's whole for each click (3,000 clicks: 5.8 s against 0.14 s with fresh statistics).
 # Each column and its conversion to database form; None for text columns, which capture
 # fills with str only (40 of the 51 columns: converting them was a tenth of a click's time).
 CLICK_TO_DB = [

@@ -35,7 +35,7 @@ import time
 
 from peewee import SQL, DateTimeField, InterfaceError, OperationalError
 
-from ..db import ASYNC_COMMIT, db, default_timeouts, is_postgres
+from ..db import db, default_timeouts
 from ..models import Click, Flow, utcnow
 from ..operations.metrics import SPOOL_RENAMES, folder_lock, spool_depth
 from ..postbacks import outbox
@@ -240,12 +240,7 @@ class ClickSpool:
                 run += 1
             try:
                 if run:
-                    try:
-                        written += write_batched(lines[index : index + run])
-                    except (OperationalError, InterfaceError):
-                        raise
-                    except Exception:  # a line the database refuses: find it, one at a time
-                        written += sum(self._write_one(line) for line in lines[index : index + run])
+                    written += self._write_run(lines[index : index + run])
                     index += run
                 else:
                     spooled += self._write_one(lines[index])
@@ -257,6 +252,16 @@ class ClickSpool:
         if spooled:  # the write-behind's own clicks are the usual way, not news for the log
             logger.info("wrote %d spooled click(s) to the database", spooled)
         return written + spooled
+
+    def _write_run(self, lines):
+        """Write write-behind clicks together; one at a time (``_write_one``) when the database
+        refuses one of them. Raises when the database is away."""
+        try:
+            return write_batched(lines)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:  # a line the database refuses: find it, one at a time
+            return sum(self._write_one(line) for line in lines)
 
     def _write_one(self, line):
         """Write one spooled click; 0 when it is stored already or refused (then kept in
@@ -312,12 +317,10 @@ def write_batched(lines):
     """Write write-behind clicks (flows without click postbacks) in one transaction, each with
     the click path's own INSERT; returns how many were written (a click stored already is
     skipped)."""
-    from .record import INSERT_BATCHED  # record imports this module
+    from .record import INSERT_CLICK_NO_RETURNING  # record imports this module
 
     rows = [decode(line) for line in lines]
     with db.atomic():
-        if is_postgres():
-            db.execute_sql(ASYNC_COMMIT.strip())
         stored = {
             click_id
             for (click_id,) in Click.select(Click.click_id)
@@ -325,7 +328,8 @@ def write_batched(lines):
             .tuples()
         }
         rows = [values for values in rows if values["click_id"] not in stored]
-        INSERT_BATCHED.execute_many(rows)  # oldest first: each is_unique sees the clicks before it
+        # oldest first: each is_unique sees the clicks before it
+        INSERT_CLICK_NO_RETURNING.execute_many(rows)
         rollups.mark([(values["created_at"], values["flow"]) for values in rows])
     return len(rows)
 
