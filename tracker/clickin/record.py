@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from peewee import SQL, CharField, TextField, fn
 
-from ..db import ASYNC_COMMIT, Prepared, db, has_returning, is_postgres, write_when_unlocked
+from ..db import ASYNC_COMMIT, Prepared, db, has_returning, is_postgres
 from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Conversion, Flow, OrphanVisit, utcnow
 from ..postbacks import outbox
 from ..reports import rollups
@@ -284,16 +284,12 @@ def write_click(click, flow):
     """The click's write: one INSERT in autocommit (never a read-then-write lock), or, with
     click postbacks, the INSERT and their deliveries in one short transaction."""
     window = unique_window(flow)
-
-    def write():
-        if getattr(flow, "click_postbacks", None):
-            with db.atomic():
-                insert_click(click, window=window)
-                outbox.enqueue_for_click(click, flow, now=click.created_at)
-        else:
+    if getattr(flow, "click_postbacks", None):
+        with db.atomic():
             insert_click(click, window=window)
-
-    write_when_unlocked(write)
+            outbox.enqueue_for_click(click, flow, now=click.created_at)
+    else:
+        insert_click(click, window=window)
 
 
 def ids_since(moment):
@@ -367,14 +363,12 @@ def record_lander_click(click, now=None):
 def record_orphan(key, visitor, reason, now=None):
     """Keep a hit that matched no active flow, so nothing is dropped silently."""
     key, _ = clean_text(key, 255)
-    write_when_unlocked(  # on a connection the click path keeps without a busy timeout
-        lambda: OrphanVisit.create(
-            created_at=now or utcnow(),
-            key=key,
-            reason=reason,
-            ip=visitor.ip,
-            user_agent=visitor.user_agent,
-            referrer=visitor.referrer,
-            params=visitor.params,
-        )
+    OrphanVisit.create(
+        created_at=now or utcnow(),
+        key=key,
+        reason=reason,
+        ip=visitor.ip,
+        user_agent=visitor.user_agent,
+        referrer=visitor.referrer,
+        params=visitor.params,
     )
