@@ -58,6 +58,24 @@ class Sent(psycopg2.extensions.cursor):
         return super().execute(sql, params)
 
 
+@pytest.fixture
+def counted(monkeypatch):
+    """PostgreSQL: every connection the pool opens from now on counts what it sends
+    (``Sent.texts``)."""
+    connect = db.obj._connect
+
+    def counting():
+        conn = connect()
+        conn.cursor_factory = Sent
+        return conn
+
+    db.obj.close_all()
+    monkeypatch.setattr(db.obj, "_connect", counting)
+    Sent.texts = []
+    yield Sent.texts
+    db.obj.close_all()
+
+
 def examples(count):
     """How many examples a property test makes: ``count`` in CI, a third of it (at least 10) in
     the fast loop on a developer's machine, where the property tests would otherwise be a

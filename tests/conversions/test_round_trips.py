@@ -20,28 +20,11 @@ import pytest
 from tracker.db import db
 from tracker.models import Conversion, ConversionChange, Delivery, InboundRequest, LeadProfile
 
-from conftest import ROOT, Sent
+from conftest import ROOT
 from conversion_helpers import click_on
 
 POSTBACK_URL = "https://pb.example/c?cid={clickid}&p={payout}&e={email}"
 SOURCE_URL = "https://source.example/pb?ext={external_id}"
-
-
-@pytest.fixture
-def counted(monkeypatch):
-    """Every connection the pool opens from now on counts what it sends (``Sent.texts``)."""
-    connect = db.obj._connect
-
-    def counting():
-        conn = connect()
-        conn.cursor_factory = Sent
-        return conn
-
-    db.obj.close_all()
-    monkeypatch.setattr(db.obj, "_connect", counting)
-    Sent.texts = []
-    yield Sent.texts
-    db.obj.close_all()
 
 
 @pytest.fixture
@@ -61,7 +44,7 @@ def test_a_new_conversion_costs_five_round_trips_on_postgresql(client, flow, cou
         answer = client.get(url)
         assert answer.status_code == 200, answer.get_json()
     assert len(counted) == 5, counted
-    assert counted[1].startswith("BEGIN; EXECUTE ")
+    assert counted[1].startswith("BEGIN; SET LOCAL enable_seqscan TO off; EXECUTE ")  # db.INDEXED
     assert counted[-1].endswith("; COMMIT")
     conversion = Conversion.get(Conversion.click == click_id)
     assert (conversion.event, conversion.txid, conversion.status) == ("conversion", "T1", "approved")

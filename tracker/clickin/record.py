@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from peewee import SQL, CharField, TextField, fn
 
-from ..db import ASYNC_COMMIT, Prepared, db, has_returning, is_postgres
+from ..db import ASYNC_COMMIT, INDEXED, Prepared, db, has_returning, is_postgres
 from ..models import SUB_NAMES, UTM_NAMES, VAR_NAMES, Click, Conversion, Flow, OrphanVisit, utcnow
 from ..postbacks import outbox
 from ..reports import rollups
@@ -174,13 +174,66 @@ def insert_click_query(slot):
 
 # Their SQL generated once per engine (see db.Prepared). SQLite before 3.35 has no RETURNING.
 # Committed as SQLite commits them (synchronous=NORMAL), on PostgreSQL too: db.ASYNC_COMMIT.
-INSERT_CLICK = Prepared(lambda slot: insert_click_query(slot).returning(Click.is_unique), ASYNC_COMMIT)
-INSERT_CLICK_NO_RETURNING = Prepared(lambda slot: insert_click_query(slot).returning(), ASYNC_COMMIT)
-# The write-behind (spool.write_batched) runs INSERT_CLICK_NO_RETURNING a click after the other
-# in one transaction (Prepared.execute_many). One INSERT of a whole batch (INSERT … SELECT … FROM
-# (VALUES …)) was tried on PostgreSQL: 0.51 ms of server CPU a click against 0.85, but the same
-# clicks/s, and its EXISTS, planned afresh for each batch, read a month whose statistics were an
-# empty table's whole for each click (3,000 clicks: 5.8 s against 0.14 s with fresh statistics).
+# Planned with db.INDEXED: its EXISTS reads the visitor's clicks by an index, even when the
+# connection planned it while the month's partition was empty.
+CLICK_PREFIX = ASYNC_COMMIT + INDEXED
+INSERT_CLICK = Prepared(lambda slot: insert_click_query(slot).returning(Click.is_unique), CLICK_PREFIX)
+INSERT_CLICK_NO_RETURNING = Prepared(lambda slot: insert_click_query(slot).returning(), CLICK_PREFIX)
+
+
+# The write-behind (spool.write_batched) writes a batch with one INSERT on PostgreSQL
+# (insert_batch_sql), and with INSERT_CLICK_NO_RETURNING a click after the other on SQLite
+# (Prepared.execute_many; a statement there costs no round trip).
+def insert_batch_sql():
+    """PostgreSQL: one INSERT of a whole write-behind batch, given as one JSON array of its spool
+    lines (``%s``, spool.encode's ``{"v":1,"click":{…}}``): the server parses the values, so the
+    drain does not (decoding the lines, their times, and psycopg2 quoting 55 parameters a click
+    were a fifth of a web worker's time, py-spy). ``is_unique`` as the click path decides it: no
+    click of the visitor on the flow since ``unique_since`` in the table (a scalar subquery with
+    LIMIT 1: a probe per click, never a join over the month; db.INDEXED goes with it) nor earlier
+    in the batch (the lines in file order, oldest first). A click stored already (a batch written
+    again after a crash) is skipped. Returns each written click's ``(created_at, flow_id)``.
+
+    Its EXISTS names no lower click id (the click path's INSERT does, for partition pruning):
+    with one, the plan made on a month analyzed empty took the primary key's range of the unique
+    window, every click of the last day read for each click (13,532 a click in the bench). Without
+    it each month's partition is probed by the (flow_id, ip, created_at) index (SAME_IP): a few
+    blocks a month kept (tests/operations/test_partitions.py)."""
+    computed = (Click.flow, Click.is_unique)  # flow_id named apart (the line says flow), is_unique made
+    columns = [f.column_name for f in Click._meta.sorted_fields if not any(f is c for c in computed)]
+    listed = ", ".join('"%s"' % name for name in columns)
+    return (
+        "INSERT INTO click ({listed}, flow_id, is_unique) "
+        "SELECT {outer}, c.flow_id, "
+        "(SELECT 1 FROM click o WHERE o.flow_id = c.flow_id AND o.visitor = c.visitor "
+        "AND o.created_at > c.unique_since "
+        "AND date_trunc('day', o.created_at) = ANY (c.days) AND o.ip = c.ip LIMIT 1) IS NULL "
+        "AND COALESCE(max(c.created_at) OVER earlier <= c.unique_since, TRUE) "
+        "FROM (SELECT {inner}, (l.line #>> '{{click,flow}}')::integer AS flow_id, l.n, "
+        "(l.line #>> '{{click,unique_since}}')::timestamp AS unique_since, "
+        "ARRAY(SELECT jsonb_array_elements_text(l.line #> '{{click,days}}'))::timestamp[] AS days "
+        "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS l(line, n), "
+        "jsonb_populate_record(NULL::click, l.line -> 'click') AS r) AS c "
+        "WINDOW earlier AS (PARTITION BY c.flow_id, c.visitor ORDER BY c.n "
+        "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) "
+        "ON CONFLICT (click_id) DO NOTHING RETURNING created_at, flow_id"
+    ).format(
+        listed=listed,
+        outer=", ".join('c."%s"' % name for name in columns),
+        inner=", ".join('r."%s"' % name for name in columns),
+    )
+
+
+INSERT_BATCH_SQL = insert_batch_sql()
+
+
+def insert_batch(lines):
+    """PostgreSQL: write the write-behind clicks of spool ``lines`` (bytes, oldest first) with one
+    INSERT (``insert_batch_sql``), in the caller's transaction; their ``(created_at, flow_id)``."""
+    batch = b"[" + b",".join(lines) + b"]"
+    return db.execute_sql(CLICK_PREFIX + INSERT_BATCH_SQL, (batch.decode(),)).fetchall()
+
+
 # Each column and its conversion to database form; None for text columns, which capture
 # fills with str only (40 of the 51 columns: converting them was a tenth of a click's time).
 CLICK_TO_DB = [

@@ -17,7 +17,7 @@ accepted) moves to ``rejected/`` and the log says so.
 The write-behind (``TRACKER_CLICK_BATCH_MS`` > 0) sends every click of a flow without click
 postbacks this way too, not fsynced (durable as the database's asynchronous commit): the web
 process answers it once the line is written, and its drainer writes the clicks of each
-``TRACKER_CLICK_BATCH_MS`` together, in one transaction, each with the click path's own INSERT.
+``TRACKER_CLICK_BATCH_MS`` together, in one transaction (one INSERT of them all on PostgreSQL).
 Any other request to the node first writes what waits (``ClickSpool.settle``), so a postback or
 a read of the click log never misses a click the node answered before it.
 
@@ -35,7 +35,7 @@ import time
 
 from peewee import SQL, DateTimeField, InterfaceError, OperationalError
 
-from ..db import db, default_timeouts
+from ..db import db, default_timeouts, is_postgres
 from ..models import Click, Flow, utcnow
 from ..operations.metrics import SPOOL_RENAMES, folder_lock, spool_depth
 from ..postbacks import outbox
@@ -314,11 +314,17 @@ def write_spooled(line):
 
 
 def write_batched(lines):
-    """Write write-behind clicks (flows without click postbacks) in one transaction, each with
-    the click path's own INSERT; returns how many were written (a click stored already is
+    """Write write-behind clicks (flows without click postbacks) in one transaction: on
+    PostgreSQL with one INSERT of the lines as they are (``record.insert_batch``), on SQLite each
+    with the click path's own INSERT; returns how many were written (a click stored already is
     skipped)."""
-    from .record import INSERT_CLICK_NO_RETURNING  # record imports this module
+    from .record import INSERT_CLICK_NO_RETURNING, insert_batch  # record imports this module
 
+    if is_postgres():
+        with db.atomic():
+            written = insert_batch(lines)
+            rollups.mark(written)
+        return len(written)
     rows = [decode(line) for line in lines]
     with db.atomic():
         stored = {

@@ -26,7 +26,7 @@ from peewee import JOIN, SQL, Case, IntegrityError, fn
 from ..clickin.flow_cache import generation
 from ..clickin.spool import may_be_spooled
 from ..currency import convert, rate_of
-from ..db import Prepared, PreparedInsert, Rows, db, is_postgres
+from ..db import INDEXED, Prepared, PreparedInsert, Rows, db, is_postgres
 from ..masking import mask_mapping
 from ..models import (
     CLICK_COPIED,
@@ -140,7 +140,7 @@ def click_and_flow_query(slot):
 
 # The hot path's reads and writes, their SQL made once per engine (db.Prepared): generating it
 # was a third of a postback's time.
-CLICK_AND_FLOW = Prepared(click_and_flow_query)
+CLICK_AND_FLOW = Prepared(click_and_flow_query, INDEXED)  # see db.INDEXED
 CLICK_AND_FLOW_ROWS = Rows(Click, Flow, TrafficSource)
 FLOW_EVENTS = Prepared(lambda slot: FlowEvent.select().where(FlowEvent.flow == slot("flow")))
 FLOW_EVENT_ROWS = Rows(FlowEvent)
@@ -182,7 +182,8 @@ def insert_conversion_query(slot):
     )
 
 
-INSERT_CONVERSION = Prepared(insert_conversion_query)
+# Planned with db.INDEXED, as what the conversion's transaction plans after it.
+INSERT_CONVERSION = Prepared(insert_conversion_query, INDEXED)
 
 
 def find_click(claim, trace):
