@@ -22,7 +22,7 @@ import time
 
 from ..db import db
 from ..models import Click, Conversion, Delivery, DeliveryAttempt, Flow, InboundRequest, OrphanVisit, utcnow
-from . import partitions
+from . import partitions, statistics
 
 logger = logging.getLogger(__name__)
 
@@ -139,23 +139,47 @@ def make_purge_job(days, stop):
 PARTITIONS_DELAY = 10  # seconds after the worker starts; then every day
 
 
-def schedule_partitions(scheduler, now=None):
-    """The worker's daily care of the click table's monthly partitions (PostgreSQL): the next
-    months' exist before their clicks arrive. A no-op on SQLite."""
+def care_job(work, done, failed):
+    """A job of the worker's care of the database: ``work()`` on this thread's own connection,
+    never raising; the names it returns logged as ``done`` says, a failure as ``failed``."""
 
-    def care():
+    def job():
         try:
             db.connect(reuse_if_open=True)
-            created = partitions.keep_months_ahead()
-            if created:
-                logger.info("click partitions created: %s", ", ".join(created))
+            names = work()
+            if names:
+                logger.info(done, ", ".join(names))
         except Exception:
-            logger.exception("could not create the coming months' click partitions; trying again tomorrow")
+            logger.exception(failed)
         finally:
             if not db.is_closed():
                 db.close()
 
+    return job
+
+
+def schedule_partitions(scheduler, now=None):
+    """The worker's daily care of the click table's monthly partitions (PostgreSQL): the next
+    months' exist before their clicks arrive; and, every minute, on a server without
+    autovacuum, the planner's statistics (``statistics.analyze_stale``). No-ops on SQLite."""
+    care = care_job(
+        partitions.keep_months_ahead,
+        "click partitions created: %s",
+        "could not create the coming months' click partitions; trying again tomorrow",
+    )
     now = now or datetime.datetime.now(datetime.timezone.utc)
+    scheduler.add_job(
+        care_job(
+            statistics.analyze_stale,
+            "statistics refreshed (autovacuum is off): %s",
+            "could not refresh the planner's statistics; trying again in a minute",
+        ),
+        "interval",
+        seconds=statistics.INTERVAL,
+        next_run_time=now + datetime.timedelta(seconds=statistics.INTERVAL),
+        id="analyze_stale",
+        executor="retention",
+    )
     return scheduler.add_job(
         care,
         "interval",
