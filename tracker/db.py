@@ -255,24 +255,12 @@ class Prepared:
 
     def execute_many(self, rows):
         """Run the query for each of ``rows`` (values as ``execute`` takes them), one after the
-        other, inside the caller's transaction, in as few round trips as the engine allows:
-        psycopg2's ``execute_batch`` (pages of 100 statements a message) on PostgreSQL, with
-        ``postgres_prefix`` sent once before them (a ``SET LOCAL`` holds for the transaction);
-        ``executemany`` (one compiled statement) on SQLite."""
+        other, inside the caller's transaction: ``executemany``, one compiled statement on
+        SQLite. (On PostgreSQL that is a round trip a row; the write-behind there writes a batch
+        with one statement instead, ``clickin.record.insert_batch``.)"""
         statements = [self._statement(values) for values in rows]
-        if not statements:
-            return
-        sql, params = statements[0][0], [params for _, params in statements]
-        cursor = db.cursor()
-        if is_postgres():
-            from psycopg2.extras import execute_batch
-
-            if self.postgres_prefix:
-                cursor.execute(self.postgres_prefix)
-                sql = sql[len(self.postgres_prefix) :]
-            execute_batch(cursor, sql, params, page_size=100)
-        else:
-            cursor.executemany(sql, params)
+        if statements:
+            db.cursor().executemany(statements[0][0], [params for _, params in statements])
 
     def defer(self, values):
         """Run the query with ``values`` when the transaction next sends something (``Pool.defer``;

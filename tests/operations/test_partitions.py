@@ -150,17 +150,26 @@ def new_click(flow, seed, now, n=0):
     return new
 
 
+def explain(prefix, sql, params):
+    """The plan of ``sql`` (EXPLAIN ANALYZE, as JSON), in the caller's transaction, after the
+    SETs the tracker sends with it (``prefix``)."""
+    db.execute_sql(prefix)
+    return db.execute_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()[0][0]["Plan"]
+
+
+def explain_prepared(prepared, values):
+    """``explain`` for a ``db.Prepared`` run with ``values``, as the tracker sends it."""
+    sql, params = prepared._statement(values)
+    prefix = prepared.postgres_prefix
+    assert sql.startswith(prefix + "EXECUTE ")
+    return explain(prefix, sql[len(prefix) :], params)
+
+
 def explain_click_insert(click):
-    """The plan of the click INSERT of ``click`` (EXPLAIN ANALYZE, as JSON), in the caller's
-    transaction, after the SETs the click path sends with it."""
+    """``explain_prepared`` for the click INSERT of ``click``."""
     from tracker.clickin import record
 
-    sql, params = record.INSERT_CLICK._statement(record.click_values(click))
-    prefix = record.INSERT_CLICK.postgres_prefix
-    assert sql.startswith(prefix + "EXECUTE ")
-    db.execute_sql(prefix)
-    explained = db.execute_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql[len(prefix) :], params)
-    return explained.fetchone()[0][0]["Plan"]
+    return explain_prepared(record.INSERT_CLICK, record.click_values(click))
 
 
 def copies_of(seed, count, at):
@@ -241,9 +250,7 @@ def test_a_write_behind_batch_reads_only_its_addresses_clicks_whatever_the_month
         lines = [encode(record.click_values(click), batched=True).rstrip(b"\n") for click in new]
         batch = (b"[" + b",".join(lines) + b"]").decode()
         with db.atomic() as transaction:
-            db.execute_sql(record.CLICK_PREFIX)  # as the drain sends it
-            explained = db.execute_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + record.INSERT_BATCH_SQL, (batch,))
-            plan = explained.fetchone()[0][0]["Plan"]
+            plan = explain(record.CLICK_PREFIX, record.INSERT_BATCH_SQL, (batch,))  # as the drain sends it
             transaction.rollback()
     assert plan["Actual Rows"] == 5, plan
     assert rows_read(plan) <= 1, plan
@@ -258,17 +265,6 @@ def test_the_worker_analyzes_a_month_grown_since_its_statistics_on_a_server_with
     from tracker.conversions.record import CLICK_AND_FLOW
     from tracker.operations import statistics
 
-    def lookup_plan(click_id):
-        sql, params = CLICK_AND_FLOW._statement({"id": click_id, "txid": "T-1"})
-        prefix = CLICK_AND_FLOW.postgres_prefix
-        with db.atomic() as transaction:
-            db.execute_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-            db.execute_sql(prefix)
-            explained = db.execute_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql[len(prefix) :], params)
-            plan = explained.fetchone()[0][0]["Plan"]
-            transaction.rollback()
-        return plan
-
     with db.connection_context():
         flow, seed, now = stale_month_of_3000_clicks()
         flush_statistics()
@@ -277,7 +273,10 @@ def test_the_worker_analyzes_a_month_grown_since_its_statistics_on_a_server_with
         assert statistics.analyze_stale(autovacuum=True) == []  # the server's own job then
         assert month in statistics.analyze_stale(autovacuum=False)
         assert month not in statistics.stale_tables()
-        plan = lookup_plan(seed.click_id)
+        with db.atomic() as transaction:
+            db.execute_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            plan = explain_prepared(CLICK_AND_FLOW, {"id": seed.click_id, "txid": "T-1"})
+            transaction.rollback()
     assert rows_read(plan) == 1, plan
     scheduler = BackgroundScheduler()  # the worker's: the check runs every minute
     schedule_partitions(scheduler)
