@@ -408,6 +408,34 @@ def _step_12(migrator):
     return []
 
 
+# The columns of the combination index of step 13, as it was released.
+_V13_COMBO_ORDER = (
+    "kind",
+    "country",
+    "os",
+    "sub1",
+    "device_type",
+    "day",
+    "flow_id",
+    "is_bot",
+    "clicks",
+    "unique_clicks",
+    "cost",
+    "lp_views",
+    "lp_clicks",
+)
+
+
+def _step_13(migrator):
+    """The combination rows in drill-down order (``models.COMBO_ORDER``): reports by country, OS
+    and sub1 read the index in group order instead of sorting every row."""
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS "rollup_combo_order" ON "rollup_combo" (%s)'
+        % ", ".join('"%s"' % column for column in _V13_COMBO_ORDER)
+    )
+    return []
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -420,6 +448,7 @@ STEPS = [
     (10, _step_10),
     (11, _step_11),
     (12, _step_12),
+    (13, _step_13),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.

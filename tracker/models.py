@@ -380,6 +380,29 @@ class RollupCombo(BaseModel):
         indexes = ((("kind", "day", "flow_id"), False),)
 
 
+# The combination rows in the order of the dashboard's drill-down (country, then OS, then sub1),
+# with every other column a report of the sub1 kind reads: a report grouping by leading columns
+# of it (country,os,sub1; country,os; sub1 of one country and OS) reads the index alone, in
+# group order, where it sorted every row it read (30-day country,os,sub1 over all flows at 1 M
+# clicks on SQLite: the GROUP BY 1.15 s, now 0.6 s).
+COMBO_ORDER = (
+    "kind",
+    "country",
+    "os",
+    "sub1",
+    "device_type",
+    "day",
+    "flow_id",
+    "is_bot",
+    "clicks",
+    "unique_clicks",
+    "cost",
+    "lp_views",
+    "lp_clicks",
+)
+RollupCombo.add_index(RollupCombo.index(*COMBO_ORDER, name="rollup_combo_order"))
+
+
 class RollupDirty(BaseModel):
     """A rolled-up hour of a flow whose clicks changed since (a lander click, a cost, a click
     written late): reports read it raw until the worker rolls it up again."""

@@ -23,8 +23,15 @@ QUERIES = [
 ]
 
 
+def as_version_12():
+    """Take the latest schema back to what version 12 had: no combination index in drill-down order."""
+    db.execute_sql('DROP INDEX "rollup_combo_order"')
+    SchemaVersion.update(version=12).execute()
+
+
 def as_version_11():
     """Take the latest schema back to what version 11 had: no sub1 combinations."""
+    as_version_12()
     db.execute_sql("DELETE FROM rollup_combo WHERE kind = 'sub1'")
     db.execute_sql("ALTER TABLE rollup_combo DROP COLUMN sub1")
     SchemaVersion.update(version=11).execute()
