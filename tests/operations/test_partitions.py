@@ -3,6 +3,7 @@ Ids stay unique across months, a click lands in its month, the coming months are
 and retention drops an old month whole while its converted clicks stay."""
 
 import datetime
+import json
 import os
 
 import pytest
@@ -280,4 +281,63 @@ def test_the_worker_analyzes_a_month_grown_since_its_statistics_on_a_server_with
     assert rows_read(plan) == 1, plan
     scheduler = BackgroundScheduler()  # the worker's: the check runs every minute
     schedule_partitions(scheduler)
-    assert scheduler.get_job("analyze_stale").trigger.interval == datetime.timedelta(seconds=60)
+    assert scheduler.get_job("vacuum_analyze").trigger.interval == datetime.timedelta(seconds=60)
+
+
+def table_rows(plan):
+    """The rows a JSON plan read from a table: by scanning it or by an index, or from an
+    index-only scan's fetches (the pages not marked all-visible)."""
+    node = plan.get("Node Type")
+    own = 0
+    if node in ("Seq Scan", "Index Scan", "Bitmap Heap Scan"):
+        own = plan["Actual Rows"]
+    elif node == "Index Only Scan":
+        own = plan["Heap Fetches"]
+    return own + sum(table_rows(child) for child in plan.get("Plans", []))
+
+
+def test_the_worker_vacuums_the_rollup_on_a_server_without_autovacuum(app):
+    """operations.statistics: reports read the combination rollup by an index-only scan of its
+    index in drill-down order; on a table never vacuumed each row is also read from the table
+    (its pages not marked all-visible). The worker's check vacuums it as autovacuum would once
+    1,000 rows and a fifth were inserted, and the scan reads the index alone."""
+    from tracker.models import RollupCombo
+    from tracker.operations import statistics
+
+    day = datetime.datetime(2026, 11, 1)
+    rows = [
+        dict(kind="sub1", day=day, flow_id=1 + n % 3, is_bot=False, country="US", device_type="mobile",
+             os="iOS", browser="", connection_type="", sub1="z%04d" % n, clicks=1, unique_clicks=1,
+             cost=0, lp_views=0, lp_clicks=0)
+        for n in range(3000)
+    ]  # fmt: skip
+    with db.connection_context():
+        RollupCombo.insert_many(rows).execute()
+        db.execute_sql("ANALYZE rollup_combo")
+        flush_statistics()
+        query = (
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT country, os, sub1, SUM(clicks) FROM rollup_combo "
+            "WHERE kind = 'sub1' GROUP BY country, os, sub1"
+        )
+
+        def plan():
+            with db.atomic() as transaction:
+                for scan in (
+                    "seqscan",
+                    "bitmapscan",
+                    "indexscan",
+                ):  # an index-only scan, as at millions of rows
+                    db.execute_sql("SET LOCAL enable_%s TO off" % scan)
+                found = db.execute_sql(query).fetchone()[0][0]["Plan"]
+                transaction.rollback()
+            return found
+
+        before = plan()
+        assert "rollup_combo" in statistics.unvacuumed_tables()
+        assert statistics.tend(autovacuum=True) == []  # the server's own job then
+        assert "VACUUM rollup_combo" in statistics.tend(autovacuum=False)
+        assert "rollup_combo" not in statistics.unvacuumed_tables()
+        after = plan()
+    assert scans(before, "Index Only Scan") == scans(after, "Index Only Scan") == ["rollup_combo"]
+    assert table_rows(before) == 3000, json.dumps(before, indent=1)
+    assert table_rows(after) == 0, json.dumps(after, indent=1)

@@ -161,7 +161,8 @@ def care_job(work, done, failed):
 def schedule_partitions(scheduler, now=None):
     """The worker's daily care of the click table's monthly partitions (PostgreSQL): the next
     months' exist before their clicks arrive; and, every minute, on a server without
-    autovacuum, the planner's statistics (``statistics.analyze_stale``). No-ops on SQLite."""
+    autovacuum, the tables' visibility maps and the planner's statistics (``statistics.tend``).
+    No-ops on SQLite."""
     care = care_job(
         partitions.keep_months_ahead,
         "click partitions created: %s",
@@ -170,14 +171,14 @@ def schedule_partitions(scheduler, now=None):
     now = now or datetime.datetime.now(datetime.timezone.utc)
     scheduler.add_job(
         care_job(
-            statistics.analyze_stale,
-            "statistics refreshed (autovacuum is off): %s",
-            "could not refresh the planner's statistics; trying again in a minute",
+            statistics.tend,
+            "tables tended (autovacuum is off): %s",
+            "could not vacuum or analyze the tables; trying again in a minute",
         ),
         "interval",
         seconds=statistics.INTERVAL,
         next_run_time=now + datetime.timedelta(seconds=statistics.INTERVAL),
-        id="analyze_stale",
+        id="vacuum_analyze",
         executor="retention",
     )
     return scheduler.add_job(
