@@ -1272,8 +1272,8 @@ def _page_clicks(plan, split, picked):
     """The click figures of the keys ``picked`` (value tuples) from ``_combo_and_raw_rows``, as
     records of the keys, the bot flag and ``rollups.FIGURES``. The combination rows of each
     picked prefix of keys (all but the last) are read apart, with the last key's values picked
-    with it: the picked groups' rows only, where one IN list a key read every combination of
-    their values (country,os,sub1 at 1 M clicks: 69,000 rows against 201,000)."""
+    with it: the picked groups' rows only, where an IN list per key read every combination of
+    the page's values (country,os,sub1 at 1 M clicks: 69,000 rows against 201,000)."""
     lasts = {}
     for keys in picked:
         lasts.setdefault(keys[:-1], set()).add(keys[-1])
