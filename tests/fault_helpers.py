@@ -44,6 +44,13 @@ class ClickLoad:
             worker.start()
         return self
 
+    def until(self, count, seconds):
+        """Wait until ``count`` clicks were answered, or ``seconds`` passed (a loaded machine)."""
+        deadline = time.monotonic() + seconds
+        while len(self.answered) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self
+
     def stop(self):
         self._stop.set()
         for worker in self._workers:

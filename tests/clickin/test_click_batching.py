@@ -149,9 +149,11 @@ def test_batched_clicks_of_a_server_killed_with_sigkill_are_written_by_the_next(
     flow = server.api(
         "POST", "/api/v1/flows", json={"name": "Killed", "offer_url": "https://o.example/?cid={clickid}"}
     )
+    # clicks for a second at least, and until there are 11 (a loaded machine answered 4 in the
+    # second), within half the batch time: the drain must not have begun writing them
     load = ClickLoad(flow.json()["link"], threads=4).start()
     time.sleep(1.0)
-    load.stop()
+    load.until(11, LONG / 2000).stop()
     assert load.failures == [] and len(load.answered) > 10, (load.failures[:3], len(load.answered))
     for pid in [server.process.pid] + descendants(server.process.pid):
         os.kill(pid, signal.SIGKILL)
