@@ -7,9 +7,9 @@ lookup of one click by its id then read the whole month by some other index (a p
 measured at 20,000 clicks: 20,000 index entries and 4 ms of server time a postback, against one
 entry). Autovacuum analyzes a table once 50 rows and a tenth of it changed; on a server that runs
 without it (``autovacuum = off``, as this project's test machines do) nothing ever does. There
-the worker does what autovacuum would, by the same rule, once a minute (``analyze_stale``, in ``tend``,
-scheduled by ``retention.schedule_partitions``); an ANALYZE also makes every connection plan
-its prepared statements again. With autovacuum on it does nothing. A no-op on SQLite, whose
+the worker does what autovacuum would, by the same rule, once a minute (``analyze_stale``, in
+``tend``, scheduled by ``retention.schedule_partitions``); an ANALYZE also makes every
+connection plan its prepared statements again. With autovacuum on it does nothing. A no-op on SQLite, whose
 planner needs no statistics for these lookups.
 
 Autovacuum also VACUUMs a table once 1,000 rows and a fifth of it were inserted (or 50 and a
