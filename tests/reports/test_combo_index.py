@@ -11,12 +11,12 @@ import datetime
 
 import pytest
 
-from tracker.models import Setting
 from tracker.reports import rollups
 from tracker.reports.queries import ReportQuery, run_report, run_stats
 
 from factories import add_click, add_flow
 from sql_helpers import combo_plans
+from test_combo_rollup import raw
 
 NOW = datetime.datetime(2024, 6, 10, 6, 30)
 FIRST = datetime.date(2024, 4, 1)  # 70 days rolled up before NOW
@@ -49,17 +49,12 @@ def history(sqlite_app):
     return flows
 
 
-def raw(query):
-    until = Setting.get(Setting.key == rollups.UNTIL_KEY)
-    Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
-    try:
-        return figures(run_stats(query).items)
-    finally:
-        until.save(force_insert=True)
-
-
 def figures(rows):
     return [(row.keys, row.clicks, row.bot_clicks, row.unique_clicks) for row in rows]
+
+
+def raw_page(query):
+    return raw(query, lambda query: figures(run_stats(query).items))
 
 
 def uses(plan, index):
@@ -77,7 +72,7 @@ def test_most_of_the_days_are_read_in_drill_down_order_without_a_sort(history):
     seeks = [step for step in figures_of_page if "SEARCH" in step]
     assert len(seeks) == len(prefixes) > 1, figures_of_page
     assert all("(kind=? AND country=? AND os=? AND sub1=?)" in step for step in seeks), seeks
-    assert figures(report[0].items) == raw(query)
+    assert figures(report[0].items) == raw_page(query)
     assert len(report[0].items) == 4 and report[0].next
 
 
@@ -86,7 +81,7 @@ def test_one_day_of_a_long_history_is_read_by_the_day_index(history):
     report = []
     pick, *_ = combo_plans(lambda: report.append(run_stats(query)))
     assert uses(pick, "rollup_combo_kind_day_flow_id"), pick
-    assert figures(report[0].items) == raw(query)
+    assert figures(report[0].items) == raw_page(query)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +93,4 @@ def test_drill_down_reports_over_most_days_read_the_drill_down_index(history, gr
     rows = []
     plans = combo_plans(lambda: rows.extend(run_report(query)))
     assert plans and all(uses(plan, "rollup_combo_order") for plan in plans), plans
-    until = Setting.get(Setting.key == rollups.UNTIL_KEY)
-    Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
-    assert figures(rows) == figures(run_report(query))
-    until.save(force_insert=True)
+    assert figures(rows) == raw(query, lambda query: figures(run_report(query)))

@@ -51,12 +51,13 @@ def by_keys(rows):
     return {row.keys: figures([row])[row.key] for row in rows}
 
 
-def raw(query):
-    """The report read from the raw rows only: with no rolled-up point nothing is read rolled up."""
+def raw(query, read=lambda query: by_keys(run_report(query))):
+    """The report read from the raw rows only (``read(query)``): with no rolled-up point nothing
+    is read rolled up."""
     until = Setting.get_or_none(Setting.key == rollups.UNTIL_KEY)
     Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
     try:
-        return by_keys(run_report(query))
+        return read(query)
     finally:
         if until is not None:
             Setting.create(key=rollups.UNTIL_KEY, value=until.value)

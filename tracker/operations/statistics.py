@@ -9,8 +9,8 @@ entry). Autovacuum analyzes a table once 50 rows and a tenth of it changed; on a
 without it (``autovacuum = off``, as this project's test machines do) nothing ever does. There
 the worker does what autovacuum would, by the same rule, once a minute (``analyze_stale``, in
 ``tend``, scheduled by ``retention.schedule_partitions``); an ANALYZE also makes every
-connection plan its prepared statements again. With autovacuum on it does nothing. A no-op on SQLite, whose
-planner needs no statistics for these lookups.
+connection plan its prepared statements again. With autovacuum on it does nothing. A no-op on
+SQLite, whose planner needs no statistics for these lookups.
 
 Autovacuum also VACUUMs a table once 1,000 rows and a fifth of it were inserted (or 50 and a
 fifth died), which marks its pages all-visible: an index-only scan then reads the index alone.
@@ -60,16 +60,26 @@ def unvacuumed_tables():
     return [name for (name,) in rows]
 
 
-def vacuum_stale(autovacuum=None):
-    """VACUUM what ``unvacuumed_tables`` names, unless the server's autovacuum does it; returns
-    the tables vacuumed. (VACUUM runs outside a transaction: the worker's connection is in
-    autocommit.)"""
+def _each(command, tables, autovacuum):
+    """``command`` (VACUUM or ANALYZE) on each of ``tables()``, unless the server's autovacuum
+    does it (``autovacuum``: whether it runs; None asks the server); the tables it ran on."""
     if not is_postgres() or (autovacuum_on() if autovacuum is None else autovacuum):
         return []
-    names = unvacuumed_tables()
+    names = tables()
     for name in names:
-        db.execute_sql('VACUUM "%s"' % name)
+        db.execute_sql('%s "%s"' % (command, name))
     return names
+
+
+def vacuum_stale(autovacuum=None):
+    """VACUUM what ``unvacuumed_tables`` names (outside a transaction: the worker's connection
+    is in autocommit); returns the tables vacuumed."""
+    return _each("VACUUM", unvacuumed_tables, autovacuum)
+
+
+def analyze_stale(autovacuum=None):
+    """ANALYZE what ``stale_tables`` names; returns the tables analyzed."""
+    return _each("ANALYZE", stale_tables, autovacuum)
 
 
 def tend(autovacuum=None):
@@ -79,14 +89,3 @@ def tend(autovacuum=None):
     autovacuum = autovacuum_on() if autovacuum is None else autovacuum
     vacuumed = vacuum_stale(autovacuum)
     return ["VACUUM " + name for name in vacuumed] + ["ANALYZE " + name for name in analyze_stale(autovacuum)]
-
-
-def analyze_stale(autovacuum=None):
-    """ANALYZE what ``stale_tables`` names, unless the server's autovacuum does it (``autovacuum``:
-    whether it runs; None asks the server). Returns the tables analyzed."""
-    if not is_postgres() or (autovacuum_on() if autovacuum is None else autovacuum):
-        return []
-    names = stale_tables()
-    for name in names:
-        db.execute_sql('ANALYZE "%s"' % name)
-    return names
