@@ -436,6 +436,16 @@ def _step_13(migrator):
     return []
 
 
+def _step_14(migrator):
+    """The combination rows of one flow (``RollupCombo``'s ``(kind, flow_id, day)``): one flow's
+    report read the whole kind, by the drill-down index or a scan."""
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS "rollup_combo_kind_flow_id_day" '
+        'ON "rollup_combo" ("kind", "flow_id", "day")'
+    )
+    return []
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -449,6 +459,7 @@ STEPS = [
     (11, _step_11),
     (12, _step_12),
     (13, _step_13),
+    (14, _step_14),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.

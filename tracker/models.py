@@ -377,7 +377,12 @@ class RollupCombo(BaseModel):
     lp_clicks = IntegerField()
 
     class Meta:
-        indexes = ((("kind", "day", "flow_id"), False),)
+        indexes = (
+            (("kind", "day", "flow_id"), False),  # a day or a few of every flow; the rollup's rebuilds
+            # one flow's reports: its rows of the kind, not the whole kind (one flow of 20 at 10 M
+            # clicks on PostgreSQL: 192,000 of the sub1 kind's 4.7 M rows)
+            (("kind", "flow_id", "day"), False),
+        )
 
 
 # The combination rows in the order of the dashboard's drill-down (country, then OS, then sub1),

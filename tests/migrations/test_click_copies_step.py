@@ -23,8 +23,15 @@ QUERIES = [
 ]
 
 
+def as_version_13():
+    """Take the latest schema back to what version 13 had: no combination index by flow."""
+    db.execute_sql('DROP INDEX "rollup_combo_kind_flow_id_day"')
+    SchemaVersion.update(version=13).execute()
+
+
 def as_version_12():
     """Take the latest schema back to what version 12 had: no combination index in drill-down order."""
+    as_version_13()
     db.execute_sql('DROP INDEX "rollup_combo_order"')
     SchemaVersion.update(version=12).execute()
 
