@@ -21,7 +21,7 @@ from peewee import (
 from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 
 from .db import db, is_postgres
-from .models import ALL_MODELS, Flow, JSONField, LeadProfile, utcnow
+from .models import ALL_MODELS, POSTGRES_INDEXES, Flow, JSONField, LeadProfile, utcnow
 from .money import MoneyField
 from .operations import partitions
 
@@ -437,12 +437,13 @@ def _step_13(migrator):
 
 
 def _step_14(migrator):
-    """The combination rows of one flow (``RollupCombo``'s ``(kind, flow_id, day)``): one flow's
-    report read the whole kind, by the drill-down index or a scan."""
-    db.execute_sql(
-        'CREATE INDEX IF NOT EXISTS "rollup_combo_kind_flow_id_day" '
-        'ON "rollup_combo" ("kind", "flow_id", "day")'
-    )
+    """PostgreSQL: the combination rows of one flow (``models.POSTGRES_INDEXES``, as released):
+    one flow's report read the whole kind by a parallel scan."""
+    if is_postgres():
+        db.execute_sql(
+            'CREATE INDEX IF NOT EXISTS "rollup_combo_kind_flow_id_day" '
+            'ON "rollup_combo" ("kind", "flow_id", "day")'
+        )
     return []
 
 
@@ -498,6 +499,8 @@ def upgrade():
                 db.create_tables([SchemaVersion] + ALL_MODELS, safe=True)
                 if is_postgres():
                     partitions.partition_table(utcnow())
+                    for index in POSTGRES_INDEXES:
+                        db.execute_sql(index)
                 SchemaVersion.delete().execute()
                 SchemaVersion.create(version=LATEST)
                 logger.info("created the schema at version %d", LATEST)

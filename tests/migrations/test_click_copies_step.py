@@ -24,8 +24,9 @@ QUERIES = [
 
 
 def as_version_13():
-    """Take the latest schema back to what version 13 had: no combination index by flow."""
-    db.execute_sql('DROP INDEX "rollup_combo_kind_flow_id_day"')
+    """Take the latest schema back to what version 13 had: no combination index by flow (made on
+    PostgreSQL only)."""
+    db.execute_sql('DROP INDEX IF EXISTS "rollup_combo_kind_flow_id_day"')
     SchemaVersion.update(version=13).execute()
 
 

@@ -876,7 +876,7 @@ def _combo_rows(plan, low, high, dirty):
     after, before = _day_shares(plan, low, high)
     where = [model.kind == plan.combo_kind(), _likely(model.day < high, before)]
     if not plan.every_flow:  # flows are never deleted: every row is of one (15 % of a scan)
-        where.append(_likely(model.flow_id.in_(plan.flow_ids), _flow_share(plan)))
+        where.append(model.flow_id.in_(plan.flow_ids))
     where.extend(_raw_click_filters(plan, _combo_column))
     if low is not None:
         where.append(_likely(model.day >= low, after))
@@ -905,17 +905,6 @@ def _day_shares(plan, low, high):
             shares = after, (high - first).total_seconds() / span
         plan.shares[low, high] = shares
     return plan.shares[low, high]
-
-
-def _flow_share(plan):
-    """SQLite: the plan's share of the flows, for its combination rows' share of the kind (None on
-    PostgreSQL). Told nothing, SQLite read one flow's rows of a month by the drill-down index,
-    every flow's row of the kind (0.3 s at 1 M clicks), not by the flow's index."""
-    if is_postgres():
-        return None
-    if "flows" not in plan.shares:
-        plan.shares["flows"] = len(plan.flow_ids) / max(Flow.select().count(), 1)
-    return plan.shares["flows"]
 
 
 def _likely(condition, share):
