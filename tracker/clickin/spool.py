@@ -138,8 +138,11 @@ class ClickSpool:
         ``db.ASYNC_COMMIT``). Raises ``SpoolError`` when the spool cannot be written."""
         line = encode(values, batched)
         try:
-            os.makedirs(self.folder, exist_ok=True)
-            self._append(line, sync=not batched)
+            try:
+                self._append(line, sync=not batched)
+            except FileNotFoundError:  # no folder yet (made on the first click, not stat'ed on each)
+                os.makedirs(self.folder, exist_ok=True)
+                self._append(line, sync=not batched)
         except OSError as exc:
             self.failures += 1
             raise SpoolError("%s (%d click(s) lost by this process so far)" % (exc, self.failures)) from exc
@@ -154,9 +157,10 @@ class ClickSpool:
                     current = os.stat(self.active).st_ino
                 except FileNotFoundError:
                     current = None
-                if current != os.fstat(fd).st_ino:
+                opened = os.fstat(fd)
+                if current != opened.st_ino:
                     continue  # a drain took this file meanwhile: append to the new one
-                size = os.fstat(fd).st_size
+                size = opened.st_size
                 try:
                     written = 0
                     while written < len(line):
