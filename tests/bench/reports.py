@@ -411,6 +411,7 @@ def run(args):
     from tracker.db import db, is_postgres
     from tracker.migrations import upgrade
     from tracker.models import ALL_MODELS, Setting, User
+    from tracker.operations.statistics import tend
     from tracker.reports import rollups
 
     folder = None
@@ -455,6 +456,10 @@ def run(args):
     started = time.perf_counter()
     rollups.advance(now=end + datetime.timedelta(minutes=5), budget=datetime.timedelta(days=args.days + 2))
     rollup_seconds = time.perf_counter() - started
+    # What the worker's minute job does next on a server without autovacuum (this machine's):
+    # VACUUM the rolled-up tables, so the reports' index-only scans read the index alone (the
+    # 30-day country,os,sub1 over all flows at 1 M clicks on PostgreSQL: 2.7 s before, 0.7 s after).
+    tended = tend()
     rollup_rows = rollups.RollupClick.select().count()
     combo_rows = rollups.RollupCombo.select().count()
     engine = "PostgreSQL" if is_postgres() else "SQLite"
@@ -472,6 +477,8 @@ def run(args):
             combo_rows,
         )
     )
+    if tended:
+        print("then the worker's minute job: " + ", ".join(tended))
     print("load average %.2f %.2f %.2f" % os.getloadavg(), flush=True)
     until = Setting.get(Setting.key == rollups.UNTIL_KEY).value
     client = app.test_client()
