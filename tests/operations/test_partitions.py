@@ -16,6 +16,7 @@ from tracker.operations import partitions
 from tracker.operations.retention import purge_old_rows, schedule_partitions
 
 from factories import add_conversion, add_flow
+from sql_helpers import combo_index_only_plan, table_rows
 
 pytestmark = pytest.mark.postgres_only  # deselected on SQLite (tests/conftest.py)
 
@@ -284,18 +285,6 @@ def test_the_worker_analyzes_a_month_grown_since_its_statistics_on_a_server_with
     assert scheduler.get_job("vacuum_analyze").trigger.interval == datetime.timedelta(seconds=60)
 
 
-def table_rows(plan):
-    """The rows a JSON plan read from a table: by scanning it or by an index, or from an
-    index-only scan's fetches (the pages not marked all-visible)."""
-    node = plan.get("Node Type")
-    own = 0
-    if node in ("Seq Scan", "Index Scan", "Bitmap Heap Scan"):
-        own = plan["Actual Rows"]
-    elif node == "Index Only Scan":
-        own = plan["Heap Fetches"]
-    return own + sum(table_rows(child) for child in plan.get("Plans", []))
-
-
 def test_the_worker_vacuums_the_rollup_on_a_server_without_autovacuum(app):
     """operations.statistics: reports read the combination rollup by an index-only scan of its
     index in drill-down order; on a table never vacuumed each row is also read from the table
@@ -315,29 +304,12 @@ def test_the_worker_vacuums_the_rollup_on_a_server_without_autovacuum(app):
         RollupCombo.insert_many(rows).execute()
         db.execute_sql("ANALYZE rollup_combo")
         flush_statistics()
-        query = (
-            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT country, os, sub1, SUM(clicks) FROM rollup_combo "
-            "WHERE kind = 'sub1' GROUP BY country, os, sub1"
-        )
-
-        def plan():
-            with db.atomic() as transaction:
-                for scan in (
-                    "seqscan",
-                    "bitmapscan",
-                    "indexscan",
-                ):  # an index-only scan, as at millions of rows
-                    db.execute_sql("SET LOCAL enable_%s TO off" % scan)
-                found = db.execute_sql(query).fetchone()[0][0]["Plan"]
-                transaction.rollback()
-            return found
-
-        before = plan()
+        before = combo_index_only_plan()
         assert "rollup_combo" in statistics.unvacuumed_tables()
         assert statistics.tend(autovacuum=True) == []  # the server's own job then
         assert "VACUUM rollup_combo" in statistics.tend(autovacuum=False)
         assert "rollup_combo" not in statistics.unvacuumed_tables()
-        after = plan()
+        after = combo_index_only_plan()
     assert scans(before, "Index Only Scan") == scans(after, "Index Only Scan") == ["rollup_combo"]
     assert table_rows(before) == 3000, json.dumps(before, indent=1)
     assert table_rows(after) == 0, json.dumps(after, indent=1)
