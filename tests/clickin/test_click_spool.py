@@ -159,6 +159,23 @@ def spooled_values(app, flow, click_id):
     return click_values(capture(loaded, visitor, click_id, utcnow()), unique_window(loaded))
 
 
+def test_a_line_spooled_by_the_version_before_the_upper_id_bound_is_written(spool_app):
+    """A PostgreSQL line spooled before ``ids_until`` existed (an upgrade with clicks in the
+    spool) is written as it is, its visitor's earlier clicks looked for in every month."""
+    client = spool_app.test_client()
+    flow = make_flow(client)
+    spool = spool_app.extensions["tracker.spool"]
+    first, second = new_click_id(time.time() - 2), new_click_id()
+    for click_id in (first, second):  # the same visitor twice: the second is not unique
+        values = spooled_values(spool_app, flow, click_id)
+        values.pop("ids_until", None)
+        spool.append(values)
+    wait_drained(spool)
+    with db.connection_context():
+        rows = Click.select(Click.click_id, Click.is_unique).order_by(Click.click_id).tuples()
+        assert list(rows) == [(first, True), (second, False)]
+
+
 def test_spooled_clicks_are_written_oldest_first_and_a_refused_line_is_set_aside(spool_app, caplog):
     client = spool_app.test_client()
     flow = make_flow(client)

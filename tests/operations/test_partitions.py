@@ -132,6 +132,29 @@ def test_a_click_reads_only_its_address_s_clicks_whatever_the_month_s_statistics
         assert rows_read(plan) <= 1, plan
 
 
+def test_a_new_visitor_s_click_looks_for_earlier_clicks_in_the_months_of_its_window_only(app):
+    """clickin.record.ids_until: the click INSERT of a visitor never seen reads no partition of
+    the months made ahead, nor the default one (each was an index probe a click before)."""
+    from tracker.clickin import record
+
+    with db.connection_context():
+        flow = add_flow()
+        now = datetime.datetime.utcnow().replace(microsecond=0)
+        seed = click_at(flow, now - datetime.timedelta(hours=1), visitor="seed", ip="10.9.9.9")
+        with db.atomic() as transaction:
+            plan = explain_click_insert(new_click(flow, seed, now))
+            transaction.rollback()
+        window = {
+            partitions.partition_name(partitions.month_start(moment))
+            for moment in (now - record.UNIQUE_WINDOW - datetime.timedelta(minutes=1), now)
+        }
+        ahead = set(partitions.month_partitions().values()) - window
+    read = set(scans(plan, "Index Scan")) | set(scans(plan, "Index Only Scan"))
+    assert len(ahead) >= 3 and not read & ahead, plan
+    assert partitions.DEFAULT not in read, plan
+    assert read and read <= window, plan
+
+
 def stale_month_of_3000_clicks():
     """A flow whose month's statistics are an empty table's (as when its partition was made),
     holding 3,000 clicks of the last hour, each of its own address: ``(flow, a click, now)``."""
