@@ -305,19 +305,15 @@ class Prepared:
         connection = db.connection()
         if self.postgres_prefix and connection in _click_timed and self.postgres_prefix in CLICK_SESSION:
             sql = sql[len(self.postgres_prefix) :]  # the session has these settings already
-        state = _server_prepared.get(connection)
-        if state is None:
-            from psycopg2.extensions import encodings  # installed with the pg extra
-
-            codec = encodings[connection.encoding]
-            state = _server_prepared[connection] = (set(), connection.cursor(), codec)
-        done, cursor, codec = state
+        done = _server_prepared.get(connection)
+        if done is None:
+            done = _server_prepared[connection] = set()
         if self.name not in done:
             db.execute_sql(prepare)  # kept by the session, whatever its transaction does
             done.add(self.name)
         if not params:
             return sql, ()
-        return "%s(%s)" % (sql, ", ".join([_literal(value, cursor, codec) for value in params])), ()
+        return "%s(%s)" % (sql, ", ".join([_literal(value, connection) for value in params])), ()
 
     def first(self, values):
         """The first row the query gives for ``values`` (a tuple), or None."""
@@ -400,17 +396,18 @@ class PreparedInsert:
 
 
 _PLACEHOLDER = re.compile(r"%%|%s")
-# PostgreSQL connection -> (the names it has prepared, a cursor of it for _literal)
+# PostgreSQL connection -> the names it has prepared (nothing that refers to the connection:
+# a cursor of it there kept every connection the pool dropped alive, and open, for good)
 _server_prepared = weakref.WeakKeyDictionary()
 
 
-def _literal(value, cursor, codec):
-    """``value`` as a literal of an ``EXECUTE``'s arguments, as ``cursor.mogrify`` writes it,
-    with every ``%`` doubled: the text is sent with no parameters, as peewee sends it (an empty
-    tuple), so psycopg2 reads ``%%`` as ``%``. Text without quotes, backslashes, NULs or percent
-    signs, integers from 0, booleans, NULL and times without a zone are written here, the rest by
-    psycopg2: quoting the 60 values of a click INSERT with ``mogrify`` cost 97 µs of the web
-    worker's CPU, this 25 µs."""
+def _literal(value, connection):
+    """``value`` as a literal of an ``EXECUTE``'s arguments, as psycopg2's ``mogrify`` writes it
+    for ``connection``, with every ``%`` doubled: the text is sent with no parameters, as peewee
+    sends it (an empty tuple), so psycopg2 reads ``%%`` as ``%``. Text without quotes,
+    backslashes, NULs or percent signs, integers from 0, booleans, NULL and times without a zone
+    are written here, the rest by psycopg2: quoting the 60 values of a click INSERT with
+    ``mogrify`` cost 97 µs of the web worker's CPU, this 25 µs."""
     kind = type(value)
     if kind is str and "'" not in value and "\\" not in value and "\x00" not in value and "%" not in value:
         return "'" + value + "'"
@@ -422,7 +419,10 @@ def _literal(value, cursor, codec):
         return "true" if value else "false"
     if kind is datetime.datetime and value.tzinfo is None:
         return "'%s'::timestamp" % value.isoformat()
-    return cursor.mogrify("%s", (value,)).decode(codec).replace("%", "%%")
+    from psycopg2.extensions import encodings  # installed with the pg extra
+
+    quoted = connection.cursor().mogrify("%s", (value,))
+    return quoted.decode(encodings[connection.encoding]).replace("%", "%%")
 
 
 class _Name(str):

@@ -3,7 +3,9 @@
 the click INSERT's settings for the session (``db.CLICK_SESSION``) until another request takes it."""
 
 import datetime
+import gc
 import string
+import weakref
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -70,9 +72,9 @@ def test_a_value_is_written_into_the_text_as_psycopg2_quotes_it(app, value):
     from tracker.db import _literal
 
     with db.connection_context():
-        cursor = db.connection().cursor()
-        expected = cursor.mogrify("%s", (value,)).decode("utf-8").replace("%", "%%")
-        assert _literal(value, cursor, "utf_8") == expected
+        connection = db.connection()
+        expected = connection.cursor().mogrify("%s", (value,)).decode("utf-8").replace("%", "%%")
+        assert _literal(value, connection) == expected
 
 
 @pytest.mark.postgres_only
@@ -111,3 +113,16 @@ def test_a_connection_serving_clicks_sends_the_insert_alone_and_gives_its_settin
         stored_click(flow, sub1="b")
         inserts = [text for text in counted if "EXECUTE " in text and "PREPARE" not in text]
         assert len(inserts) == 1 and inserts[0].startswith(record.CLICK_PREFIX + "EXECUTE "), counted
+
+
+@pytest.mark.postgres_only
+def test_a_connection_the_pool_lets_go_is_not_kept_alive_by_its_prepared_statements(app):
+    """What a connection has prepared is kept beside it weakly: a cursor of it kept there once held
+    every connection alive, and open on the server, after the pool let go of it (a restore then
+    found the earlier tests' connections still there)."""
+    with db.connection_context():
+        stored_click(add_flow(), sub1="a")  # prepares the click INSERT on this connection
+        gone = weakref.ref(db.connection())
+    db.obj.close_all()
+    gc.collect()
+    assert gone() is None
