@@ -153,7 +153,10 @@ def parse_cost(value):
 # it went by the (flow_id, ip, created_at) index with only the flow and the time: every click of
 # the flow in the unique window read for each click (measured at 20,000 clicks of one flow with
 # an empty month's statistics: 9–13 ms of server CPU a click INSERT; with the IP, 0.4 ms, as with
-# fresh statistics). With the IP, whichever index the plan takes reads the clicks of one address.
+# fresh statistics). The flow's other indexes can still win that plan when it is made while the
+# month holds its first thousand or so clicks ((flow_id, external_id, created_at), the smallest:
+# 10–17 ms a click at 3,000–20,000 clicks, measured): the worker's ANALYZE (statistics.tend, or
+# autovacuum) makes it again within a minute (README, "the click table partitioned by month").
 def insert_click_query(slot):
     """The INSERT of a click, every column a parameter; ``is_unique`` is decided inside it
     (no click of this visitor on this flow since ``unique_since``), so that the click write
