@@ -303,7 +303,7 @@ class Prepared:
         if prepare is None:
             return sql, params
         connection = db.connection()
-        if self.postgres_prefix and connection in _click_timed and self.postgres_prefix in CLICK_SESSION:
+        if self.postgres_prefix and self.postgres_prefix in CLICK_SESSION and _is_click_timed(connection):
             sql = sql[len(self.postgres_prefix) :]  # the session has these settings already
         done = _server_prepared.get(connection)
         if done is None:
