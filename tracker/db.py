@@ -334,11 +334,12 @@ def _to_python(field):
 class Rows:
     """Model instances from the rows of a ``Prepared`` select, as peewee would build them
     (each column through its field's ``python_value``), without peewee's per-row work.
-    ``models``: the models whose every column the select lists, in order."""
+    ``models``: the models whose every column the select lists, in order; ``fields``: with one
+    model, the columns of it the select lists instead (the rest stay unset)."""
 
-    def __init__(self, *models):
+    def __init__(self, *models, fields=None):
         self.parts = [
-            (model, [(field.name, _to_python(field)) for field in model._meta.sorted_fields])
+            (model, [(field.name, _to_python(field)) for field in fields or model._meta.sorted_fields])
             for model in models
         ]
 

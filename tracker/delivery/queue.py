@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from ..db import db, is_postgres
+from ..db import Prepared, Rows, db, is_postgres
 from ..errors import ValidationError, found
 from ..masking import mask_headers, mask_secrets
 from ..models import Delivery, DeliveryAttempt, utcnow
@@ -165,6 +165,8 @@ def record(results, settings, clock):
             _give_back(result, now)
     for result in results:
         ok = accepted(result)
+        if not logger.isEnabledFor(logging.DEBUG if ok else logging.INFO):
+            continue
         headers = mask_headers(result.delivery.headers) if not ok and result.delivery.headers else ""
         logger.log(
             logging.DEBUG if ok else logging.INFO,
@@ -178,7 +180,8 @@ def record(results, settings, clock):
 
 
 def _insert_attempts(results):
-    """One multi-row INSERT: peewee's query building would cost more than the insert itself."""
+    """One multi-row INSERT: peewee's query building would cost more than the insert itself.
+    In the caller's transaction, which goes on to write the deliveries' outcomes."""
     table, fields = DeliveryAttempt._meta.table_name, DeliveryAttempt._meta.fields
     columns = [
         fields[name].column_name
@@ -201,26 +204,42 @@ def _insert_attempts(results):
             _error_text(r),
             _response_text(r.answer),
         ]
-    db.execute_sql(sql, params)
+    if is_postgres():  # sent with the transaction's next statement: one round trip fewer
+        db.obj.defer(sql, params)
+    else:
+        db.execute_sql(sql, params)
+
+
+# The worker's statements per delivery, their SQL made once (db.Prepared): peewee building an
+# UPDATE cost the sweep's thread more than running it, and that thread shares the GIL with the
+# sending threads (tests/bench/deliveries.py).
+def _advance_delivered_query(count):
+    """The UPDATE that marks ``count`` deliveries of one claim delivered (slots ``id0``…)."""
+    return lambda slot: Delivery.update(
+        status="delivered",
+        next_attempt_at=slot("now"),
+        lease_until=None,
+        attempts_count=Delivery.attempts_count + 1,
+        last_error="",
+        updated_at=slot("now"),
+    ).where(
+        Delivery.id.in_([slot("id%d" % i) for i in range(count)]),
+        Delivery.status == "sending",
+        Delivery.claim_token == slot("token"),
+    )
+
+
+@functools.lru_cache(maxsize=None)  # at most one per claim size: TRACKER_DELIVERY_BATCH
+def _advance_delivered_statement(count):
+    return Prepared(_advance_delivered_query(count))
 
 
 def _advance_delivered(results, token, now):
-    updated = (
-        Delivery.update(
-            status="delivered",
-            next_attempt_at=now,
-            lease_until=None,
-            attempts_count=Delivery.attempts_count + 1,
-            last_error="",
-            updated_at=now,
-        )
-        .where(
-            Delivery.id.in_([r.delivery.id for r in results]),
-            Delivery.status == "sending",
-            Delivery.claim_token == token,
-        )
-        .execute()
-    )
+    values = {"id%d" % i: r.delivery.id for i, r in enumerate(results)}
+    values.update(now=Delivery.updated_at.db_value(now), token=token)
+    cursor = _advance_delivered_statement(len(results)).execute(values)
+    updated = cursor.rowcount
+    cursor.close()
     if updated < len(results):
         _log_fenced(results, "delivered")
 
@@ -326,42 +345,54 @@ def reclaim_expired(now, retry_delays=None):
     return len(rows)
 
 
+CLAIMED = (
+    Delivery.id,
+    Delivery.claim_token,
+    Delivery.method,
+    Delivery.url,
+    Delivery.headers,
+    Delivery.body,
+    Delivery.attempts_count,
+    Delivery.success_body,
+    Delivery.retry_4xx,
+)
+CLAIMED_ROWS = Rows(Delivery, fields=CLAIMED)
+
+
+def _due(slot):
+    return Delivery.select(Delivery.id).where(
+        Delivery.status.in_(("queued", "retrying")), Delivery.next_attempt_at <= slot("now")
+    )
+
+
+def _claim_query(slot):
+    """One statement: lease the first ``limit`` due rows (PostgreSQL: those no other worker
+    holds locked, ``FOR UPDATE SKIP LOCKED``) and return them."""
+    due = _due(slot).order_by(Delivery.next_attempt_at).limit(slot("limit"))
+    if is_postgres():
+        due = due.for_update(skip_locked=True)
+    return (
+        Delivery.update(
+            status="sending", lease_until=slot("lease"), claim_token=slot("token"), updated_at=slot("now")
+        )
+        .where(Delivery.id.in_(due))
+        .returning(*CLAIMED)
+    )
+
+
+ANY_DUE = Prepared(lambda slot: _due(slot).limit(1))
+CLAIM = Prepared(_claim_query)
+
+
 def claim(now, limit, lease_seconds):
     """Lease up to ``limit`` due deliveries to this worker; returns ``(rows, lease_until)``."""
-    due = (
-        Delivery.select(Delivery.id)
-        .where(Delivery.status.in_(("queued", "retrying")), Delivery.next_attempt_at <= now)
-        .order_by(Delivery.next_attempt_at)
-        .limit(limit)
-    )
     lease = now + datetime.timedelta(seconds=lease_seconds)
     token = secrets.randbits(62) or 1  # this claim's fencing token (0: never claimed)
-    if not due.exists():
+    at = Delivery.next_attempt_at.db_value
+    if not ANY_DUE.first({"now": at(now)}):  # nothing due: no write transaction
         return [], lease
-    with db.atomic():
-        if is_postgres():
-            ids = [row.id for row in due.for_update(skip_locked=True)]
-            if not ids:
-                return [], lease
-            chosen = Delivery.id.in_(ids)
-        else:
-            chosen = Delivery.id.in_(due)
-        rows = list(
-            Delivery.update(status="sending", lease_until=lease, claim_token=token, updated_at=now)
-            .where(chosen)
-            .returning(
-                Delivery.id,
-                Delivery.claim_token,
-                Delivery.method,
-                Delivery.url,
-                Delivery.headers,
-                Delivery.body,
-                Delivery.attempts_count,
-                Delivery.success_body,
-                Delivery.retry_4xx,
-            )
-            .execute()
-        )
+    values = {"now": at(now), "limit": limit, "lease": at(lease), "token": token}
+    rows = [CLAIMED_ROWS.build(row)[0] for row in CLAIM.execute(values).fetchall()]
     return rows, lease
 
 
