@@ -5,6 +5,7 @@ latest version. An existing one runs, in order, each step above its stamped vers
 an upgrade keeps the data. A step is ``(version, function(migrator))``; append new ones.
 """
 
+import datetime
 import logging
 
 from peewee import (
@@ -447,6 +448,22 @@ def _step_14(migrator):
     return []
 
 
+def _step_15(migrator):
+    """PostgreSQL: each click partition's visitor and address columns analyzed as of many
+    values (``partitions.DISTINCT``), whatever the sample of its last ANALYZE held; the months a
+    click's probe reads (this one and the last) analyzed again to take them."""
+    if is_postgres() and partitions.is_partitioned():
+        months = partitions.month_partitions()
+        for name in [partitions.DEFAULT, *months.values()]:
+            partitions.set_distinct(name)
+        this_month = partitions.month_start(utcnow())
+        last_month = partitions.month_start(this_month - datetime.timedelta(days=1))
+        for start in (last_month, this_month):
+            if start in months:
+                db.execute_sql("ANALYZE %s" % months[start])
+    return []
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -461,6 +478,7 @@ STEPS = [
     (12, _step_12),
     (13, _step_13),
     (14, _step_14),
+    (15, _step_15),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.

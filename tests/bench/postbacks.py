@@ -75,6 +75,16 @@ def write_clicks(db_url, flow_id, count, path):
         f.write("\n".join(ids) + "\n")
 
 
+def stored_words(result):
+    """How the conversions stored compare with the "ok" answers wrk counted."""
+    extra = result["stored"] - result["found"]
+    if extra == 0:
+        return "equal"
+    if 0 < extra and result["stored"] <= result["sent"]:  # answered after wrk stopped counting
+        return "every one stored, %d more answered after wrk stopped counting" % extra
+    return "MISSING %d" % -extra if extra < 0 else "MORE THAN SENT"
+
+
 def prepare(server, link, db_url, args, workdir):
     """Give the bench flow its outgoing postbacks and clicks; returns the click-id file."""
     headers = {"Authorization": "Bearer " + API_TOKEN}
@@ -151,7 +161,7 @@ def report(results):
             post["cpu_ms"] / results["click"]["cpu_ms"],
             post["stored"],
             post["found"],
-            "equal" if post["stored"] == post["found"] else "DIFFERENT",
+            stored_words(post),
             post["other"],
             post["socket_errors"],
             post["errors_logged"],

@@ -8,6 +8,7 @@ import datetime
 from tracker.db import db, is_postgres
 from tracker.migrations import LATEST, SchemaVersion, current_version, upgrade
 from tracker.models import CLICK_COPIED, Click, Conversion
+from tracker.operations import partitions
 from tracker.reports import rollups
 from tracker.reports.queries import ReportQuery, run_report
 
@@ -23,9 +24,22 @@ QUERIES = [
 ]
 
 
+def as_version_14():
+    """Take the latest schema back to what version 14 had: click partitions analyzed by their
+    sample alone (PostgreSQL)."""
+    if is_postgres():
+        for name in [partitions.DEFAULT, *partitions.month_partitions().values()]:
+            db.execute_sql(
+                "ALTER TABLE %s ALTER COLUMN visitor RESET (n_distinct), ALTER COLUMN ip RESET (n_distinct)"
+                % name
+            )
+    SchemaVersion.update(version=14).execute()
+
+
 def as_version_13():
     """Take the latest schema back to what version 13 had: no combination index by flow (made on
     PostgreSQL only)."""
+    as_version_14()
     db.execute_sql('DROP INDEX IF EXISTS "rollup_combo_kind_flow_id_day"')
     SchemaVersion.update(version=13).execute()
 

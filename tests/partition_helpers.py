@@ -1,0 +1,91 @@
+"""PostgreSQL: the plans of the click INSERT over the click partitions, for the tests of
+partitions and of the schema steps that tune them."""
+
+import datetime
+import os
+
+from tracker.db import db
+from tracker.models import Click
+from tracker.operations import partitions
+
+from factories import add_flow
+
+
+def click_at(flow, when, **fields):
+    """A click whose id names ``when``, as the click path makes them."""
+    click_id = partitions.id_prefix(when) + os.urandom(8).hex()[:16]
+    return Click.create(click_id=click_id, flow=flow, created_at=when, **fields)
+
+
+def rows_read(plan):
+    """The click rows a JSON plan's scans of the click partitions read (kept or filtered out)."""
+    read = 0
+    if str(plan.get("Relation Name", "")).startswith("click_"):
+        read += plan.get("Actual Rows", 0) + plan.get("Rows Removed by Filter", 0)
+    return read + sum(rows_read(child) for child in plan.get("Plans", []))
+
+
+def month_of_one_address(count=3000):
+    """A flow whose month was analyzed holding ``count`` clicks of the last hour all of one address
+    and visitor (a buyer trying the link): ``(flow, a click, now)``."""
+    flow = add_flow()
+    now = datetime.datetime.utcnow().replace(microsecond=0)
+    seed = click_at(flow, now - datetime.timedelta(hours=1), visitor="buyer", ip="10.9.9.9")
+    copies_of(seed, count, now - datetime.timedelta(minutes=30))
+    db.execute_sql(
+        "UPDATE click SET ip = %s, visitor = %s WHERE flow_id = %s", ("10.9.9.9", "buyer", flow.id)
+    )
+    db.execute_sql("ANALYZE %s" % partitions.partition_name(partitions.month_start(now)))
+    return flow, seed, now
+
+
+def generic_plan_rows(flow, seed, now):
+    """The click rows a new visitor's click INSERT reads under its generic plan."""
+    with db.atomic() as transaction:
+        db.execute_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        plan = explain_click_insert(new_click(flow, seed, now))
+        transaction.rollback()
+    return rows_read(plan), plan
+
+
+def new_click(flow, seed, now, n=0):
+    """A new click made ``now`` on ``flow``, of its own address and visitor (the ``n``-th)."""
+    click_id = partitions.id_prefix(now) + "%016d" % n
+    new = Click(click_id=click_id, flow=flow, created_at=now, ip="10.1.2.%d" % n, visitor="new%d" % n)
+    for name in ("params", "cookies", "cut"):
+        setattr(new, name, getattr(seed, name))
+    return new
+
+
+def explain(prefix, sql, params):
+    """The plan of ``sql`` (EXPLAIN ANALYZE, as JSON), in the caller's transaction, after the
+    SETs the tracker sends with it (``prefix``)."""
+    db.execute_sql(prefix)
+    return db.execute_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params).fetchone()[0][0]["Plan"]
+
+
+def explain_prepared(prepared, values):
+    """``explain`` for a ``db.Prepared`` run with ``values``, as the tracker sends it."""
+    sql, params = prepared._statement(values)
+    prefix = prepared.postgres_prefix
+    assert sql.startswith(prefix + "EXECUTE ")
+    return explain(prefix, sql[len(prefix) :], params)
+
+
+def explain_click_insert(click):
+    """``explain_prepared`` for the click INSERT of ``click``."""
+    from tracker.clickin import record
+
+    return explain_prepared(record.INSERT_CLICK, record.click_values(click))
+
+
+def copies_of(seed, count, at):
+    """``count`` copies of the click ``seed`` made at ``at``, each of its own address and visitor."""
+    made = ("click_id", "ip", "visitor")
+    copied = [f.column_name for f in Click._meta.sorted_fields if f.name not in made]
+    db.execute_sql(
+        "INSERT INTO click (click_id, ip, visitor, {0}) SELECT %s || lpad(g::text, 16, '0'), "
+        "'10.0.' || (g / 250) || '.' || mod(g, 250), left(md5(g::text), 16), {0} FROM click, "
+        "generate_series(1, %s) AS g WHERE click_id = %s".format(", ".join(copied)),
+        (partitions.id_prefix(at), count, seed.click_id),
+    )
