@@ -65,11 +65,14 @@ def explain(prefix, sql, params):
 
 
 def explain_prepared(prepared, values):
-    """``explain`` for a ``db.Prepared`` run with ``values``, as the tracker sends it."""
+    """``explain`` for a ``db.Prepared`` run with ``values``, as the tracker sends it (without
+    its prefix when the connection served clicks and keeps the prefix's settings: db.CLICK_SESSION)."""
     sql, params = prepared._statement(values)
     prefix = prepared.postgres_prefix
-    assert sql.startswith(prefix + "EXECUTE ")
-    return explain(prefix, sql[len(prefix) :], params)
+    if sql.startswith(prefix):
+        sql = sql[len(prefix) :]
+    assert sql.startswith("EXECUTE "), sql[:200]
+    return explain(prefix, sql, params)
 
 
 def explain_click_insert(click):

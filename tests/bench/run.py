@@ -182,7 +182,13 @@ def bench_postbacks(opts, pg):
             spread([r["bare"]["rps"] for r in runs], "%.0f"),
             spread([r["click"]["cpu_ms"] for r in runs]),
         ),
-        "%s × issue" % spread([x / issue for x in rps]),
+        "%s × issue (%s × scaled by the bare apps: postback/bare against the issue's %d/%d)"
+        % (
+            spread([x / issue for x in rps]),
+            spread([r["postback"]["rps"] / r["bare"]["rps"] / (issue / postbacks.ISSUE_BARE) for r in runs]),
+            issue,
+            postbacks.ISSUE_BARE,
+        ),
         ">= 2 × issue, CPU < 2.5 ms, every conversion stored",
         med(rps) >= 2 * issue and med(cpu) < 2.5 and stored,
     )

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.postgres_only  # deselected on SQLite (tests/conftest.p
 
 
 def test_a_version_14_month_analyzed_with_one_address_is_analyzed_again_as_of_many(app):
+    db.obj.close_all()  # a connection that has not planned the click INSERT yet
     with db.connection_context():
         as_version_14()
         dataset = month_of_one_address()
