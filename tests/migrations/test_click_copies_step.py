@@ -29,10 +29,10 @@ def as_version_14():
     sample alone (PostgreSQL)."""
     if is_postgres():
         for name in [partitions.DEFAULT, *partitions.month_partitions().values()]:
-            db.execute_sql(
-                "ALTER TABLE %s ALTER COLUMN visitor RESET (n_distinct), ALTER COLUMN ip RESET (n_distinct)"
-                % name
+            resets = ", ".join(
+                "ALTER COLUMN %s RESET (n_distinct)" % column for column, _ in partitions.DISTINCT
             )
+            db.execute_sql("ALTER TABLE %s %s" % (name, resets))
     SchemaVersion.update(version=14).execute()
 
 

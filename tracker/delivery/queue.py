@@ -165,11 +165,12 @@ def record(results, settings, clock):
             _give_back(result, now)
     for result in results:
         ok = accepted(result)
-        if not logger.isEnabledFor(logging.DEBUG if ok else logging.INFO):
+        level = logging.DEBUG if ok else logging.INFO
+        if not logger.isEnabledFor(level):
             continue
         headers = mask_headers(result.delivery.headers) if not ok and result.delivery.headers else ""
         logger.log(
-            logging.DEBUG if ok else logging.INFO,
+            level,
             "delivery %d %s %s%s → %s",
             result.delivery.id,
             result.delivery.method,
@@ -213,25 +214,23 @@ def _insert_attempts(results):
 # The worker's statements per delivery, their SQL made once (db.Prepared): peewee building an
 # UPDATE cost the sweep's thread more than running it, and that thread shares the GIL with the
 # sending threads (tests/bench/deliveries.py).
-def _advance_delivered_query(count):
-    """The UPDATE that marks ``count`` deliveries of one claim delivered (slots ``id0``…)."""
-    return lambda slot: Delivery.update(
-        status="delivered",
-        next_attempt_at=slot("now"),
-        lease_until=None,
-        attempts_count=Delivery.attempts_count + 1,
-        last_error="",
-        updated_at=slot("now"),
-    ).where(
-        Delivery.id.in_([slot("id%d" % i) for i in range(count)]),
-        Delivery.status == "sending",
-        Delivery.claim_token == slot("token"),
-    )
-
-
 @functools.lru_cache(maxsize=None)  # at most one per claim size: TRACKER_DELIVERY_BATCH
 def _advance_delivered_statement(count):
-    return Prepared(_advance_delivered_query(count))
+    """The UPDATE that marks ``count`` deliveries of one claim delivered (slots ``id0``…)."""
+    return Prepared(
+        lambda slot: Delivery.update(
+            status="delivered",
+            next_attempt_at=slot("now"),
+            lease_until=None,
+            attempts_count=Delivery.attempts_count + 1,
+            last_error="",
+            updated_at=slot("now"),
+        ).where(
+            Delivery.id.in_([slot("id%d" % i) for i in range(count)]),
+            Delivery.status == "sending",
+            Delivery.claim_token == slot("token"),
+        )
+    )
 
 
 def _advance_delivered(results, token, now):
@@ -389,9 +388,9 @@ def claim(now, limit, lease_seconds):
     lease = now + datetime.timedelta(seconds=lease_seconds)
     token = secrets.randbits(62) or 1  # this claim's fencing token (0: never claimed)
     at = Delivery.next_attempt_at.db_value
-    if not ANY_DUE.first({"now": at(now)}):  # nothing due: no write transaction
-        return [], lease
     values = {"now": at(now), "limit": limit, "lease": at(lease), "token": token}
+    if not ANY_DUE.first(values):  # nothing due: no write transaction
+        return [], lease
     rows = [CLAIMED_ROWS.build(row)[0] for row in CLAIM.execute(values).fetchall()]
     return rows, lease
 

@@ -170,6 +170,13 @@ def set_distinct(name):
     )
 
 
+def new_partition_table(name):
+    """A table to attach as a partition of ``click``: its columns and defaults, and the
+    ``DISTINCT`` figures."""
+    db.execute_sql("CREATE TABLE %s (LIKE click INCLUDING DEFAULTS)" % name)
+    set_distinct(name)
+
+
 def time_of(click_id):
     """The creation time a click id names (naive UTC), or None when it names none we make."""
     if not click_id or len(click_id) < 9:
@@ -204,8 +211,7 @@ def create_month(start):
     (PostgreSQL refuses to attach a range the default partition holds rows of)."""
     name, (low, high) = partition_name(start), bounds(start)
     with db.atomic():
-        db.execute_sql("CREATE TABLE %s (LIKE click INCLUDING DEFAULTS)" % name)
-        set_distinct(name)
+        new_partition_table(name)
         moved = db.execute_sql(
             "WITH moved AS (DELETE FROM %s WHERE click_id >= %%s AND click_id < %%s RETURNING *) "
             "INSERT INTO %s SELECT * FROM moved" % (DEFAULT, name),
@@ -250,8 +256,7 @@ def drop_month(start, name, lock_timeout_ms):
         # Lock waits are cut short: a detach waiting behind a long report would hold up clicks.
         db.execute_sql("SET LOCAL lock_timeout = %d" % lock_timeout_ms)
         db.execute_sql("LOCK TABLE conversion, lead_profile IN SHARE ROW EXCLUSIVE MODE")
-        db.execute_sql("CREATE TABLE %s (LIKE click INCLUDING DEFAULTS)" % kept)
-        set_distinct(kept)
+        new_partition_table(kept)
         staying = "SELECT click_id FROM conversion WHERE %s UNION SELECT click_id FROM lead_profile WHERE %s"
         staying %= (in_range, in_range)
         db.execute_sql(
