@@ -158,16 +158,24 @@ def test_marks_and_clicks_at_the_edges_of_what_is_rolled_up(data, tz):
         assert dict(seen) == expected and len(seen) == len(expected), flow_id
 
 
-def test_the_drill_down_to_sub1_reads_the_sub1_rows(data):
-    """``sub1`` of the US clicks, whole and a page at a time, reads the sub1 kind: a row of it
-    changed by hand shows in both, and a rebuild puts it right."""
+@pytest.mark.parametrize("one_flow", [True, False])
+def test_the_drill_down_to_sub1_reads_the_sub1_rows(data, one_flow):
+    """``sub1`` of the US clicks, whole and a page at a time, reads the sub1 kind (one flow's
+    rows, or the rows of every flow summed): a row of it changed by hand shows in both, and a
+    rebuild puts it right."""
     rollups.advance(now=NOW)
-    query = ReportQuery("sub1", LOW, HIGH, filters=(("country", "US"),), order="clicks")
+    flow_id = data[0].id if one_flow else None
+    query = ReportQuery("sub1", LOW, HIGH, filters=(("country", "US"),), order="clicks", flow_id=flow_id)
     before = by_keys(run_report(query))
     damaged = (
         RollupCombo.select()
-        .where(RollupCombo.kind == "sub1", RollupCombo.country == "US", RollupCombo.is_bot == False)  # noqa: E712
+        .where(RollupCombo.country == "US", RollupCombo.is_bot == False)  # noqa: E712
         .where(RollupCombo.day == datetime.datetime(2024, 5, 3))
+        .where(
+            (RollupCombo.kind == "sub1") & (RollupCombo.flow_id == flow_id)
+            if one_flow
+            else RollupCombo.kind == rollups.EVERY_FLOW_DAY
+        )
         .first()
     )
     RollupCombo.update(clicks=RollupCombo.clicks + 1000).where(RollupCombo.id == damaged.id).execute()
