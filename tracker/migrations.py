@@ -471,22 +471,19 @@ _COMBO_FIGURES = ("clicks", "unique_clicks", "cost", "lp_views", "lp_clicks")
 def _step_16(migrator):
     """Reports of every flow by country, OS and sub1 (issue 12): the sub1 rows of the days
     already rolled up summed over the flows, per UTC day (kind ``sub1:all``) and per whole week
-    from Monday (kind ``sub1:week``), as ``reports.rollups`` keeps them from then on."""
+    from Monday on PostgreSQL (kind ``sub1:week``), as ``reports.rollups`` keeps them from then on."""
     row = db.execute_sql("SELECT value FROM setting WHERE key = 'rollups_until'").fetchone()
     if row is None:
         return []
     until_day = datetime.datetime.fromisoformat(row[0][:10])
     monday = until_day - datetime.timedelta(days=until_day.weekday())  # weeks before it are whole
-    if is_postgres():
-        week, param = "date_trunc('week', day)", "%s"
-    else:
-        week, param = "strftime('%Y-%m-%d 00:00:00', day, '-6 days', 'weekday 1')", "?"
     db.execute_sql("DELETE FROM rollup_combo WHERE kind IN ('sub1:all', 'sub1:week')")
     sums = ", ".join("SUM(%s)" % name for name in _COMBO_FIGURES)
-    for kind, of_kind, bucket, before in (
-        ("sub1:all", "sub1", "day", until_day),
-        ("sub1:week", "sub1:all", week, monday),
-    ):
+    steps = [("sub1:all", "sub1", "day", until_day)]
+    if is_postgres():  # the weeks on PostgreSQL only (rollups.weeks_kept)
+        steps.append(("sub1:week", "sub1:all", "date_trunc('week', day)", monday))
+    param = "%s" if is_postgres() else "?"
+    for kind, of_kind, bucket, before in steps:
         db.execute_sql(
             "INSERT INTO rollup_combo (kind, day, flow_id, is_bot, country, device_type, os, browser, "
             "connection_type, route_id, lander_id, offer_id, sub1, {figures}) "

@@ -913,7 +913,7 @@ def _combo_parts(plan, low, high, dirty):
     dirty_days = sorted({day for day, _ in dirty})
     weeks, monday = [], rollups.week_of(low)
     monday += rollups.WEEK if monday < low else datetime.timedelta(0)
-    while monday + rollups.WEEK <= high:
+    while monday + rollups.WEEK <= high and rollups.weeks_kept():
         if not any(monday <= day < monday + rollups.WEEK for day in dirty_days):
             weeks.append(monday)
         monday += rollups.WEEK
