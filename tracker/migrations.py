@@ -464,46 +464,6 @@ def _step_15(migrator):
     return []
 
 
-# The figures of a combination row, in the columns' order.
-_COMBO_FIGURES = ("clicks", "unique_clicks", "cost", "lp_views", "lp_clicks")
-
-
-def _step_16(migrator):
-    """Reports of every flow by country, OS and sub1 (issue 12): the sub1 rows of the days
-    already rolled up summed over the flows, per UTC day (kind ``sub1:all``) and per whole week
-    from Monday on PostgreSQL (kind ``sub1:week``), as ``reports.rollups`` keeps them from then on."""
-    row = db.execute_sql("SELECT value FROM setting WHERE key = 'rollups_until'").fetchone()
-    if row is None:
-        return []
-    until_day = datetime.datetime.fromisoformat(row[0][:10])
-    monday = until_day - datetime.timedelta(days=until_day.weekday())  # weeks before it are whole
-    db.execute_sql("DELETE FROM rollup_combo WHERE kind IN ('sub1:all', 'sub1:week')")
-    sums = ", ".join("SUM(%s)" % name for name in _COMBO_FIGURES)
-    steps = [("sub1:all", "sub1", "day", until_day)]
-    if is_postgres():  # the weeks on PostgreSQL only (rollups.weeks_kept)
-        steps.append(("sub1:week", "sub1:all", "date_trunc('week', day)", monday))
-    param = "%s" if is_postgres() else "?"
-    for kind, of_kind, bucket, before in steps:
-        db.execute_sql(
-            "INSERT INTO rollup_combo (kind, day, flow_id, is_bot, country, device_type, os, browser, "
-            "connection_type, route_id, lander_id, offer_id, sub1, {figures}) "
-            "SELECT '{kind}', {bucket}, 0, is_bot, country, '', os, '', '', NULL, NULL, NULL, sub1, {sums} "
-            "FROM rollup_combo WHERE kind = '{of_kind}' AND day < {param} "
-            "GROUP BY {bucket}, is_bot, country, os, sub1".format(
-                figures=", ".join(_COMBO_FIGURES),
-                kind=kind,
-                bucket=bucket,
-                sums=sums,
-                of_kind=of_kind,
-                param=param,
-            ),
-            (before,),
-        )
-    if is_postgres():
-        db.execute_sql("ANALYZE rollup_combo")
-    return []
-
-
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -519,7 +479,6 @@ STEPS = [
     (13, _step_13),
     (14, _step_14),
     (15, _step_15),
-    (16, _step_16),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.

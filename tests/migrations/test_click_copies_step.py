@@ -24,16 +24,9 @@ QUERIES = [
 ]
 
 
-def as_version_15():
-    """Take the latest schema back to what version 15 had: no combination rows of every flow."""
-    db.execute_sql("DELETE FROM rollup_combo WHERE kind IN ('sub1:all', 'sub1:week')")
-    SchemaVersion.update(version=15).execute()
-
-
 def as_version_14():
     """Take the latest schema back to what version 14 had: click partitions analyzed by their
     sample alone (PostgreSQL)."""
-    as_version_15()
     if is_postgres():
         for name in [partitions.DEFAULT, *partitions.month_partitions().values()]:
             resets = ", ".join(

@@ -98,7 +98,6 @@ def check_upgraded(expected, reports):
             "device",
             "route",
             "sub1",
-            rollups.EVERY_FLOW_DAY,  # no whole week is rolled up
         }
         for query, report in reports.items():
             assert figures(run_report(query)) == report, query.group_by

@@ -21,37 +21,33 @@ from test_rollups import figures
 START = datetime.datetime(2024, 5, 1)
 DAYS = 5
 
-
-def clicks_over(days):
-    """Lists of clicks spread over ``days`` from ``START``."""
-    return st.lists(
-        st.fixed_dictionaries(
-            {
-                "flow": st.integers(0, 1),
-                "minute": st.integers(0, days * 24 * 60 - 1),
-                "country": st.sampled_from(["US", "DE", ""]),
-                "device_type": st.sampled_from(["mobile", "desktop"]),
-                "os": st.sampled_from(["iOS", "Android"]),
-                "sub1": st.sampled_from(["a", "b", "c", ""]),
-                "is_bot": st.booleans(),
-                "is_unique": st.booleans(),
-                "cost": st.sampled_from(["0", "0.05", "0.333333"]),
-                "landed": st.sampled_from([None, "view", "click"]),
-                "converted": st.booleans(),
-                "changed": st.booleans(),  # after the roll-up: its cost, and a lander click
-            }
-        ),
-        max_size=30,
-    )
-
-
-FILTERS = st.sampled_from([(), (("country", "US"),), (("os", "iOS"), ("os", "Android")), (("sub1", "a"),)])
+CLICKS = st.lists(
+    st.fixed_dictionaries(
+        {
+            "flow": st.integers(0, 1),
+            "minute": st.integers(0, DAYS * 24 * 60 - 1),
+            "country": st.sampled_from(["US", "DE", ""]),
+            "device_type": st.sampled_from(["mobile", "desktop"]),
+            "os": st.sampled_from(["iOS", "Android"]),
+            "sub1": st.sampled_from(["a", "b", "c", ""]),
+            "is_bot": st.booleans(),
+            "is_unique": st.booleans(),
+            "cost": st.sampled_from(["0", "0.05", "0.333333"]),
+            "landed": st.sampled_from([None, "view", "click"]),
+            "converted": st.booleans(),
+            "changed": st.booleans(),  # after the roll-up: its cost, and a lander click
+        }
+    ),
+    max_size=30,
+)
 QUERIES = st.fixed_dictionaries(
     {
         "group_by": st.sampled_from(
             ["country,os,sub1", "sub1,country", "os,sub1", "flow,sub1", "device_type,sub1"]
         ),
-        "filters": FILTERS,
+        "filters": st.sampled_from(
+            [(), (("country", "US"),), (("os", "iOS"), ("os", "Android")), (("sub1", "a"),)]
+        ),
         "tz": st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata"]),
         "order": st.sampled_from(CLICK_ORDERS),
         "include_bots": st.booleans(),
@@ -75,55 +71,15 @@ def rows(report):
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(
-    clicks=clicks_over(DAYS), hours=st.integers(0, (DAYS + 1) * 24), wanted=QUERIES, size=st.integers(1, 4)
-)
+@given(clicks=CLICKS, hours=st.integers(0, (DAYS + 1) * 24), wanted=QUERIES, size=st.integers(1, 4))
 def test_pages_of_combination_reports_are_the_raw_report(app, clicks, hours, wanted, size):
-    check_pages(START, clicks, hours, wanted, size)
-
-
-EVERY_FLOW_START = datetime.datetime(2024, 4, 1)  # a Monday
-EVERY_FLOW_DAYS = 17
-EVERY_FLOW_QUERIES = st.fixed_dictionaries(
-    {
-        "group_by": st.sampled_from(["country,os,sub1", "sub1,country", "os,sub1", "sub1"]),
-        "filters": FILTERS,
-        "tz": st.sampled_from(["UTC", "America/New_York", "Asia/Kolkata"]),
-        "order": st.sampled_from(CLICK_ORDERS),
-        "include_bots": st.booleans(),
-        "first": st.integers(0, 6),
-        "days": st.integers(7, EVERY_FLOW_DAYS),
-        "one_flow": st.just(False),
-    }
-)
-
-
-@settings(
-    max_examples=examples(25),
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(
-    clicks=clicks_over(EVERY_FLOW_DAYS),
-    hours=st.integers(7 * 24, (EVERY_FLOW_DAYS + 1) * 24),
-    wanted=EVERY_FLOW_QUERIES,
-    size=st.integers(1, 4),
-)
-def test_pages_of_every_flow_reports_are_the_raw_report(app, clicks, hours, wanted, size):
-    """Reports of every flow by country, OS and sub1 over a week or more: the combination rows of
-    every flow's whole weeks and days (``rollups.EVERY_FLOW_WEEK``, ``EVERY_FLOW_DAY``), the
-    flows' own rows of the dirty days, and the raw clicks around them."""
-    check_pages(EVERY_FLOW_START, clicks, hours, wanted, size)
-
-
-def check_pages(start, clicks, hours, wanted, size):
     for model in (Conversion, Click, RollupClick, RollupCombo, RollupDirty):
         model.delete().execute()
     Setting.delete().where(Setting.key == rollups.UNTIL_KEY).execute()
     both = flows()
     made = []
     for number, spec in enumerate(clicks):
-        when = start + datetime.timedelta(minutes=spec["minute"])
+        when = START + datetime.timedelta(minutes=spec["minute"])
         click = add_click(
             both[spec["flow"]],
             when.strftime("%Y-%m-%d %H:%M"),
@@ -141,7 +97,7 @@ def check_pages(start, clicks, hours, wanted, size):
         if spec["converted"]:
             add_conversion(click, "2.50")
         made.append((click, spec))
-    now = start + datetime.timedelta(hours=hours, minutes=30)
+    now = START + datetime.timedelta(hours=hours, minutes=30)
     rollups.advance(now=now)
     for click, spec in made:
         if spec["changed"]:
@@ -149,7 +105,7 @@ def check_pages(start, clicks, hours, wanted, size):
                 Click.click_id == click.click_id
             ).execute()
             rollups.mark([(click.created_at, click.flow_id)], now=now)
-    first = (start + datetime.timedelta(days=wanted["first"])).date()
+    first = (START + datetime.timedelta(days=wanted["first"])).date()
     query = ReportQuery(
         wanted["group_by"],
         first,

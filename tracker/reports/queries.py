@@ -499,7 +499,7 @@ class _Plan:
         self.flow_ids = self._flows()
         if self.flow_ids == []:
             self.empty = True
-        self.shares = {}  # _rolled_days
+        self.shares = {}  # _day_shares
 
     def _flows(self):
         """The ids of the flows reported (flow filters, the traffic source), every flow's when
@@ -888,91 +888,24 @@ def _combo_rows(plan, low, high, dirty):
     return where
 
 
-def _every_flow_rows(plan):
-    """Whether the every-flow rows (``rollups.EVERY_FLOW_DAY``, ``EVERY_FLOW_WEEK``) hold what
-    the report groups and filters by: a report of every flow, of the sub1 kind, by country, OS
-    and sub1 only."""
-    wanted = set(plan.dims) | set(plan.filters)
-    return (
-        plan.every_flow
-        and plan.combo_kind() == rollups.EVERY_FLOW_OF
-        and wanted <= set(rollups.EVERY_FLOW_HOLDS)
-    )
-
-
-def _combo_parts(plan, low, high, dirty):
-    """The WHERE conditions of each part of the combination rows that holds the UTC days
-    ``[low, high)`` but the dirty ``(day, flow)``: the rows of the plan's kind
-    (``_combo_rows``); for a report the every-flow rows hold (``_every_flow_rows``), those of
-    each whole week of the period where no flow's day is dirty, those of each other day where
-    none is, and the kind's own rows (but the dirty flows') of the days where one is. At 10 M
-    clicks 30 days of the sub1 kind are 4.75 M rows, of its weeks of every flow 0.93 M."""
-    if low is None or not _every_flow_rows(plan):
-        return [_combo_rows(plan, low, high, dirty)]
-    model = RollupCombo
-    dirty_days = sorted({day for day, _ in dirty})
-    weeks, monday = [], rollups.week_of(low)
-    monday += rollups.WEEK if monday < low else datetime.timedelta(0)
-    while monday + rollups.WEEK <= high and rollups.weeks_kept():
-        if not any(monday <= day < monday + rollups.WEEK for day in dirty_days):
-            weeks.append(monday)
-        monday += rollups.WEEK
-    days = [
-        day
-        for day in rollups.days_of(low, high)
-        if rollups.week_of(day) not in weeks and day not in dirty_days
-    ]
-    filters = _raw_click_filters(plan, _combo_column)
-    parts = [
-        [model.kind == kind, _likely(model.day.in_(held), _days_share(plan, len(held), grain)), *filters]
-        for kind, held, grain in (
-            (rollups.EVERY_FLOW_WEEK, weeks, rollups.WEEK),
-            (rollups.EVERY_FLOW_DAY, days, rollups.DAY),
-        )
-        if held
-    ]
-    if dirty_days:
-        parts.append([*_combo_rows(plan, low, high, dirty), model.day.in_(dirty_days)])
-    return parts
-
-
-def _rolled_days(plan):
-    """SQLite: ``(first, last)``, the first UTC day of the plan's combination rows and the end of
-    the last rolled up, or None; asked once a plan. None on PostgreSQL, whose statistics know
-    how the rows spread over the days."""
+def _day_shares(plan, low, high):
+    """SQLite: the shares of the plan's combination rows on or after ``low`` and before
+    ``high``, as if spread evenly over the days rolled up (None where open); asked once a plan.
+    None on PostgreSQL, whose statistics know them."""
     if is_postgres():
-        return None
-    if "days" not in plan.shares:
+        return None, None
+    if (low, high) not in plan.shares:
         model = RollupCombo
         first = model.select(fn.MIN(model.day)).where(model.kind == plan.combo_kind()).scalar()
         until = rollups.rolled_until()
-        days = None
+        shares = None, None
         if first is not None and until is not None:
-            days = model.day.python_value(first), rollups.floor_day(until)
-        plan.shares["days"] = days
-    return plan.shares["days"]
-
-
-def _day_shares(plan, low, high):
-    """SQLite: the shares of the plan's combination rows on or after ``low`` and before
-    ``high``, as if spread evenly over the days rolled up (None where open or unknown)."""
-    days = _rolled_days(plan)
-    if days is None:
-        return None, None
-    first, last = days
-    span = max((last - first).total_seconds(), 1)
-    after = None if low is None else (last - low).total_seconds() / span
-    return after, (high - first).total_seconds() / span
-
-
-def _days_share(plan, count, grain):
-    """SQLite: the share of the rows of a kind of ``grain`` (a day, a week) that ``count`` of its
-    days (weeks) hold, as if spread evenly over the days rolled up (None where unknown)."""
-    days = _rolled_days(plan)
-    if days is None:
-        return None
-    first, last = days
-    return count * grain.total_seconds() / max((last - first).total_seconds(), 1)
+            first, last = model.day.python_value(first), rollups.floor_day(until)
+            span = max((last - first).total_seconds(), 1)
+            after = None if low is None else (last - low).total_seconds() / span
+            shares = after, (high - first).total_seconds() / span
+        plan.shares[low, high] = shares
+    return plan.shares[low, high]
 
 
 def _likely(condition, share):
@@ -991,17 +924,16 @@ def _read_combos(plan, totals, low, high, dirty):
     """Add the combination rows of the UTC days ``[low, high)`` but the dirty ``(day, flow)``."""
     model = RollupCombo
     keys = [_combo_column(dim) for dim in plan.dims]
-    for where in _combo_parts(plan, low, high, dirty):
-        select = (
-            model.select(
-                *keys,
-                model.is_bot,
-                *[fn.SUM(getattr(model, name)) for name in rollups.FIGURES],
-            )
-            .where(*where)
-            .group_by(*keys, model.is_bot)
+    select = (
+        model.select(
+            *keys,
+            model.is_bot,
+            *[fn.SUM(getattr(model, name)) for name in rollups.FIGURES],
         )
-        totals.add_clicks(_fetch(select), len(keys), _key_maker(plan))
+        .where(*_combo_rows(plan, low, high, dirty))
+        .group_by(*keys, model.is_bot)
+    )
+    totals.add_clicks(_fetch(select), len(keys), _key_maker(plan))
 
 
 def _combo_split(plan):
@@ -1281,14 +1213,13 @@ def _combo_and_raw_rows(plan, split, narrowings=({},)):
     for narrowing in narrowings:
         narrowed = copy.copy(plan)
         narrowed.filters = {**plan.filters, **narrowing}
-        parts.extend(
+        parts.append(
             model.select(
                 *[key.alias(name) for key, name in zip(keys, names, strict=True)],
                 *[fn.SUM(figure).alias(alias) for alias, figure in stored],
             )
-            .where(*where)
+            .where(*_combo_rows(narrowed, low, high, dirty))
             .group_by(*keys)
-            for where in _combo_parts(narrowed, low, high, dirty)
         )
     filters = _raw_click_filters(plan)
     raw = _by_flag(Click.is_bot, _raw_row_figures())
@@ -1323,13 +1254,12 @@ def _top_of_combos(plan, split):
     rows alone where the period has no raw segment (no sort of their groups either)."""
     with_figures = not _picks_keys_only(plan)
     low, high, dirty, segments = split
-    parts = _combo_parts(plan, low, high, dirty)
-    if not segments and len(parts) == 1:
+    if not segments:
         model = RollupCombo
         keys = [_combo_column(dim) for dim in plan.dims]
         row_figure = _row_figure(model.is_bot, {name: getattr(model, name) for name in rollups.FIGURES})
         select = _top_select(plan.query, model, keys, row_figure, with_figures)
-        return select.where(*parts[0]), keys
+        return select.where(*_combo_rows(plan, low, high, dirty)), keys
     rows, keys = _combo_and_raw_rows(plan, split)
 
     def row_figure(name, bot):

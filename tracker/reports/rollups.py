@@ -33,15 +33,6 @@ SQLite's GROUP BY sorts every row it reads, so every combination report paid hal
 (1.03 s). The sub1 kind is the largest (the sub1 values of a day and flow are many), and only
 sub1 has one: each sub id more would cost as many rows again.
 
-**Every flow's sub1 combinations** (kinds ``sub1:all`` and ``sub1:week``): the sub1 rows summed
-over the flows, without the device type, per UTC day and per week from Monday, made from the
-sub1 rows in the transaction that makes those of a day (a week once its last day is rolled up).
-A report of every flow by country, OS and sub1 (or sub1 filtered by country and OS) reads the
-week rows for the whole weeks of its period where no flow's day is dirty, the day rows for its
-other clean days, and the sub1 rows of the days where a flow's is dirty (but that flow's). At 10
-M clicks over 30 days the sub1 kind holds 4.75 M rows, its days summed over the flows 2.1 M,
-its weeks 0.93 M.
-
 What is not rolled up, and why:
 
 - Combinations with another dimension of many values (sub2 to sub5, UTMs, region, city, ISP,
@@ -92,11 +83,6 @@ COMBO_KINDS = {
     "route": ("route", "lander", "offer", "country"),
     "sub1": ("country", "device_type", "os", "sub1"),
 }
-# The kinds of every flow's sub1 combinations (flow_id 0, the device type ''), per UTC day and
-# per week from Monday; the kind they sum, and the dimensions they hold.
-EVERY_FLOW_DAY, EVERY_FLOW_WEEK = "sub1:all", "sub1:week"
-EVERY_FLOW_OF, EVERY_FLOW_HOLDS = "sub1", ("country", "os", "sub1")
-WEEK = datetime.timedelta(days=7)
 # Every dimension a combination row holds, once each, in the order of the kinds.
 COMBO_DIMENSIONS = tuple(dict.fromkeys(name for grouped in COMBO_KINDS.values() for name in grouped))
 PER_DAY = DAILY + DAY_COPIES + (COMBO,)
@@ -226,15 +212,12 @@ def _lock():
         db.execute_sql("SELECT pg_advisory_xact_lock(7412)")
 
 
-def compute(start, end, flow_ids=None, dimensions=HOURLY + PER_DAY, weeks=True):
+def compute(start, end, flow_ids=None, dimensions=HOURLY + PER_DAY):
     """Replace the rollups of ``dimensions`` for ``[start, end)`` (whole hours; whole days for
-    the daily dimensions) of ``flow_ids`` (or every flow) by what the raw clicks say now, and
-    (``weeks``) the every-flow weeks those days are in once they are whole (``compute_weeks``).
+    the daily dimensions) of ``flow_ids`` (or every flow) by what the raw clicks say now.
     Call inside a transaction."""
     if COMBO in dimensions:
         compute_combo(start, end, flow_ids)
-        if weeks:
-            compute_weeks(days_of(start, end), end)
         dimensions = [d for d in dimensions if d != COMBO]
     for grain in (HOUR, DAY):
         names = [d for d in dimensions if grain_of(d) == grain]
@@ -306,7 +289,7 @@ def combo_column(dimension):
 def compute_combo(start, end, flow_ids=None):
     """Replace the combination rows of the UTC days of ``[start, end)`` (whole days) of
     ``flow_ids`` (or every flow) by what the raw clicks say now. Call inside a transaction."""
-    where = [RollupCombo.kind.in_(list(COMBO_KINDS)), RollupCombo.day >= start, RollupCombo.day < end]
+    where = [RollupCombo.day >= start, RollupCombo.day < end]
     if flow_ids is not None:
         where.append(RollupCombo.flow_id.in_(sorted(flow_ids)))
     RollupCombo.delete().where(*where).execute()
@@ -343,88 +326,6 @@ def compute_combo(start, end, flow_ids=None):
                 *[getattr(RollupCombo, name) for name in FIGURES],
             ],
         ).execute()
-    compute_every_flow_days(start, end)
-
-
-def compute_every_flow_days(start, end):
-    """Replace the every-flow rows of the UTC days of ``[start, end)`` by their sub1 rows summed
-    over the flows (``EVERY_FLOW_DAY``). Call inside a transaction, after those rows."""
-    model = RollupCombo
-    model.delete().where(model.kind == EVERY_FLOW_DAY, model.day >= start, model.day < end).execute()
-    _insert_every_flow(
-        EVERY_FLOW_DAY, model.day, [model.kind == EVERY_FLOW_OF, model.day >= start, model.day < end]
-    )
-
-
-def days_of(start, end):
-    """The UTC days that start in ``[start, end)``."""
-    day, days = ceil_day(start), []
-    while day < end:
-        days.append(day)
-        day += DAY
-    return days
-
-
-def week_of(moment):
-    """The Monday 00:00 UTC that starts the week of ``moment``."""
-    return floor_day(moment) - datetime.timedelta(days=moment.weekday())
-
-
-def weeks_kept():
-    """Whether the every-flow rows are kept per week too: on PostgreSQL. SQLite reads each part
-    of a report (the weeks, the days) in index order, grouped, and then sorts the groups of all
-    the parts together: the days alone, one part, were faster than weeks and days (at 1 M clicks,
-    30-day country,os,sub1 over every flow, three alternated runs each, machine loaded: 0.87–0.98
-    s by days, 1.55–1.81 s by weeks and days, 0.79–1.25 s by the flows' own rows)."""
-    return is_postgres()
-
-
-def compute_weeks(days, complete_until):
-    """Replace the every-flow rows of the weeks of ``days`` that end by ``complete_until`` (or by
-    the rolled-up point's day, if later: every day before either is rolled up) by their days'
-    every-flow rows summed (``EVERY_FLOW_WEEK``), where ``weeks_kept``. Call inside a
-    transaction, after those rows."""
-    if not weeks_kept():
-        return
-    until = rolled_until()
-    if until is not None:
-        complete_until = max(complete_until, floor_day(until))
-    model = RollupCombo
-    for monday in sorted({week_of(day) for day in days}):
-        if monday + WEEK > complete_until:
-            continue
-        model.delete().where(model.kind == EVERY_FLOW_WEEK, model.day == monday).execute()
-        _insert_every_flow(
-            EVERY_FLOW_WEEK,
-            Value(monday),
-            [model.kind == EVERY_FLOW_DAY, model.day >= monday, model.day < monday + WEEK],
-        )
-
-
-def _insert_every_flow(kind, day, where):
-    """INSERT the combination rows ``where`` selects, summed per ``day`` (an expression), bot
-    flag and ``EVERY_FLOW_HOLDS`` as rows of ``kind`` (flow 0, the other columns '' or NULL)."""
-    model = RollupCombo
-    stored = [getattr(model, combo_column(name).name) for name in COMBO_DIMENSIONS]
-    kept = [getattr(model, combo_column(name).name) for name in EVERY_FLOW_HOLDS]
-    names = {column.name for column in kept}
-    values = [c if c.name in names else SQL("NULL") if c.name.endswith("_id") else Value("") for c in stored]
-    select = (
-        model.select(
-            Value(kind),
-            day,
-            Value(0),
-            model.is_bot,
-            *values,
-            *[fn.SUM(getattr(model, name)) for name in FIGURES],
-        )
-        .where(*where)
-        .group_by(*([day] if day is model.day else []), model.is_bot, *kept)
-    )
-    model.insert_from(
-        select,
-        [model.kind, model.day, model.flow_id, model.is_bot, *stored, *[getattr(model, n) for n in FIGURES]],
-    ).execute()
 
 
 def compute_period(start, end, flow_ids=None):
@@ -524,9 +425,7 @@ def clean_dirty(limit=1000):
         for hour, flow_ids in sorted(hours.items()):
             compute(hour, hour + HOUR, flow_ids, HOURLY)
         for day, flow_ids in sorted(days.items()):
-            compute(day, day + DAY, flow_ids, PER_DAY, weeks=False)
-        if days:
-            compute_weeks(days, floor_day(until))
+            compute(day, day + DAY, flow_ids, PER_DAY)
         ids = [mark_id for mark_id, _, _ in marks]
         for first in range(0, len(ids), 500):
             RollupDirty.delete().where(RollupDirty.id.in_(ids[first : first + 500])).execute()
@@ -554,8 +453,8 @@ def rebuild(start, end, now=None):
         with db.atomic():
             _lock()
             compute(day, stop, None, HOURLY)
-            if day + DAY <= until:  # the week once, at its last day rebuilt
-                compute(day, day + DAY, None, PER_DAY, weeks=day.weekday() == 6 or day + DAY >= end)
+            if day + DAY <= until:
+                compute(day, day + DAY, None, PER_DAY)
             RollupDirty.delete().where(RollupDirty.hour >= day, RollupDirty.hour < stop).execute()
         done += int((stop - day) / HOUR)
         day = stop
