@@ -266,7 +266,8 @@ def pages(whole, size):
     ],
 )
 def test_a_page_of_a_combination_report_is_the_whole_reports_rows(data, group_by):
-    """Every kind, and keys that may be NULL (no route, lander or offer)."""
+    """Every kind, keys that may be NULL (no route, lander or offer), and the flow with another
+    dimension (SQLite reads a page's figures narrowed by its keys, the flow among them)."""
     rollups.advance(now=NOW)
     whole = ReportQuery(group_by, LOW, HIGH, order="clicks")
     everything = by_keys(run_report(whole))
