@@ -464,6 +464,15 @@ def _step_15(migrator):
     return []
 
 
+def _step_16(migrator):
+    """PostgreSQL: the block-range index of the clicks' times on every partition
+    (``partitions.TIME_INDEX``): the rollups' reads of an hour or a day over every flow read
+    that period's pages, not the whole table."""
+    if is_postgres() and partitions.is_partitioned():
+        db.execute_sql(partitions.TIME_INDEX_SQL)
+    return []
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -479,6 +488,7 @@ STEPS = [
     (13, _step_13),
     (14, _step_14),
     (15, _step_15),
+    (16, _step_16),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.

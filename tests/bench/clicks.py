@@ -278,9 +278,9 @@ def fresh_database_url(args, workdir, name):
     return urlunsplit(parts._replace(path="/" + database))
 
 
-def start_bare(workdir):
+def start_bare(workdir, workers=2):
     """The bare Flask 302 app, warmed up; returns ``(server, url)``."""
-    command = gunicorn_command("127.0.0.1", 0, 2)
+    command = gunicorn_command("127.0.0.1", 0, workers)
     command[command.index("--pythonpath") + 1] = BENCH_DIR
     command[-1] = "bare302:app"
     server = Served(command, dict(os.environ), os.path.join(workdir, "bare.log"))
@@ -375,7 +375,8 @@ def start_tracker(args, workdir, routed, name=None, db_url=None, prepare=None):
     subprocess.run(
         [sys.executable, "-m", "tracker", "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True
     )
-    server = Served(gunicorn_command("127.0.0.1", 0, 2), env, os.path.join(workdir, name + ".log"))
+    workers = getattr(args, "workers", 2)
+    server = Served(gunicorn_command("127.0.0.1", 0, workers), env, os.path.join(workdir, name + ".log"))
     server.wait_ready("/healthz")
     link = (not routed and existing_flow(server)) or create_flow(server, routed)
     if prepare is not None:
@@ -447,7 +448,7 @@ def one_run(args, run):
     workdir = tempfile.mkdtemp(prefix="tracker-bench-")
     servers, slices = {}, {"bare": [], "plain": [], "routed": []}
     try:
-        bare, bare_link = start_bare(workdir)
+        bare, bare_link = start_bare(workdir, args.workers)
         servers["bare"] = (bare, bare_link, None)
         for routed in (False, True):
             servers["routed" if routed else "plain"] = start_tracker(args, workdir, routed)
@@ -537,6 +538,7 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1, help="repeat, and print the medians")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every app (tracker serve's default: 2)")
     parser.add_argument("--slices", type=int, default=5, help="load each app in this many turns per run")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, database)")
     parser.add_argument(

@@ -216,7 +216,9 @@ def load(args, end):
     made = 0
     while made < args.clicks:
         n = min(batch, args.clicks - made)
-        seconds = sorted(rng.random() * span for _ in range(n))
+        # in the order of their time, as clicks are written (each batch the next slice of the span)
+        low, high = span * made / args.clicks, span * (made + n) / args.clicks
+        seconds = sorted(low + rng.random() * (high - low) for _ in range(n))
         flow_ix = rng.choices(range(args.flows), weights=flow_weights, k=n)
         countries = weighted(rng, COUNTRIES, n)
         devices = weighted(rng, DEVICES, n)
@@ -411,6 +413,7 @@ def run(args):
     from tracker.db import db, is_postgres
     from tracker.migrations import upgrade
     from tracker.models import ALL_MODELS, Setting, User
+    from tracker.operations import partitions
     from tracker.operations.statistics import tend
     from tracker.reports import rollups
 
@@ -452,7 +455,12 @@ def run(args):
         else:
             for model in reversed(ALL_MODELS):
                 model.delete().execute()
+        if is_postgres():  # the worker keeps each month's partition made before its clicks come
+            partitions.ensure_months(end - datetime.timedelta(days=args.days + 1), end)
         flows, load_seconds, conversions = load(args, end)
+        # what the worker's minute job did meanwhile on a server without autovacuum (this
+        # machine's): the click months vacuumed (their time index summarized) and analyzed
+        print("after the load, the worker's minute job: " + (", ".join(tend()) or "nothing"), flush=True)
     started = time.perf_counter()
     rollups.advance(now=end + datetime.timedelta(minutes=5), budget=datetime.timedelta(days=args.days + 2))
     rollup_seconds = time.perf_counter() - started
