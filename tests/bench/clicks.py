@@ -5,12 +5,12 @@ Run by hand from the project root (pytest does not collect tests/bench)::
 
     apt-get install -y wrk          # once; wrk must be on PATH
     python tests/bench/clicks.py [--seconds 10] [--slices 5] [--connections 32] [--threads 2] [--runs 1]
-                                 [--geo none] [--batch-ms 100]
+                                 [--workers 2] [--geo none] [--batch-ms 100]
 
 Every app is served by gunicorn with the options of ``tracker.server.gunicorn_command``
-(2 sync workers) on a free loopback port. Each tracker measurement runs on its own fresh
-SQLite database in a temporary instance folder, with a GeoIP City and ASN database written
-by mmdb-writer, and ``TRACKER_TRUSTED_PROXIES=1``: wrk sends public addresses in
+(2 sync workers, or ``--workers`` for every app) on a free loopback port. Each tracker
+measurement runs on its own fresh SQLite database in a temporary instance folder, with a GeoIP
+City and ASN database written by mmdb-writer, and ``TRACKER_TRUSTED_PROXIES=1``: wrk sends public addresses in
 ``X-Forwarded-For`` (a GeoIP database cannot cover loopback), so the lookup really runs. The
 wrk script (``clicks.lua``) rotates through 8 real user agents, sub1 values and client
 addresses. ``--geo none`` leaves the GeoIP folder empty, as on a fresh install: country then
@@ -538,7 +538,9 @@ def main():
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=1, help="repeat, and print the medians")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers of every app (tracker serve's default: 2)")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers of every app (tracker serve's default: 2)"
+    )
     parser.add_argument("--slices", type=int, default=5, help="load each app in this many turns per run")
     parser.add_argument("--keep", action="store_true", help="keep the temp folder (logs, database)")
     parser.add_argument(

@@ -49,8 +49,8 @@ REPORT_INDEXED = ("external_id", "ip")
 # summarized yet and are read whole; ``summarize_new_ranges`` summarizes them, on a server
 # without autovacuum (whose ``autosummarize`` does it otherwise).
 TIME_INDEX = "click_created_at_brin"
-TIME_INDEX_SQL = 'CREATE INDEX IF NOT EXISTS "%s" ON click USING brin (created_at) WITH (autosummarize = on)' % (
-    TIME_INDEX
+TIME_INDEX_SQL = (
+    'CREATE INDEX IF NOT EXISTS "%s" ON click USING brin (created_at) WITH (autosummarize = on)' % TIME_INDEX
 )
 MONTHS_AHEAD = 3  # partitions kept ready past the current month
 # How many distinct values ANALYZE takes each partition's visitor and address columns to hold,
