@@ -3,12 +3,36 @@ partitions and of the schema steps that tune them."""
 
 import datetime
 import os
+import time
 
 from tracker.db import db
 from tracker.models import Click
 from tracker.operations import partitions
 
 from factories import add_flow
+
+
+def flush_statistics():
+    """This session's row counts into the server's statistics, as an idle session's go (a
+    backend sends them at most once a second)."""
+    db.execute_sql("SELECT pg_stat_force_next_flush()")
+    db.execute_sql("SELECT 1")
+
+
+def without_older_snapshots(timeout=10.0):
+    """Wait until no other session of this database holds a snapshot (``backend_xmin``): a
+    VACUUM marks a page all-visible only when its rows are visible to every snapshot, and a
+    test's process may still be closing another test's connections (a scheduler's, a server's).
+    Returns what was still there at the timeout (empty when none)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        holders = db.execute_sql(
+            "SELECT pid, state, backend_xmin::text, left(query, 80) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL"
+        ).fetchall()
+        if not holders or time.monotonic() > deadline:
+            return holders
+        time.sleep(0.1)
 
 
 def click_at(flow, when, **fields):

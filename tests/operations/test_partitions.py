@@ -13,10 +13,12 @@ from partition_helpers import (
     explain,
     explain_click_insert,
     explain_prepared,
+    flush_statistics,
     generic_plan_rows,
     month_of_one_address,
     new_click,
     rows_read,
+    without_older_snapshots,
 )
 from peewee import IntegrityError
 
@@ -229,12 +231,6 @@ def test_a_click_insert_planned_while_the_month_was_empty_scans_no_partition_and
     assert rows_read(replanned) <= 1, replanned
 
 
-def flush_statistics():
-    """This session's row counts into the server's statistics, as an idle session's go."""
-    db.execute_sql("SELECT pg_stat_force_next_flush()")
-    db.execute_sql("SELECT 1")
-
-
 def scans(plan, node_type=None):
     """The click partitions a JSON plan reads with ``node_type`` (any scan when None)."""
     kind = plan.get("Node Type", "")
@@ -313,6 +309,7 @@ def test_the_worker_vacuums_the_rollup_on_a_server_without_autovacuum(app):
         before = combo_index_only_plan()
         assert "rollup_combo" in statistics.unvacuumed_tables()
         assert statistics.tend(autovacuum=True) == []  # the server's own job then
+        assert without_older_snapshots() == []
         assert "VACUUM rollup_combo" in statistics.tend(autovacuum=False)
         assert "rollup_combo" not in statistics.unvacuumed_tables()
         after = combo_index_only_plan()

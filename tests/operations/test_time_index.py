@@ -8,7 +8,7 @@ import datetime
 import json
 
 import pytest
-from partition_helpers import click_at
+from partition_helpers import click_at, flush_statistics
 
 from tracker.db import db
 from tracker.migrations import LATEST, SchemaVersion, current_version, upgrade
@@ -52,9 +52,8 @@ def day_of_clicks(seed, day, flows, count=PER_DAY, first=0):
 
 def tend():
     """The worker's minute job on a server without autovacuum, once this connection's counts of
-    rows written are in the server's statistics (a backend sends them at most once a second)."""
-    db.execute_sql("SELECT pg_stat_force_next_flush()")
-    db.execute_sql("SELECT 1")  # sent as the backend went idle after the one before
+    rows written are in the server's statistics."""
+    flush_statistics()
     return statistics.tend(autovacuum=False)
 
 

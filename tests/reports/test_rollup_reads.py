@@ -6,12 +6,12 @@ period's block ranges instead (``tests/operations/test_time_index.py``)."""
 import datetime
 
 import pytest
-from sql_helpers import sqlite_plan, statements_of
 
 from tracker.db import db
 from tracker.reports import rollups
 
 from factories import add_click, add_flow
+from sql_helpers import sqlite_plan, statements_of
 
 NOW = datetime.datetime(2024, 5, 4, 0, 30)
 
