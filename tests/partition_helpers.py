@@ -109,13 +109,34 @@ def explain_click_insert(click):
     return explain_prepared(record.INSERT_CLICK, record.click_values(click))
 
 
-def copies_of(seed, count, at):
-    """``count`` copies of the click ``seed`` made at ``at``, each of its own address and visitor."""
-    made = ("click_id", "ip", "visitor")
-    copied = [f.column_name for f in Click._meta.sorted_fields if f.name not in made]
+def copies_of(seed, count, at, every=None, flows=(), first=1):
+    """``count`` copies of the click ``seed`` made at ``at``, each of its own address and visitor,
+    their ids numbered from ``first``. With ``every`` (a timedelta), made one after the other that
+    far apart from ``at`` on (the ``first``-th at ``at + first * every``) and written in that order,
+    as clicks are; with ``flows``, on each of them in turn."""
+    values = {
+        "click_id": "%(prefix)s || lpad(g::text, 16, '0')",
+        "ip": "'10.0.' || (g / 250) || '.' || mod(g, 250)",
+        "visitor": "left(md5(g::text), 16)",
+    }
+    if flows:
+        values["flow_id"] = "(%(flows)s::integer[])[1 + mod(g, %(flow_count)s)]"
+    if every is not None:
+        values["created_at"] = "%(at)s + g * %(every)s"
+    copied = [f.column_name for f in Click._meta.sorted_fields if f.column_name not in values]
     db.execute_sql(
-        "INSERT INTO click (click_id, ip, visitor, {0}) SELECT %s || lpad(g::text, 16, '0'), "
-        "'10.0.' || (g / 250) || '.' || mod(g, 250), left(md5(g::text), 16), {0} FROM click, "
-        "generate_series(1, %s) AS g WHERE click_id = %s".format(", ".join(copied)),
-        (partitions.id_prefix(at), count, seed.click_id),
+        "INSERT INTO click ({0}, {1}) SELECT {2}, {1} FROM click, generate_series(%(first)s, %(last)s) AS g "
+        "WHERE click_id = %(seed)s ORDER BY g".format(
+            ", ".join(values), ", ".join(copied), ", ".join(values.values())
+        ),
+        {
+            "prefix": partitions.id_prefix(at),
+            "flows": [flow.id for flow in flows],
+            "flow_count": len(flows),
+            "at": at,
+            "every": every,
+            "first": first,
+            "last": first + count - 1,
+            "seed": seed.click_id,
+        },
     )

@@ -8,7 +8,7 @@ import datetime
 import json
 
 import pytest
-from partition_helpers import click_at, flush_statistics
+from partition_helpers import click_at, copies_of, flush_statistics
 
 from tracker.db import db
 from tracker.migrations import LATEST, SchemaVersion, current_version, upgrade
@@ -27,27 +27,8 @@ PER_DAY = 3000
 
 def day_of_clicks(seed, day, flows, count=PER_DAY, first=0):
     """``count`` copies of ``seed`` made one after the other from ``day`` on (one every 20 s), on
-    each of ``flows`` in turn, each of its own address and visitor, written in the order of their
-    time as clicks are."""
-    made = ("click_id", "flow", "ip", "visitor", "created_at")
-    copied = [f.column_name for f in Click._meta.sorted_fields if f.name not in made]
-    db.execute_sql(
-        "INSERT INTO click (click_id, flow_id, ip, visitor, created_at, {0}) "
-        "SELECT %s || lpad(g::text, 16, '0'), (%s::integer[])[1 + mod(g, %s)], "
-        "'10.1.' || mod(g / 250, 250) || '.' || mod(g, 250), left(md5(%s || g::text), 16), "
-        "%s + g * interval '20 seconds', {0} FROM click, "
-        "generate_series(%s, %s) AS g WHERE click_id = %s ORDER BY g".format(", ".join(copied)),
-        (
-            partitions.id_prefix(day),
-            [flow.id for flow in flows],
-            len(flows),
-            day.isoformat(),
-            day,
-            first,
-            first + count - 1,
-            seed.click_id,
-        ),
-    )
+    each of ``flows`` in turn, written in the order of their time as clicks are."""
+    copies_of(seed, count, day, every=datetime.timedelta(seconds=20), flows=flows, first=first)
 
 
 def tend():
