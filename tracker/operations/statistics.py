@@ -61,10 +61,16 @@ def unvacuumed_tables():
     return [name for (name,) in rows]
 
 
+def _left_to_the_server(autovacuum):
+    """Whether the worker has nothing to do: on SQLite, or on a PostgreSQL server whose autovacuum
+    runs (``autovacuum``: whether it does; None asks the server)."""
+    return not is_postgres() or (autovacuum_on() if autovacuum is None else autovacuum)
+
+
 def _each(command, tables, autovacuum):
     """``command`` (VACUUM or ANALYZE) on each of ``tables()``, unless the server's autovacuum
     does it (``autovacuum``: whether it runs; None asks the server); the tables it ran on."""
-    if not is_postgres() or (autovacuum_on() if autovacuum is None else autovacuum):
+    if _left_to_the_server(autovacuum):
         return []
     names = tables()
     for name in names:
@@ -88,7 +94,7 @@ def summarize_stale(autovacuum=None):
     autovacuum's ``autosummarize`` would: a VACUUM of a month comes only once a fifth of it is
     new, and until then the rollups' read of the last hour over every flow would read every
     range written since. Returns how many ranges were summarized."""
-    if not is_postgres() or (autovacuum_on() if autovacuum is None else autovacuum):
+    if _left_to_the_server(autovacuum):
         return 0
     return partitions.summarize_new_ranges()
 
