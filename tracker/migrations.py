@@ -24,7 +24,7 @@ from playhouse.migrate import PostgresqlMigrator, SqliteMigrator
 from .db import db, is_postgres
 from .models import ALL_MODELS, POSTGRES_INDEXES, Flow, JSONField, LeadProfile, utcnow
 from .money import MoneyField
-from .operations import partitions
+from .operations import partitions, rollup_weeks
 
 logger = logging.getLogger(__name__)
 
@@ -473,6 +473,14 @@ def _step_16(migrator):
     return []
 
 
+def _step_17(migrator):
+    """PostgreSQL: the rollup tables partitioned by week (``operations.rollup_weeks``): a report
+    reads the weeks of its period, not every month of rollups kept."""
+    if is_postgres():
+        rollup_weeks.partition_tables(utcnow())
+    return []
+
+
 STEPS = [
     (2, _step_2),
     (3, _step_3),
@@ -489,6 +497,7 @@ STEPS = [
     (14, _step_14),
     (15, _step_15),
     (16, _step_16),
+    (17, _step_17),
 ]
 # Steps merged after a later step was released: run on every upgrade whatever the stamped
 # version, each one a no-op once done.
@@ -529,6 +538,7 @@ def upgrade():
                     partitions.partition_table(utcnow())
                     for index in POSTGRES_INDEXES:
                         db.execute_sql(index)
+                    rollup_weeks.partition_tables(utcnow())
                 SchemaVersion.delete().execute()
                 SchemaVersion.create(version=LATEST)
                 logger.info("created the schema at version %d", LATEST)

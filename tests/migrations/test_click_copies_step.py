@@ -5,6 +5,8 @@ conversion whose click is gone keeps the defaults and does not stop the upgrade.
 
 import datetime
 
+from test_rollup_weeks_step import as_version_16
+
 from tracker.db import db, is_postgres
 from tracker.migrations import LATEST, SchemaVersion, current_version, upgrade
 from tracker.models import CLICK_COPIED, Click, Conversion
@@ -27,6 +29,7 @@ QUERIES = [
 def as_version_14():
     """Take the latest schema back to what version 14 had: click partitions analyzed by their
     sample alone (PostgreSQL)."""
+    as_version_16()
     if is_postgres():
         for name in [partitions.DEFAULT, *partitions.month_partitions().values()]:
             resets = ", ".join(

@@ -225,6 +225,7 @@ def test_a_version_13_database_gets_the_index_by_flow_on_postgresql(app):
     names, plans = index_step(as_version_13, 13)
     assert ("rollup_combo_kind_flow_id_day" in names) is is_postgres()
     if is_postgres():
-        assert any("rollup_combo_kind_flow_id_day" in step for step in plans[0]), plans
+        # the index of the table, or of its weekly partition (named after it, step 17)
+        assert any("kind_flow_id_day" in step for step in plans[0]), plans
     else:  # every flow's page and one flow's read the drill-down index
         assert all(any("COVERING INDEX rollup_combo_order" in step for step in plan) for plan in plans), plans

@@ -66,11 +66,13 @@ def restore(url, path):
     return "restored %s into %s in %.1f s" % (path, describe(url), time.monotonic() - started)
 
 
-# What pg_restore --clean cannot drop one by one in a partitioned click table (operations.
-# partitions): a partition's primary key and indexes belong to the parent's, and go with it.
+# What pg_restore --clean cannot drop one by one in a partitioned table (the click table's
+# months, operations.partitions; the rollup tables' weeks, operations.rollup_weeks): a
+# partition's primary key and indexes belong to the parent's, and go with it.
+PARTITION = r"(click_(p\d{4}_\d{2}|default)|rollup_(click|combo)_(w\d{8}|default))"
 PARTITION_DROP = re.compile(
-    r"^(ALTER TABLE IF EXISTS ONLY public\.click_(p\d{4}_\d{2}|default) DROP CONSTRAINT"
-    r"|DROP INDEX IF EXISTS public\.click_(p\d{4}_\d{2}|default)_)"
+    r"^(ALTER TABLE IF EXISTS ONLY public\.%s DROP CONSTRAINT|DROP INDEX IF EXISTS public\.%s_)"
+    % (PARTITION, PARTITION)
 )
 
 

@@ -22,7 +22,7 @@ import time
 
 from ..db import db
 from ..models import Click, Conversion, Delivery, DeliveryAttempt, Flow, InboundRequest, OrphanVisit, utcnow
-from . import partitions, statistics
+from . import partitions, rollup_weeks, statistics
 
 logger = logging.getLogger(__name__)
 
@@ -158,15 +158,20 @@ def care_job(work, done, failed):
     return job
 
 
+def keep_partitions_ahead():
+    """The partitions of the coming months' clicks and the coming weeks' rollups (PostgreSQL)."""
+    return partitions.keep_months_ahead() + rollup_weeks.keep_weeks_ahead()
+
+
 def schedule_partitions(scheduler, now=None):
-    """The worker's daily care of the click table's monthly partitions (PostgreSQL): the next
-    months' exist before their clicks arrive; and, every minute, on a server without
+    """The worker's daily care of the partitions (PostgreSQL): the click table's next months'
+    and the rollup tables' next weeks' exist before their rows arrive; and, every minute, on a server without
     autovacuum, the tables' visibility maps and the planner's statistics (``statistics.tend``).
     No-ops on SQLite."""
     care = care_job(
-        partitions.keep_months_ahead,
-        "click partitions created: %s",
-        "could not create the coming months' click partitions; trying again tomorrow",
+        keep_partitions_ahead,
+        "partitions created: %s",
+        "could not create the coming months' and weeks' partitions; trying again tomorrow",
     )
     now = now or datetime.datetime.now(datetime.timezone.utc)
     scheduler.add_job(
