@@ -420,7 +420,7 @@ def add_history(periods, days, end):
     """Make the database one that kept rollups of earlier periods, as a tracker run for a year
     holds them (rollups stay, DESIGN §4.9): the rollup rows of the ``days`` before ``end`` copied
     ``periods`` times, each ``days`` further back (an earlier run's copies removed first). A
-    report of the period must read as many rows with them as without. Returns the seconds taken."""
+    report of the period has nothing to read in them. Returns the seconds taken."""
     from tracker.db import db, is_postgres
     from tracker.models import RollupClick, RollupCombo
 

@@ -306,10 +306,9 @@ def test_the_worker_vacuums_the_rollup_on_a_server_without_autovacuum(app):
         RollupCombo.insert_many(rows).execute()
         db.execute_sql("ANALYZE rollup_combo")
         # the weekly partition the rows are in (operations.rollup_weeks), or the default one
-        (week,) = db.execute_sql(
+        ((week,),) = db.execute_sql(
             "SELECT DISTINCT tableoid::regclass::text FROM rollup_combo WHERE day = %s", (day,)
-        )
-        week = week[0]
+        ).fetchall()
         assert week.startswith("rollup_combo_")
         flush_statistics()
         before = combo_index_only_plan()

@@ -165,9 +165,9 @@ def keep_partitions_ahead():
 
 def schedule_partitions(scheduler, now=None):
     """The worker's daily care of the partitions (PostgreSQL): the click table's next months'
-    and the rollup tables' next weeks' exist before their rows arrive; and, every minute, on a server without
-    autovacuum, the tables' visibility maps and the planner's statistics (``statistics.tend``).
-    No-ops on SQLite."""
+    and the rollup tables' next weeks' exist before their rows arrive; and, every minute, on a
+    server without autovacuum, the tables' visibility maps and the planner's statistics
+    (``statistics.tend``). No-ops on SQLite."""
     care = care_job(
         keep_partitions_ahead,
         "partitions created: %s",
