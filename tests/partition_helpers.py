@@ -84,6 +84,15 @@ def new_click(flow, seed, now, n=0):
     return new
 
 
+def scans(plan, node_type=None):
+    """The tables (click or rollup partitions) a JSON plan reads with ``node_type`` (any scan
+    when None)."""
+    kind = plan.get("Node Type", "")
+    wanted = kind == node_type if node_type else kind.endswith("Scan")
+    found = [plan["Relation Name"]] if wanted and "Relation Name" in plan else []
+    return found + [name for child in plan.get("Plans", []) for name in scans(child, node_type)]
+
+
 def explain(prefix, sql, params):
     """The plan of ``sql`` (EXPLAIN ANALYZE, as JSON), in the caller's transaction, after the
     SETs the tracker sends with it (``prefix``)."""

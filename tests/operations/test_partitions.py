@@ -18,6 +18,7 @@ from partition_helpers import (
     month_of_one_address,
     new_click,
     rows_read,
+    scans,
     without_older_snapshots,
 )
 from peewee import IntegrityError
@@ -229,14 +230,6 @@ def test_a_click_insert_planned_while_the_month_was_empty_scans_no_partition_and
             db.execute_sql("RESET plan_cache_mode")
     assert not scans(planned_empty, "Seq Scan"), planned_empty
     assert rows_read(replanned) <= 1, replanned
-
-
-def scans(plan, node_type=None):
-    """The click partitions a JSON plan reads with ``node_type`` (any scan when None)."""
-    kind = plan.get("Node Type", "")
-    wanted = kind == node_type if node_type else kind.endswith("Scan")
-    found = [plan["Relation Name"]] if wanted and "Relation Name" in plan else []
-    return found + [name for child in plan.get("Plans", []) for name in scans(child, node_type)]
 
 
 def test_a_write_behind_batch_reads_only_its_addresses_clicks_whatever_the_month_s_statistics(app):

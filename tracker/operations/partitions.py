@@ -120,16 +120,27 @@ def month_partitions():
     return months
 
 
+def set_aside(table, suffix):
+    """Rename ``table`` and each of its indexes (its primary key's, and so the key, too) with
+    ``suffix`` appended, making way for a new table of the name; returns the definitions
+    (``CREATE INDEX …``) of its indexes but the primary key's, as they read before."""
+    indexes = db.execute_sql(
+        "SELECT indexrelid::regclass::text, indisprimary, pg_get_indexdef(indexrelid) FROM pg_index "
+        "WHERE indrelid = to_regclass(%s)",
+        (table,),
+    ).fetchall()
+    db.execute_sql("ALTER TABLE %s RENAME TO %s%s" % (table, table, suffix))
+    for name, _, _ in indexes:
+        db.execute_sql('ALTER INDEX "%s" RENAME TO "%s%s"' % (name, name, suffix))
+    return [definition for _, primary, definition in indexes if not primary]
+
+
 def partition_table(now):
     """Step 8 on PostgreSQL: the click table, rows and all, becomes one partitioned by month
     (``click_id COLLATE "C"``), with a partition for each month its clicks' ids name, the
     months until ``MONTHS_AHEAD`` past ``now``, and the default one. Run in the upgrade's
     transaction: the copy of a large table takes its time, and nothing is half done."""
-    db.execute_sql("ALTER TABLE click RENAME TO click_unpartitioned")
-    for (index,) in db.execute_sql(
-        "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'click_unpartitioned'::regclass"
-    ).fetchall():
-        db.execute_sql('ALTER INDEX "%s" RENAME TO "%s_unpartitioned"' % (index, index))
+    set_aside("click", "_unpartitioned")
     columns = db.execute_sql(
         """SELECT string_agg(
                 format('%%I %%s', a.attname, format_type(a.atttypid, a.atttypmod))

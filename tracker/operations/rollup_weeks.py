@@ -23,6 +23,7 @@ import logging
 import re
 
 from ..db import db, is_postgres
+from . import partitions
 
 logger = logging.getLogger(__name__)
 
@@ -83,16 +84,8 @@ def partition_table(table, column, now):
     partition), a partition for each week from its oldest row's to ``WEEKS_AHEAD`` past
     ``now``'s, the default one, and its rows."""
     old = table + "_unpartitioned"
-    indexes = db.execute_sql(
-        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
-        "WHERE indrelid = to_regclass(%s) AND NOT indisprimary",
-        (table,),
-    ).fetchall()
     sequence = db.execute_sql("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()[0]
-    db.execute_sql("ALTER TABLE %s RENAME TO %s" % (table, old))
-    db.execute_sql("ALTER TABLE %s RENAME CONSTRAINT %s_pkey TO %s_pkey" % (old, table, old))
-    for name, _ in indexes:
-        db.execute_sql('ALTER INDEX "%s" RENAME TO "%s_unpartitioned"' % (name, name))
+    indexes = partitions.set_aside(table, "_unpartitioned")
     db.execute_sql(
         "CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS) PARTITION BY RANGE (%s)" % (table, old, column)
     )
@@ -106,7 +99,7 @@ def partition_table(table, column, now):
     # partition column (the id stays unique, drawn from the same sequence); the others keep
     # their names and columns, on the partitioned table.
     db.execute_sql("ALTER TABLE %s ADD CONSTRAINT %s_pkey PRIMARY KEY (id, %s)" % (table, table, column))
-    for _, definition in indexes:
+    for definition in indexes:
         db.execute_sql(definition)
     db.execute_sql("DROP TABLE %s" % old)
     db.execute_sql("ANALYZE %s" % table)
